@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Developer entry points for Portcullis.
+#
+#   ./dev.sh run    install build deps, build the release binary and serve config.example.toml
+#   ./dev.sh test   install test deps, build once, then run the Rust tests and the
+#                   end-to-end browser suite (tests/e2e) in parallel
+#   ./dev.sh lint   rustfmt check and clippy with warnings as errors
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+root="$PWD"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$root/$target_dir" ;;
+esac
+
+usage() {
+    echo "usage: $0 run|test|lint" >&2
+    exit 2
+}
+
+cmd_run() {
+    bash scripts/install-deps.sh build
+    cargo build --locked --release -p portcullis
+    exec "$target_dir/release/portcullis" serve --config config.example.toml "$@"
+}
+
+cmd_lint() {
+    # clippy compiles the -sys crates, so it needs the build packages too.
+    bash scripts/install-deps.sh build
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+cmd_test() {
+    bash scripts/install-deps.sh test
+    # One build of everything (binary included) before the two suites start, so they
+    # don't fight over cargo's build lock or compile the same crates twice.
+    cargo build --locked --workspace --all-targets
+
+    logs="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-test.XXXXXX")"
+    trap 'rm -rf "$logs"' EXIT
+
+    cargo test --locked --workspace >"$logs/rust.log" 2>&1 &
+    local rust_pid=$!
+
+    (
+        cd tests/e2e
+        PORTCULLIS_BIN="$target_dir/debug/portcullis" node --test
+    ) >"$logs/e2e.log" 2>&1 &
+    local e2e_pid=$!
+
+    local rust_rc=0 e2e_rc=0
+    wait "$rust_pid" || rust_rc=$?
+    wait "$e2e_pid" || e2e_rc=$?
+
+    echo "===== cargo test --locked --workspace (exit $rust_rc) ====="
+    cat "$logs/rust.log"
+    echo
+    echo "===== end-to-end: node --test in tests/e2e (exit $e2e_rc) ====="
+    cat "$logs/e2e.log"
+    echo
+
+    if [[ $rust_rc -ne 0 || $e2e_rc -ne 0 ]]; then
+        echo "FAILED: rust tests exit $rust_rc, end-to-end tests exit $e2e_rc" >&2
+        exit 1
+    fi
+}
+
+[[ $# -ge 1 ]] || usage
+command="$1"
+shift
+case "$command" in
+    run) cmd_run "$@" ;;
+    test) cmd_test ;;
+    lint) cmd_lint ;;
+    *) usage ;;
+esac

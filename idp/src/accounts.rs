@@ -1,0 +1,415 @@
+//! The identity core's operations: sign-in, password changes and account
+//! administration, each with its audit record. No HTTP here.
+
+use std::sync::Arc;
+
+use crate::audit::{self, Event, Outcome};
+use crate::clock;
+use crate::config::IdpConfig;
+use crate::credentials::{Hasher, check_policy};
+use crate::crypto::Keys;
+use crate::directory::{LockReason, User, normalize_email, valid_email};
+use crate::error::{Error, Result};
+use crate::session::{EmbeddedStore, Sessions};
+use crate::settings::{PasswordPolicy, Settings};
+use crate::store::{NewUser, Store};
+
+/// Days before expiry from which every sign-in shows a notice.
+pub const EXPIRY_NOTICE_DAYS: i64 = 7;
+const DAY: i64 = 86_400;
+
+/// The identity core: store, password hasher, sessions and keys.
+#[derive(Debug)]
+pub struct Idp {
+    pub config: IdpConfig,
+    pub store: Store,
+    pub hasher: Hasher,
+    pub sessions: Sessions,
+    pub keys: Keys,
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in: the new session's cookie value, and the days left when the
+    /// password expires soon.
+    Success {
+        user: Box<User>,
+        token: String,
+        expires_in_days: Option<i64>,
+    },
+    /// Wrong password or no such account: the two are indistinguishable.
+    Invalid,
+    /// The password was right but the account is locked.
+    Locked,
+    /// The password was right but has expired; the account is now locked.
+    Expired,
+}
+
+/// Why a password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is not correct")]
+    WrongCurrent,
+    #[error("the new passwords do not match")]
+    Mismatch,
+    #[error("the new password does not meet the policy")]
+    Policy(Vec<String>),
+    #[error(transparent)]
+    Internal(#[from] Error),
+}
+
+impl Idp {
+    /// Opens the data directory, the store and the session store.
+    pub async fn open(config: IdpConfig) -> Result<Arc<Self>> {
+        let dir = &config.store.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::open(&config.database_url()).await?;
+        Self::with_store(config, store).await
+    }
+
+    /// Builds the core over an already opened store (tests use in-memory ones).
+    pub async fn with_store(config: IdpConfig, store: Store) -> Result<Arc<Self>> {
+        let keys = match &config.secrets.master_key {
+            Some(k) => Keys::from_base64(k)?,
+            None => Keys::load_or_create(&config.master_key_file())?,
+        };
+        let hasher = Hasher::new(&config.passwords)?;
+        let embedded = EmbeddedStore::load(store.clone(), clock::now()).await?;
+        let sessions = Sessions::new(Arc::new(embedded), &config.sessions);
+        Ok(Arc::new(Self {
+            config,
+            store,
+            hasher,
+            sessions,
+            keys,
+        }))
+    }
+
+    pub async fn settings(&self) -> Result<Settings> {
+        Settings::load(&self.store).await
+    }
+
+    /// Checks email and password. Unknown emails cost one hash verification,
+    /// like known ones, and answer [`SignIn::Invalid`] just the same.
+    pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<SignIn> {
+        let now = clock::now();
+        let email = normalize_email(email);
+        let user = if valid_email(&email) {
+            self.store.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()))
+            .await?;
+        let Some(user) = user else {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("signin", Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail("unknown account"),
+            )
+            .await;
+            return Ok(SignIn::Invalid);
+        };
+        let settings = self.settings().await?;
+        let fail = |detail: &'static str| {
+            Event::new("signin", Outcome::Failure)
+                .user(&user.id)
+                .subject(&user.email)
+                .ip(ip)
+                .detail(detail)
+        };
+
+        if !ok {
+            audit::record(&self.store, now, fail("wrong password")).await;
+            if user.locked.is_none() {
+                let n = self.store.record_failed_attempt(&user.id).await?;
+                let limit = i64::from(settings.lockout_threshold);
+                if limit > 0 && n >= limit && self.store.lock_user(&user.id, LockReason::FailedAttempts).await? {
+                    self.sessions.revoke_user(&user.id).await?;
+                    audit::record(
+                        &self.store,
+                        now,
+                        Event::new("account.locked", Outcome::Success)
+                            .user(&user.id)
+                            .subject(&user.email)
+                            .ip(ip)
+                            .detail(format!("{n} consecutive failed sign-ins")),
+                    )
+                    .await;
+                }
+            }
+            // Whether the account exists or is locked is only told to someone
+            // who knows the password.
+            return Ok(SignIn::Invalid);
+        }
+
+        match user.locked {
+            Some(LockReason::Expired) => {
+                audit::record(&self.store, now, fail("password expired")).await;
+                return Ok(SignIn::Expired);
+            }
+            Some(_) => {
+                audit::record(&self.store, now, fail("account locked")).await;
+                return Ok(SignIn::Locked);
+            }
+            None => {}
+        }
+
+        let expires_in_days = match expiry(&settings.password, &user, now) {
+            Expiry::Expired => {
+                self.store.lock_user(&user.id, LockReason::Expired).await?;
+                audit::record(&self.store, now, fail("password expired")).await;
+                audit::record(
+                    &self.store,
+                    now,
+                    Event::new("account.locked", Outcome::Success)
+                        .user(&user.id)
+                        .subject(&user.email)
+                        .detail("password expired"),
+                )
+                .await;
+                return Ok(SignIn::Expired);
+            }
+            Expiry::Soon(days) => Some(days),
+            Expiry::NotSoon => None,
+        };
+
+        self.store.reset_failed_attempts(&user.id).await?;
+        let (token, _) = self
+            .sessions
+            .create(&user.id, vec!["pwd".into()], ip.map(str::to_owned), now)
+            .await?;
+        audit::record(
+            &self.store,
+            now,
+            Event::new("signin", Outcome::Success)
+                .user(&user.id)
+                .subject(&user.email)
+                .ip(ip),
+        )
+        .await;
+        Ok(SignIn::Success {
+            user: Box::new(user),
+            token,
+            expires_in_days,
+        })
+    }
+
+    /// Days until the user's password expires, when that is within the notice window.
+    pub async fn expiry_notice(&self, user: &User) -> Result<Option<i64>> {
+        let settings = self.settings().await?;
+        Ok(match expiry(&settings.password, user, clock::now()) {
+            Expiry::Soon(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    /// Days until expiry, whatever the window (None when passwords never expire).
+    pub async fn password_expires_in_days(&self, user: &User) -> Result<Option<i64>> {
+        let settings = self.settings().await?;
+        let max_age = i64::from(settings.password.max_age_days);
+        Ok(match (max_age, user.password_changed_at) {
+            (0, _) | (_, None) => None,
+            (d, Some(changed)) => Some(days_left(changed + d * DAY, clock::now())),
+        })
+    }
+
+    /// Every unmet rule for `new` as the user's next password, history included.
+    pub async fn password_problems(&self, user: &User, policy: &PasswordPolicy, new: &str) -> Result<Vec<String>> {
+        let local = user.email.split('@').next().unwrap_or("");
+        let mut unmet = check_policy(policy, new, &[&user.username, local]);
+        if unmet.is_empty() && policy.history > 0 {
+            for old in self.store.password_history(&user.id, policy.history as i64).await? {
+                if self.hasher.verify(new, Some(&old)).await? {
+                    unmet.push(format!(
+                        "Choose a password you have not used in your last {} passwords.",
+                        policy.history
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(unmet)
+    }
+
+    /// The user's own password change: checks the current password, the
+    /// confirmation and the policy, then ends every session of the user.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        confirm: &str,
+        ip: Option<&str>,
+    ) -> Result<(), PasswordChangeError> {
+        let now = clock::now();
+        let fail = |detail: &'static str| {
+            Event::new("password.change", Outcome::Failure)
+                .user(&user.id)
+                .subject(&user.email)
+                .ip(ip)
+                .detail(detail)
+        };
+        if !self.hasher.verify(current, user.password_hash.as_deref()).await? {
+            audit::record(&self.store, now, fail("wrong current password")).await;
+            return Err(PasswordChangeError::WrongCurrent);
+        }
+        if new != confirm {
+            return Err(PasswordChangeError::Mismatch);
+        }
+        let settings = self.settings().await?;
+        let unmet = self.password_problems(user, &settings.password, new).await?;
+        if !unmet.is_empty() {
+            audit::record(&self.store, now, fail("policy not met")).await;
+            return Err(PasswordChangeError::Policy(unmet));
+        }
+        let hash = self.hasher.hash(new).await?;
+        self.store.set_password_hash(&user.id, &hash, now).await?;
+        let ended = self.sessions.revoke_user(&user.id).await?;
+        audit::record(
+            &self.store,
+            now,
+            Event::new("password.change", Outcome::Success)
+                .user(&user.id)
+                .subject(&user.email)
+                .ip(ip)
+                .detail(format!("{ended} sessions ended")),
+        )
+        .await;
+        Ok(())
+    }
+
+    // ---- administration -------------------------------------------------
+
+    async fn admin_event(&self, event: &str, user: Option<&User>, detail: String) {
+        let mut e = Event::new(event, Outcome::Success).detail(detail);
+        if let Some(u) = user {
+            e = e.user(&u.id).subject(&u.email);
+        }
+        audit::record(&self.store, clock::now(), e.ip(Some("admin-cli"))).await;
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<User> {
+        self.store
+            .user_by_email(&normalize_email(email))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user with email {email}")))
+    }
+
+    /// Creates an account. The password, when given, must meet the policy.
+    pub async fn add_user(&self, mut new: NewUser, password: Option<&str>) -> Result<User> {
+        new.email = normalize_email(&new.email);
+        if !valid_email(&new.email) {
+            return Err(Error::Invalid(format!("{:?} is not an email address", new.email)));
+        }
+        if new.username.is_empty() {
+            new.username = new.email.split('@').next().unwrap_or_default().to_string();
+        }
+        crate::directory::validate_field(crate::directory::FieldKind::Username, &new.username)
+            .map_err(|m| Error::Invalid(format!("username: {m}")))?;
+        if let Some(pw) = password {
+            let settings = self.settings().await?;
+            let local = new.email.split('@').next().unwrap_or("");
+            let unmet = check_policy(&settings.password, pw, &[&new.username, local]);
+            if !unmet.is_empty() {
+                return Err(Error::Invalid(format!("password: {}", unmet.join(" "))));
+            }
+            new.password_hash = Some(self.hasher.hash(pw).await?);
+        }
+        let user = self.store.create_user(&new, clock::now()).await?;
+        self.admin_event("admin.user.add", Some(&user), String::new()).await;
+        Ok(user)
+    }
+
+    /// Sets a password for the user (policy applies), unlocks an account
+    /// locked by failures or expiry, and ends the user's sessions.
+    pub async fn admin_set_password(&self, email: &str, password: &str) -> Result<()> {
+        let user = self.user_by_email(email).await?;
+        let settings = self.settings().await?;
+        let unmet = self.password_problems(&user, &settings.password, password).await?;
+        if !unmet.is_empty() {
+            return Err(Error::Invalid(format!("password: {}", unmet.join(" "))));
+        }
+        let now = clock::now();
+        let hash = self.hasher.hash(password).await?;
+        self.store.set_password_hash(&user.id, &hash, now).await?;
+        if matches!(user.locked, Some(LockReason::Expired | LockReason::FailedAttempts)) {
+            self.store.unlock_user(&user.id, now).await?;
+        }
+        self.sessions.revoke_user(&user.id).await?;
+        self.admin_event("admin.user.set_password", Some(&user), String::new()).await;
+        Ok(())
+    }
+
+    pub async fn lock_user(&self, email: &str) -> Result<bool> {
+        let user = self.user_by_email(email).await?;
+        let changed = self.store.lock_user(&user.id, LockReason::Admin).await?;
+        self.sessions.revoke_user(&user.id).await?;
+        self.admin_event("admin.user.lock", Some(&user), String::new()).await;
+        Ok(changed)
+    }
+
+    pub async fn unlock_user(&self, email: &str) -> Result<bool> {
+        let user = self.user_by_email(email).await?;
+        let changed = self.store.unlock_user(&user.id, clock::now()).await?;
+        self.admin_event("admin.user.unlock", Some(&user), String::new()).await;
+        Ok(changed)
+    }
+
+    pub async fn delete_user(&self, email: &str) -> Result<()> {
+        let user = self.user_by_email(email).await?;
+        self.sessions.revoke_user(&user.id).await?;
+        self.store.delete_user(&user.id).await?;
+        self.admin_event("admin.user.delete", Some(&user), String::new()).await;
+        Ok(())
+    }
+}
+
+enum Expiry {
+    NotSoon,
+    Soon(i64),
+    Expired,
+}
+
+fn days_left(expires_at: i64, now: i64) -> i64 {
+    // Rounded up: an expiry 30 hours away is "2 days".
+    (expires_at - now + DAY - 1).div_euclid(DAY)
+}
+
+fn expiry(policy: &PasswordPolicy, user: &User, now: i64) -> Expiry {
+    let (Some(changed), max_age) = (user.password_changed_at, i64::from(policy.max_age_days)) else {
+        return Expiry::NotSoon;
+    };
+    if max_age == 0 {
+        return Expiry::NotSoon;
+    }
+    let expires_at = changed + max_age * DAY;
+    if now >= expires_at {
+        Expiry::Expired
+    } else if expires_at - now <= EXPIRY_NOTICE_DAYS * DAY {
+        Expiry::Soon(days_left(expires_at, now))
+    } else {
+        Expiry::NotSoon
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_up() {
+        assert_eq!(days_left(100 * DAY, 99 * DAY), 1);
+        assert_eq!(days_left(100 * DAY, 99 * DAY - 3600 * 6), 2);
+        assert_eq!(days_left(100 * DAY, 93 * DAY), 7);
+    }
+}

@@ -1,0 +1,26 @@
+//! Portcullis identity core: the directory of users, groups and applications,
+//! credentials, sessions, audit, and the portal pages that sit on top of them.
+//!
+//! Nothing here knows about the proxy; the `portcullis` binary embeds this
+//! library and serves [`portal::router`] for the portal host.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod crypto;
+pub mod directory;
+pub mod error;
+pub mod portal;
+pub mod seed;
+pub mod session;
+pub mod settings;
+pub mod ssh_keys;
+pub mod store;
+
+pub use accounts::Idp;
+pub use config::IdpConfig;
+pub use error::Error;

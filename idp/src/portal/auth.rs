@@ -1,0 +1,110 @@
+//! Who is asking: the signed-in user behind the session cookie.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::Portal;
+use super::cookies::Name;
+use super::error::PortalError;
+use crate::clock;
+use crate::directory::User;
+use crate::session::SessionKey;
+
+/// A request from a signed-in user whose account is usable.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub session: SessionKey,
+}
+
+impl FromRequestParts<Portal> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Response> {
+        let to_login = || {
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            if parts.method == Method::GET {
+                let target = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", path)
+                    .finish();
+                Redirect::to(&format!("/login?{target}")).into_response()
+            } else {
+                Redirect::to("/login").into_response()
+            }
+        };
+        let Some(token) = portal.cookies.get(&parts.headers, Name::Session) else {
+            return Err(to_login());
+        };
+        let resumed = portal
+            .idp
+            .sessions
+            .resume(&token, clock::now())
+            .await
+            .map_err(|e| PortalError::from(e).into_response())?;
+        let Some((key, session)) = resumed else {
+            return Err(to_login());
+        };
+        let user = portal
+            .idp
+            .store
+            .user_by_id(&session.user_id)
+            .await
+            .map_err(|e| PortalError::from(e).into_response())?;
+        match user {
+            Some(user) if user.locked.is_none() => Ok(Self { user, session: key }),
+            _ => {
+                // Deleted or locked meanwhile: the session is worthless.
+                let _ = portal.idp.sessions.end(&key).await;
+                Err(to_login())
+            }
+        }
+    }
+}
+
+/// `Option<SignedIn>`: None instead of a redirect when nobody is signed in.
+impl OptionalFromRequestParts<Portal> for SignedIn {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Option<Self>, Self::Rejection> {
+        Ok(<Self as FromRequestParts<Portal>>::from_request_parts(parts, portal).await.ok())
+    }
+}
+
+/// The client's address as seen by this listener.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+impl ClientIp {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// True when the caller asked for JSON (the star button's fetch).
+pub fn wants_json(parts: &axum::http::HeaderMap) -> bool {
+    parts
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}

@@ -1,0 +1,313 @@
+//! The two-step sign-in: email, then password; sign-out.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::cookies::Name;
+use super::render::{message, page};
+use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, return_to, see_other};
+use crate::accounts::SignIn;
+use crate::clock;
+use crate::crypto;
+use crate::directory::{normalize_email, valid_email};
+
+/// How long the email step is remembered while the password is typed.
+const FLOW_SECS: i64 = 15 * 60;
+
+/// The state carried from step 1 to step 2, signed so it cannot be edited.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    email: String,
+    return_to: Option<String>,
+    exp: i64,
+}
+
+fn seal_flow(portal: &Portal, flow: &Flow) -> String {
+    let body = crypto::b64url(&serde_json::to_vec(flow).unwrap_or_default());
+    let tag = crypto::b64url(&portal.idp.keys.mac("login-flow", body.as_bytes()));
+    format!("{body}.{tag}")
+}
+
+fn open_flow(portal: &Portal, headers: &HeaderMap) -> Option<Flow> {
+    let raw = portal.cookies.get(headers, Name::Login)?;
+    let (body, tag) = raw.split_once('.')?;
+    let tag = crypto::b64url_decode(tag)?;
+    if !portal.idp.keys.verify_mac("login-flow", body.as_bytes(), &tag) {
+        return None;
+    }
+    let flow: Flow = serde_json::from_slice(&crypto::b64url_decode(body)?).ok()?;
+    (flow.exp > clock::now()).then_some(flow)
+}
+
+fn remembered_email(portal: &Portal, headers: &HeaderMap) -> Option<String> {
+    let raw = portal.cookies.get(headers, Name::Email)?;
+    String::from_utf8(crypto::b64url_decode(&raw)?)
+        .ok()
+        .filter(|e| valid_email(e))
+}
+
+async fn checked_return_to(portal: &Portal, raw: Option<&str>) -> PortalResult<Option<String>> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let origins = portal.idp.store.application_origins().await?;
+    let ours = portal.idp.config.public_url.origin().ascii_serialization();
+    Ok(return_to::safe(raw, &ours, &origins))
+}
+
+pub async fn home(signed_in: Option<SignedIn>) -> Response {
+    see_other(if signed_in.is_some() { "/apps" } else { "/login" })
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    change: Option<String>,
+    changed: Option<String>,
+    signed_out: Option<String>,
+}
+
+fn login_page(
+    status: StatusCode,
+    csrf: &CsrfToken,
+    email: &str,
+    remember: bool,
+    return_to: &str,
+    error: Option<&str>,
+    info: Option<&str>,
+) -> Response {
+    page(
+        status,
+        "login.html",
+        context! {
+            title => "Sign in",
+            csrf => csrf.0,
+            email => email,
+            remember => remember,
+            return_to => return_to,
+            error => error,
+            info => info,
+        },
+    )
+}
+
+pub async fn email_page(
+    State(portal): State<Portal>,
+    signed_in: Option<SignedIn>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> PortalResult {
+    let return_to = checked_return_to(&portal, q.return_to.as_deref()).await?;
+    if signed_in.is_some() && q.change.is_none() {
+        return Ok(see_other(return_to.as_deref().unwrap_or("/apps")));
+    }
+    let remembered = remembered_email(&portal, &headers);
+    let email = match (&q.change, open_flow(&portal, &headers)) {
+        (Some(_), Some(flow)) => flow.email,
+        _ => remembered.clone().unwrap_or_default(),
+    };
+    let info = if q.changed.is_some() {
+        Some("Your password was changed. Sign in with your new password.")
+    } else if q.signed_out.is_some() {
+        Some("You have signed out.")
+    } else {
+        None
+    };
+    Ok(login_page(
+        StatusCode::OK,
+        &csrf,
+        &email,
+        remembered.is_some(),
+        return_to.as_deref().unwrap_or(""),
+        None,
+        info,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    remember: Option<String>,
+    #[serde(default)]
+    return_to: String,
+}
+
+pub async fn email_submit(
+    State(portal): State<Portal>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<EmailForm>,
+) -> PortalResult {
+    let email = normalize_email(&form.email);
+    let remember = form.remember.is_some();
+    let return_to = checked_return_to(&portal, Some(&form.return_to)).await?;
+    if !valid_email(&email) {
+        return Ok(login_page(
+            StatusCode::BAD_REQUEST,
+            &csrf,
+            form.email.trim(),
+            remember,
+            return_to.as_deref().unwrap_or(""),
+            Some("Enter your email address, such as name@example.com."),
+            None,
+        ));
+    }
+    let flow = Flow {
+        email: email.clone(),
+        return_to,
+        exp: clock::now() + FLOW_SECS,
+    };
+    let mut res = see_other("/login/password");
+    let h = res.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        portal.cookies.set(Name::Login, &seal_flow(&portal, &flow), Some(FLOW_SECS)),
+    );
+    let remember_secs = portal.idp.config.sessions.remember_email.as_secs() as i64;
+    h.append(
+        header::SET_COOKIE,
+        if remember {
+            portal
+                .cookies
+                .set(Name::Email, &crypto::b64url(email.as_bytes()), Some(remember_secs))
+        } else {
+            portal.cookies.clear(Name::Email)
+        },
+    );
+    Ok(res)
+}
+
+fn password_page(status: StatusCode, csrf: &CsrfToken, email: &str, error: Option<&str>) -> Response {
+    page(
+        status,
+        "password.html",
+        context! { title => "Sign in", csrf => csrf.0, email => email, error => error },
+    )
+}
+
+pub async fn password_page_get(
+    State(portal): State<Portal>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> Response {
+    match open_flow(&portal, &headers) {
+        Some(flow) => password_page(StatusCode::OK, &csrf, &flow.email, None),
+        None => see_other("/login"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn password_submit(
+    State(portal): State<Portal>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> PortalResult {
+    let Some(flow) = open_flow(&portal, &headers) else {
+        return Ok(see_other("/login"));
+    };
+    let outcome = portal
+        .idp
+        .sign_in(&flow.email, &form.password, ip.as_deref())
+        .await?;
+    let error = match outcome {
+        SignIn::Success {
+            token,
+            expires_in_days,
+            ..
+        } => {
+            let target = flow.return_to.unwrap_or_else(|| "/apps".to_string());
+            let to = if expires_in_days.is_some() {
+                let q = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("continue", &target)
+                    .finish();
+                format!("/login/notice?{q}")
+            } else {
+                target
+            };
+            let mut res = see_other(&to);
+            let h = res.headers_mut();
+            h.append(header::SET_COOKIE, portal.cookies.set(Name::Session, &token, None));
+            h.append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
+            // A new CSRF secret with the new privilege level.
+            h.append(
+                header::SET_COOKIE,
+                portal.cookies.set(Name::Csrf, &crypto::random_token(), None),
+            );
+            return Ok(res);
+        }
+        SignIn::Invalid => "Incorrect email or password.",
+        SignIn::Locked => "This account is locked. Contact your administrator.",
+        SignIn::Expired => "Your password has expired. Contact your administrator.",
+    };
+    Ok(password_page(StatusCode::UNAUTHORIZED, &csrf, &flow.email, Some(error)))
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+}
+
+pub async fn notice(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Query(q): Query<NoticeQuery>,
+) -> PortalResult {
+    let continue_to = checked_return_to(&portal, q.continue_to.as_deref())
+        .await?
+        .unwrap_or_else(|| "/apps".into());
+    let Some(days) = portal.idp.expiry_notice(&me.user).await? else {
+        return Ok(see_other(&continue_to));
+    };
+    let chrome = portal.chrome(&me.user, &csrf, "security").await?;
+    Ok(page(
+        StatusCode::OK,
+        "notice.html",
+        context! { title => "Password expires soon", days_left => days, continue_to => continue_to, ..minijinja::Value::from_serialize(&chrome) },
+    ))
+}
+
+pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalResult {
+    if let Some(token) = portal.cookies.get(&headers, Name::Session) {
+        let key = crate::session::SessionKey::of_token(&token);
+        if let Some(session) = portal.idp.sessions.resume(&token, clock::now()).await? {
+            crate::audit::record(
+                &portal.idp.store,
+                clock::now(),
+                crate::audit::Event::new("signout", crate::audit::Outcome::Success).user(&session.1.user_id),
+            )
+            .await;
+        }
+        portal.idp.sessions.end(&key).await?;
+    }
+    let mut res = see_other("/login?signed_out=1");
+    res.headers_mut()
+        .append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
+    Ok(res)
+}
+
+pub async fn reset_placeholder() -> Response {
+    message(
+        StatusCode::OK,
+        "Reset your password",
+        "Password reset by email is not available yet. Ask your administrator to set a new password for you.",
+        Some(("/login", "Back to sign in")),
+    )
+}
+
+/// Used by other handlers to end the browser's session cookie.
+pub fn clear_session(portal: &Portal) -> HeaderValue {
+    portal.cookies.clear(Name::Session)
+}

@@ -1,0 +1,86 @@
+//! Templates, compiled into the binary so the portal needs no files at run time.
+
+use std::sync::LazyLock;
+
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::Environment;
+use serde::Serialize;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    for (name, source) in [
+        ("base.html", include_str!("../../templates/base.html")),
+        ("login.html", include_str!("../../templates/login.html")),
+        ("password.html", include_str!("../../templates/password.html")),
+        ("notice.html", include_str!("../../templates/notice.html")),
+        ("apps.html", include_str!("../../templates/apps.html")),
+        ("profile.html", include_str!("../../templates/profile.html")),
+        ("security.html", include_str!("../../templates/security.html")),
+        ("message.html", include_str!("../../templates/message.html")),
+    ] {
+        if let Err(e) = env.add_template(name, source) {
+            // Templates are compiled in; a broken one is a build defect that
+            // the tests catch, not something to limp along with.
+            tracing::error!(template = name, error = %e, "template does not compile");
+        }
+    }
+    env
+});
+
+pub const CSS: &str = include_str!("../../static/portal.css");
+pub const JS: &str = include_str!("../../static/portal.js");
+
+/// Renders a page with the given status.
+pub fn page(status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
+    let rendered = TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::Value::from_serialize(&ctx)));
+    match rendered {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Something went wrong on our side. Please try again.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page with a heading, a sentence and an optional way onward.
+pub fn message(status: StatusCode, heading: &str, message: &str, link: Option<(&str, &str)>) -> Response {
+    page(
+        status,
+        "message.html",
+        minijinja::context! {
+            title => heading,
+            heading => heading,
+            message => message,
+            link_href => link.map(|l| l.0),
+            link_text => link.map(|l| l.1),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles() {
+        for name in [
+            "base.html",
+            "login.html",
+            "password.html",
+            "notice.html",
+            "apps.html",
+            "profile.html",
+            "security.html",
+            "message.html",
+        ] {
+            assert!(super::TEMPLATES.get_template(name).is_ok(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The Security page: password, SSH keys and personal API keys.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::render::page;
+use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
+use crate::accounts::PasswordChangeError;
+use crate::audit::{self, Event, Outcome};
+use crate::clock;
+use crate::credentials::policy_rules;
+use crate::directory::User;
+use crate::{api_keys, ssh_keys};
+
+#[derive(Default)]
+struct Feedback {
+    status: Option<StatusCode>,
+    flash: Option<&'static str>,
+    password_errors: Vec<String>,
+    ssh_error: Option<String>,
+    api_error: Option<String>,
+    new_api_key: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SshKeyView {
+    id: String,
+    name: String,
+    algorithm: String,
+    fingerprint: String,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct ApiKeyView {
+    id: String,
+    name: String,
+    prefix: String,
+    created: String,
+    expires: String,
+    last_used: String,
+}
+
+async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> PortalResult {
+    let settings = portal.idp.settings().await?;
+    let ssh: Vec<SshKeyView> = portal
+        .idp
+        .store
+        .ssh_keys(&me.id)
+        .await?
+        .into_iter()
+        .map(|k| SshKeyView {
+            id: k.id,
+            name: k.name,
+            algorithm: k.algorithm,
+            fingerprint: k.fingerprint,
+            created: clock::date(k.created_at),
+        })
+        .collect();
+    let api: Vec<ApiKeyView> = portal
+        .idp
+        .store
+        .api_keys(&me.id)
+        .await?
+        .into_iter()
+        .map(|k| ApiKeyView {
+            id: k.id,
+            name: k.name,
+            prefix: format!("{}…", k.prefix),
+            created: clock::date(k.created_at),
+            expires: k.expires_at.map(clock::date).unwrap_or_default(),
+            last_used: k.last_used_at.map(clock::date).unwrap_or_default(),
+        })
+        .collect();
+    let chrome = portal.chrome(me, csrf, "security").await?;
+    let mut res = page(
+        fb.status.unwrap_or(StatusCode::OK),
+        "security.html",
+        context! {
+            title => "Security",
+            flash => fb.flash,
+            policy_rules => policy_rules(&settings.password),
+            password_errors => fb.password_errors,
+            password_expires_in_days => portal.idp.password_expires_in_days(me).await?,
+            ssh_keys => ssh,
+            ssh_error => fb.ssh_error,
+            api_keys => api,
+            new_api_key => fb.new_api_key,
+            api_error => fb.api_error,
+            federated => false,
+            ..minijinja::Value::from_serialize(&chrome)
+        },
+    );
+    if fb.new_api_key.is_some() {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize, Default)]
+pub struct SecurityQuery {
+    done: Option<String>,
+}
+
+pub async fn show(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Query(q): Query<SecurityQuery>,
+) -> PortalResult {
+    // Flash messages are chosen from a fixed list, never echoed from the URL.
+    let flash = match q.done.as_deref() {
+        Some("ssh-added") => Some("SSH key added."),
+        Some("ssh-deleted") => Some("SSH key deleted."),
+        Some("api-revoked") => Some("API key revoked."),
+        _ => None,
+    };
+    render(&portal, &me.user, &csrf, Feedback { flash, ..Default::default() }).await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+pub async fn change_password(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<PasswordForm>,
+) -> PortalResult {
+    let result = portal
+        .idp
+        .change_password(&me.user, &form.current_password, &form.new_password, &form.confirm_password, ip.as_deref())
+        .await;
+    let errors = match result {
+        Ok(()) => {
+            let mut res = see_other("/login?changed=1");
+            res.headers_mut()
+                .append(header::SET_COOKIE, super::login::clear_session(&portal));
+            return Ok(res);
+        }
+        Err(PasswordChangeError::WrongCurrent) => vec!["Your current password is not correct.".to_string()],
+        Err(PasswordChangeError::Mismatch) => vec!["The new passwords do not match.".to_string()],
+        Err(PasswordChangeError::Policy(unmet)) => unmet,
+        Err(PasswordChangeError::Internal(e)) => return Err(e.into()),
+    };
+    render(
+        &portal,
+        &me.user,
+        &csrf,
+        Feedback {
+            status: Some(StatusCode::BAD_REQUEST),
+            password_errors: errors,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct SshKeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    public_key: String,
+}
+
+fn check_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        Err("Give the key a name.".into())
+    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        Err("Use a name of at most 100 characters.".into())
+    } else {
+        Ok(name.to_string())
+    }
+}
+
+pub async fn add_ssh_key(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<SshKeyForm>,
+) -> PortalResult {
+    let parsed = check_name(&form.name).and_then(|name| ssh_keys::parse(&form.public_key).map(|k| (name, k)));
+    let error = match parsed {
+        Err(e) => e,
+        Ok((name, key)) => {
+            match portal
+                .idp
+                .store
+                .add_ssh_key(&me.user.id, &name, &key.algorithm, &key.fingerprint, &key.openssh, clock::now())
+                .await
+            {
+                Ok(_) => {
+                    audit::record(
+                        &portal.idp.store,
+                        clock::now(),
+                        Event::new("ssh_key.add", Outcome::Success)
+                            .user(&me.user.id)
+                            .subject(&me.user.email)
+                            .ip(ip.as_deref())
+                            .detail(key.fingerprint),
+                    )
+                    .await;
+                    return Ok(see_other("/security?done=ssh-added#ssh-keys"));
+                }
+                Err(crate::Error::Conflict(_)) => "You have already added this key.".to_string(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    render(
+        &portal,
+        &me.user,
+        &csrf,
+        Feedback {
+            status: Some(StatusCode::BAD_REQUEST),
+            ssh_error: Some(error),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+pub async fn delete_ssh_key(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> PortalResult {
+    let Some(fingerprint) = portal.idp.store.delete_ssh_key(&me.user.id, &id).await? else {
+        return Err(PortalError::NotFound);
+    };
+    audit::record(
+        &portal.idp.store,
+        clock::now(),
+        Event::new("ssh_key.delete", Outcome::Success)
+            .user(&me.user.id)
+            .subject(&me.user.email)
+            .ip(ip.as_deref())
+            .detail(fingerprint),
+    )
+    .await;
+    Ok(see_other("/security?done=ssh-deleted#ssh-keys"))
+}
+
+#[derive(Deserialize)]
+pub struct ApiKeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires_days: String,
+}
+
+pub async fn create_api_key(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<ApiKeyForm>,
+) -> PortalResult {
+    let days = match form.expires_days.as_str() {
+        "30" => Ok(30),
+        "90" => Ok(90),
+        "365" => Ok(365),
+        _ => Err("Choose when the key expires.".to_string()),
+    };
+    let fb = match check_name(&form.name).and_then(|n| days.map(|d| (n, d))) {
+        Err(e) => Feedback {
+            status: Some(StatusCode::BAD_REQUEST),
+            api_error: Some(e),
+            ..Default::default()
+        },
+        Ok((name, days)) => {
+            let now = clock::now();
+            let (secret, prefix, hash) = api_keys::generate();
+            portal
+                .idp
+                .store
+                .add_api_key(&me.user.id, &name, &prefix, &hash, Some(now + days * 86_400), now)
+                .await?;
+            audit::record(
+                &portal.idp.store,
+                now,
+                Event::new("api_key.create", Outcome::Success)
+                    .user(&me.user.id)
+                    .subject(&me.user.email)
+                    .ip(ip.as_deref())
+                    .detail(format!("{name} ({prefix}…), {days} days")),
+            )
+            .await;
+            Feedback {
+                flash: Some("API key created."),
+                new_api_key: Some(secret),
+                ..Default::default()
+            }
+        }
+    };
+    render(&portal, &me.user, &csrf, fb).await
+}
+
+pub async fn revoke_api_key(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> PortalResult {
+    if !portal.idp.store.revoke_api_key(&me.user.id, &id, clock::now()).await? {
+        return Err(PortalError::NotFound);
+    }
+    audit::record(
+        &portal.idp.store,
+        clock::now(),
+        Event::new("api_key.revoke", Outcome::Success)
+            .user(&me.user.id)
+            .subject(&me.user.email)
+            .ip(ip.as_deref()),
+    )
+    .await;
+    Ok(see_other("/security?done=api-revoked#api-keys"))
+}

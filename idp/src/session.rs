@@ -1,0 +1,306 @@
+//! Portal sessions. The cookie carries a random 256-bit id; stores only ever
+//! see its SHA-256, so a leaked store or log reveals no usable session.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::config::SessionConfig;
+use crate::crypto;
+use crate::error::Result;
+
+/// The hash of a session id: the key stores use.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    pub fn of_token(token: &str) -> Self {
+        Self(crypto::sha256_hex(token.as_bytes()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a store keeps for one signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: String,
+    pub created_at: i64,
+    /// When the user last proved who they are (password, later MFA).
+    pub auth_time: i64,
+    /// Authentication methods references (RFC 8176): `pwd`, later `otp`, `hwk`...
+    pub amr: Vec<String>,
+    /// When a second factor was last verified.
+    pub mfa_at: Option<i64>,
+    /// Absolute end.
+    pub expires_at: i64,
+    pub last_seen: i64,
+    pub source_ip: Option<String>,
+}
+
+impl Session {
+    pub fn idle_deadline(&self, idle_secs: i64) -> i64 {
+        (self.last_seen + idle_secs).min(self.expires_at)
+    }
+}
+
+/// Where sessions live. The embedded store is in-process and persisted to
+/// the state database; a shared Redis store implements the same trait.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn insert(&self, key: &SessionKey, session: &Session) -> Result<()>;
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>>;
+    /// Records activity; stores may persist it lazily.
+    async fn touch(&self, key: &SessionKey, now: i64) -> Result<()>;
+    async fn remove(&self, key: &SessionKey) -> Result<()>;
+    /// Ends every session of the user; returns how many ended.
+    async fn revoke_user(&self, user_id: &str) -> Result<usize>;
+}
+
+/// In-process sessions, written through to the state store so a restart
+/// keeps everyone signed in. Reads never touch the database.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    db: crate::store::Store,
+    map: RwLock<HashMap<SessionKey, Entry>>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    session: Session,
+    /// `last_seen` as last written to the database.
+    persisted_seen: i64,
+}
+
+/// Activity is written back at most this often per session, to keep page
+/// views from turning into database writes.
+const TOUCH_PERSIST_SECS: i64 = 60;
+
+impl EmbeddedStore {
+    /// Loads the unexpired sessions from the database.
+    pub async fn load(db: crate::store::Store, now: i64) -> Result<Self> {
+        let mut map = HashMap::new();
+        for (hash, json) in db.load_sessions(now).await? {
+            match serde_json::from_str::<Session>(&json) {
+                Ok(session) => {
+                    let persisted_seen = session.last_seen;
+                    map.insert(
+                        SessionKey(hash),
+                        Entry {
+                            session,
+                            persisted_seen,
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "dropping unreadable stored session"),
+            }
+        }
+        Ok(Self {
+            db,
+            map: RwLock::new(map),
+        })
+    }
+
+    async fn persist(&self, key: &SessionKey, s: &Session) -> Result<()> {
+        let json = serde_json::to_string(s).map_err(|e| crate::Error::Corrupt(e.to_string()))?;
+        self.db
+            .save_session(key.as_str(), &s.user_id, &json, s.expires_at)
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn insert(&self, key: &SessionKey, session: &Session) -> Result<()> {
+        self.persist(key, session).await?;
+        self.map.write().await.insert(
+            key.clone(),
+            Entry {
+                session: session.clone(),
+                persisted_seen: session.last_seen,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>> {
+        Ok(self.map.read().await.get(key).map(|e| e.session.clone()))
+    }
+
+    async fn touch(&self, key: &SessionKey, now: i64) -> Result<()> {
+        let to_persist = {
+            let mut map = self.map.write().await;
+            let Some(entry) = map.get_mut(key) else {
+                return Ok(());
+            };
+            entry.session.last_seen = now;
+            if now - entry.persisted_seen >= TOUCH_PERSIST_SECS {
+                entry.persisted_seen = now;
+                Some(entry.session.clone())
+            } else {
+                None
+            }
+        };
+        if let Some(s) = to_persist {
+            self.persist(key, &s).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<()> {
+        self.map.write().await.remove(key);
+        self.db.delete_session(key.as_str()).await
+    }
+
+    async fn revoke_user(&self, user_id: &str) -> Result<usize> {
+        let n = {
+            let mut map = self.map.write().await;
+            let before = map.len();
+            map.retain(|_, e| e.session.user_id != user_id);
+            before - map.len()
+        };
+        self.db.delete_user_sessions(user_id).await?;
+        Ok(n)
+    }
+}
+
+/// Session rules on top of a store: creation, lifetime checks, revocation.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    idle_secs: i64,
+    lifetime_secs: i64,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn Store>, cfg: &SessionConfig) -> Self {
+        Self {
+            store,
+            idle_secs: cfg.idle_timeout.as_secs() as i64,
+            lifetime_secs: cfg.lifetime.as_secs() as i64,
+        }
+    }
+
+    /// Starts a session with a new random id, returned for the cookie.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        amr: Vec<String>,
+        source_ip: Option<String>,
+        now: i64,
+    ) -> Result<(String, Session)> {
+        let token = crypto::random_token();
+        let session = Session {
+            user_id: user_id.to_string(),
+            created_at: now,
+            auth_time: now,
+            amr,
+            mfa_at: None,
+            expires_at: now + self.lifetime_secs,
+            last_seen: now,
+            source_ip,
+        };
+        self.store
+            .insert(&SessionKey::of_token(&token), &session)
+            .await?;
+        Ok((token, session))
+    }
+
+    /// The live session for a cookie value, recording the activity. Expired
+    /// or idle sessions are removed and read as absent.
+    pub async fn resume(&self, token: &str, now: i64) -> Result<Option<(SessionKey, Session)>> {
+        if token.len() != 43 {
+            return Ok(None);
+        }
+        let key = SessionKey::of_token(token);
+        let Some(session) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        if now >= session.idle_deadline(self.idle_secs) {
+            self.store.remove(&key).await?;
+            return Ok(None);
+        }
+        self.store.touch(&key, now).await?;
+        Ok(Some((key, session)))
+    }
+
+    pub async fn end(&self, key: &SessionKey) -> Result<()> {
+        self.store.remove(key).await
+    }
+
+    pub async fn revoke_user(&self, user_id: &str) -> Result<usize> {
+        self.store.revoke_user(user_id).await
+    }
+
+    pub fn idle_secs(&self) -> i64 {
+        self.idle_secs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    async fn setup() -> (crate::store::Store, Sessions, String) {
+        let db = crate::store::Store::open_in_memory().await.unwrap();
+        let user = db
+            .create_user(
+                &crate::store::NewUser {
+                    email: "a@example.com".into(),
+                    ..Default::default()
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let store = Arc::new(EmbeddedStore::load(db.clone(), 0).await.unwrap());
+        let cfg = SessionConfig {
+            idle_timeout: Duration::from_secs(600),
+            lifetime: Duration::from_secs(3600),
+            remember_email: Duration::from_secs(60),
+        };
+        (db, Sessions::new(store, &cfg), user.id)
+    }
+
+    #[tokio::test]
+    async fn idle_and_absolute_expiry() {
+        let (_db, s, uid) = setup().await;
+        let (token, _) = s.create(&uid, vec!["pwd".into()], None, 1000).await.unwrap();
+        assert!(s.resume(&token, 1500).await.unwrap().is_some());
+        // Activity at 1500 pushed the idle deadline to 2100.
+        assert!(s.resume(&token, 2000).await.unwrap().is_some());
+        assert!(s.resume(&token, 2700).await.unwrap().is_none(), "idle");
+        assert!(s.resume(&token, 2000).await.unwrap().is_none(), "removed for good");
+
+        let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        for t in (1500..4600).step_by(500) {
+            let live = s.resume(&token, t).await.unwrap().is_some();
+            assert_eq!(live, t < 4600, "at {t}");
+        }
+        assert!(s.resume(&token, 4600).await.unwrap().is_none(), "absolute lifetime");
+        assert!(s.resume("not-a-token", 1000).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn survives_restart_and_revokes_per_user() {
+        let (db, s, uid) = setup().await;
+        let (a, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        let (b, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        // A new process loads the same sessions from the database.
+        let reloaded = Sessions::new(
+            Arc::new(EmbeddedStore::load(db.clone(), 1001).await.unwrap()),
+            &SessionConfig::default(),
+        );
+        assert!(reloaded.resume(&a, 1002).await.unwrap().is_some());
+        assert_eq!(s.revoke_user(&uid).await.unwrap(), 2);
+        assert!(s.resume(&a, 1003).await.unwrap().is_none());
+        assert!(s.resume(&b, 1003).await.unwrap().is_none());
+        let again = EmbeddedStore::load(db, 1004).await.unwrap();
+        assert!(again.get(&SessionKey::of_token(&a)).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,162 @@
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, new_id};
+use crate::directory::{AppKind, Application};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewApplication {
+    pub name: String,
+    pub description: String,
+    pub detail_url: Option<String>,
+    pub logo_url: Option<String>,
+    pub launch_url: String,
+}
+
+fn app_from_row(r: &SqliteRow) -> Application {
+    Application {
+        id: r.get("id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        detail_url: r.get("detail_url"),
+        logo_url: r.get("logo_url"),
+        launch_url: r.get("launch_url"),
+        kind: AppKind::Bookmark,
+    }
+}
+
+/// The column list, as a macro so queries stay `&'static str` literals.
+macro_rules! app_columns {
+    () => {
+        "a.id, a.name, a.description, a.detail_url, a.logo_url, a.launch_url"
+    };
+}
+
+impl Store {
+    pub async fn create_application(&self, new: &NewApplication, now: i64) -> Result<Application> {
+        let id = new_id();
+        let res = sqlx::query(
+            "INSERT INTO applications (id, name, description, detail_url, logo_url, launch_url, kind, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'bookmark', $7)",
+        )
+        .bind(&id)
+        .bind(&new.name)
+        .bind(&new.description)
+        .bind(&new.detail_url)
+        .bind(&new.logo_url)
+        .bind(&new.launch_url)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                return Err(Error::Conflict(format!("an application named {}", new.name)));
+            }
+            other => other?,
+        };
+        Ok(Application {
+            id,
+            name: new.name.clone(),
+            description: new.description.clone(),
+            detail_url: new.detail_url.clone(),
+            logo_url: new.logo_url.clone(),
+            launch_url: new.launch_url.clone(),
+            kind: AppKind::Bookmark,
+        })
+    }
+
+    pub async fn application_by_name(&self, name: &str) -> Result<Option<Application>> {
+        let row = sqlx::query(concat!("SELECT ", app_columns!(), " FROM applications a WHERE a.name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(app_from_row))
+    }
+
+    pub async fn list_applications(&self) -> Result<Vec<Application>> {
+        let rows = sqlx::query(concat!("SELECT ", app_columns!(), " FROM applications a ORDER BY a.name"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(app_from_row).collect())
+    }
+
+    pub async fn assign_application(&self, app_id: &str, group_id: &str) -> Result<bool> {
+        let res = sqlx::query(
+            "INSERT INTO application_groups (application_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(app_id)
+        .bind(group_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// The applications a user may launch (through any of their groups),
+    /// each with whether it is one of the user's favorites.
+    pub async fn applications_for_user(&self, user_id: &str) -> Result<Vec<(Application, bool)>> {
+        let rows = sqlx::query(concat!(
+            "SELECT DISTINCT ", app_columns!(), ", \
+               EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = $1 AND f.application_id = a.id) AS favorite \
+             FROM applications a \
+             JOIN application_groups ag ON ag.application_id = a.id \
+             JOIN group_members m ON m.group_id = ag.group_id \
+             WHERE m.user_id = $1 ORDER BY a.name"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (app_from_row(r), r.get::<bool, _>("favorite")))
+            .collect())
+    }
+
+    /// The application if the user may launch it.
+    pub async fn application_for_user(&self, user_id: &str, app_id: &str) -> Result<Option<Application>> {
+        let row = sqlx::query(concat!(
+            "SELECT DISTINCT ", app_columns!(), " FROM applications a \
+             JOIN application_groups ag ON ag.application_id = a.id \
+             JOIN group_members m ON m.group_id = ag.group_id \
+             WHERE m.user_id = $1 AND a.id = $2"
+        ))
+        .bind(user_id)
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(app_from_row))
+    }
+
+    pub async fn set_favorite(&self, user_id: &str, app_id: &str, favorite: bool, now: i64) -> Result<()> {
+        if favorite {
+            sqlx::query(
+                "INSERT INTO favorites (user_id, application_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(app_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM favorites WHERE user_id = $1 AND application_id = $2")
+                .bind(user_id)
+                .bind(app_id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Origins (scheme://host:port) of every launch URL: the only absolute
+    /// targets a sign-in may return to.
+    pub async fn application_origins(&self) -> Result<Vec<String>> {
+        let urls: Vec<String> = sqlx::query_scalar("SELECT launch_url FROM applications")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(urls
+            .iter()
+            .filter_map(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .collect())
+    }
+}

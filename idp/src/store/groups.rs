@@ -1,0 +1,89 @@
+use sqlx::Row;
+
+use super::{Store, new_id};
+use crate::directory::Group;
+use crate::error::{Error, Result};
+
+impl Store {
+    pub async fn create_group(&self, name: &str, now: i64) -> Result<Group> {
+        let id = new_id();
+        let res = sqlx::query("INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(Error::Conflict(format!("a group named {name}")))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(Group {
+                id,
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    pub async fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
+        let row = sqlx::query("SELECT id, name FROM groups WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Group {
+            id: r.get("id"),
+            name: r.get("name"),
+        }))
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<(Group, i64)>> {
+        let rows = sqlx::query(
+            "SELECT g.id, g.name, (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS members \
+             FROM groups g ORDER BY g.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    Group {
+                        id: r.get("id"),
+                        name: r.get("name"),
+                    },
+                    r.get("members"),
+                )
+            })
+            .collect())
+    }
+
+    /// Returns false when the user already was a member.
+    pub async fn add_member(&self, group_id: &str, user_id: &str) -> Result<bool> {
+        let res = sqlx::query(
+            "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    pub async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

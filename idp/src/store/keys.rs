@@ -1,0 +1,141 @@
+use sqlx::FromRow;
+
+use super::{Store, new_id};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SshKeyRow {
+    pub id: String,
+    pub name: String,
+    pub algorithm: String,
+    pub fingerprint: String,
+    pub public_key: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn add_ssh_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        algorithm: &str,
+        fingerprint: &str,
+        public_key: &str,
+        now: i64,
+    ) -> Result<String> {
+        let id = new_id();
+        let res = sqlx::query(
+            "INSERT INTO ssh_keys (id, user_id, name, algorithm, fingerprint, public_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(name)
+        .bind(algorithm)
+        .bind(fingerprint)
+        .bind(public_key)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(Error::Conflict("this SSH key".into()))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(id),
+        }
+    }
+
+    pub async fn ssh_keys(&self, user_id: &str) -> Result<Vec<SshKeyRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, algorithm, fingerprint, public_key, created_at FROM ssh_keys \
+             WHERE user_id = $1 ORDER BY created_at, name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes the key only if it belongs to the user; returns its fingerprint.
+    pub async fn delete_ssh_key(&self, user_id: &str, key_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING fingerprint")
+            .bind(key_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn add_api_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        prefix: &str,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(name)
+        .bind(prefix)
+        .bind(secret_hash)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The user's keys that are not revoked, newest first.
+    pub async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at FROM api_keys \
+             WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: i64) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// The live key with this hash, marking it used.
+    pub async fn use_api_key(&self, secret_hash: &str, now: i64) -> Result<Option<ApiKeyRow>> {
+        Ok(sqlx::query_as(
+            "UPDATE api_keys SET last_used_at = $1 WHERE secret_hash = $2 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $1) \
+             RETURNING id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at",
+        )
+        .bind(now)
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

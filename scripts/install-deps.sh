@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs what Portcullis needs on a Debian 12 machine, and nothing that is already there.
+#
+#   scripts/install-deps.sh build   Debian packages needed to compile the workspace
+#   scripts/install-deps.sh test    the above, plus what the test suites run against
+#                                   (Chromium, Redis, xmlsec1, wrk, hyperfine, Node.js/npm)
+#                                   and the npm packages of tests/e2e
+#
+# Idempotent: packages are checked with dpkg-query first, `apt-get update` runs only
+# when something is missing, and `npm ci` only when tests/e2e/node_modules is missing
+# or older than package-lock.json. Runs as root, or through sudo otherwise.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 build|test" >&2
+    exit 2
+}
+
+[[ $# -eq 1 ]] || usage
+mode="$1"
+case "$mode" in
+    build | test) ;;
+    *) usage ;;
+esac
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
+test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine)
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "install-deps: need root (or sudo) to run: $*" >&2
+        exit 1
+    fi
+}
+
+is_installed() {
+    local status
+    status="$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)"
+    [[ "$status" == "installed" ]]
+}
+
+wanted=("${build_packages[@]}")
+if [[ "$mode" == "test" ]]; then
+    wanted+=("${test_packages[@]}")
+    # Node.js may come from elsewhere than Debian (e.g. a newer release with its own
+    # npm); only fall back to Debian's packages when either command is missing.
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        wanted+=(nodejs npm)
+    fi
+fi
+
+missing=()
+for pkg in "${wanted[@]}"; do
+    if ! is_installed "$pkg"; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "install-deps: installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    echo "install-deps: Debian packages for '$mode' already installed"
+fi
+
+if [[ "$mode" == "test" ]]; then
+    e2e="$repo_root/tests/e2e"
+    if [[ -f "$e2e/package.json" ]]; then
+        # npm writes node_modules/.package-lock.json on every install: when the committed
+        # lock is newer than it, the installed tree is stale.
+        if [[ ! -d "$e2e/node_modules" ]] ||
+            { [[ -f "$e2e/package-lock.json" ]] && [[ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]]; }; then
+            echo "install-deps: installing npm packages in tests/e2e"
+            if [[ -f "$e2e/package-lock.json" ]]; then
+                (cd "$e2e" && npm ci --no-audit --no-fund)
+            else
+                (cd "$e2e" && npm install --no-audit --no-fund)
+            fi
+        else
+            echo "install-deps: tests/e2e/node_modules up to date"
+        fi
+    fi
+fi
