@@ -59,9 +59,16 @@ impl FromRequestParts<Portal> for SignedIn {
             .await
             .map_err(|e| PortalError::from(e).into_response())?;
         match user {
-            Some(user) if user.locked.is_none() => Ok(Self { user, session: key }),
+            // A password set after this session began (possibly by an
+            // administrator in another process) ends it too.
+            Some(user)
+                if user.locked.is_none()
+                    && user.password_changed_at.is_none_or(|t| t <= session.auth_time) =>
+            {
+                Ok(Self { user, session: key })
+            }
             _ => {
-                // Deleted or locked meanwhile: the session is worthless.
+                // Deleted, locked or re-keyed meanwhile: the session is worthless.
                 let _ = portal.idp.sessions.end(&key).await;
                 Err(to_login())
             }

@@ -1,0 +1,212 @@
+//! The configuration file: typed, with defaults, validated at start-up. Every
+//! error names the file and the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use idp::config::{ConfigError, DemoConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    store: StoreConfig,
+    #[serde(default)]
+    secrets: SecretsConfig,
+    #[serde(default)]
+    sessions: SessionConfig,
+    #[serde(default)]
+    passwords: PasswordConfig,
+    #[serde(default)]
+    demo: DemoConfig,
+    #[serde(default)]
+    log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The portal's external URL; its host names the development certificate.
+    pub public_url: url::Url,
+    /// Serve plain HTTP instead of HTTPS. For local development only: cookies
+    /// lose `Secure` and the `__Host-` prefix.
+    pub plain_http: bool,
+    /// PEM certificate chain and key; generated development ones when absent.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_url: url::Url::parse("https://portal.localhost:8443").unwrap_or_else(|_| unreachable!()),
+            plain_http: false,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `info,idp=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub idp: idp::IdpConfig,
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the configuration file", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<Self> {
+        let file: FileConfig = match toml::from_str(text) {
+            Ok(f) => f,
+            Err(e) => bail!("{}: {}", path.display(), e.to_string().trim_end()),
+        };
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut store = file.store;
+        store.data_dir = resolve(base, &store.data_dir);
+        let mut secrets = file.secrets;
+        secrets.master_key_file = secrets.master_key_file.map(|p| resolve(base, &p));
+        let mut server = file.server;
+        server.tls_cert = server.tls_cert.map(|p| resolve(base, &p));
+        server.tls_key = server.tls_key.map(|p| resolve(base, &p));
+        let config = Self {
+            path: path.to_path_buf(),
+            idp: idp::IdpConfig {
+                public_url: server.public_url.clone(),
+                secure_cookies: !server.plain_http,
+                store,
+                secrets,
+                sessions: file.sessions,
+                passwords: file.passwords,
+                demo: file.demo,
+            },
+            server,
+            log: file.log,
+        };
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let url = &s.public_url;
+        if url.host_str().is_none() || url.path() != "/" || url.query().is_some() {
+            return Err(ConfigError::new(
+                "server.public_url",
+                "must be an origin such as https://portal.example.com (no path or query)",
+            ));
+        }
+        match (s.plain_http, url.scheme()) {
+            (false, "https") | (true, "http") => {}
+            (false, _) => {
+                return Err(ConfigError::new(
+                    "server.public_url",
+                    "must start with https:// (set server.plain_http = true to serve plain HTTP for local development)",
+                ));
+            }
+            (true, _) => {
+                return Err(ConfigError::new(
+                    "server.public_url",
+                    "must start with http:// when server.plain_http = true",
+                ));
+            }
+        }
+        if s.tls_cert.is_some() != s.tls_key.is_some() {
+            return Err(ConfigError::new("server.tls_cert", "tls_cert and tls_key must be set together"));
+        }
+        for (key, p) in [("server.tls_cert", &s.tls_cert), ("server.tls_key", &s.tls_key)] {
+            if let Some(p) = p {
+                if !p.is_file() {
+                    return Err(ConfigError::new(key, format!("{} is not a readable file", p.display())));
+                }
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::new("log.format", "must be \"text\" or \"json\""));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::new("log.level", "is not a valid filter such as \"info\""));
+        }
+        self.idp.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse(Path::new("/etc/portcullis/config.toml"), text)
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen.port(), 8443);
+        assert_eq!(c.idp.store.data_dir, PathBuf::from("/etc/portcullis/data"));
+        assert!(c.idp.secure_cookies);
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        for (text, key) in [
+            ("[server]\nlisten = \"nope\"", "listen"),
+            ("[server]\nbogus = 1", "bogus"),
+            ("[server]\npublic_url = \"http://portal.localhost\"", "server.public_url"),
+            ("[server]\nplain_http = true\npublic_url = \"https://x.localhost\"", "server.public_url"),
+            ("[passwords]\nargon2_memory_kib = 10", "passwords.argon2_memory_kib"),
+            ("[sessions]\nidle_timeout = \"10 parsecs\"", "idle_timeout"),
+            ("[sessions]\nidle_timeout = \"2h\"\nlifetime = \"1h\"", "sessions.lifetime"),
+            ("[secrets]\nmaster_key = \"abc\"", "secrets.master_key"),
+            ("[demo]\nemail = \"nobody\"", "demo.email"),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            ("[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"", "server.tls_cert"),
+        ] {
+            let e = format!("{:#}", parse(text).unwrap_err());
+            assert!(e.contains("/etc/portcullis/config.toml"), "{e}");
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+}
