@@ -54,7 +54,9 @@ impl PasswordSource {
     fn read(&self) -> anyhow::Result<Option<String>> {
         if self.password_stdin {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading the password from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from stdin")?;
             let s = s.trim_end_matches(['\n', '\r']).to_string();
             if s.is_empty() {
                 bail!("no password on standard input");
@@ -84,15 +86,23 @@ enum UserCommand {
         password: PasswordSource,
     },
     List,
-    Show { email: String },
+    Show {
+        email: String,
+    },
     SetPassword {
         email: String,
         #[command(flatten)]
         password: PasswordSource,
     },
-    Lock { email: String },
-    Unlock { email: String },
-    Delete { email: String },
+    Lock {
+        email: String,
+    },
+    Unlock {
+        email: String,
+    },
+    Delete {
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,7 +131,10 @@ enum AppCommand {
         groups: Vec<String>,
     },
     List,
-    Assign { app: String, group: String },
+    Assign {
+        app: String,
+        group: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,11 +171,24 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
     let j = args.json;
     match args.command {
         AdminCommand::Users(cmd) => match cmd {
-            UserCommand::Add { email, first_name, last_name, username, groups, password } => {
+            UserCommand::Add {
+                email,
+                first_name,
+                last_name,
+                username,
+                groups,
+                password,
+            } => {
                 let pw = password.read()?;
                 let user = idp
                     .add_user(
-                        NewUser { email, first_name, last_name, username: username.unwrap_or_default(), password_hash: None },
+                        NewUser {
+                            email,
+                            first_name,
+                            last_name,
+                            username: username.unwrap_or_default(),
+                            password_hash: None,
+                        },
                         pw.as_deref(),
                     )
                     .await?;
@@ -170,7 +196,9 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                     let g = group(idp, g).await?;
                     idp.store.add_member(&g.id, &user.id).await?;
                 }
-                out(j, user_json(&user, &groups), || format!("added user {} ({})", user.email, user.id));
+                out(j, user_json(&user, &groups), || {
+                    format!("added user {} ({})", user.email, user.id)
+                });
             }
             UserCommand::List => {
                 let users = idp.store.list_users().await?;
@@ -182,7 +210,10 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                     users
                         .iter()
                         .map(|u| {
-                            let state = u.locked.map(|l| format!("locked ({})", l.as_str())).unwrap_or_else(|| "active".into());
+                            let state = u
+                                .locked
+                                .map(|l| format!("locked ({})", l.as_str()))
+                                .unwrap_or_else(|| "active".into());
                             format!("{:<40} {:<30} {state}", u.email, u.display_name())
                         })
                         .collect::<Vec<_>>()
@@ -199,7 +230,9 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                         u.id,
                         u.display_name(),
                         u.username,
-                        u.locked.map(|l| format!("locked ({})", l.as_str())).unwrap_or_else(|| "active".into()),
+                        u.locked
+                            .map(|l| format!("locked ({})", l.as_str()))
+                            .unwrap_or_else(|| "active".into()),
                         u.failed_attempts,
                         groups.join(", ")
                     );
@@ -210,23 +243,41 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 });
             }
             UserCommand::SetPassword { email, password } => {
-                let pw = password.read()?.context("give --password or --password-stdin")?;
+                let pw = password
+                    .read()?
+                    .context("give --password or --password-stdin")?;
                 idp.admin_set_password(&email, &pw).await?;
-                out(j, json!({"email": email, "password_set": true}), || format!("password set for {email}; their sessions ended"));
+                out(j, json!({"email": email, "password_set": true}), || {
+                    format!("password set for {email}; their sessions ended")
+                });
             }
             UserCommand::Lock { email } => {
                 let changed = idp.lock_user(&email).await?;
-                out(j, json!({"email": email, "locked": true, "changed": changed}), || {
-                    if changed { format!("locked {email}; their sessions ended") } else { format!("{email} was already locked") }
-                });
+                out(
+                    j,
+                    json!({"email": email, "locked": true, "changed": changed}),
+                    || {
+                        if changed {
+                            format!("locked {email}; their sessions ended")
+                        } else {
+                            format!("{email} was already locked")
+                        }
+                    },
+                );
             }
             UserCommand::Unlock { email } => {
                 let changed = idp.unlock_user(&email).await?;
-                out(j, json!({"email": email, "locked": false, "changed": changed}), || format!("unlocked {email}"));
+                out(
+                    j,
+                    json!({"email": email, "locked": false, "changed": changed}),
+                    || format!("unlocked {email}"),
+                );
             }
             UserCommand::Delete { email } => {
                 idp.delete_user(&email).await?;
-                out(j, json!({"email": email, "deleted": true}), || format!("deleted {email}"));
+                out(j, json!({"email": email, "deleted": true}), || {
+                    format!("deleted {email}")
+                });
             }
         },
         AdminCommand::Groups(cmd) => match cmd {
@@ -237,14 +288,27 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 }
                 let g = idp.store.create_group(&name, idp::clock::now()).await?;
                 audit(idp, "admin.group.add", &name).await;
-                out(j, json!({"id": g.id, "name": g.name}), || format!("added group {name}"));
+                out(j, json!({"id": g.id, "name": g.name}), || {
+                    format!("added group {name}")
+                });
             }
             GroupCommand::List => {
                 let groups = idp.store.list_groups().await?;
                 out(
                     j,
-                    json!(groups.iter().map(|(g, n)| json!({"id": g.id, "name": g.name, "members": n})).collect::<Vec<_>>()),
-                    || groups.iter().map(|(g, n)| format!("{:<30} {n} members", g.name)).collect::<Vec<_>>().join("\n"),
+                    json!(
+                        groups
+                            .iter()
+                            .map(|(g, n)| json!({"id": g.id, "name": g.name, "members": n}))
+                            .collect::<Vec<_>>()
+                    ),
+                    || {
+                        groups
+                            .iter()
+                            .map(|(g, n)| format!("{:<30} {n} members", g.name))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    },
                 );
             }
             GroupCommand::AddMember { group: name, email } => {
@@ -252,18 +316,38 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 let u = idp.user_by_email(&email).await?;
                 let added = idp.store.add_member(&g.id, &u.id).await?;
                 audit(idp, "admin.group.add_member", &format!("{email} to {name}")).await;
-                out(j, json!({"group": name, "email": u.email, "changed": added}), || format!("{} is in {name}", u.email));
+                out(
+                    j,
+                    json!({"group": name, "email": u.email, "changed": added}),
+                    || format!("{} is in {name}", u.email),
+                );
             }
             GroupCommand::RemoveMember { group: name, email } => {
                 let g = group(idp, &name).await?;
                 let u = idp.user_by_email(&email).await?;
                 let removed = idp.store.remove_member(&g.id, &u.id).await?;
-                audit(idp, "admin.group.remove_member", &format!("{email} from {name}")).await;
-                out(j, json!({"group": name, "email": u.email, "changed": removed}), || format!("{} is not in {name}", u.email));
+                audit(
+                    idp,
+                    "admin.group.remove_member",
+                    &format!("{email} from {name}"),
+                )
+                .await;
+                out(
+                    j,
+                    json!({"group": name, "email": u.email, "changed": removed}),
+                    || format!("{} is not in {name}", u.email),
+                );
             }
         },
         AdminCommand::Apps(cmd) => match cmd {
-            AppCommand::Add { name, launch_url, description, detail_url, logo_url, groups } => {
+            AppCommand::Add {
+                name,
+                launch_url,
+                description,
+                detail_url,
+                logo_url,
+                groups,
+            } => {
                 let name = name.trim().to_string();
                 if name.is_empty() || name.len() > 100 {
                     bail!("--name must have 1 to 100 characters");
@@ -277,25 +361,49 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 }
                 let app = idp
                     .store
-                    .create_application(&NewApplication { name: name.clone(), description, detail_url, logo_url, launch_url }, idp::clock::now())
+                    .create_application(
+                        &NewApplication {
+                            name: name.clone(),
+                            description,
+                            detail_url,
+                            logo_url,
+                            launch_url,
+                        },
+                        idp::clock::now(),
+                    )
                     .await?;
                 for g in &groups {
                     let g = group(idp, g).await?;
                     idp.store.assign_application(&app.id, &g.id).await?;
                 }
                 audit(idp, "admin.app.add", &name).await;
-                out(j, json!(app), || format!("added application {name} ({})", app.id));
+                out(j, json!(app), || {
+                    format!("added application {name} ({})", app.id)
+                });
             }
             AppCommand::List => {
                 let apps = idp.store.list_applications().await?;
-                out(j, json!(apps), || apps.iter().map(|a| format!("{:<30} {}", a.name, a.launch_url)).collect::<Vec<_>>().join("\n"));
+                out(j, json!(apps), || {
+                    apps.iter()
+                        .map(|a| format!("{:<30} {}", a.name, a.launch_url))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
             }
             AppCommand::Assign { app, group: gname } => {
-                let a = idp.store.application_by_name(&app).await?.with_context(|| format!("no application named {app:?}"))?;
+                let a = idp
+                    .store
+                    .application_by_name(&app)
+                    .await?
+                    .with_context(|| format!("no application named {app:?}"))?;
                 let g = group(idp, &gname).await?;
                 let changed = idp.store.assign_application(&a.id, &g.id).await?;
                 audit(idp, "admin.app.assign", &format!("{app} to {gname}")).await;
-                out(j, json!({"app": app, "group": gname, "changed": changed}), || format!("{app} is assigned to {gname}"));
+                out(
+                    j,
+                    json!({"app": app, "group": gname, "changed": changed}),
+                    || format!("{app} is assigned to {gname}"),
+                );
             }
         },
         AdminCommand::Settings(cmd) => {
@@ -303,14 +411,24 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 SettingsCommand::Show => Settings::load(&idp.store).await?,
                 SettingsCommand::Set { key, value } => {
                     let s = Settings::set(&idp.store, &key, &value).await?;
-                    audit(idp, "admin.settings.set", &format!("{key} = {}", value.trim())).await;
+                    audit(
+                        idp,
+                        "admin.settings.set",
+                        &format!("{key} = {}", value.trim()),
+                    )
+                    .await;
                     s
                 }
             };
             let entries = settings.entries();
             out(
                 j,
-                json!(entries.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()),
+                json!(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), json!(v)))
+                        .collect::<serde_json::Map<_, _>>()
+                ),
                 || {
                     entries
                         .iter()

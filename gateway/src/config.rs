@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use idp::config::{ConfigError, DemoConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig};
+use idp::config::{
+    ConfigError, DemoConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +48,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
-            public_url: url::Url::parse("https://portal.localhost:8443").unwrap_or_else(|_| unreachable!()),
+            public_url: url::Url::parse("https://portal.localhost:8443")
+                .unwrap_or_else(|_| unreachable!()),
             plain_http: false,
             tls_cert: None,
             tls_key: None,
@@ -83,7 +86,11 @@ pub struct Config {
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 impl Config {
@@ -154,20 +161,35 @@ impl Config {
             }
         }
         if s.tls_cert.is_some() != s.tls_key.is_some() {
-            return Err(ConfigError::new("server.tls_cert", "tls_cert and tls_key must be set together"));
+            return Err(ConfigError::new(
+                "server.tls_cert",
+                "tls_cert and tls_key must be set together",
+            ));
         }
-        for (key, p) in [("server.tls_cert", &s.tls_cert), ("server.tls_key", &s.tls_key)] {
+        for (key, p) in [
+            ("server.tls_cert", &s.tls_cert),
+            ("server.tls_key", &s.tls_key),
+        ] {
             if let Some(p) = p {
                 if !p.is_file() {
-                    return Err(ConfigError::new(key, format!("{} is not a readable file", p.display())));
+                    return Err(ConfigError::new(
+                        key,
+                        format!("{} is not a readable file", p.display()),
+                    ));
                 }
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::new("log.format", "must be \"text\" or \"json\""));
+            return Err(ConfigError::new(
+                "log.format",
+                "must be \"text\" or \"json\"",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(ConfigError::new("log.level", "is not a valid filter such as \"info\""));
+            return Err(ConfigError::new(
+                "log.level",
+                "is not a valid filter such as \"info\"",
+            ));
         }
         self.idp.validate()
     }
@@ -194,15 +216,30 @@ mod tests {
         for (text, key) in [
             ("[server]\nlisten = \"nope\"", "listen"),
             ("[server]\nbogus = 1", "bogus"),
-            ("[server]\npublic_url = \"http://portal.localhost\"", "server.public_url"),
-            ("[server]\nplain_http = true\npublic_url = \"https://x.localhost\"", "server.public_url"),
-            ("[passwords]\nargon2_memory_kib = 10", "passwords.argon2_memory_kib"),
+            (
+                "[server]\npublic_url = \"http://portal.localhost\"",
+                "server.public_url",
+            ),
+            (
+                "[server]\nplain_http = true\npublic_url = \"https://x.localhost\"",
+                "server.public_url",
+            ),
+            (
+                "[passwords]\nargon2_memory_kib = 10",
+                "passwords.argon2_memory_kib",
+            ),
             ("[sessions]\nidle_timeout = \"10 parsecs\"", "idle_timeout"),
-            ("[sessions]\nidle_timeout = \"2h\"\nlifetime = \"1h\"", "sessions.lifetime"),
+            (
+                "[sessions]\nidle_timeout = \"2h\"\nlifetime = \"1h\"",
+                "sessions.lifetime",
+            ),
             ("[secrets]\nmaster_key = \"abc\"", "secrets.master_key"),
             ("[demo]\nemail = \"nobody\"", "demo.email"),
             ("[log]\nformat = \"xml\"", "log.format"),
-            ("[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"", "server.tls_cert"),
+            (
+                "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
+                "server.tls_cert",
+            ),
         ] {
             let e = format!("{:#}", parse(text).unwrap_err());
             assert!(e.contains("/etc/portcullis/config.toml"), "{e}");

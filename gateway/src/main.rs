@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "Standards-based single sign-on gateway")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Standards-based single sign-on gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +45,9 @@ enum Command {
 fn init_logging(log: &config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if log.format == "json" {
         builder.json().init();
     } else {
@@ -64,7 +70,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { config, args } => {
             let config = config::Config::load(&config)?;
             // Admin commands print results; only warnings go to the log.
-            init_logging(&config::LogConfig { level: "warn".into(), ..config.log.clone() });
+            init_logging(&config::LogConfig {
+                level: "warn".into(),
+                ..config.log.clone()
+            });
             let idp = idp::Idp::open(config.idp).await?;
             admin::run(&idp, args).await
         }

@@ -1,7 +1,6 @@
 //! The listener: TLS (or explicitly configured plain HTTP), HTTP/1.1 and
 //! HTTP/2, serving the portal, with graceful shutdown.
 
-
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,9 +18,12 @@ use crate::config::Config;
 use crate::tls;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let idp = idp::Idp::open(config.idp.clone())
-        .await
-        .with_context(|| format!("opening the store in {}", config.idp.store.data_dir.display()))?;
+    let idp = idp::Idp::open(config.idp.clone()).await.with_context(|| {
+        format!(
+            "opening the store in {}",
+            config.idp.store.data_dir.display()
+        )
+    })?;
     if let Some(seeded) = idp::seed::seed_if_new(&idp).await? {
         announce_demo(&seeded);
     }
@@ -105,7 +107,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     drop(listener);
     tracing::info!("shutting down: finishing open requests");
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish within 10s");
     }
     Ok(())
@@ -119,7 +124,10 @@ fn announce_demo(seeded: &idp::seed::Seeded) {
             "\n  Demo user created: {}\n  Password (shown only now): {pw}\n",
             seeded.email
         ),
-        None => println!("\n  Demo user created: {} (password from the configuration)\n", seeded.email),
+        None => println!(
+            "\n  Demo user created: {} (password from the configuration)\n",
+            seeded.email
+        ),
     }
 }
 
@@ -140,4 +148,3 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
-

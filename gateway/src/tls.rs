@@ -27,7 +27,13 @@ pub fn ensure_dev_certs(data_dir: &Path, host: &str) -> anyhow::Result<DevCerts>
     let ca_key_path = dir.join("ca-key.pem");
     let safe_host: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let cert_path = dir.join(format!("{safe_host}.pem"));
     let key_path = dir.join(format!("{safe_host}-key.pem"));
@@ -42,7 +48,8 @@ pub fn ensure_dev_certs(data_dir: &Path, host: &str) -> anyhow::Result<DevCerts>
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let cert = params.self_signed(&key)?;
         write_private(&ca_key_path, &key.serialize_pem())?;
-        std::fs::write(&ca_path, cert.pem()).with_context(|| format!("writing {}", ca_path.display()))?;
+        std::fs::write(&ca_path, cert.pem())
+            .with_context(|| format!("writing {}", ca_path.display()))?;
         // A new CA invalidates every leaf signed by the old one.
         let _ = std::fs::remove_file(&cert_path);
     }
@@ -59,7 +66,8 @@ pub fn ensure_dev_certs(data_dir: &Path, host: &str) -> anyhow::Result<DevCerts>
         params.distinguished_name.push(DnType::CommonName, host);
         let cert = params.signed_by(&key, &issuer)?;
         write_private(&key_path, &key.serialize_pem())?;
-        std::fs::write(&cert_path, cert.pem()).with_context(|| format!("writing {}", cert_path.display()))?;
+        std::fs::write(&cert_path, cert.pem())
+            .with_context(|| format!("writing {}", cert_path.display()))?;
     }
     Ok(DevCerts {
         ca: ca_path,
@@ -69,7 +77,8 @@ pub fn ensure_dev_certs(data_dir: &Path, host: &str) -> anyhow::Result<DevCerts>
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    idp::crypto::write_private(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    idp::crypto::write_private(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// A rustls server configuration offering HTTP/2 and HTTP/1.1.
@@ -78,8 +87,13 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
         .with_context(|| format!("{}: cannot read certificates", cert.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("{}: not a PEM certificate chain", cert.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "{}: holds no certificate", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("{}: not a PEM private key", key.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{}: holds no certificate",
+        cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("{}: not a PEM private key", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

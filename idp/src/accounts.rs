@@ -105,7 +105,10 @@ impl Idp {
         };
         let ok = self
             .hasher
-            .verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()))
+            .verify(
+                password,
+                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+            )
             .await?;
         let Some(user) = user else {
             audit::record(
@@ -133,7 +136,13 @@ impl Idp {
             if user.locked.is_none() {
                 let n = self.store.record_failed_attempt(&user.id).await?;
                 let limit = i64::from(settings.lockout_threshold);
-                if limit > 0 && n >= limit && self.store.lock_user(&user.id, LockReason::FailedAttempts).await? {
+                if limit > 0
+                    && n >= limit
+                    && self
+                        .store
+                        .lock_user(&user.id, LockReason::FailedAttempts)
+                        .await?
+                {
                     self.sessions.revoke_user(&user.id).await?;
                     audit::record(
                         &self.store,
@@ -224,11 +233,20 @@ impl Idp {
     }
 
     /// Every unmet rule for `new` as the user's next password, history included.
-    pub async fn password_problems(&self, user: &User, policy: &PasswordPolicy, new: &str) -> Result<Vec<String>> {
+    pub async fn password_problems(
+        &self,
+        user: &User,
+        policy: &PasswordPolicy,
+        new: &str,
+    ) -> Result<Vec<String>> {
         let local = user.email.split('@').next().unwrap_or("");
         let mut unmet = check_policy(policy, new, &[&user.username, local]);
         if unmet.is_empty() && policy.history > 0 {
-            for old in self.store.password_history(&user.id, policy.history as i64).await? {
+            for old in self
+                .store
+                .password_history(&user.id, policy.history as i64)
+                .await?
+            {
                 if self.hasher.verify(new, Some(&old)).await? {
                     unmet.push(format!(
                         "Choose a password you have not used in your last {} passwords.",
@@ -259,7 +277,11 @@ impl Idp {
                 .ip(ip)
                 .detail(detail)
         };
-        if !self.hasher.verify(current, user.password_hash.as_deref()).await? {
+        if !self
+            .hasher
+            .verify(current, user.password_hash.as_deref())
+            .await?
+        {
             audit::record(&self.store, now, fail("wrong current password")).await;
             return Err(PasswordChangeError::WrongCurrent);
         }
@@ -267,7 +289,9 @@ impl Idp {
             return Err(PasswordChangeError::Mismatch);
         }
         let settings = self.settings().await?;
-        let unmet = self.password_problems(user, &settings.password, new).await?;
+        let unmet = self
+            .password_problems(user, &settings.password, new)
+            .await?;
         if !unmet.is_empty() {
             audit::record(&self.store, now, fail("policy not met")).await;
             return Err(PasswordChangeError::Policy(unmet));
@@ -309,7 +333,10 @@ impl Idp {
     pub async fn add_user(&self, mut new: NewUser, password: Option<&str>) -> Result<User> {
         new.email = normalize_email(&new.email);
         if !valid_email(&new.email) {
-            return Err(Error::Invalid(format!("{:?} is not an email address", new.email)));
+            return Err(Error::Invalid(format!(
+                "{:?} is not an email address",
+                new.email
+            )));
         }
         if new.username.is_empty() {
             new.username = new.email.split('@').next().unwrap_or_default().to_string();
@@ -326,7 +353,8 @@ impl Idp {
             new.password_hash = Some(self.hasher.hash(pw).await?);
         }
         let user = self.store.create_user(&new, clock::now()).await?;
-        self.admin_event("admin.user.add", Some(&user), String::new()).await;
+        self.admin_event("admin.user.add", Some(&user), String::new())
+            .await;
         Ok(user)
     }
 
@@ -335,18 +363,24 @@ impl Idp {
     pub async fn admin_set_password(&self, email: &str, password: &str) -> Result<()> {
         let user = self.user_by_email(email).await?;
         let settings = self.settings().await?;
-        let unmet = self.password_problems(&user, &settings.password, password).await?;
+        let unmet = self
+            .password_problems(&user, &settings.password, password)
+            .await?;
         if !unmet.is_empty() {
             return Err(Error::Invalid(format!("password: {}", unmet.join(" "))));
         }
         let now = clock::now();
         let hash = self.hasher.hash(password).await?;
         self.store.set_password_hash(&user.id, &hash, now).await?;
-        if matches!(user.locked, Some(LockReason::Expired | LockReason::FailedAttempts)) {
+        if matches!(
+            user.locked,
+            Some(LockReason::Expired | LockReason::FailedAttempts)
+        ) {
             self.store.unlock_user(&user.id, now).await?;
         }
         self.sessions.revoke_user(&user.id).await?;
-        self.admin_event("admin.user.set_password", Some(&user), String::new()).await;
+        self.admin_event("admin.user.set_password", Some(&user), String::new())
+            .await;
         Ok(())
     }
 
@@ -354,14 +388,16 @@ impl Idp {
         let user = self.user_by_email(email).await?;
         let changed = self.store.lock_user(&user.id, LockReason::Admin).await?;
         self.sessions.revoke_user(&user.id).await?;
-        self.admin_event("admin.user.lock", Some(&user), String::new()).await;
+        self.admin_event("admin.user.lock", Some(&user), String::new())
+            .await;
         Ok(changed)
     }
 
     pub async fn unlock_user(&self, email: &str) -> Result<bool> {
         let user = self.user_by_email(email).await?;
         let changed = self.store.unlock_user(&user.id, clock::now()).await?;
-        self.admin_event("admin.user.unlock", Some(&user), String::new()).await;
+        self.admin_event("admin.user.unlock", Some(&user), String::new())
+            .await;
         Ok(changed)
     }
 
@@ -369,7 +405,8 @@ impl Idp {
         let user = self.user_by_email(email).await?;
         self.sessions.revoke_user(&user.id).await?;
         self.store.delete_user(&user.id).await?;
-        self.admin_event("admin.user.delete", Some(&user), String::new()).await;
+        self.admin_event("admin.user.delete", Some(&user), String::new())
+            .await;
         Ok(())
     }
 }
@@ -386,7 +423,8 @@ fn days_left(expires_at: i64, now: i64) -> i64 {
 }
 
 fn expiry(policy: &PasswordPolicy, user: &User, now: i64) -> Expiry {
-    let (Some(changed), max_age) = (user.password_changed_at, i64::from(policy.max_age_days)) else {
+    let (Some(changed), max_age) = (user.password_changed_at, i64::from(policy.max_age_days))
+    else {
         return Expiry::NotSoon;
     };
     if max_age == 0 {

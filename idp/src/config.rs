@@ -142,7 +142,8 @@ impl IdpConfig {
     /// A configuration for tests and examples: a data directory, HTTPS URL, defaults.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
-            public_url: url::Url::parse("https://portal.localhost").unwrap_or_else(|_| unreachable!()),
+            public_url: url::Url::parse("https://portal.localhost")
+                .unwrap_or_else(|_| unreachable!()),
             secure_cookies: true,
             store: StoreConfig {
                 data_dir,
@@ -187,17 +188,29 @@ impl IdpConfig {
             ));
         }
         if !(1..=16).contains(&p.argon2_iterations) {
-            return Err(ConfigError::new("passwords.argon2_iterations", "must be between 1 and 16"));
+            return Err(ConfigError::new(
+                "passwords.argon2_iterations",
+                "must be between 1 and 16",
+            ));
         }
         if !(1..=16).contains(&p.argon2_parallelism) {
-            return Err(ConfigError::new("passwords.argon2_parallelism", "must be between 1 and 16"));
+            return Err(ConfigError::new(
+                "passwords.argon2_parallelism",
+                "must be between 1 and 16",
+            ));
         }
         if p.hash_workers == Some(0) {
-            return Err(ConfigError::new("passwords.hash_workers", "must be at least 1"));
+            return Err(ConfigError::new(
+                "passwords.hash_workers",
+                "must be at least 1",
+            ));
         }
         let s = &self.sessions;
         if s.idle_timeout < Duration::from_secs(60) {
-            return Err(ConfigError::new("sessions.idle_timeout", "must be at least 1m"));
+            return Err(ConfigError::new(
+                "sessions.idle_timeout",
+                "must be at least 1m",
+            ));
         }
         if s.lifetime < s.idle_timeout {
             return Err(ConfigError::new(

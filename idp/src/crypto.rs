@@ -91,7 +91,8 @@ impl Keys {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
-                write_private(path, format!("{}\n", STANDARD.encode(key)).as_bytes()).map_err(io)?;
+                write_private(path, format!("{}\n", STANDARD.encode(key)).as_bytes())
+                    .map_err(io)?;
                 Ok(Self { master: key })
             }
             Err(e) => Err(io(e)),
@@ -101,7 +102,8 @@ impl Keys {
     /// A key for one purpose, so that a MAC made for cookies can never be
     /// replayed as, say, a CSRF token.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.master).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.master).unwrap_or_else(|_| unreachable!());
         mac.update(b"portcullis-key-v1:");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()

@@ -173,9 +173,9 @@ pub fn validate_field(kind: FieldKind, value: &str) -> Result<(), String> {
                 return Ok(());
             }
             let digits = value.chars().filter(char::is_ascii_digit).count();
-            let allowed = value
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | 'x'));
+            let allowed = value.chars().all(|c| {
+                c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | 'x')
+            });
             if allowed && (5..=20).contains(&digits) && len <= 32 {
                 Ok(())
             } else {

@@ -26,7 +26,10 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
         Some(p) => (p.clone(), false),
         // Letters and digits from a random token plus a fixed tail that
         // satisfies every default rule.
-        None => (format!("{}-Aa1!", &crate::crypto::random_token()[..16]), true),
+        None => (
+            format!("{}-Aa1!", &crate::crypto::random_token()[..16]),
+            true,
+        ),
     };
     let hash = idp.hasher.hash(&password).await?;
     let user = idp
@@ -51,13 +54,27 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
         profile.0.insert(k.into(), v.into());
     }
     idp.store
-        .update_profile(&user.id, &user.first_name, &user.last_name, &user.username, &profile)
+        .update_profile(
+            &user.id,
+            &user.first_name,
+            &user.last_name,
+            &user.username,
+            &profile,
+        )
         .await?;
     let staff = idp.store.create_group("Staff", now).await?;
     idp.store.add_member(&staff.id, &user.id).await?;
     for (name, description, url) in [
-        ("Team Wiki", "Team documentation, how-tos and meeting notes", "https://wiki.example.com/"),
-        ("Expense Reports", "Submit receipts and track reimbursements", "https://expenses.example.com/"),
+        (
+            "Team Wiki",
+            "Team documentation, how-tos and meeting notes",
+            "https://wiki.example.com/",
+        ),
+        (
+            "Expense Reports",
+            "Submit receipts and track reimbursements",
+            "https://expenses.example.com/",
+        ),
     ] {
         let app = idp
             .store

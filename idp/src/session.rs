@@ -270,19 +270,28 @@ mod tests {
     #[tokio::test]
     async fn idle_and_absolute_expiry() {
         let (_db, s, uid) = setup().await;
-        let (token, _) = s.create(&uid, vec!["pwd".into()], None, 1000).await.unwrap();
+        let (token, _) = s
+            .create(&uid, vec!["pwd".into()], None, 1000)
+            .await
+            .unwrap();
         assert!(s.resume(&token, 1500).await.unwrap().is_some());
         // Activity at 1500 pushed the idle deadline to 2100.
         assert!(s.resume(&token, 2000).await.unwrap().is_some());
         assert!(s.resume(&token, 2700).await.unwrap().is_none(), "idle");
-        assert!(s.resume(&token, 2000).await.unwrap().is_none(), "removed for good");
+        assert!(
+            s.resume(&token, 2000).await.unwrap().is_none(),
+            "removed for good"
+        );
 
         let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
         for t in (1500..4600).step_by(500) {
             let live = s.resume(&token, t).await.unwrap().is_some();
             assert_eq!(live, t < 4600, "at {t}");
         }
-        assert!(s.resume(&token, 4600).await.unwrap().is_none(), "absolute lifetime");
+        assert!(
+            s.resume(&token, 4600).await.unwrap().is_none(),
+            "absolute lifetime"
+        );
         assert!(s.resume("not-a-token", 1000).await.unwrap().is_none());
     }
 
@@ -301,6 +310,12 @@ mod tests {
         assert!(s.resume(&a, 1003).await.unwrap().is_none());
         assert!(s.resume(&b, 1003).await.unwrap().is_none());
         let again = EmbeddedStore::load(db, 1004).await.unwrap();
-        assert!(again.get(&SessionKey::of_token(&a)).await.unwrap().is_none());
+        assert!(
+            again
+                .get(&SessionKey::of_token(&a))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

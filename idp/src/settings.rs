@@ -56,21 +56,41 @@ impl Default for Settings {
 /// Every settable key with a one-line description, for `admin settings`.
 pub const KEYS: &[(&str, &str)] = &[
     ("password.min_length", "minimum password length (8 to 128)"),
-    ("password.require_upper", "require an upper-case letter (true/false)"),
-    ("password.require_lower", "require a lower-case letter (true/false)"),
+    (
+        "password.require_upper",
+        "require an upper-case letter (true/false)",
+    ),
+    (
+        "password.require_lower",
+        "require a lower-case letter (true/false)",
+    ),
     ("password.require_digit", "require a digit (true/false)"),
-    ("password.require_special", "require a special character (true/false)"),
+    (
+        "password.require_special",
+        "require a special character (true/false)",
+    ),
     ("password.history", "refuse the last N passwords (0 to 24)"),
-    ("password.max_age_days", "days until a password expires; 0 = never (0 to 3650)"),
-    ("lockout.threshold", "failed attempts before lockout; 0 = never (0 to 100)"),
-    ("profile.self_edit", "users may edit their profile (true/false)"),
+    (
+        "password.max_age_days",
+        "days until a password expires; 0 = never (0 to 3650)",
+    ),
+    (
+        "lockout.threshold",
+        "failed attempts before lockout; 0 = never (0 to 100)",
+    ),
+    (
+        "profile.self_edit",
+        "users may edit their profile (true/false)",
+    ),
 ];
 
 fn parse_bool(key: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(Error::Invalid(format!("{key}: expected true or false, got {v:?}"))),
+        _ => Err(Error::Invalid(format!(
+            "{key}: expected true or false, got {v:?}"
+        ))),
     }
 }
 
@@ -85,7 +105,9 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
         .parse()
         .map_err(|_| Error::Invalid(format!("{key}: expected a number, got {v:?}")))?;
     if n < min || n > max {
-        return Err(Error::Invalid(format!("{key}: must be between {min} and {max}")));
+        return Err(Error::Invalid(format!(
+            "{key}: must be between {min} and {max}"
+        )));
     }
     Ok(n)
 }

@@ -74,26 +74,39 @@ fn mpint_bits(bytes: &[u8]) -> usize {
 mod tests {
     use super::*;
 
-    pub const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl dana@laptop";
-    pub const ECDSA256: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBGiDbGC/5Q3a5Ctpb8j8sLuHW0wlzf2ARJRT2TfYBsNOV2FJSb1hsh4j+iOqtNydi6S8ItYEGUrYmMQF7wUWqwk=";
-    pub const DSA: &str = "ssh-dss AAAAB3NzaC1kc3MAAACBAPXj7pWJVrGHFsLZaYP1ZXmvD+3U7brEJiC23JxOuvhmBQ9+dp4jgYaM8pQhgB4FhqtqjL+d8WMoNu6tT8V0UuhSUsJQHTxtn5wSt6GWMYgmLhRpLDgxMwrwAWdVgpJ9c0NWxoZpY3VOWiLDMWq47EcmiK9oFp7dEPrnkVaw6KOnAAAAFQDtTewmt3ApWvUjgjTV95ZnbM/ZtwAAAIEAkdxBz3hKvGiCTQ8WPkB9XDZuBiHBsL40vB8gk0cLaVzQPgC/Ua97+dlm87P4Y2BnmBU9lFwdmdeWKW8aSbLVQQ5UppX2Fn8uOuYIjMpzgMkNV0aTkjXzK+rhyvlOT/8gNkpPG1GLi8xqNzeg2UCAyQT+kSeBfp2CWIhOFHc4FWQAAACAMEDsYrZ+bA6s4EbyNWeE/x7csGIJn7yGdNS9lHrLKeH6KjtUrpQXaQFTd4KBbzN0NRaoX14gpHPqD4WdyWhIAX0ywtRtLvo7LGVnmM+FPt8EUPY6UQFJqqNVSzNwGRCcwQBKIXrS4Y0/5NE7AP4JF0LAhRRE5m3KIlnFxmIGShE= old@box";
+    const ED25519: &str = include_str!("../tests/fixtures/ed25519.pub");
+    const ECDSA256: &str = include_str!("../tests/fixtures/ecdsa-p256.pub");
+    const RSA1024: &str = include_str!("../tests/fixtures/rsa-1024.pub");
+    const RSA3072: &str = include_str!("../tests/fixtures/rsa-3072.pub");
+    const DSA: &str = include_str!("../tests/fixtures/dsa.pub");
 
     #[test]
     fn accepts_strong_keys_with_fingerprint() {
         let k = parse(ED25519).unwrap();
         assert_eq!(k.algorithm, "ssh-ed25519");
-        assert!(k.fingerprint.starts_with("SHA256:"), "{}", k.fingerprint);
+        // The same fingerprint `ssh-keygen -lf` prints for the fixture.
+        assert_eq!(
+            k.fingerprint,
+            "SHA256:QwaSbwGAKRAZ75VYpcSN9I+djubjMg5MpPFSC0O/nXM"
+        );
         let k = parse(&format!("  {ECDSA256}  \n")).unwrap();
         assert_eq!(k.algorithm, "ecdsa-sha2-nistp256");
+        assert_eq!(parse(RSA3072).unwrap().algorithm, "ssh-rsa");
     }
 
     #[test]
     fn refuses_weak_and_malformed_keys() {
         assert!(parse(DSA).unwrap_err().contains("DSA"));
+        let short = parse(RSA1024).unwrap_err();
+        assert!(short.contains("2048") && short.contains("1024"), "{short}");
         assert!(parse("ssh-ed25519 AAAAnotbase64!!").is_err());
         assert!(parse("").is_err());
         assert!(parse("hello world").is_err());
-        assert!(parse("-----BEGIN OPENSSH PRIVATE KEY-----").unwrap_err().contains("private"));
+        assert!(
+            parse("-----BEGIN OPENSSH PRIVATE KEY-----")
+                .unwrap_err()
+                .contains("private")
+        );
         assert!(parse(&format!("{ED25519}\n{ED25519}")).is_err());
     }
 

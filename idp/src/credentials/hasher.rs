@@ -23,7 +23,9 @@ pub struct Hasher {
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hasher").field("params", &self.params).finish()
+        f.debug_struct("Hasher")
+            .field("params", &self.params)
+            .finish()
     }
 }
 
@@ -60,7 +62,9 @@ impl Hasher {
     /// verified instead and the answer is always false.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool> {
         let real = phc.is_some();
-        let phc = phc.map(str::to_owned).unwrap_or_else(|| (*self.dummy).clone());
+        let phc = phc
+            .map(str::to_owned)
+            .unwrap_or_else(|| (*self.dummy).clone());
         let password = password.to_owned();
         let ok = self.run(move || verify_blocking(&password, &phc)).await?;
         Ok(ok && real)
@@ -96,7 +100,8 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String> {
 /// Verifies with the parameters recorded in the hash itself, so hashes made
 /// under older settings keep working.
 fn verify_blocking(password: &str, phc: &str) -> Result<bool> {
-    let parsed = PasswordHash::new(phc).map_err(|e| Error::Corrupt(format!("password hash: {e}")))?;
+    let parsed =
+        PasswordHash::new(phc).map_err(|e| Error::Corrupt(format!("password hash: {e}")))?;
     Ok(Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok())

@@ -41,7 +41,11 @@ pub fn check_policy(p: &PasswordPolicy, password: &str, identifiers: &[&str]) ->
     if p.require_digit && !password.chars().any(|c| c.is_ascii_digit()) {
         unmet.push("Add a digit.".into());
     }
-    if p.require_special && !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+    if p.require_special
+        && !password
+            .chars()
+            .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+    {
         unmet.push("Add a special character.".into());
     }
     let lower = password.to_lowercase();

@@ -53,7 +53,9 @@ fn tile(app: Application, favorite: bool) -> Tile {
 }
 
 fn matches(app: &Application, q: &str) -> bool {
-    q.is_empty() || app.name.to_lowercase().contains(q) || app.description.to_lowercase().contains(q)
+    q.is_empty()
+        || app.name.to_lowercase().contains(q)
+        || app.description.to_lowercase().contains(q)
 }
 
 pub async fn list(
@@ -63,7 +65,13 @@ pub async fn list(
     Query(query): Query<AppsQuery>,
 ) -> PortalResult {
     let favorites_tab = query.tab.as_deref() == Some("favorites");
-    let q: String = query.q.unwrap_or_default().trim().chars().take(100).collect();
+    let q: String = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
     let needle = q.to_lowercase();
     let apps: Vec<Tile> = portal
         .idp
@@ -124,7 +132,14 @@ pub async fn toggle_favorite(
         return Ok(Json(serde_json::json!({ "favorite": now_favorite })).into_response());
     }
     let back = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("tab", if form.tab == "favorites" { "favorites" } else { "all" })
+        .append_pair(
+            "tab",
+            if form.tab == "favorites" {
+                "favorites"
+            } else {
+                "all"
+            },
+        )
         .append_pair("q", &form.q)
         .finish();
     Ok(see_other(&format!("/apps?{back}")))
@@ -136,7 +151,12 @@ pub async fn launch(
     ip: ClientIp,
     Path(id): Path<String>,
 ) -> PortalResult<Response> {
-    let Some(app) = portal.idp.store.application_for_user(&me.user.id, &id).await? else {
+    let Some(app) = portal
+        .idp
+        .store
+        .application_for_user(&me.user.id, &id)
+        .await?
+    else {
         return Err(PortalError::NotFound);
     };
     audit::record(

@@ -63,7 +63,9 @@ impl FromRequestParts<Portal> for SignedIn {
             // administrator in another process) ends it too.
             Some(user)
                 if user.locked.is_none()
-                    && user.password_changed_at.is_none_or(|t| t <= session.auth_time) =>
+                    && user
+                        .password_changed_at
+                        .is_none_or(|t| t <= session.auth_time) =>
             {
                 Ok(Self { user, session: key })
             }
@@ -80,8 +82,15 @@ impl FromRequestParts<Portal> for SignedIn {
 impl OptionalFromRequestParts<Portal> for SignedIn {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Option<Self>, Self::Rejection> {
-        Ok(<Self as FromRequestParts<Portal>>::from_request_parts(parts, portal).await.ok())
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Portal,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Self as FromRequestParts<Portal>>::from_request_parts(parts, portal)
+                .await
+                .ok(),
+        )
     }
 }
 

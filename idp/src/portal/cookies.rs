@@ -87,7 +87,10 @@ mod tests {
     fn reads_and_writes() {
         let c = Cookies::new(true);
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; __Host-portcullis_session=abc; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-portcullis_session=abc; b=2"),
+        );
         assert_eq!(c.get(&h, Name::Session).as_deref(), Some("abc"));
         assert_eq!(c.get(&h, Name::Csrf), None);
         let set = c.set(Name::Session, "abc", None);
@@ -95,7 +98,10 @@ mod tests {
         assert!(s.starts_with("__Host-portcullis_session=abc; Path=/"));
         assert!(s.contains("HttpOnly") && s.contains("Secure") && s.contains("SameSite=Lax"));
         assert!(!s.contains("Domain"));
-        h.append(header::COOKIE, HeaderValue::from_static("__Host-portcullis_session=evil"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-portcullis_session=evil"),
+        );
         assert_eq!(c.get(&h, Name::Session), None, "duplicates are not trusted");
         let plain = Cookies::new(false).set(Name::Session, "x", None);
         assert!(!plain.to_str().unwrap().contains("Secure"));

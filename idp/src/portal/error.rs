@@ -26,8 +26,18 @@ impl IntoResponse for PortalError {
                 "There is nothing at this address.",
                 Some(("/apps", "Go to your applications")),
             ),
-            Self::Forbidden(why) => message(StatusCode::FORBIDDEN, "Not allowed", why, Some(("/apps", "Go to your applications"))),
-            Self::BadRequest(why) => message(StatusCode::BAD_REQUEST, "That did not work", &why, Some(("/", "Start again"))),
+            Self::Forbidden(why) => message(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                why,
+                Some(("/apps", "Go to your applications")),
+            ),
+            Self::BadRequest(why) => message(
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                &why,
+                Some(("/", "Start again")),
+            ),
             Self::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 message(

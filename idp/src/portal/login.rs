@@ -35,7 +35,11 @@ fn open_flow(portal: &Portal, headers: &HeaderMap) -> Option<Flow> {
     let raw = portal.cookies.get(headers, Name::Login)?;
     let (body, tag) = raw.split_once('.')?;
     let tag = crypto::b64url_decode(tag)?;
-    if !portal.idp.keys.verify_mac("login-flow", body.as_bytes(), &tag) {
+    if !portal
+        .idp
+        .keys
+        .verify_mac("login-flow", body.as_bytes(), &tag)
+    {
         return None;
     }
     let flow: Flow = serde_json::from_slice(&crypto::b64url_decode(body)?).ok()?;
@@ -59,7 +63,11 @@ async fn checked_return_to(portal: &Portal, raw: Option<&str>) -> PortalResult<O
 }
 
 pub async fn home(signed_in: Option<SignedIn>) -> Response {
-    see_other(if signed_in.is_some() { "/apps" } else { "/login" })
+    see_other(if signed_in.is_some() {
+        "/apps"
+    } else {
+        "/login"
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -165,15 +173,19 @@ pub async fn email_submit(
     let h = res.headers_mut();
     h.append(
         header::SET_COOKIE,
-        portal.cookies.set(Name::Login, &seal_flow(&portal, &flow), Some(FLOW_SECS)),
+        portal
+            .cookies
+            .set(Name::Login, &seal_flow(&portal, &flow), Some(FLOW_SECS)),
     );
     let remember_secs = portal.idp.config.sessions.remember_email.as_secs() as i64;
     h.append(
         header::SET_COOKIE,
         if remember {
-            portal
-                .cookies
-                .set(Name::Email, &crypto::b64url(email.as_bytes()), Some(remember_secs))
+            portal.cookies.set(
+                Name::Email,
+                &crypto::b64url(email.as_bytes()),
+                Some(remember_secs),
+            )
         } else {
             portal.cookies.clear(Name::Email)
         },
@@ -181,7 +193,12 @@ pub async fn email_submit(
     Ok(res)
 }
 
-fn password_page(status: StatusCode, csrf: &CsrfToken, email: &str, error: Option<&str>) -> Response {
+fn password_page(
+    status: StatusCode,
+    csrf: &CsrfToken,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
     page(
         status,
         "password.html",
@@ -237,12 +254,17 @@ pub async fn password_submit(
             };
             let mut res = see_other(&to);
             let h = res.headers_mut();
-            h.append(header::SET_COOKIE, portal.cookies.set(Name::Session, &token, None));
+            h.append(
+                header::SET_COOKIE,
+                portal.cookies.set(Name::Session, &token, None),
+            );
             h.append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
             // A new CSRF secret with the new privilege level.
             h.append(
                 header::SET_COOKIE,
-                portal.cookies.set(Name::Csrf, &crypto::random_token(), None),
+                portal
+                    .cookies
+                    .set(Name::Csrf, &crypto::random_token(), None),
             );
             return Ok(res);
         }
@@ -250,7 +272,12 @@ pub async fn password_submit(
         SignIn::Locked => "This account is locked. Contact your administrator.",
         SignIn::Expired => "Your password has expired. Contact your administrator.",
     };
-    Ok(password_page(StatusCode::UNAUTHORIZED, &csrf, &flow.email, Some(error)))
+    Ok(password_page(
+        StatusCode::UNAUTHORIZED,
+        &csrf,
+        &flow.email,
+        Some(error),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -286,7 +313,8 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
             crate::audit::record(
                 &portal.idp.store,
                 clock::now(),
-                crate::audit::Event::new("signout", crate::audit::Outcome::Success).user(&session.1.user_id),
+                crate::audit::Event::new("signout", crate::audit::Outcome::Success)
+                    .user(&session.1.user_id),
             )
             .await;
         }

@@ -45,7 +45,10 @@ pub fn router(idp: Arc<Idp>) -> Router {
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::email_page).post(login::email_submit))
-        .route("/login/password", get(login::password_page_get).post(login::password_submit))
+        .route(
+            "/login/password",
+            get(login::password_page_get).post(login::password_submit),
+        )
         .route("/login/notice", get(login::notice))
         .route("/logout", post(login::logout))
         .route("/password/reset", get(login::reset_placeholder))
@@ -56,15 +59,30 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .route("/security", get(security::show))
         .route("/security/password", post(security::change_password))
         .route("/security/ssh-keys", post(security::add_ssh_key))
-        .route("/security/ssh-keys/{id}/delete", post(security::delete_ssh_key))
+        .route(
+            "/security/ssh-keys/{id}/delete",
+            post(security::delete_ssh_key),
+        )
         .route("/security/api-keys", post(security::create_api_key))
-        .route("/security/api-keys/{id}/revoke", post(security::revoke_api_key))
-        .route("/static/portal.css", get(|| asset("text/css; charset=utf-8", render::CSS)))
-        .route("/static/portal.js", get(|| asset("text/javascript; charset=utf-8", render::JS)))
+        .route(
+            "/security/api-keys/{id}/revoke",
+            post(security::revoke_api_key),
+        )
+        .route(
+            "/static/portal.css",
+            get(|| asset("text/css; charset=utf-8", render::CSS)),
+        )
+        .route(
+            "/static/portal.js",
+            get(|| asset("text/javascript; charset=utf-8", render::JS)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
-        .layer(middleware::from_fn_with_state(portal.clone(), headers::layer))
+        .layer(middleware::from_fn_with_state(
+            portal.clone(),
+            headers::layer,
+        ))
         .with_state(portal)
 }
 
@@ -88,8 +106,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(Self(v)),
-            Err(_) => Err(PortalError::BadRequest("The form could not be read. Reload the page and try again.".into())
-                .into_response()),
+            Err(_) => Err(PortalError::BadRequest(
+                "The form could not be read. Reload the page and try again.".into(),
+            )
+            .into_response()),
         }
     }
 }
@@ -111,7 +131,12 @@ pub struct UserChrome {
 }
 
 impl Portal {
-    pub async fn chrome(&self, user: &User, csrf: &CsrfToken, active: &'static str) -> PortalResult<Chrome> {
+    pub async fn chrome(
+        &self,
+        user: &User,
+        csrf: &CsrfToken,
+        active: &'static str,
+    ) -> PortalResult<Chrome> {
         Ok(Chrome {
             csrf: csrf.0.clone(),
             active,

@@ -60,7 +60,16 @@ pub async fn show(
     Query(q): Query<ProfileQuery>,
 ) -> PortalResult {
     let values = current_values(&me.user);
-    render(&portal, &me.user, &csrf, StatusCode::OK, values, BTreeMap::new(), q.saved.is_some()).await
+    render(
+        &portal,
+        &me.user,
+        &csrf,
+        StatusCode::OK,
+        values,
+        BTreeMap::new(),
+        q.saved.is_some(),
+    )
+    .await
 }
 
 pub async fn save(
@@ -80,21 +89,35 @@ pub async fn save(
                 .detail("self-edit disabled"),
         )
         .await;
-        return Err(PortalError::Forbidden("Your administrator has disabled profile editing."));
+        return Err(PortalError::Forbidden(
+            "Your administrator has disabled profile editing.",
+        ));
     }
     // Only known fields are read: anything else in the form, the company
     // email included, is ignored.
     let mut values = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for (name, _label, kind) in PROFILE_FIELDS {
-        let value = form.get(*name).map(|v| v.trim().to_string()).unwrap_or_default();
+        let value = form
+            .get(*name)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default();
         if let Err(msg) = validate_field(*kind, &value) {
             errors.insert(name.to_string(), msg);
         }
         values.insert(name.to_string(), value);
     }
     if !errors.is_empty() {
-        return render(&portal, &me.user, &csrf, StatusCode::BAD_REQUEST, values, errors, false).await;
+        return render(
+            &portal,
+            &me.user,
+            &csrf,
+            StatusCode::BAD_REQUEST,
+            values,
+            errors,
+            false,
+        )
+        .await;
     }
     let before = current_values(&me.user);
     let changed: Vec<&str> = PROFILE_FIELDS
@@ -113,7 +136,13 @@ pub async fn save(
     portal
         .idp
         .store
-        .update_profile(&me.user.id, &take("first_name"), &take("last_name"), &take("username"), &profile)
+        .update_profile(
+            &me.user.id,
+            &take("first_name"),
+            &take("last_name"),
+            &take("username"),
+            &profile,
+        )
         .await?;
     if !changed.is_empty() {
         audit::record(

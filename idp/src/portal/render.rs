@@ -13,11 +13,17 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, source) in [
         ("base.html", include_str!("../../templates/base.html")),
         ("login.html", include_str!("../../templates/login.html")),
-        ("password.html", include_str!("../../templates/password.html")),
+        (
+            "password.html",
+            include_str!("../../templates/password.html"),
+        ),
         ("notice.html", include_str!("../../templates/notice.html")),
         ("apps.html", include_str!("../../templates/apps.html")),
         ("profile.html", include_str!("../../templates/profile.html")),
-        ("security.html", include_str!("../../templates/security.html")),
+        (
+            "security.html",
+            include_str!("../../templates/security.html"),
+        ),
         ("message.html", include_str!("../../templates/message.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
@@ -52,7 +58,12 @@ pub fn page(status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
 }
 
 /// A page with a heading, a sentence and an optional way onward.
-pub fn message(status: StatusCode, heading: &str, message: &str, link: Option<(&str, &str)>) -> Response {
+pub fn message(
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
     page(
         status,
         "message.html",

@@ -25,7 +25,10 @@ pub fn safe(raw: &str, portal_origin: &str, app_origins: &[String]) -> Option<St
         return Some(raw.to_string());
     }
     let url = url::Url::parse(raw).ok()?;
-    if !matches!(url.scheme(), "https" | "http") || !url.username().is_empty() || url.password().is_some() {
+    if !matches!(url.scheme(), "https" | "http")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return None;
     }
     let origin = url.origin().ascii_serialization();
@@ -42,7 +45,10 @@ mod tests {
     fn only_portal_paths_and_app_origins() {
         let apps = vec!["https://wiki.example.com".to_string()];
         assert_eq!(safe("/profile", P, &apps).as_deref(), Some("/profile"));
-        assert_eq!(safe("/apps?tab=favorites", P, &apps).as_deref(), Some("/apps?tab=favorites"));
+        assert_eq!(
+            safe("/apps?tab=favorites", P, &apps).as_deref(),
+            Some("/apps?tab=favorites")
+        );
         assert!(safe("https://wiki.example.com/page", P, &apps).is_some());
         for bad in [
             "//evil.example",

@@ -94,8 +94,10 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
         },
     );
     if fb.new_api_key.is_some() {
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
     }
     Ok(res)
 }
@@ -118,7 +120,16 @@ pub async fn show(
         Some("api-revoked") => Some("API key revoked."),
         _ => None,
     };
-    render(&portal, &me.user, &csrf, Feedback { flash, ..Default::default() }).await
+    render(
+        &portal,
+        &me.user,
+        &csrf,
+        Feedback {
+            flash,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -140,7 +151,13 @@ pub async fn change_password(
 ) -> PortalResult {
     let result = portal
         .idp
-        .change_password(&me.user, &form.current_password, &form.new_password, &form.confirm_password, ip.as_deref())
+        .change_password(
+            &me.user,
+            &form.current_password,
+            &form.new_password,
+            &form.confirm_password,
+            ip.as_deref(),
+        )
         .await;
     let errors = match result {
         Ok(()) => {
@@ -149,7 +166,9 @@ pub async fn change_password(
                 .append(header::SET_COOKIE, super::login::clear_session(&portal));
             return Ok(res);
         }
-        Err(PasswordChangeError::WrongCurrent) => vec!["Your current password is not correct.".to_string()],
+        Err(PasswordChangeError::WrongCurrent) => {
+            vec!["Your current password is not correct.".to_string()]
+        }
         Err(PasswordChangeError::Mismatch) => vec!["The new passwords do not match.".to_string()],
         Err(PasswordChangeError::Policy(unmet)) => unmet,
         Err(PasswordChangeError::Internal(e)) => return Err(e.into()),
@@ -193,14 +212,22 @@ pub async fn add_ssh_key(
     axum::Extension(csrf): axum::Extension<CsrfToken>,
     Form(form): Form<SshKeyForm>,
 ) -> PortalResult {
-    let parsed = check_name(&form.name).and_then(|name| ssh_keys::parse(&form.public_key).map(|k| (name, k)));
+    let parsed = check_name(&form.name)
+        .and_then(|name| ssh_keys::parse(&form.public_key).map(|k| (name, k)));
     let error = match parsed {
         Err(e) => e,
         Ok((name, key)) => {
             match portal
                 .idp
                 .store
-                .add_ssh_key(&me.user.id, &name, &key.algorithm, &key.fingerprint, &key.openssh, clock::now())
+                .add_ssh_key(
+                    &me.user.id,
+                    &name,
+                    &key.algorithm,
+                    &key.fingerprint,
+                    &key.openssh,
+                    clock::now(),
+                )
                 .await
             {
                 Ok(_) => {
@@ -289,7 +316,14 @@ pub async fn create_api_key(
             portal
                 .idp
                 .store
-                .add_api_key(&me.user.id, &name, &prefix, &hash, Some(now + days * 86_400), now)
+                .add_api_key(
+                    &me.user.id,
+                    &name,
+                    &prefix,
+                    &hash,
+                    Some(now + days * 86_400),
+                    now,
+                )
                 .await?;
             audit::record(
                 &portal.idp.store,
@@ -317,7 +351,12 @@ pub async fn revoke_api_key(
     ip: ClientIp,
     Path(id): Path<String>,
 ) -> PortalResult {
-    if !portal.idp.store.revoke_api_key(&me.user.id, &id, clock::now()).await? {
+    if !portal
+        .idp
+        .store
+        .revoke_api_key(&me.user.id, &id, clock::now())
+        .await?
+    {
         return Err(PortalError::NotFound);
     }
     audit::record(

@@ -51,7 +51,10 @@ impl Store {
         .await;
         match res {
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(Error::Conflict(format!("an application named {}", new.name)));
+                return Err(Error::Conflict(format!(
+                    "an application named {}",
+                    new.name
+                )));
             }
             other => other?,
         };
@@ -67,17 +70,25 @@ impl Store {
     }
 
     pub async fn application_by_name(&self, name: &str) -> Result<Option<Application>> {
-        let row = sqlx::query(concat!("SELECT ", app_columns!(), " FROM applications a WHERE a.name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            app_columns!(),
+            " FROM applications a WHERE a.name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(app_from_row))
     }
 
     pub async fn list_applications(&self) -> Result<Vec<Application>> {
-        let rows = sqlx::query(concat!("SELECT ", app_columns!(), " FROM applications a ORDER BY a.name"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            app_columns!(),
+            " FROM applications a ORDER BY a.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(app_from_row).collect())
     }
 
@@ -113,9 +124,15 @@ impl Store {
     }
 
     /// The application if the user may launch it.
-    pub async fn application_for_user(&self, user_id: &str, app_id: &str) -> Result<Option<Application>> {
+    pub async fn application_for_user(
+        &self,
+        user_id: &str,
+        app_id: &str,
+    ) -> Result<Option<Application>> {
         let row = sqlx::query(concat!(
-            "SELECT DISTINCT ", app_columns!(), " FROM applications a \
+            "SELECT DISTINCT ",
+            app_columns!(),
+            " FROM applications a \
              JOIN application_groups ag ON ag.application_id = a.id \
              JOIN group_members m ON m.group_id = ag.group_id \
              WHERE m.user_id = $1 AND a.id = $2"
@@ -127,7 +144,13 @@ impl Store {
         Ok(row.as_ref().map(app_from_row))
     }
 
-    pub async fn set_favorite(&self, user_id: &str, app_id: &str, favorite: bool, now: i64) -> Result<()> {
+    pub async fn set_favorite(
+        &self,
+        user_id: &str,
+        app_id: &str,
+        favorite: bool,
+        now: i64,
+    ) -> Result<()> {
         if favorite {
             sqlx::query(
                 "INSERT INTO favorites (user_id, application_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -70,11 +70,13 @@ impl Store {
 
     /// Deletes the key only if it belongs to the user; returns its fingerprint.
     pub async fn delete_ssh_key(&self, user_id: &str, key_id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING fingerprint")
-            .bind(key_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING fingerprint",
+        )
+        .bind(key_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn add_api_key(

@@ -3,7 +3,13 @@ use crate::error::Result;
 
 /// Persistence for the embedded session store: one JSON document a session.
 impl Store {
-    pub async fn save_session(&self, id_hash: &str, user_id: &str, data: &str, expires_at: i64) -> Result<()> {
+    pub async fn save_session(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",

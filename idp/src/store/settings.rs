@@ -3,9 +3,11 @@ use crate::error::Result;
 
 impl Store {
     pub async fn settings_raw(&self) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as("SELECT key, value FROM settings ORDER BY key")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT key, value FROM settings ORDER BY key")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
