@@ -53,4 +53,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Back-dates a password's age: for imports of accounts whose password
+    /// was set elsewhere, and for tests of expiry.
+    pub async fn set_password_changed_at(&self, user_id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET password_changed_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

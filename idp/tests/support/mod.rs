@@ -1,0 +1,207 @@
+//! A test kit that drives the portal router in memory like a browser: it
+//! keeps cookies, follows nothing automatically, and picks the CSRF token
+//! out of the last page.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use idp::config::{DemoConfig, PasswordConfig};
+use idp::{Idp, IdpConfig};
+use tower::ServiceExt;
+
+pub const DEMO_EMAIL: &str = "demo@example.com";
+pub const DEMO_PASSWORD: &str = "Demo-Passw0rd!2026";
+
+pub struct Kit {
+    pub idp: Arc<Idp>,
+    pub router: Router,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn kit() -> Kit {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = IdpConfig::for_data_dir(dir.path().to_path_buf());
+    config.passwords = PasswordConfig {
+        argon2_memory_kib: 8192,
+        argon2_iterations: 1,
+        argon2_parallelism: 1,
+        hash_workers: Some(2),
+    };
+    config.demo = DemoConfig {
+        seed: true,
+        email: DEMO_EMAIL.into(),
+        password: Some(DEMO_PASSWORD.into()),
+    };
+    let store = idp::store::Store::open_in_memory().await.unwrap();
+    let idp = Idp::with_store(config, store).await.unwrap();
+    idp::seed::seed_if_new(&idp).await.unwrap().unwrap();
+    Kit {
+        router: idp::portal::router(idp.clone()),
+        idp,
+        _dir: dir,
+    }
+}
+
+impl Kit {
+    pub fn browser(&self) -> Browser {
+        Browser {
+            router: self.router.clone(),
+            cookies: HashMap::new(),
+            csrf: None,
+        }
+    }
+
+    /// A browser already signed in as the demo user.
+    pub async fn signed_in(&self) -> Browser {
+        let mut b = self.browser();
+        let res = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+        assert_eq!(res.location(), Some("/apps"), "{}", res.body);
+        b
+    }
+
+    pub async fn demo_user(&self) -> idp::directory::User {
+        self.idp.user_by_email(DEMO_EMAIL).await.unwrap()
+    }
+
+    pub async fn set(&self, key: &str, value: &str) {
+        idp::settings::Settings::set(&self.idp.store, key, value).await.unwrap();
+    }
+
+    pub async fn audit_events(&self) -> Vec<(String, String)> {
+        self.idp
+            .store
+            .recent_audit(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.event, r.outcome))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn has(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+}
+
+#[derive(Clone)]
+pub struct Browser {
+    router: Router,
+    pub cookies: HashMap<String, String>,
+    pub csrf: Option<String>,
+}
+
+pub fn csrf_in(body: &str) -> Option<String> {
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_string())
+}
+
+impl Browser {
+    pub async fn send(&mut self, req: Request<Body>) -> Page {
+        let (mut parts, body) = req.into_parts();
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.headers.insert(header::COOKIE, jar.join("; ").parse().unwrap());
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(Request::from_parts(parts, body))
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let page = Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        for c in page.set_cookies() {
+            let (pair, attrs) = c.split_once(';').unwrap_or((&c, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        if let Some(token) = csrf_in(&page.body) {
+            self.csrf = Some(token);
+        }
+        page
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// Posts a form with the CSRF token of the last page seen.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        let token = self.csrf.clone().unwrap_or_default();
+        all.push(("csrf", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields, no token added.
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Both sign-in steps; returns the answer to the password step.
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        self.sign_in_to(email, password, "").await
+    }
+
+    pub async fn sign_in_to(&mut self, email: &str, password: &str, return_to: &str) -> Page {
+        // Signed in already, /login redirects; a browser follows and so
+        // picks up the current form token.
+        let first = self.get("/login").await;
+        if let Some(to) = first.location().map(str::to_owned) {
+            self.get(&to).await;
+        }
+        let step1 = self
+            .post("/login", &[("email", email), ("return_to", return_to)])
+            .await;
+        assert_eq!(step1.location(), Some("/login/password"), "{}", step1.body);
+        let page = self.get("/login/password").await;
+        assert_eq!(page.status, StatusCode::OK);
+        self.post("/login/password", &[("password", password)]).await
+    }
+}
