@@ -170,13 +170,13 @@ impl Config {
             ("server.tls_cert", &s.tls_cert),
             ("server.tls_key", &s.tls_key),
         ] {
-            if let Some(p) = p {
-                if !p.is_file() {
-                    return Err(ConfigError::new(
-                        key,
-                        format!("{} is not a readable file", p.display()),
-                    ));
-                }
+            if let Some(p) = p
+                && !p.is_file()
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{} is not a readable file", p.display()),
+                ));
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -225,13 +225,13 @@ impl IdpConfig {
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }
-        if let Some(url) = &self.store.database_url {
-            if !url.starts_with("sqlite:") {
-                return Err(ConfigError::new(
-                    "store.database_url",
-                    "only sqlite: URLs are supported in this version",
-                ));
-            }
+        if let Some(url) = &self.store.database_url
+            && !url.starts_with("sqlite:")
+        {
+            return Err(ConfigError::new(
+                "store.database_url",
+                "only sqlite: URLs are supported in this version",
+            ));
         }
         Ok(())
     }

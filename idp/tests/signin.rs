@@ -14,13 +14,20 @@ async fn two_step_sign_in_lands_on_applications() {
     let login = b.get("/login").await;
     assert!(login.has("User Login") && login.has("Remember me") && login.has("Continue"));
 
-    let step1 = b.post("/login", &[("email", "Demo@Example.com "), ("remember", "on")]).await;
+    let step1 = b
+        .post(
+            "/login",
+            &[("email", "Demo@Example.com "), ("remember", "on")],
+        )
+        .await;
     assert_eq!(step1.status, StatusCode::SEE_OTHER);
     let step2 = b.get("/login/password").await;
     assert!(step2.has(DEMO_EMAIL), "the email is shown on step 2");
     assert!(step2.has("Change") && step2.has("Reset User Password"));
 
-    let done = b.post("/login/password", &[("password", DEMO_PASSWORD)]).await;
+    let done = b
+        .post("/login/password", &[("password", DEMO_PASSWORD)])
+        .await;
     assert_eq!(done.location(), Some("/apps"));
     let session = done
         .set_cookies()
@@ -36,7 +43,11 @@ async fn two_step_sign_in_lands_on_applications() {
     assert_eq!(apps.status, StatusCode::OK);
     assert!(apps.has("Team Wiki") && apps.has("Expense Reports"));
     assert!(apps.has("DR"), "initials in the account menu");
-    assert!(k.audit_events().await.contains(&("signin".into(), "success".into())));
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("signin".into(), "success".into()))
+    );
 }
 
 #[tokio::test]
@@ -50,7 +61,9 @@ async fn wrong_password_and_unknown_email_look_the_same() {
     assert_eq!(wrong.status, unknown.status);
     assert!(wrong.has("Incorrect email or password."));
     // The pages differ only in the email echoed back and the form token.
-    let normalize = |p: &support::Page, email: &str, token: &str| p.body.replace(email, "EMAIL").replace(token, "TOKEN");
+    let normalize = |p: &support::Page, email: &str, token: &str| {
+        p.body.replace(email, "EMAIL").replace(token, "TOKEN")
+    };
     assert_eq!(
         normalize(&wrong, DEMO_EMAIL, a.csrf.as_deref().unwrap()),
         normalize(&unknown, "nobody@example.com", b.csrf.as_deref().unwrap())
@@ -68,7 +81,10 @@ async fn lockout_at_threshold_and_admin_unlock() {
     for _ in 0..2 {
         b.sign_in(DEMO_EMAIL, "Wrong-Passw0rd!").await;
     }
-    assert_eq!(b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(), Some("/apps"));
+    assert_eq!(
+        b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps")
+    );
     assert_eq!(k.demo_user().await.failed_attempts, 0);
 
     for _ in 0..3 {
@@ -77,15 +93,25 @@ async fn lockout_at_threshold_and_admin_unlock() {
     }
     assert!(k.demo_user().await.locked.is_some());
     // The session from before the lock no longer works.
-    assert_eq!(b.get("/apps").await.location(), Some("/login?return_to=%2Fapps"));
+    assert_eq!(
+        b.get("/apps").await.location(),
+        Some("/login?return_to=%2Fapps")
+    );
     // The right password now meets the lock.
     let locked = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     assert!(locked.has("This account is locked. Contact your administrator."));
     assert!(locked.location().is_none());
-    assert!(k.audit_events().await.contains(&("account.locked".into(), "success".into())));
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("account.locked".into(), "success".into()))
+    );
 
     k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
-    assert_eq!(b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(), Some("/apps"));
+    assert_eq!(
+        b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps")
+    );
 }
 
 #[tokio::test]
@@ -93,11 +119,20 @@ async fn admin_lock_blocks_even_the_right_password() {
     let k = kit().await;
     let mut b = k.signed_in().await;
     k.idp.lock_user(DEMO_EMAIL).await.unwrap();
-    assert!(b.get("/apps").await.location().unwrap().starts_with("/login"));
+    assert!(
+        b.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login")
+    );
     let p = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     assert!(p.has("This account is locked."));
     k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
-    assert_eq!(b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(), Some("/apps"));
+    assert_eq!(
+        b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps")
+    );
 }
 
 #[tokio::test]
@@ -106,7 +141,11 @@ async fn expiry_notice_then_expired_lock() {
     k.set("password.max_age_days", "30").await;
     let user = k.demo_user().await;
     let now = idp::clock::now();
-    k.idp.store.set_password_changed_at(&user.id, now - 25 * 86_400).await.unwrap();
+    k.idp
+        .store
+        .set_password_changed_at(&user.id, now - 25 * 86_400)
+        .await
+        .unwrap();
 
     let mut b = k.browser();
     let p = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
@@ -118,14 +157,21 @@ async fn expiry_notice_then_expired_lock() {
     // Every signed-in page carries the reminder.
     assert!(b.get("/apps").await.has("5 days"));
 
-    k.idp.store.set_password_changed_at(&user.id, now - 31 * 86_400).await.unwrap();
+    k.idp
+        .store
+        .set_password_changed_at(&user.id, now - 31 * 86_400)
+        .await
+        .unwrap();
     let mut c = k.browser();
     let expired = c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     assert!(expired.has("Your password has expired. Contact your administrator."));
     assert!(k.demo_user().await.locked.is_some());
     // Unlocking restores it with a fresh password age.
     k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
-    assert_eq!(c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(), Some("/apps"));
+    assert_eq!(
+        c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps")
+    );
 }
 
 #[tokio::test]
@@ -133,7 +179,8 @@ async fn sign_in_issues_a_new_session_id() {
     let k = kit().await;
     let mut b = k.browser();
     // A session id planted before sign-in (fixation) is never adopted.
-    b.cookies.insert("__Host-portcullis_session".into(), "A".repeat(43));
+    b.cookies
+        .insert("__Host-portcullis_session".into(), "A".repeat(43));
     b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     let first = b.cookies["__Host-portcullis_session"].clone();
     assert_ne!(first, "A".repeat(43));
@@ -148,14 +195,22 @@ async fn return_to_is_honoured_only_for_safe_targets() {
     let p = b.get("/profile").await;
     assert_eq!(p.location(), Some("/login?return_to=%2Fprofile"));
     b.get("/login?return_to=%2Fprofile").await;
-    b.post("/login", &[("email", DEMO_EMAIL), ("return_to", "/profile")]).await;
+    b.post(
+        "/login",
+        &[("email", DEMO_EMAIL), ("return_to", "/profile")],
+    )
+    .await;
     b.get("/login/password").await;
-    let p = b.post("/login/password", &[("password", DEMO_PASSWORD)]).await;
+    let p = b
+        .post("/login/password", &[("password", DEMO_PASSWORD)])
+        .await;
     assert_eq!(p.location(), Some("/profile"));
 
     // An application's origin is a fine target too.
     let mut c = k.browser();
-    let p = c.sign_in_to(DEMO_EMAIL, DEMO_PASSWORD, "https://wiki.example.com/page").await;
+    let p = c
+        .sign_in_to(DEMO_EMAIL, DEMO_PASSWORD, "https://wiki.example.com/page")
+        .await;
     assert_eq!(p.location(), Some("https://wiki.example.com/page"));
 
     for evil in [
@@ -179,26 +234,38 @@ async fn csrf_missing_wrong_or_cross_origin_is_refused() {
     let missing = b.post_raw("/login", &[("email", DEMO_EMAIL)]).await;
     assert_eq!(missing.status, StatusCode::FORBIDDEN);
     assert!(missing.has("This form has expired"));
-    let wrong = b.post_raw("/login", &[("email", DEMO_EMAIL), ("csrf", "forged")]).await;
+    let wrong = b
+        .post_raw("/login", &[("email", DEMO_EMAIL), ("csrf", "forged")])
+        .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
 
     // A token is bound to its cookie: another browser's token fails.
     let mut other = k.browser();
     other.get("/login").await;
     let theirs = other.csrf.clone().unwrap();
-    let p = b.post_raw("/login", &[("email", DEMO_EMAIL), ("csrf", &theirs)]).await;
+    let p = b
+        .post_raw("/login", &[("email", DEMO_EMAIL), ("csrf", &theirs)])
+        .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 
     // Signed in, a forged profile change changes nothing.
     let mut s = k.signed_in().await;
     s.get("/profile").await;
-    let p = s.post_raw("/profile", &[("first_name", "Mallory"), ("csrf", "nope")]).await;
+    let p = s
+        .post_raw("/profile", &[("first_name", "Mallory"), ("csrf", "nope")])
+        .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     assert_eq!(k.demo_user().await.first_name, "Dana");
 
     // The right token from another origin is refused as well.
     let token = s.csrf.clone().unwrap();
-    let body = serde_urlencoded::to_string([("first_name", "Mallory"), ("last_name", "X"), ("username", "m"), ("csrf", &token)]).unwrap();
+    let body = serde_urlencoded::to_string([
+        ("first_name", "Mallory"),
+        ("last_name", "X"),
+        ("username", "m"),
+        ("csrf", &token),
+    ])
+    .unwrap();
     let p = s
         .send(
             axum::http::Request::post("/profile")
@@ -223,7 +290,13 @@ async fn logout_ends_the_session_on_the_server() {
     assert!(!b.cookies.contains_key("__Host-portcullis_session"));
     // Replaying the old cookie does not work either.
     b.cookies.insert("__Host-portcullis_session".into(), stolen);
-    assert!(b.get("/apps").await.location().unwrap().starts_with("/login"));
+    assert!(
+        b.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login")
+    );
 }
 
 #[tokio::test]
@@ -231,14 +304,24 @@ async fn remember_me_prefills_the_email() {
     let k = kit().await;
     let mut b = k.browser();
     b.get("/login").await;
-    b.post("/login", &[("email", DEMO_EMAIL), ("remember", "on")]).await;
+    b.post("/login", &[("email", DEMO_EMAIL), ("remember", "on")])
+        .await;
     let again = b.get("/login").await;
     assert!(again.has(&format!("value=\"{DEMO_EMAIL}\"")));
-    let remembered = b.cookies.keys().find(|k| k.contains("email")).unwrap().clone();
+    let remembered = b
+        .cookies
+        .keys()
+        .find(|k| k.contains("email"))
+        .unwrap()
+        .clone();
     assert!(!b.cookies[&remembered].contains("Passw0rd"));
     // Unticking it forgets the email.
     b.post("/login", &[("email", DEMO_EMAIL)]).await;
-    assert!(!b.get("/login").await.has(&format!("value=\"{DEMO_EMAIL}\"")));
+    assert!(
+        !b.get("/login")
+            .await
+            .has(&format!("value=\"{DEMO_EMAIL}\""))
+    );
 }
 
 #[tokio::test]
@@ -251,8 +334,14 @@ async fn bad_inputs_get_pages_not_panics() {
     assert!(p.has("role=\"alert\""));
     // Step 2 without step 1, or with a tampered flow cookie, goes back to step 1.
     assert_eq!(b.get("/login/password").await.location(), Some("/login"));
-    b.cookies.insert("__Host-portcullis_login".into(), "eyJ9.AAAA".into());
-    assert_eq!(b.post("/login/password", &[("password", "x")]).await.location(), Some("/login"));
+    b.cookies
+        .insert("__Host-portcullis_login".into(), "eyJ9.AAAA".into());
+    assert_eq!(
+        b.post("/login/password", &[("password", "x")])
+            .await
+            .location(),
+        Some("/login")
+    );
     assert_eq!(b.get("/nope").await.status, StatusCode::NOT_FOUND);
     let huge = "x".repeat(100_000);
     let p = b.post("/login", &[("email", &huge)]).await;
@@ -266,10 +355,20 @@ async fn security_headers_on_every_page() {
     for path in ["/login", "/nope", "/healthz"] {
         let p = b.get(path).await;
         let h = &p.headers;
-        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
         assert_eq!(h["x-frame-options"], "DENY");
         assert!(h.contains_key("referrer-policy"));
-        assert!(h["strict-transport-security"].to_str().unwrap().contains("max-age="));
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=")
+        );
     }
     assert_eq!(b.get("/login").await.headers["cache-control"], "no-store");
 }

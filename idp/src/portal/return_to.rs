@@ -32,7 +32,7 @@ pub fn safe(raw: &str, portal_origin: &str, app_origins: &[String]) -> Option<St
         return None;
     }
     let origin = url.origin().ascii_serialization();
-    (origin == portal_origin || app_origins.iter().any(|o| *o == origin)).then(|| url.to_string())
+    (origin == portal_origin || app_origins.contains(&origin)).then(|| url.to_string())
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use idp::{Idp, IdpConfig};
 use tower::ServiceExt;
 
 pub const DEMO_EMAIL: &str = "demo@example.com";
-pub const DEMO_PASSWORD: &str = "Demo-Passw0rd!2026";
+/// Meets the default policy, so it can also be tried as a "new" password.
+pub const DEMO_PASSWORD: &str = "Blue-Harbor-7421!";
 
 pub struct Kit {
     pub idp: Arc<Idp>,
@@ -70,7 +71,9 @@ impl Kit {
     }
 
     pub async fn set(&self, key: &str, value: &str) {
-        idp::settings::Settings::set(&self.idp.store, key, value).await.unwrap();
+        idp::settings::Settings::set(&self.idp.store, key, value)
+            .await
+            .unwrap();
     }
 
     pub async fn audit_events(&self) -> Vec<(String, String)> {
@@ -94,7 +97,9 @@ pub struct Page {
 
 impl Page {
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 
     pub fn set_cookies(&self) -> Vec<String> {
@@ -105,8 +110,16 @@ impl Page {
             .collect()
     }
 
+    /// Whether the page shows `text`, as written or as the HTML escaping of it.
     pub fn has(&self, text: &str) -> bool {
-        self.body.contains(text)
+        let escaped = text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;")
+            .replace('/', "&#x2f;");
+        self.body.contains(text) || self.body.contains(&escaped)
     }
 }
 
@@ -128,8 +141,14 @@ impl Browser {
     pub async fn send(&mut self, req: Request<Body>) -> Page {
         let (mut parts, body) = req.into_parts();
         if !self.cookies.is_empty() {
-            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            parts.headers.insert(header::COOKIE, jar.join("; ").parse().unwrap());
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            parts
+                .headers
+                .insert(header::COOKIE, jar.join("; ").parse().unwrap());
         }
         let res = self
             .router
@@ -161,7 +180,8 @@ impl Browser {
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     /// Posts a form with the CSRF token of the last page seen.
@@ -202,6 +222,7 @@ impl Browser {
         assert_eq!(step1.location(), Some("/login/password"), "{}", step1.body);
         let page = self.get("/login/password").await;
         assert_eq!(page.status, StatusCode::OK);
-        self.post("/login/password", &[("password", password)]).await
+        self.post("/login/password", &[("password", password)])
+            .await
     }
 }
