@@ -125,8 +125,7 @@ impl Idp {
         let settings = self.settings().await?;
         let fail = |detail: &'static str| {
             Event::new("signin", Outcome::Failure)
-                .user(&user.id)
-                .subject(&user.email)
+                .about(&user)
                 .ip(ip)
                 .detail(detail)
         };
@@ -148,8 +147,7 @@ impl Idp {
                         &self.store,
                         now,
                         Event::new("account.locked", Outcome::Success)
-                            .user(&user.id)
-                            .subject(&user.email)
+                            .about(&user)
                             .ip(ip)
                             .detail(format!("{n} consecutive failed sign-ins")),
                     )
@@ -181,8 +179,7 @@ impl Idp {
                     &self.store,
                     now,
                     Event::new("account.locked", Outcome::Success)
-                        .user(&user.id)
-                        .subject(&user.email)
+                        .about(&user)
                         .detail("password expired"),
                 )
                 .await;
@@ -200,10 +197,7 @@ impl Idp {
         audit::record(
             &self.store,
             now,
-            Event::new("signin", Outcome::Success)
-                .user(&user.id)
-                .subject(&user.email)
-                .ip(ip),
+            Event::new("signin", Outcome::Success).about(&user).ip(ip),
         )
         .await;
         Ok(SignIn::Success {
@@ -272,8 +266,7 @@ impl Idp {
         let now = clock::now();
         let fail = |detail: &'static str| {
             Event::new("password.change", Outcome::Failure)
-                .user(&user.id)
-                .subject(&user.email)
+                .about(user)
                 .ip(ip)
                 .detail(detail)
         };
@@ -303,8 +296,7 @@ impl Idp {
             &self.store,
             now,
             Event::new("password.change", Outcome::Success)
-                .user(&user.id)
-                .subject(&user.email)
+                .about(user)
                 .ip(ip)
                 .detail(format!("{ended} sessions ended")),
         )
@@ -317,7 +309,7 @@ impl Idp {
     async fn admin_event(&self, event: &str, user: Option<&User>, detail: String) {
         let mut e = Event::new(event, Outcome::Success).detail(detail);
         if let Some(u) = user {
-            e = e.user(&u.id).subject(&u.email);
+            e = e.about(u);
         }
         audit::record(&self.store, clock::now(), e.ip(Some("admin-cli"))).await;
     }

@@ -37,6 +37,10 @@ impl<'a> Event<'a> {
         self.user_id = Some(id);
         self
     }
+    /// The user it is about: their id and email.
+    pub fn about(self, user: &'a crate::directory::User) -> Self {
+        self.user(&user.id).subject(&user.email)
+    }
     pub fn subject(mut self, s: &'a str) -> Self {
         self.subject = Some(s);
         self

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::wants_json;
 use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{Event, Outcome};
 use crate::clock;
 use crate::directory::Application;
 
@@ -159,14 +159,13 @@ pub async fn launch(
     else {
         return Err(PortalError::NotFound);
     };
-    audit::record(
-        &portal.idp.store,
-        clock::now(),
-        Event::new("app.launch", Outcome::Success)
-            .user(&me.user.id)
-            .subject(&app.name)
-            .ip(ip.as_deref()),
-    )
-    .await;
+    portal
+        .audit(
+            Event::new("app.launch", Outcome::Success)
+                .user(&me.user.id)
+                .subject(&app.name)
+                .ip(ip.as_deref()),
+        )
+        .await;
     Ok(see_other(&app.launch_url))
 }

@@ -310,13 +310,12 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
     if let Some(token) = portal.cookies.get(&headers, Name::Session) {
         let key = crate::session::SessionKey::of_token(&token);
         if let Some(session) = portal.idp.sessions.resume(&token, clock::now()).await? {
-            crate::audit::record(
-                &portal.idp.store,
-                clock::now(),
-                crate::audit::Event::new("signout", crate::audit::Outcome::Success)
-                    .user(&session.1.user_id),
-            )
-            .await;
+            portal
+                .audit(
+                    crate::audit::Event::new("signout", crate::audit::Outcome::Success)
+                        .user(&session.1.user_id),
+                )
+                .await;
         }
         portal.idp.sessions.end(&key).await?;
     }

@@ -10,8 +10,7 @@ use serde::Deserialize;
 
 use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
-use crate::audit::{self, Event, Outcome};
-use crate::clock;
+use crate::audit::{Event, Outcome};
 use crate::directory::{NAME_FIELDS, PROFILE_FIELDS, Profile, User, validate_field};
 
 fn current_values(user: &User) -> BTreeMap<String, String> {
@@ -80,15 +79,14 @@ pub async fn save(
     Form(form): Form<HashMap<String, String>>,
 ) -> PortalResult {
     if !portal.idp.settings().await?.profile_self_edit {
-        audit::record(
-            &portal.idp.store,
-            clock::now(),
-            Event::new("profile.change", Outcome::Failure)
-                .user(&me.user.id)
-                .ip(ip.as_deref())
-                .detail("self-edit disabled"),
-        )
-        .await;
+        portal
+            .audit(
+                Event::new("profile.change", Outcome::Failure)
+                    .user(&me.user.id)
+                    .ip(ip.as_deref())
+                    .detail("self-edit disabled"),
+            )
+            .await;
         return Err(PortalError::Forbidden(
             "Your administrator has disabled profile editing.",
         ));
@@ -145,16 +143,14 @@ pub async fn save(
         )
         .await?;
     if !changed.is_empty() {
-        audit::record(
-            &portal.idp.store,
-            clock::now(),
-            Event::new("profile.change", Outcome::Success)
-                .user(&me.user.id)
-                .subject(&me.user.email)
-                .ip(ip.as_deref())
-                .detail(format!("fields: {}", changed.join(", "))),
-        )
-        .await;
+        portal
+            .audit(
+                Event::new("profile.change", Outcome::Success)
+                    .about(&me.user)
+                    .ip(ip.as_deref())
+                    .detail(format!("fields: {}", changed.join(", "))),
+            )
+            .await;
     }
     Ok(see_other("/profile?saved=1"))
 }

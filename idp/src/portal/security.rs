@@ -231,16 +231,14 @@ pub async fn add_ssh_key(
                 .await
             {
                 Ok(_) => {
-                    audit::record(
-                        &portal.idp.store,
-                        clock::now(),
-                        Event::new("ssh_key.add", Outcome::Success)
-                            .user(&me.user.id)
-                            .subject(&me.user.email)
-                            .ip(ip.as_deref())
-                            .detail(key.fingerprint),
-                    )
-                    .await;
+                    portal
+                        .audit(
+                            Event::new("ssh_key.add", Outcome::Success)
+                                .about(&me.user)
+                                .ip(ip.as_deref())
+                                .detail(key.fingerprint),
+                        )
+                        .await;
                     return Ok(see_other("/security?done=ssh-added#ssh-keys"));
                 }
                 Err(crate::Error::Conflict(_)) => "You have already added this key.".to_string(),
@@ -270,16 +268,14 @@ pub async fn delete_ssh_key(
     let Some(fingerprint) = portal.idp.store.delete_ssh_key(&me.user.id, &id).await? else {
         return Err(PortalError::NotFound);
     };
-    audit::record(
-        &portal.idp.store,
-        clock::now(),
-        Event::new("ssh_key.delete", Outcome::Success)
-            .user(&me.user.id)
-            .subject(&me.user.email)
-            .ip(ip.as_deref())
-            .detail(fingerprint),
-    )
-    .await;
+    portal
+        .audit(
+            Event::new("ssh_key.delete", Outcome::Success)
+                .about(&me.user)
+                .ip(ip.as_deref())
+                .detail(fingerprint),
+        )
+        .await;
     Ok(see_other("/security?done=ssh-deleted#ssh-keys"))
 }
 
@@ -329,8 +325,7 @@ pub async fn create_api_key(
                 &portal.idp.store,
                 now,
                 Event::new("api_key.create", Outcome::Success)
-                    .user(&me.user.id)
-                    .subject(&me.user.email)
+                    .about(&me.user)
                     .ip(ip.as_deref())
                     .detail(format!("{name} ({prefix}…), {days} days")),
             )
@@ -359,14 +354,12 @@ pub async fn revoke_api_key(
     {
         return Err(PortalError::NotFound);
     }
-    audit::record(
-        &portal.idp.store,
-        clock::now(),
-        Event::new("api_key.revoke", Outcome::Success)
-            .user(&me.user.id)
-            .subject(&me.user.email)
-            .ip(ip.as_deref()),
-    )
-    .await;
+    portal
+        .audit(
+            Event::new("api_key.revoke", Outcome::Success)
+                .about(&me.user)
+                .ip(ip.as_deref()),
+        )
+        .await;
     Ok(see_other("/security?done=api-revoked#api-keys"))
 }
