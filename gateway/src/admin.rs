@@ -21,7 +21,7 @@ pub struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// Users: add, list, show, set-password, lock, unlock, delete.
+    /// Users: add, list, show, set-password, lock, unlock, reset-mfa, delete.
     #[command(subcommand)]
     Users(UserCommand),
     /// Groups: add, list, add-member, remove-member.
@@ -101,6 +101,11 @@ enum UserCommand {
         email: String,
     },
     Delete {
+        email: String,
+    },
+    /// Remove every second factor (authenticator app, recovery codes) and
+    /// end the user's sessions; they enrol again when MFA is required.
+    ResetMfa {
         email: String,
     },
 }
@@ -271,6 +276,14 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                     j,
                     json!({"email": email, "locked": false, "changed": changed}),
                     || format!("unlocked {email}"),
+                );
+            }
+            UserCommand::ResetMfa { email } => {
+                let removed = idp.reset_mfa(&email).await?;
+                out(
+                    j,
+                    json!({"email": email, "mfa_reset": true, "removed": removed}),
+                    || format!("removed the second factors of {email}"),
                 );
             }
             UserCommand::Delete { email } => {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use idp::config::{
-    ConfigError, DemoConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig,
+    ConfigError, DemoConfig, MfaConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig,
 };
 use serde::Deserialize;
 
@@ -25,6 +25,8 @@ struct FileConfig {
     passwords: PasswordConfig,
     #[serde(default)]
     demo: DemoConfig,
+    #[serde(default)]
+    mfa: MfaConfig,
     #[serde(default)]
     log: LogConfig,
 }
@@ -126,6 +128,7 @@ impl Config {
                 sessions: file.sessions,
                 passwords: file.passwords,
                 demo: file.demo,
+                mfa: file.mfa,
             },
             server,
             log: file.log,

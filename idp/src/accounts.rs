@@ -10,6 +10,7 @@ use crate::credentials::{Hasher, check_policy};
 use crate::crypto::Keys;
 use crate::directory::{LockReason, User, normalize_email, valid_email};
 use crate::error::{Error, Result};
+use crate::mfa::Due;
 use crate::session::{EmbeddedStore, Sessions};
 use crate::settings::{PasswordPolicy, Settings};
 use crate::store::{NewUser, Store};
@@ -37,6 +38,13 @@ pub enum SignIn {
         user: Box<User>,
         token: String,
         expires_in_days: Option<i64>,
+    },
+    /// The password was right and a second factor is due: no session yet.
+    /// `enrol` when the policy requires one and none is enrolled.
+    SecondFactor {
+        user: Box<User>,
+        enrol: bool,
+        auth_time: i64,
     },
     /// Wrong password or no such account: the two are indistinguishable.
     Invalid,
@@ -122,7 +130,6 @@ impl Idp {
             .await;
             return Ok(SignIn::Invalid);
         };
-        let settings = self.settings().await?;
         let fail = |detail: &'static str| {
             Event::new("signin", Outcome::Failure)
                 .about(&user)
@@ -132,28 +139,7 @@ impl Idp {
 
         if !ok {
             audit::record(&self.store, now, fail("wrong password")).await;
-            if user.locked.is_none() {
-                let n = self.store.record_failed_attempt(&user.id).await?;
-                let limit = i64::from(settings.lockout_threshold);
-                if limit > 0
-                    && n >= limit
-                    && self
-                        .store
-                        .lock_user(&user.id, LockReason::FailedAttempts)
-                        .await?
-                {
-                    self.sessions.revoke_user(&user.id).await?;
-                    audit::record(
-                        &self.store,
-                        now,
-                        Event::new("account.locked", Outcome::Success)
-                            .about(&user)
-                            .ip(ip)
-                            .detail(format!("{n} consecutive failed sign-ins")),
-                    )
-                    .await;
-                }
-            }
+            self.count_failure(&user, ip, now).await?;
             // Whether the account exists or is locked is only told to someone
             // who knows the password.
             return Ok(SignIn::Invalid);
@@ -171,6 +157,7 @@ impl Idp {
             None => {}
         }
 
+        let settings = self.settings().await?;
         let expires_in_days = match expiry(&settings.password, &user, now) {
             Expiry::Expired => {
                 self.store.lock_user(&user.id, LockReason::Expired).await?;
@@ -189,6 +176,30 @@ impl Idp {
             Expiry::NotSoon => None,
         };
 
+        let due = self.mfa_due(&user).await?;
+        if due != Due::No {
+            // No session yet, and the failure counter is not cleared: wrong
+            // codes keep counting from where wrong passwords left off.
+            audit::record(
+                &self.store,
+                now,
+                Event::new("signin.password", Outcome::Success)
+                    .about(&user)
+                    .ip(ip)
+                    .detail(if due == Due::Enrol {
+                        "second factor enrolment required"
+                    } else {
+                        "second factor due"
+                    }),
+            )
+            .await;
+            return Ok(SignIn::SecondFactor {
+                user: Box::new(user),
+                enrol: due == Due::Enrol,
+                auth_time: now,
+            });
+        }
+
         self.store.reset_failed_attempts(&user.id).await?;
         let (token, _) = self
             .sessions
@@ -205,6 +216,42 @@ impl Idp {
             token,
             expires_in_days,
         })
+    }
+
+    /// Counts one failed attempt (a wrong password or a wrong second-factor
+    /// code) and locks the account at the threshold. True when it locked now.
+    pub(crate) async fn count_failure(
+        &self,
+        user: &User,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        if user.locked.is_some() {
+            return Ok(false);
+        }
+        let settings = self.settings().await?;
+        let n = self.store.record_failed_attempt(&user.id).await?;
+        let limit = i64::from(settings.lockout_threshold);
+        if limit > 0
+            && n >= limit
+            && self
+                .store
+                .lock_user(&user.id, LockReason::FailedAttempts)
+                .await?
+        {
+            self.sessions.revoke_user(&user.id).await?;
+            audit::record(
+                &self.store,
+                now,
+                Event::new("account.locked", Outcome::Success)
+                    .about(user)
+                    .ip(ip)
+                    .detail(format!("{n} consecutive failed sign-ins")),
+            )
+            .await;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Days until the user's password expires, when that is within the notice window.

@@ -124,6 +124,65 @@ impl Default for DemoConfig {
     }
 }
 
+/// Who must use a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaPolicy {
+    /// No second factor is offered or asked for.
+    Off,
+    /// Users may enrol; whoever has enrolled is asked at every sign-in.
+    Optional,
+    /// Everyone (or the members of `required_groups`) must enrol.
+    Required,
+}
+
+impl MfaPolicy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(Self::Off),
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+/// `[mfa]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// The default policy; `portcullis admin settings set mfa.policy` overrides it.
+    pub policy: MfaPolicy,
+    /// With `policy = "required"`: only members of these groups must enrol.
+    /// Empty means everyone.
+    pub required_groups: Vec<String>,
+    /// The issuer shown in authenticator apps.
+    pub issuer: String,
+    /// Seconds per TOTP code.
+    pub totp_period: u64,
+    /// Codes this many periods before or after the current one are accepted.
+    pub totp_skew: u16,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            policy: MfaPolicy::Optional,
+            required_groups: Vec::new(),
+            issuer: "Portcullis".into(),
+            totp_period: 30,
+            totp_skew: 1,
+        }
+    }
+}
+
 /// Everything the identity core needs, assembled by the binary from the file.
 #[derive(Debug, Clone)]
 pub struct IdpConfig {
@@ -136,6 +195,7 @@ pub struct IdpConfig {
     pub sessions: SessionConfig,
     pub passwords: PasswordConfig,
     pub demo: DemoConfig,
+    pub mfa: MfaConfig,
 }
 
 impl IdpConfig {
@@ -153,6 +213,7 @@ impl IdpConfig {
             sessions: SessionConfig::default(),
             passwords: PasswordConfig::default(),
             demo: DemoConfig::default(),
+            mfa: MfaConfig::default(),
         }
     }
 
@@ -221,6 +282,22 @@ impl IdpConfig {
         if let Some(key) = &self.secrets.master_key {
             crate::crypto::Keys::from_base64(key)
                 .map_err(|e| ConfigError::new("secrets.master_key", e.to_string()))?;
+        }
+        let m = &self.mfa;
+        if !(15..=300).contains(&m.totp_period) {
+            return Err(ConfigError::new(
+                "mfa.totp_period",
+                "must be between 15 and 300 seconds",
+            ));
+        }
+        if m.totp_skew > 2 {
+            return Err(ConfigError::new("mfa.totp_skew", "must be 0, 1 or 2"));
+        }
+        if m.issuer.trim().is_empty() || m.issuer.contains(':') || m.issuer.len() > 64 {
+            return Err(ConfigError::new(
+                "mfa.issuer",
+                "must be 1 to 64 characters without a colon",
+            ));
         }
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));

@@ -193,13 +193,29 @@ impl Sessions {
         source_ip: Option<String>,
         now: i64,
     ) -> Result<(String, Session)> {
+        self.create_with(user_id, amr, source_ip, now, None, now)
+            .await
+    }
+
+    /// Starts a session with a new random id and explicit authentication
+    /// times: after a second factor, `auth_time` is when the password was
+    /// checked and `mfa_at` when the second factor was.
+    pub async fn create_with(
+        &self,
+        user_id: &str,
+        amr: Vec<String>,
+        source_ip: Option<String>,
+        auth_time: i64,
+        mfa_at: Option<i64>,
+        now: i64,
+    ) -> Result<(String, Session)> {
         let token = crypto::random_token();
         let session = Session {
             user_id: user_id.to_string(),
             created_at: now,
-            auth_time: now,
+            auth_time,
             amr,
-            mfa_at: None,
+            mfa_at,
             expires_at: now + self.lifetime_secs,
             last_seen: now,
             source_ip,

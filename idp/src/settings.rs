@@ -41,6 +41,10 @@ pub struct Settings {
     pub lockout_threshold: u32,
     /// Whether users may edit their own profile.
     pub profile_self_edit: bool,
+    /// Overrides `[mfa] policy` from the configuration file when set.
+    pub mfa_policy: Option<crate::config::MfaPolicy>,
+    /// Overrides `[mfa] required_groups` when set.
+    pub mfa_required_groups: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -49,6 +53,8 @@ impl Default for Settings {
             password: PasswordPolicy::default(),
             lockout_threshold: 5,
             profile_self_edit: true,
+            mfa_policy: None,
+            mfa_required_groups: None,
         }
     }
 }
@@ -81,6 +87,14 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "profile.self_edit",
         "users may edit their profile (true/false)",
+    ),
+    (
+        "mfa.policy",
+        "second factor: off, optional or required; overrides [mfa] policy",
+    ),
+    (
+        "mfa.required_groups",
+        "comma-separated groups that must use MFA when required; empty = everyone",
     ),
 ];
 
@@ -126,6 +140,23 @@ impl Settings {
             "password.max_age_days" => p.max_age_days = parse_num(key, value, 0, 3650)?,
             "lockout.threshold" => self.lockout_threshold = parse_num(key, value, 0, 100)?,
             "profile.self_edit" => self.profile_self_edit = parse_bool(key, value)?,
+            "mfa.policy" => {
+                self.mfa_policy = Some(crate::config::MfaPolicy::parse(value).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{key}: expected off, optional or required, got {value:?}"
+                    ))
+                })?)
+            }
+            "mfa.required_groups" => {
+                self.mfa_required_groups = Some(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
             _ => {
                 let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
                 return Err(Error::Invalid(format!(
@@ -171,6 +202,17 @@ impl Settings {
             ("password.max_age_days", p.max_age_days.to_string()),
             ("lockout.threshold", self.lockout_threshold.to_string()),
             ("profile.self_edit", self.profile_self_edit.to_string()),
+            (
+                "mfa.policy",
+                self.mfa_policy
+                    .map_or_else(|| "(from config)".into(), |p| p.as_str().into()),
+            ),
+            (
+                "mfa.required_groups",
+                self.mfa_required_groups
+                    .as_ref()
+                    .map_or_else(|| "(from config)".into(), |g| g.join(",")),
+            ),
         ]
     }
 }

@@ -26,6 +26,11 @@ impl FromRequestParts<Portal> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Response> {
         let to_login = || {
+            // Half-way through sign-in (password done, second factor due):
+            // back to that step, never into the portal.
+            if let Some(next) = super::mfa::pending_redirect(portal, &parts.headers) {
+                return Redirect::to(next).into_response();
+            }
             let path = parts
                 .uri
                 .path_and_query()

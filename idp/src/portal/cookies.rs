@@ -14,6 +14,8 @@ pub enum Name {
     Csrf,
     Login,
     Email,
+    /// A sign-in waiting for its second factor.
+    Mfa,
 }
 
 impl Name {
@@ -23,6 +25,7 @@ impl Name {
             Self::Csrf => "portcullis_csrf",
             Self::Login => "portcullis_login",
             Self::Email => "portcullis_email",
+            Self::Mfa => "portcullis_mfa",
         }
     }
 }

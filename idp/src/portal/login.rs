@@ -243,29 +243,25 @@ pub async fn password_submit(
             expires_in_days,
             ..
         } => {
-            let target = flow.return_to.unwrap_or_else(|| "/apps".to_string());
-            let to = if expires_in_days.is_some() {
-                let q = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("continue", &target)
-                    .finish();
-                format!("/login/notice?{q}")
-            } else {
-                target
-            };
-            let mut res = see_other(&to);
+            let mut res =
+                signed_in_response(&portal, &token, flow.return_to, expires_in_days.is_some());
+            res.headers_mut()
+                .append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
+            return Ok(res);
+        }
+        SignIn::SecondFactor {
+            user,
+            enrol,
+            auth_time,
+        } => {
+            let pending = super::mfa::Pending::new(&user.id, enrol, auth_time, flow.return_to);
+            let mut res = see_other(pending.next());
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                portal.cookies.set(Name::Session, &token, None),
+                super::mfa::pending_cookie(&portal, &pending),
             );
             h.append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
-            // A new CSRF secret with the new privilege level.
-            h.append(
-                header::SET_COOKIE,
-                portal
-                    .cookies
-                    .set(Name::Csrf, &crypto::random_token(), None),
-            );
             return Ok(res);
         }
         SignIn::Invalid => "Incorrect email or password.",
@@ -278,6 +274,39 @@ pub async fn password_submit(
         &flow.email,
         Some(error),
     ))
+}
+
+/// The answer that completes a sign-in: the session cookie, a new CSRF
+/// secret, and the way on (through the expiry notice when it is due).
+pub(super) fn signed_in_response(
+    portal: &Portal,
+    token: &str,
+    return_to: Option<String>,
+    notice: bool,
+) -> Response {
+    let target = return_to.unwrap_or_else(|| "/apps".to_string());
+    let to = if notice {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("continue", &target)
+            .finish();
+        format!("/login/notice?{q}")
+    } else {
+        target
+    };
+    let mut res = see_other(&to);
+    let h = res.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        portal.cookies.set(Name::Session, token, None),
+    );
+    // A new CSRF secret with the new privilege level.
+    h.append(
+        header::SET_COOKIE,
+        portal
+            .cookies
+            .set(Name::Csrf, &crypto::random_token(), None),
+    );
+    res
 }
 
 #[derive(Deserialize)]
@@ -322,6 +351,8 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
     let mut res = see_other("/login?signed_out=1");
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
+    res.headers_mut()
+        .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     Ok(res)
 }
 

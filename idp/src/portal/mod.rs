@@ -8,6 +8,7 @@ mod csrf;
 mod error;
 mod headers;
 mod login;
+mod mfa;
 mod profile;
 pub mod render;
 pub mod return_to;
@@ -50,6 +51,22 @@ pub fn router(idp: Arc<Idp>) -> Router {
             get(login::password_page_get).post(login::password_submit),
         )
         .route("/login/notice", get(login::notice))
+        .route("/login/mfa", get(mfa::chooser))
+        .route(
+            "/login/mfa/{method}",
+            get(mfa::code_form).post(mfa::code_submit),
+        )
+        .route(
+            "/mfa/totp/setup",
+            get(mfa::setup_intro).post(mfa::setup_start),
+        )
+        .route("/mfa/totp/setup/scan", get(mfa::setup_scan))
+        .route(
+            "/mfa/totp/setup/confirm",
+            get(mfa::setup_confirm_form).post(mfa::setup_confirm),
+        )
+        .route("/security/totp/remove", post(security::remove_totp))
+        .route("/security/recovery-codes", post(security::recovery_codes))
         .route("/logout", post(login::logout))
         .route("/password/reset", get(login::reset_placeholder))
         .route("/apps", get(apps::list))

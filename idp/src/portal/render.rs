@@ -25,6 +25,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/security.html"),
         ),
         ("message.html", include_str!("../../templates/message.html")),
+        (
+            "mfa_verify.html",
+            include_str!("../../templates/mfa_verify.html"),
+        ),
+        (
+            "mfa_code.html",
+            include_str!("../../templates/mfa_code.html"),
+        ),
+        (
+            "totp_setup.html",
+            include_str!("../../templates/totp_setup.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that
@@ -90,6 +102,9 @@ mod tests {
             "profile.html",
             "security.html",
             "message.html",
+            "mfa_verify.html",
+            "mfa_code.html",
+            "totp_setup.html",
         ] {
             assert!(super::TEMPLATES.get_template(name).is_ok(), "{name}");
         }

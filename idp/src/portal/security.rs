@@ -22,6 +22,8 @@ struct Feedback {
     ssh_error: Option<String>,
     api_error: Option<String>,
     new_api_key: Option<String>,
+    mfa_error: Option<&'static str>,
+    new_recovery_codes: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +77,8 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
         })
         .collect();
     let chrome = portal.chrome(me, csrf, "security").await?;
+    let factors = portal.idp.factors(&me.id).await?;
+    let mfa_policy = portal.idp.mfa_policy().await?.0;
     let mut res = page(
         fb.status.unwrap_or(StatusCode::OK),
         "security.html",
@@ -90,10 +94,16 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             new_api_key => fb.new_api_key,
             api_error => fb.api_error,
             federated => false,
+            mfa_off => mfa_policy == crate::config::MfaPolicy::Off,
+            mfa_required => portal.idp.mfa_required_for(me).await?,
+            totp_on => factors.totp,
+            recovery_left => factors.recovery_left,
+            mfa_error => fb.mfa_error,
+            new_recovery_codes => fb.new_recovery_codes,
             ..minijinja::Value::from_serialize(&chrome)
         },
     );
-    if fb.new_api_key.is_some() {
+    if fb.new_api_key.is_some() || fb.new_recovery_codes.is_some() {
         res.headers_mut().insert(
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
@@ -118,6 +128,10 @@ pub async fn show(
         Some("ssh-added") => Some("SSH key added."),
         Some("ssh-deleted") => Some("SSH key deleted."),
         Some("api-revoked") => Some("API key revoked."),
+        Some("totp-on") => {
+            Some("Authenticator app set up. You will be asked for a code when you sign in.")
+        }
+        Some("totp-removed") => Some("Authenticator app removed."),
         _ => None,
     };
     render(
@@ -362,4 +376,80 @@ pub async fn revoke_api_key(
         )
         .await;
     Ok(see_other("/security?done=api-revoked#api-keys"))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveTotpForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Removing the authenticator app needs the password or a current code, so
+/// an unattended signed-in browser is not enough.
+pub async fn remove_totp(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<RemoveTotpForm>,
+) -> PortalResult {
+    if portal
+        .idp
+        .remove_totp(&me.user, &form.password, &form.code, ip.as_deref())
+        .await?
+    {
+        return Ok(see_other("/security?done=totp-removed#mfa"));
+    }
+    render(
+        &portal,
+        &me.user,
+        &csrf,
+        Feedback {
+            status: Some(StatusCode::BAD_REQUEST),
+            mfa_error: Some(
+                "The authenticator app was not removed: enter your current password or a current code from the app.",
+            ),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// New recovery codes, shown on this one response only.
+pub async fn recovery_codes(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+) -> PortalResult {
+    if !portal.idp.factors(&me.user.id).await?.any() {
+        return render(
+            &portal,
+            &me.user,
+            &csrf,
+            Feedback {
+                status: Some(StatusCode::BAD_REQUEST),
+                mfa_error: Some("Set up an authenticator app before creating recovery codes."),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let codes = portal
+        .idp
+        .new_recovery_codes(&me.user, ip.as_deref())
+        .await?;
+    render(
+        &portal,
+        &me.user,
+        &csrf,
+        Feedback {
+            flash: Some("New recovery codes created. Earlier codes no longer work."),
+            new_recovery_codes: Some(codes),
+            ..Default::default()
+        },
+    )
+    .await
 }

@@ -1,0 +1,448 @@
+//! The second sign-in step ("Verify Your Identity") and TOTP enrolment.
+//!
+//! After a correct password, a user who owes a second factor gets no
+//! session, only a short-lived signed "pending" cookie naming them. The
+//! [`SignedIn`] extractor does not accept it, so no portal page or
+//! application is reachable until the factor is verified (or, under a
+//! required policy, enrolled); only then is a session created, with a new id.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::cookies::Name;
+use super::render::{message, page};
+use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
+use crate::clock;
+use crate::config::MfaPolicy;
+use crate::crypto;
+use crate::directory::User;
+use crate::mfa::{Check, Method};
+
+/// How long the second step may take after the password.
+const PENDING_SECS: i64 = 10 * 60;
+const PURPOSE: &str = "mfa-pending";
+
+/// A sign-in between the password and the second factor, signed so it
+/// cannot be edited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    uid: String,
+    /// True when the policy requires a factor and none is enrolled yet.
+    enrol: bool,
+    /// When the password was checked.
+    auth_time: i64,
+    return_to: Option<String>,
+    exp: i64,
+}
+
+impl Pending {
+    pub fn new(uid: &str, enrol: bool, auth_time: i64, return_to: Option<String>) -> Self {
+        Self {
+            uid: uid.to_string(),
+            enrol,
+            auth_time,
+            return_to,
+            exp: auth_time + PENDING_SECS,
+        }
+    }
+
+    /// Where this sign-in continues.
+    pub fn next(&self) -> &'static str {
+        if self.enrol {
+            "/mfa/totp/setup"
+        } else {
+            "/login/mfa"
+        }
+    }
+}
+
+pub fn seal(portal: &Portal, p: &Pending) -> String {
+    let body = crypto::b64url(&serde_json::to_vec(p).unwrap_or_default());
+    let tag = crypto::b64url(&portal.idp.keys.mac(PURPOSE, body.as_bytes()));
+    format!("{body}.{tag}")
+}
+
+pub fn pending_cookie(portal: &Portal, p: &Pending) -> header::HeaderValue {
+    portal
+        .cookies
+        .set(Name::Mfa, &seal(portal, p), Some(PENDING_SECS))
+}
+
+fn open(portal: &Portal, headers: &HeaderMap) -> Option<Pending> {
+    let raw = portal.cookies.get(headers, Name::Mfa)?;
+    let (body, tag) = raw.split_once('.')?;
+    let tag = crypto::b64url_decode(tag)?;
+    if !portal.idp.keys.verify_mac(PURPOSE, body.as_bytes(), &tag) {
+        return None;
+    }
+    let p: Pending = serde_json::from_slice(&crypto::b64url_decode(body)?).ok()?;
+    (p.exp > clock::now()).then_some(p)
+}
+
+/// Where a browser half-way through sign-in belongs, for the extractor's
+/// redirect: the chooser or the forced enrolment instead of the login page.
+pub fn pending_redirect(portal: &Portal, headers: &HeaderMap) -> Option<&'static str> {
+    open(portal, headers).map(|p| p.next())
+}
+
+/// The pending sign-in and its user, while the account is still usable.
+async fn pending(portal: &Portal, headers: &HeaderMap) -> PortalResult<Option<(Pending, User)>> {
+    let Some(p) = open(portal, headers) else {
+        return Ok(None);
+    };
+    let user = portal.idp.store.user_by_id(&p.uid).await?;
+    Ok(user
+        .filter(|u| u.locked.is_none() && u.password_changed_at.is_none_or(|t| t <= p.auth_time))
+        .map(|u| (p, u)))
+}
+
+fn locked_page(portal: &Portal) -> Response {
+    let mut res = message(
+        StatusCode::FORBIDDEN,
+        "Account locked",
+        "This account is locked after too many failed attempts. Contact your administrator.",
+        Some(("/login", "Back to sign in")),
+    );
+    res.headers_mut()
+        .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
+    res
+}
+
+/// Ends the second step: the session (new id) replaces the pending cookie.
+async fn finish(
+    portal: &Portal,
+    user: &User,
+    p: &Pending,
+    amr: Vec<String>,
+    ip: Option<&str>,
+) -> PortalResult {
+    let token = portal
+        .idp
+        .complete_sign_in(user, amr, p.auth_time, ip)
+        .await?;
+    let notice = portal.idp.expiry_notice(user).await?.is_some();
+    let mut res = super::login::signed_in_response(portal, &token, p.return_to.clone(), notice);
+    res.headers_mut()
+        .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
+    Ok(res)
+}
+
+fn to_login(portal: &Portal) -> Response {
+    let mut res = see_other("/login");
+    res.headers_mut()
+        .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
+    res
+}
+
+/// GET /login/mfa: the chooser, or straight to the only method.
+pub async fn chooser(
+    State(portal): State<Portal>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> PortalResult {
+    let Some((p, user)) = pending(&portal, &headers).await? else {
+        return Ok(to_login(&portal));
+    };
+    if p.enrol {
+        return Ok(see_other(p.next()));
+    }
+    let methods = portal.idp.factors(&user.id).await?.methods();
+    match methods.as_slice() {
+        [] => Ok(to_login(&portal)),
+        [only] => Ok(see_other(&format!("/login/mfa/{}", only.as_str()))),
+        _ => Ok(page(
+            StatusCode::OK,
+            "mfa_verify.html",
+            context! {
+                title => "Verify Your Identity",
+                csrf => csrf.0,
+                methods => methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            },
+        )),
+    }
+}
+
+fn method_of(s: &str) -> Option<Method> {
+    match s {
+        "totp" => Some(Method::Totp),
+        "recovery" => Some(Method::Recovery),
+        _ => None,
+    }
+}
+
+fn code_page(
+    portal: &Portal,
+    status: StatusCode,
+    csrf: &CsrfToken,
+    method: Method,
+    several: bool,
+    error: Option<&str>,
+) -> Response {
+    page(
+        status,
+        "mfa_code.html",
+        context! {
+            title => "Verify Your Identity",
+            csrf => csrf.0,
+            method => method.as_str(),
+            several => several,
+            issuer => portal.idp.config.mfa.issuer,
+            error => error,
+        },
+    )
+}
+
+/// GET /login/mfa/{method}
+pub async fn code_form(
+    State(portal): State<Portal>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(method): Path<String>,
+) -> PortalResult {
+    let Some((p, user)) = pending(&portal, &headers).await? else {
+        return Ok(to_login(&portal));
+    };
+    let methods = portal.idp.factors(&user.id).await?.methods();
+    let Some(method) = method_of(&method).filter(|m| !p.enrol && methods.contains(m)) else {
+        return Ok(see_other(p.next()));
+    };
+    Ok(code_page(
+        &portal,
+        StatusCode::OK,
+        &csrf,
+        method,
+        methods.len() > 1,
+        None,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// POST /login/mfa/{method}
+pub async fn code_submit(
+    State(portal): State<Portal>,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Path(method): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> PortalResult {
+    let Some(p) = open(&portal, &headers) else {
+        return Ok(to_login(&portal));
+    };
+    // A locked account reads as locked here, not as a lost sign-in: the
+    // user already proved the password.
+    let user = portal.idp.store.user_by_id(&p.uid).await?;
+    let Some(user) = user.filter(|u| u.password_changed_at.is_none_or(|t| t <= p.auth_time)) else {
+        return Ok(to_login(&portal));
+    };
+    if user.locked.is_some() {
+        return Ok(locked_page(&portal));
+    }
+    let methods = portal.idp.factors(&user.id).await?.methods();
+    let Some(method) = method_of(&method).filter(|m| !p.enrol && methods.contains(m)) else {
+        return Ok(see_other(p.next()));
+    };
+    let error = match portal
+        .idp
+        .verify_code(&user, method, &form.code, ip.as_deref())
+        .await?
+    {
+        Check::Ok(amr) => return finish(&portal, &user, &p, amr, ip.as_deref()).await,
+        Check::Locked => return Ok(locked_page(&portal)),
+        Check::Wrong => match method {
+            Method::Totp => "That code is not correct. Check your app and try again.",
+            Method::Recovery => "That recovery code is not correct or was already used.",
+        },
+        Check::Replayed => {
+            "That code was already used. Wait for your app to show a new one, then enter it."
+        }
+    };
+    Ok(code_page(
+        &portal,
+        StatusCode::UNAUTHORIZED,
+        &csrf,
+        method,
+        methods.len() > 1,
+        Some(error),
+    ))
+}
+
+// ---- enrolment ---------------------------------------------------------
+
+/// Someone allowed to enrol a factor: a signed-in user, or a sign-in held
+/// back because the policy requires enrolment first.
+pub struct Enroller {
+    user: User,
+    pending: Option<Pending>,
+}
+
+impl FromRequestParts<Portal> for Enroller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Response> {
+        if let Ok(Some(me)) =
+            <SignedIn as OptionalFromRequestParts<Portal>>::from_request_parts(parts, portal).await
+        {
+            return Ok(Self {
+                user: me.user,
+                pending: None,
+            });
+        }
+        match pending(portal, &parts.headers).await {
+            Ok(Some((p, user))) if p.enrol => Ok(Self {
+                user,
+                pending: Some(p),
+            }),
+            Ok(Some((p, _))) => Err(see_other(p.next())),
+            Ok(None) => Err(to_login(portal)),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+async fn setup_page(
+    portal: &Portal,
+    who: &Enroller,
+    csrf: &CsrfToken,
+    status: StatusCode,
+    step: u8,
+    extra: minijinja::Value,
+) -> PortalResult {
+    let chrome = match who.pending {
+        None => Some(portal.chrome(&who.user, csrf, "security").await?),
+        Some(_) => None,
+    };
+    let base = context! {
+        title => "Set Up Verification Code (TOTP)",
+        csrf => csrf.0,
+        step => step,
+        forced => who.pending.is_some(),
+        period => portal.idp.config.mfa.totp_period,
+        ..extra
+    };
+    let mut res = page(
+        status,
+        "totp_setup.html",
+        minijinja::value::merge_maps([base, minijinja::Value::from_serialize(&chrome)]),
+    );
+    // The key is on step 2; no step of enrolment belongs in a cache.
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+async fn refuse_when_off(portal: &Portal) -> PortalResult<()> {
+    if portal.idp.mfa_policy().await?.0 == MfaPolicy::Off {
+        return Err(PortalError::Forbidden(
+            "Multi-factor authentication is turned off by your administrator.",
+        ));
+    }
+    Ok(())
+}
+
+async fn already_active(portal: &Portal, who: &Enroller) -> PortalResult<bool> {
+    Ok(portal.idp.factors(&who.user.id).await?.totp)
+}
+
+/// GET /mfa/totp/setup: step 1.
+pub async fn setup_intro(
+    State(portal): State<Portal>,
+    who: Enroller,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+) -> PortalResult {
+    refuse_when_off(&portal).await?;
+    if already_active(&portal, &who).await? {
+        return Ok(see_other("/security#mfa"));
+    }
+    setup_page(&portal, &who, &csrf, StatusCode::OK, 1, context! {}).await
+}
+
+/// POST /mfa/totp/setup: a new secret, then step 2.
+pub async fn setup_start(State(portal): State<Portal>, who: Enroller) -> PortalResult {
+    refuse_when_off(&portal).await?;
+    if !portal.idp.begin_totp(&who.user).await? {
+        return Ok(see_other("/security#mfa"));
+    }
+    Ok(see_other("/mfa/totp/setup/scan"))
+}
+
+/// GET /mfa/totp/setup/scan: step 2, the QR code and key.
+pub async fn setup_scan(
+    State(portal): State<Portal>,
+    who: Enroller,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+) -> PortalResult {
+    refuse_when_off(&portal).await?;
+    let Some(e) = portal.idp.totp_enrolment(&who.user).await? else {
+        return Ok(see_other("/mfa/totp/setup"));
+    };
+    setup_page(
+        &portal,
+        &who,
+        &csrf,
+        StatusCode::OK,
+        2,
+        context! { qr => e.qr_png_base64, key => e.key_base32 },
+    )
+    .await
+}
+
+/// GET /mfa/totp/setup/confirm: step 3.
+pub async fn setup_confirm_form(
+    State(portal): State<Portal>,
+    who: Enroller,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+) -> PortalResult {
+    refuse_when_off(&portal).await?;
+    if portal.idp.totp_enrolment(&who.user).await?.is_none() {
+        return Ok(see_other("/mfa/totp/setup"));
+    }
+    setup_page(&portal, &who, &csrf, StatusCode::OK, 3, context! {}).await
+}
+
+/// POST /mfa/totp/setup/confirm: activates only on a verifying code.
+pub async fn setup_confirm(
+    State(portal): State<Portal>,
+    who: Enroller,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<CodeForm>,
+) -> PortalResult {
+    refuse_when_off(&portal).await?;
+    if portal.idp.totp_enrolment(&who.user).await?.is_none() {
+        return Ok(see_other("/mfa/totp/setup"));
+    }
+    if !portal
+        .idp
+        .confirm_totp(&who.user, &form.code, ip.as_deref())
+        .await?
+    {
+        return setup_page(
+            &portal,
+            &who,
+            &csrf,
+            StatusCode::BAD_REQUEST,
+            3,
+            context! { error => "That code did not match. Check that the app shows the account you just added and enter its current code." },
+        )
+        .await;
+    }
+    match &who.pending {
+        Some(p) => {
+            let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+            finish(&portal, &who.user, p, amr, ip.as_deref()).await
+        }
+        None => Ok(see_other("/security?done=totp-on#mfa")),
+    }
+}
