@@ -106,7 +106,9 @@ mod tests {
             "mfa_code.html",
             "totp_setup.html",
         ] {
-            assert!(super::TEMPLATES.get_template(name).is_ok(), "{name}");
+            if let Err(e) = super::TEMPLATES.get_template(name) {
+                panic!("{name}: {e}");
+            }
         }
     }
 }
