@@ -47,7 +47,8 @@ impl Store {
 
     /// Records `step` as used, only when it is later than the last one used:
     /// false means another request already accepted this step or a later one.
-    /// `activate` also turns an enrolment into an active factor.
+    /// `activate` also turns an enrolment into an active factor; enrolment
+    /// does not count as a use for the chooser's "last used first" order.
     pub async fn accept_totp_step(
         &self,
         user_id: &str,
@@ -56,7 +57,8 @@ impl Store {
         activate: bool,
     ) -> Result<bool> {
         let res = sqlx::query(
-            "UPDATE mfa_totp SET last_step = $1, last_used_at = $2, \
+            "UPDATE mfa_totp SET last_step = $1, \
+             last_used_at = CASE WHEN $3 THEN last_used_at ELSE $2 END, \
              activated_at = CASE WHEN $3 THEN COALESCE(activated_at, $2) ELSE activated_at END \
              WHERE user_id = $4 AND (last_step IS NULL OR last_step < $1) \
              AND (activated_at IS NOT NULL OR $3)",

@@ -1,0 +1,518 @@
+//! Multi-factor sign-in through the router: TOTP enrolment and verification,
+//! replay and lockout, recovery codes, the chooser, policy and forced
+//! enrolment. TOTP codes come from Debian's `oathtool`, an implementation
+//! independent of ours.
+
+mod support;
+
+use std::process::Command;
+
+use axum::http::StatusCode;
+use support::{Browser, DEMO_EMAIL, DEMO_PASSWORD, Kit, kit};
+
+/// The code `oathtool` computes for `secret` at unix time `at` (30 s, 6 digits, SHA-1).
+fn oath(secret: &str, at: i64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", secret, "-N", &format!("@{at}")])
+        .output()
+        .expect("oathtool is installed (scripts/install-deps.sh test)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn now() -> i64 {
+    idp::clock::now()
+}
+
+fn between<'a>(body: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = body.find(start)? + start.len();
+    let j = body[i..].find(end)? + i;
+    Some(&body[i..j])
+}
+
+/// Walks the three enrolment steps and returns the base32 key read from the page.
+async fn enrol(b: &mut Browser) -> String {
+    let step1 = b.get("/mfa/totp/setup").await;
+    assert_eq!(step1.status, StatusCode::OK, "{}", step1.body);
+    assert!(step1.has("Set Up Verification Code (TOTP)") && step1.has("I Have An App"));
+    let start = b.post("/mfa/totp/setup", &[]).await;
+    assert_eq!(start.location(), Some("/mfa/totp/setup/scan"));
+    let scan = b.get("/mfa/totp/setup/scan").await;
+    assert!(scan.has("data:image/png;base64,"), "QR code inline");
+    assert_eq!(
+        scan.headers.get("cache-control").unwrap(),
+        "no-store",
+        "the key page is not cached"
+    );
+    let key = between(&scan.body, "<code id=\"totp-key\">", "</code>")
+        .expect("base32 key on the page")
+        .to_string();
+    assert!(key.len() >= 32 && key.chars().all(|c| c.is_ascii_alphanumeric()));
+    let step3 = b.get("/mfa/totp/setup/confirm").await;
+    assert!(step3.has("Activate"));
+    key
+}
+
+async fn enrolled(k: &Kit) -> (Browser, String) {
+    let mut b = k.signed_in().await;
+    let key = enrol(&mut b).await;
+    let done = b
+        .post("/mfa/totp/setup/confirm", &[("code", &oath(&key, now()))])
+        .await;
+    assert_eq!(
+        done.location(),
+        Some("/security?done=totp-on#mfa"),
+        "{}",
+        done.body
+    );
+    (b, key)
+}
+
+fn session_cookie(b: &Browser) -> Option<String> {
+    b.cookies
+        .iter()
+        .find(|(k, _)| k.ends_with("portcullis_session"))
+        .map(|(_, v)| v.clone())
+}
+
+#[tokio::test]
+async fn totp_enrolment_and_sign_in_with_code() {
+    let k = kit().await;
+    let (mut first, key) = enrolled(&k).await;
+    let security = first.get("/security").await;
+    assert!(security.has("Remove authenticator app"));
+    assert!(!security.has(&key), "the key is never shown again");
+    let again = first.get("/mfa/totp/setup/scan").await;
+    assert!(!again.has(&key), "nor on the enrolment page");
+
+    // Stored sealed, not in clear; nothing secret in the audit trail.
+    let user = k.demo_user().await;
+    let row = k.idp.store.totp(&user.id).await.unwrap().unwrap();
+    assert!(row.secret_sealed.starts_with("v1:") && !row.secret_sealed.contains(&key));
+    assert!(row.activated_at.is_some());
+
+    // Password step: no session, the app's code is asked for directly.
+    let mut b = k.browser();
+    let pw = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert_eq!(pw.location(), Some("/login/mfa"), "{}", pw.body);
+    assert!(
+        session_cookie(&b).is_none(),
+        "no session before the second factor"
+    );
+    let chooser = b.get("/login/mfa").await;
+    assert_eq!(
+        chooser.location(),
+        Some("/login/mfa/totp"),
+        "one method: straight to it"
+    );
+    let apps = b.get("/apps").await;
+    assert_eq!(
+        apps.location(),
+        Some("/login/mfa"),
+        "the portal is out of reach"
+    );
+    let form = b.get("/login/mfa/totp").await;
+    assert!(form.has("Verify Your Identity") && form.has("Code from your authenticator app"));
+
+    // Wrong codes: garbage, a code from an hour ago, a code from two steps ago.
+    for (code, why) in [
+        ("abcdef".to_string(), "not digits"),
+        (oath(&key, now() - 3600), "an hour old"),
+        (oath(&key, now() - 60), "two steps ago"),
+    ] {
+        let res = b.post("/login/mfa/totp", &[("code", &code)]).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{why}");
+        assert!(res.has("That code is not correct."), "{why}");
+        assert!(session_cookie(&b).is_none(), "{why}");
+    }
+
+    // The enrolment used the current step; the next step's code is accepted.
+    let code = oath(&key, now() + 30);
+    let ok = b.post("/login/mfa/totp", &[("code", &code)]).await;
+    assert_eq!(ok.location(), Some("/apps"), "{}", ok.body);
+    let token = session_cookie(&b).expect("session after the second factor");
+    assert!(
+        !b.cookies.keys().any(|c| c.ends_with("portcullis_mfa")),
+        "the pending cookie is gone"
+    );
+    assert_eq!(b.get("/apps").await.status, StatusCode::OK);
+    let (_, session) = k.idp.sessions.resume(&token, now()).await.unwrap().unwrap();
+    assert_eq!(session.amr, vec!["pwd", "otp", "mfa"]);
+    assert!(session.mfa_at.is_some_and(|t| t >= session.auth_time));
+
+    // The same code again, from another browser: refused as a replay.
+    let mut c = k.browser();
+    assert_eq!(
+        c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/login/mfa")
+    );
+    c.get("/login/mfa/totp").await;
+    let replay = c.post("/login/mfa/totp", &[("code", &code)]).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert!(replay.has("That code was already used."));
+    assert!(session_cookie(&c).is_none());
+    // And the code of the enrolment step, earlier still, is refused too.
+    let older = c
+        .post("/login/mfa/totp", &[("code", &oath(&key, now()))])
+        .await;
+    assert_eq!(older.status, StatusCode::UNAUTHORIZED);
+
+    let events = k.audit_events().await;
+    for e in [
+        ("mfa.totp.enrol", "success"),
+        ("mfa.totp.verify", "success"),
+        ("mfa.totp.verify", "failure"),
+        ("signin.password", "success"),
+    ] {
+        assert!(events.contains(&(e.0.into(), e.1.into())), "{e:?}");
+    }
+    for row in k.idp.store.recent_audit(1000).await.unwrap() {
+        assert!(
+            !row.detail.contains(&key) && !row.detail.contains(&code),
+            "{row:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_confirmation_code_leaves_totp_inactive() {
+    let k = kit().await;
+    let mut b = k.signed_in().await;
+    let key = enrol(&mut b).await;
+    for code in [oath(&key, now() - 3600), "12345".into(), "".into()] {
+        let res = b.post("/mfa/totp/setup/confirm", &[("code", &code)]).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert!(res.has("That code did not match."));
+    }
+    let user = k.demo_user().await;
+    assert!(!k.idp.factors(&user.id).await.unwrap().totp);
+    assert!(b.get("/security").await.has("Set up authenticator app"));
+    // Sign-in still needs only the password.
+    let mut c = k.browser();
+    assert_eq!(
+        c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps")
+    );
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("mfa.totp.enrol".into(), "failure".into()))
+    );
+}
+
+#[tokio::test]
+async fn lockout_counts_password_and_code_failures_together() {
+    let k = kit().await;
+    let (_, key) = enrolled(&k).await;
+    k.set("lockout.threshold", "3").await;
+    let mut b = k.browser();
+    // One wrong password...
+    let wrong = b.sign_in(DEMO_EMAIL, "Wrong-Passw0rd!").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // ...then the right one does not clear the count while a code is due...
+    let pw = b
+        .post("/login/password", &[("password", DEMO_PASSWORD)])
+        .await;
+    assert_eq!(pw.location(), Some("/login/mfa"));
+    b.get("/login/mfa/totp").await;
+    let bad = oath(&key, now() - 3600);
+    let second = b.post("/login/mfa/totp", &[("code", &bad)]).await;
+    assert_eq!(second.status, StatusCode::UNAUTHORIZED);
+    // ...and the third failure, a wrong code, locks the account.
+    let third = b.post("/login/mfa/totp", &[("code", &bad)]).await;
+    assert_eq!(third.status, StatusCode::FORBIDDEN);
+    assert!(third.has("Account locked"));
+    assert!(k.demo_user().await.locked.is_some());
+    assert!(session_cookie(&b).is_none());
+    // Even a right code now changes nothing.
+    let late = b
+        .post("/login/mfa/totp", &[("code", &oath(&key, now() + 30))])
+        .await;
+    assert_eq!(late.location(), Some("/login"), "the pending sign-in ended");
+    assert!(session_cookie(&b).is_none());
+    let relogin = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert!(relogin.has("This account is locked."));
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("account.locked".into(), "success".into()))
+    );
+}
+
+#[tokio::test]
+async fn forced_enrolment_cannot_be_bypassed() {
+    let k = kit().await;
+    k.set("mfa.policy", "required").await;
+    let mut b = k.browser();
+    let pw = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert_eq!(pw.location(), Some("/mfa/totp/setup"), "{}", pw.body);
+    assert!(session_cookie(&b).is_none());
+    let app_id = k.idp.store.list_applications().await.unwrap()[0].id.clone();
+    for path in [
+        "/apps".to_string(),
+        "/profile".into(),
+        "/security".into(),
+        "/login/notice".into(),
+        format!("/apps/{app_id}/launch"),
+        "/login/mfa".into(),
+        "/login/mfa/totp".into(),
+    ] {
+        let res = b.get(&path).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(res.location(), Some("/mfa/totp/setup"), "{path}");
+    }
+    // Forms of signed-in pages are refused as well.
+    b.get("/mfa/totp/setup").await;
+    let post = b
+        .post(
+            "/security/api-keys",
+            &[("name", "x"), ("expires_days", "30")],
+        )
+        .await;
+    assert_eq!(post.location(), Some("/mfa/totp/setup"));
+    assert!(
+        k.idp
+            .store
+            .api_keys(&k.demo_user().await.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Enrolment is the way through, and ends in a session.
+    let key = enrol(&mut b).await;
+    let step = b.get("/mfa/totp/setup").await;
+    assert!(step.has("Your organization requires a second sign-in step."));
+    b.post("/mfa/totp/setup", &[]).await;
+    let scan = b.get("/mfa/totp/setup/scan").await;
+    let key2 = between(&scan.body, "<code id=\"totp-key\">", "</code>").unwrap();
+    assert_ne!(key, key2, "starting again makes a new secret");
+    let bad = b
+        .post("/mfa/totp/setup/confirm", &[("code", &oath(&key, now()))])
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::BAD_REQUEST,
+        "the old secret is gone"
+    );
+    assert!(session_cookie(&b).is_none());
+    let done = b
+        .post("/mfa/totp/setup/confirm", &[("code", &oath(key2, now()))])
+        .await;
+    assert_eq!(done.location(), Some("/apps"), "{}", done.body);
+    assert!(session_cookie(&b).is_some());
+    assert_eq!(b.get("/apps").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn required_for_listed_groups_only() {
+    let k = kit().await;
+    k.set("mfa.policy", "required").await;
+    k.set("mfa.required_groups", "admins").await;
+    let mut b = k.browser();
+    assert_eq!(
+        b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps"),
+        "the demo user is not in the listed group"
+    );
+    let g = k.idp.store.create_group("admins", now()).await.unwrap();
+    k.idp
+        .store
+        .add_member(&g.id, &k.demo_user().await.id)
+        .await
+        .unwrap();
+    let mut c = k.browser();
+    assert_eq!(
+        c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/mfa/totp/setup")
+    );
+}
+
+#[tokio::test]
+async fn policy_off_skips_the_second_step_and_hides_enrolment() {
+    let k = kit().await;
+    enrolled(&k).await;
+    k.set("mfa.policy", "off").await;
+    let mut b = k.browser();
+    assert_eq!(
+        b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/apps")
+    );
+    assert!(!b.get("/security").await.has("Multi-Factor Authentication"));
+    assert_eq!(b.get("/mfa/totp/setup").await.status, StatusCode::FORBIDDEN);
+    assert!(
+        idp::settings::Settings::set(&k.idp.store, "mfa.policy", "sometimes")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn removal_requires_password_or_current_code() {
+    let k = kit().await;
+    let (mut b, key) = enrolled(&k).await;
+    b.get("/security").await;
+    for fields in [
+        vec![],
+        vec![("password", "Wrong-Passw0rd!")],
+        vec![("code", "123")],
+    ] {
+        let res = b.post("/security/totp/remove", &fields).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{fields:?}");
+        assert!(res.has("The authenticator app was not removed"));
+    }
+    let user = k.demo_user().await;
+    assert!(k.idp.factors(&user.id).await.unwrap().totp);
+    // A current code works (the enrolment step is spent; use the next one).
+    let ok = b
+        .post(
+            "/security/totp/remove",
+            &[("code", &oath(&key, now() + 30))],
+        )
+        .await;
+    assert_eq!(ok.location(), Some("/security?done=totp-removed#mfa"));
+    assert!(!k.idp.factors(&user.id).await.unwrap().totp);
+
+    // And so does the password.
+    let key = enrol(&mut b).await;
+    b.post("/mfa/totp/setup/confirm", &[("code", &oath(&key, now()))])
+        .await;
+    b.get("/security").await;
+    let ok = b
+        .post("/security/totp/remove", &[("password", DEMO_PASSWORD)])
+        .await;
+    assert_eq!(ok.location(), Some("/security?done=totp-removed#mfa"));
+    let events = k.audit_events().await;
+    assert!(events.contains(&("mfa.totp.remove".into(), "failure".into())));
+    assert!(events.contains(&("mfa.totp.remove".into(), "success".into())));
+}
+
+#[tokio::test]
+async fn recovery_codes_single_use_and_the_chooser() {
+    let k = kit().await;
+    let (mut b, _key) = enrolled(&k).await;
+    let sec = b.get("/security").await;
+    assert!(sec.has("0 unused recovery codes."));
+    let page = b.post("/security/recovery-codes", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers.get("cache-control").unwrap(), "no-store");
+    let list = between(
+        &page.body,
+        "<ul class=\"codes\" id=\"recovery-codes\">",
+        "</ul>",
+    )
+    .unwrap();
+    let codes: Vec<String> = list
+        .split("<code>")
+        .skip(1)
+        .map(|s| s.split("</code>").next().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert!(page.has("10 unused recovery codes."));
+    // Stored hashed only.
+    let user = k.demo_user().await;
+    for (_, h) in k.idp.store.unused_recovery_codes(&user.id).await.unwrap() {
+        assert!(!codes.iter().any(|c| h.contains(c.as_str())));
+    }
+    assert!(!b.get("/security").await.has(&codes[0]), "shown once");
+
+    // Two methods now: the chooser, app first (neither used yet at sign-in).
+    let mut c = k.browser();
+    assert_eq!(
+        c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/login/mfa")
+    );
+    let chooser = c.get("/login/mfa").await;
+    assert!(chooser.has("Verify Your Identity"));
+    let app = chooser.body.find("choose-totp").unwrap();
+    let rec = chooser.body.find("choose-recovery").unwrap();
+    assert!(app < rec, "the app comes first");
+    c.get("/login/mfa/recovery").await;
+    let ok = c
+        .post("/login/mfa/recovery", &[("code", &codes[3].to_lowercase())])
+        .await;
+    assert_eq!(ok.location(), Some("/apps"), "{}", ok.body);
+    assert!(c.get("/security").await.has("9 unused recovery codes."));
+
+    // The used code is gone; the chooser now lists recovery codes first.
+    let mut d = k.browser();
+    d.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    let chooser = d.get("/login/mfa").await;
+    assert!(
+        chooser.body.find("choose-recovery").unwrap() < chooser.body.find("choose-totp").unwrap()
+    );
+    d.get("/login/mfa/recovery").await;
+    let again = d.post("/login/mfa/recovery", &[("code", &codes[3])]).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert!(again.has("That recovery code is not correct or was already used."));
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("mfa.recovery.used".into(), "success".into()))
+    );
+}
+
+#[tokio::test]
+async fn pending_cookie_is_not_a_session_and_cannot_be_forged() {
+    let k = kit().await;
+    enrolled(&k).await;
+    let mut b = k.browser();
+    b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    let pending = b
+        .cookies
+        .iter()
+        .find(|(k, _)| k.ends_with("portcullis_mfa"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    // Presented as a session cookie, it is nothing.
+    let mut forged = k.browser();
+    forged
+        .cookies
+        .insert("__Host-portcullis_session".into(), pending.clone());
+    assert_eq!(
+        forged.get("/apps").await.location(),
+        Some("/login?return_to=%2Fapps")
+    );
+    // Edited (enrol flag, user), its signature no longer matches.
+    let mut edited = k.browser();
+    let (body, tag) = pending.split_once('.').unwrap();
+    let mut raw = body.to_string();
+    raw.replace_range(0..1, if raw.starts_with('e') { "f" } else { "e" });
+    edited
+        .cookies
+        .insert("__Host-portcullis_mfa".into(), format!("{raw}.{tag}"));
+    assert_eq!(edited.get("/login/mfa").await.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn admin_reset_removes_factors_and_sessions() {
+    let k = kit().await;
+    let (mut b, _) = enrolled(&k).await;
+    b.post("/security/recovery-codes", &[]).await;
+    let removed = k.idp.reset_mfa(DEMO_EMAIL).await.unwrap();
+    assert_eq!(removed, 11);
+    let user = k.demo_user().await;
+    let f = k.idp.factors(&user.id).await.unwrap();
+    assert!(!f.totp && f.recovery_left == 0);
+    assert_eq!(
+        b.get("/apps").await.status,
+        StatusCode::SEE_OTHER,
+        "sessions ended"
+    );
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("admin.user.reset_mfa".into(), "success".into()))
+    );
+    // Under a required policy the next sign-in enrols again.
+    k.set("mfa.policy", "required").await;
+    let mut c = k.browser();
+    assert_eq!(
+        c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
+        Some("/mfa/totp/setup")
+    );
+}
