@@ -257,6 +257,22 @@ async fn csrf_missing_wrong_or_cross_origin_is_refused() {
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     assert_eq!(k.demo_user().await.first_name, "Dana");
 
+    // A browser's own post carries our origin and passes.
+    s.get("/apps").await;
+    let token = s.csrf.clone().unwrap();
+    let p = s
+        .send(
+            axum::http::Request::post("/logout")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", "https://portal.localhost")
+                .body(axum::body::Body::from(format!("csrf={token}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(p.location(), Some("/login?signed_out=1"));
+    let mut s = k.signed_in().await;
+    s.get("/profile").await;
+
     // The right token from another origin is refused as well.
     let token = s.csrf.clone().unwrap();
     let body = serde_urlencoded::to_string([
