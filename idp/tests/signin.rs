@@ -186,6 +186,17 @@ async fn sign_in_issues_a_new_session_id() {
     assert_ne!(first, "A".repeat(43));
     b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     assert_ne!(b.cookies["__Host-portcullis_session"], first);
+    // The replaced session is over, not merely forgotten by the browser.
+    let mut old = k.browser();
+    old.cookies
+        .insert("__Host-portcullis_session".into(), first);
+    assert!(
+        old.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login")
+    );
 }
 
 #[tokio::test]

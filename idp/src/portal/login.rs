@@ -243,6 +243,14 @@ pub async fn password_submit(
             expires_in_days,
             ..
         } => {
+            // Signing in again replaces the browser's previous session.
+            if let Some(old) = portal.cookies.get(&headers, Name::Session) {
+                portal
+                    .idp
+                    .sessions
+                    .end(&crate::session::SessionKey::of_token(&old))
+                    .await?;
+            }
             let target = flow.return_to.unwrap_or_else(|| "/apps".to_string());
             let to = if expires_in_days.is_some() {
                 let q = url::form_urlencoded::Serializer::new(String::new())
