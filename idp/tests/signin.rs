@@ -186,6 +186,17 @@ async fn sign_in_issues_a_new_session_id() {
     assert_ne!(first, "A".repeat(43));
     b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     assert_ne!(b.cookies["__Host-portcullis_session"], first);
+    // The replaced session is over, not merely forgotten by the browser.
+    let mut old = k.browser();
+    old.cookies
+        .insert("__Host-portcullis_session".into(), first);
+    assert!(
+        old.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login")
+    );
 }
 
 #[tokio::test]
@@ -256,6 +267,22 @@ async fn csrf_missing_wrong_or_cross_origin_is_refused() {
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     assert_eq!(k.demo_user().await.first_name, "Dana");
+
+    // A browser's own post carries our origin and passes.
+    s.get("/apps").await;
+    let token = s.csrf.clone().unwrap();
+    let p = s
+        .send(
+            axum::http::Request::post("/logout")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", "https://portal.localhost")
+                .body(axum::body::Body::from(format!("csrf={token}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(p.location(), Some("/login?signed_out=1"));
+    let mut s = k.signed_in().await;
+    s.get("/profile").await;
 
     // The right token from another origin is refused as well.
     let token = s.csrf.clone().unwrap();

@@ -42,6 +42,7 @@ async function withServer(name, fn) {
     contexts.push(context);
     const page = await context.newPage();
     page.on('dialog', (dialog) => dialog.accept()); // confirm() before deleting, if any
+    page.shot = (label) => shot(page, label);
     return page;
   };
   const shot = (page, label) => screenshot(page, `${name}-${String(++shots).padStart(2, '0')}-${label}`);
@@ -51,7 +52,11 @@ async function withServer(name, fn) {
     const where = [];
     for (const context of contexts) {
       for (const page of context.pages()) {
-        where.push(page.url());
+        const text = await page
+          .locator('body')
+          .innerText({ timeout: 2_000 })
+          .catch(() => '');
+        where.push(`${page.url()} showing "${text.replace(/\s+/g, ' ').trim().slice(0, 300)}"`);
         await screenshot(page, `${name}-FAILED-${where.length}`).catch(() => {});
       }
       if (context.blocked.length) where.push(`blocked: ${context.blocked.join(', ')}`);
@@ -66,11 +71,10 @@ async function withServer(name, fn) {
 
 /** Clicks something that submits a form and waits for the resulting page to load. */
 async function clickAndLoad(page, locator) {
-  const navigated = page.waitForEvent('framenavigated', {
-    predicate: (frame) => frame === page.mainFrame(),
-  });
-  await locator.click();
-  await navigated;
+  await Promise.all([
+    page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame() }),
+    locator.click(),
+  ]);
   await page.waitForLoadState('load');
 }
 
@@ -92,14 +96,14 @@ function assertIncludes(text, expected, what) {
 }
 
 /** Step 1 of sign-in: the login page, Email, optionally Remember me, Continue. */
-async function enterEmail(page, server, email, { remember = false, shot } = {}) {
+async function enterEmail(page, server, email, { remember = false } = {}) {
   if (pathOf(page) !== '/login' || page.url() === 'about:blank') {
     await page.goto(`${server.url}/login`);
   }
   await page.getByRole('heading', { name: 'User Login' }).waitFor();
   await page.getByLabel('Email', { exact: true }).fill(email);
   if (remember) await page.getByLabel('Remember me').check();
-  if (shot) await shot(page, 'login-email');
+  await page.shot('login');
   await clickAndLoad(page, page.getByRole('button', { name: 'Continue', exact: true }));
 }
 
@@ -108,29 +112,32 @@ async function enterEmail(page, server, email, { remember = false, shot } = {}) 
  * { alert: null } once the Applications page is shown (following the password expiry
  * notice's Continue link when the portal shows it).
  */
-async function signIn(page, server, email, password, { remember = false, shot } = {}) {
+async function signIn(page, server, email, password, { remember = false } = {}) {
   await page.goto(`${server.url}/login`);
-  await enterEmail(page, server, email, { remember, shot });
+  await enterEmail(page, server, email, { remember });
 
   const passwordField = page.getByLabel('Password', { exact: true });
   await passwordField.or(page.getByRole('alert')).first().waitFor();
   if (!(await passwordField.isVisible())) {
-    if (shot) await shot(page, 'login-refused');
-    return { alert: await alertText(page) };
+    const alert = await alertText(page);
+    await page.shot('login-refused');
+    return { alert };
   }
+  await page.shot('login-password');
   await passwordField.fill(password);
   await clickAndLoad(page, page.getByRole('button', { name: 'Login', exact: true }));
 
   if (pathOf(page) === '/login/notice') {
-    if (shot) await shot(page, 'login-notice');
+    await page.shot('login-notice');
     await clickAndLoad(page, page.getByRole('link', { name: 'Continue' }));
   }
   if (pathOf(page) === '/apps') {
     await page.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
+    await page.shot('signed-in');
     return { alert: null };
   }
   const alert = await alertText(page);
-  if (shot) await shot(page, 'login-refused');
+  await page.shot('login-refused');
   return { alert };
 }
 
@@ -166,7 +173,6 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       await page.getByRole('heading', { name: 'User Login' }).waitFor();
       assert.equal(await page.getByLabel('Email', { exact: true }).inputValue(), '');
       await page.getByRole('button', { name: 'Continue', exact: true }).waitFor();
-      await shot(page, 'login');
 
       // Step 1 → step 2, which shows the email, a Change link and the reset link.
       await enterEmail(page, server, DEMO.email, { remember: true });
@@ -333,20 +339,19 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
   test('wrong password and unknown email both show the same error', { timeout: TEST_TIMEOUT }, () =>
     withServer('b-bad-login', async ({ server, open, shot }) => {
       const page = await open();
-      const wrong = await signIn(page, server, DEMO.email, 'Not-The-Passw0rd!', { shot });
+      const wrong = await signIn(page, server, DEMO.email, 'Not-The-Passw0rd!');
       assert.ok(wrong.alert, 'a wrong password is refused');
       assertIncludes(wrong.alert, MSG.incorrect, 'wrong password');
-      await shot(page, 'wrong-password');
 
-      const unknown = await signIn(page, server, 'nobody@example.com', DEMO.password, { shot });
+      const unknown = await signIn(page, server, 'nobody@example.com', DEMO.password);
       assert.ok(unknown.alert, 'an unknown email is refused');
       assertIncludes(unknown.alert, MSG.incorrect, 'unknown email');
       assert.equal(unknown.alert, wrong.alert, 'the two refusals read the same');
-      await shot(page, 'unknown-email');
 
       // Still not signed in.
       await page.goto(`${server.url}/apps`);
       await page.waitForURL((url) => url.pathname === '/login');
+      await shot(page, 'apps-not-signed-in');
     }));
 
   test('SSH keys: add, refuse duplicates and bad keys, delete', { timeout: TEST_TIMEOUT }, () =>
@@ -412,21 +417,18 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       );
 
       const first = await open();
-      await signInOk(first, server, user.email, user.password, { shot });
+      await signInOk(first, server, user.email, user.password);
       assertIncludes(await first.getByRole('button', { name: 'Account menu' }).innerText(), 'NU', 'initials');
-      await shot(first, 'new-user-apps');
 
       await server.adminOk('users', 'lock', user.email);
       const locked = await open();
-      const refused = await signIn(locked, server, user.email, user.password, { shot });
+      const refused = await signIn(locked, server, user.email, user.password);
       assert.ok(refused.alert, 'a locked account cannot sign in');
       assertIncludes(refused.alert, MSG.locked, 'locked account');
-      await shot(locked, 'locked');
 
       await server.adminOk('users', 'unlock', user.email);
       const unlocked = await open();
       await signInOk(unlocked, server, user.email, user.password);
-      await shot(unlocked, 'unlocked-apps');
     }));
 
   test('password change: wrong current password, weak password, then a good change', { timeout: TEST_TIMEOUT }, () =>
@@ -466,11 +468,10 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       await page.goto(`${server.url}/apps`);
       await page.waitForURL((url) => url.pathname === '/login');
 
-      const old = await signIn(page, server, DEMO.email, DEMO.password, { shot });
+      const old = await signIn(page, server, DEMO.email, DEMO.password);
       assert.ok(old.alert, 'the old password no longer works');
       assertIncludes(old.alert, MSG.incorrect, 'old password');
 
       await signInOk(page, server, DEMO.email, newPassword);
-      await shot(page, 'new-password-apps');
     }));
 });

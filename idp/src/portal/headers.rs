@@ -25,7 +25,7 @@ pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Re
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         "cross-origin-opener-policy",

@@ -243,6 +243,7 @@ pub async fn password_submit(
             expires_in_days,
             ..
         } => {
+            end_previous_session(&portal, &headers).await?;
             let mut res =
                 signed_in_response(&portal, &token, flow.return_to, expires_in_days.is_some());
             res.headers_mut()
@@ -254,8 +255,13 @@ pub async fn password_submit(
             enrol,
             auth_time,
         } => {
+            // The browser's previous session ends now, not after the second
+            // factor: until then this browser is signed in as nobody.
+            end_previous_session(&portal, &headers).await?;
             let pending = super::mfa::Pending::new(&user.id, enrol, auth_time, flow.return_to);
             let mut res = see_other(pending.next());
+            res.headers_mut()
+                .append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
@@ -274,6 +280,18 @@ pub async fn password_submit(
         &flow.email,
         Some(error),
     ))
+}
+
+/// Signing in again replaces the browser's previous session.
+async fn end_previous_session(portal: &Portal, headers: &HeaderMap) -> PortalResult<()> {
+    if let Some(old) = portal.cookies.get(headers, Name::Session) {
+        portal
+            .idp
+            .sessions
+            .end(&crate::session::SessionKey::of_token(&old))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The answer that completes a sign-in: the session cookie, a new CSRF
