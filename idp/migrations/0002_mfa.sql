@@ -22,3 +22,25 @@ CREATE TABLE mfa_recovery_codes (
     used_at BIGINT
 );
 CREATE INDEX mfa_recovery_codes_user ON mfa_recovery_codes(user_id);
+
+-- Security keys and passkeys (WebAuthn). `passkey` is the library's
+-- serialised credential: public key, counter, flags; nothing secret.
+CREATE TABLE mfa_webauthn (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    credential_id TEXT NOT NULL UNIQUE,
+    passkey TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX mfa_webauthn_user ON mfa_webauthn(user_id);
+
+-- WebAuthn ceremonies between their start and finish requests, taken once.
+CREATE TABLE mfa_webauthn_ceremonies (
+    id TEXT PRIMARY KEY,
+    user_id TEXT,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

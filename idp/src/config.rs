@@ -169,6 +169,10 @@ pub struct MfaConfig {
     pub totp_period: u64,
     /// Codes this many periods before or after the current one are accepted.
     pub totp_skew: u16,
+    /// A session started with a passkey alone must verify with it again
+    /// after this long.
+    #[serde(with = "humantime_serde")]
+    pub passkey_reverify: Duration,
 }
 
 impl Default for MfaConfig {
@@ -179,6 +183,7 @@ impl Default for MfaConfig {
             issuer: "Portcullis".into(),
             totp_period: 30,
             totp_skew: 1,
+            passkey_reverify: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -288,6 +293,12 @@ impl IdpConfig {
             return Err(ConfigError::new(
                 "mfa.totp_period",
                 "must be between 15 and 300 seconds",
+            ));
+        }
+        if m.passkey_reverify < Duration::from_secs(10) {
+            return Err(ConfigError::new(
+                "mfa.passkey_reverify",
+                "must be at least 10s",
             ));
         }
         if m.totp_skew > 2 {

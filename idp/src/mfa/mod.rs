@@ -4,6 +4,7 @@
 
 pub mod recovery;
 pub mod totp;
+pub mod webauthn;
 
 use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
@@ -31,6 +32,7 @@ impl From<MfaError> for Error {
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     Totp,
+    Webauthn,
     Recovery,
 }
 
@@ -38,6 +40,7 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::Webauthn => "webauthn",
             Self::Recovery => "recovery",
         }
     }
@@ -48,6 +51,9 @@ impl Method {
 pub struct Factors {
     pub totp: bool,
     pub totp_last_used: Option<i64>,
+    /// Registered security keys and passkeys.
+    pub webauthn: usize,
+    pub webauthn_last_used: Option<i64>,
     pub recovery_left: usize,
     pub recovery_last_used: Option<i64>,
 }
@@ -56,7 +62,7 @@ impl Factors {
     /// Whether any factor other than recovery codes is enrolled. Recovery
     /// codes alone are a fallback, not a factor one enrols.
     pub fn any(&self) -> bool {
-        self.totp
+        self.totp || self.webauthn > 0
     }
 
     /// The chooser's options, the most recently used first.
@@ -64,6 +70,9 @@ impl Factors {
         let mut m: Vec<(Method, Option<i64>)> = Vec::new();
         if self.totp {
             m.push((Method::Totp, self.totp_last_used));
+        }
+        if self.webauthn > 0 {
+            m.push((Method::Webauthn, self.webauthn_last_used));
         }
         if self.recovery_left > 0 {
             m.push((Method::Recovery, self.recovery_last_used));
@@ -124,9 +133,12 @@ impl Idp {
     pub async fn factors(&self, user_id: &str) -> Result<Factors> {
         let totp = self.store.totp(user_id).await?;
         let active = totp.as_ref().filter(|t| t.activated_at.is_some());
+        let keys = self.store.webauthn_keys(user_id).await?;
         Ok(Factors {
             totp: active.is_some(),
             totp_last_used: active.and_then(|t| t.last_used_at),
+            webauthn: keys.len(),
+            webauthn_last_used: keys.iter().filter_map(|k| k.last_used_at).max(),
             recovery_left: self.store.unused_recovery_codes(user_id).await?.len(),
             recovery_last_used: self.store.recovery_last_used(user_id).await?,
         })
@@ -220,9 +232,12 @@ impl Idp {
         let outcome = match method {
             Method::Totp => self.check_totp(user, code, now).await?,
             Method::Recovery => self.check_recovery(user, code, now).await?,
+            // Keys answer through `webauthn_verify_finish`, never with a code.
+            Method::Webauthn => return Ok(Check::Wrong),
         };
         let name = match method {
             Method::Totp => "mfa.totp.verify",
+            Method::Webauthn => "mfa.webauthn.verify",
             Method::Recovery => "mfa.recovery.verify",
         };
         match &outcome {
@@ -442,6 +457,7 @@ mod tests {
             totp_last_used: Some(10),
             recovery_left: 3,
             recovery_last_used: Some(20),
+            ..Factors::default()
         };
         assert_eq!(f.methods(), vec![Method::Recovery, Method::Totp]);
         let f = Factors {
@@ -450,5 +466,14 @@ mod tests {
         };
         assert_eq!(f.methods(), vec![Method::Totp, Method::Recovery]);
         assert!(Factors::default().methods().is_empty());
+        let f = Factors {
+            webauthn: 1,
+            webauthn_last_used: Some(30),
+            ..f
+        };
+        assert_eq!(
+            f.methods(),
+            vec![Method::Webauthn, Method::Totp, Method::Recovery]
+        );
     }
 }

@@ -72,6 +72,14 @@ impl FromRequestParts<Portal> for SignedIn {
                         .password_changed_at
                         .is_none_or(|t| t <= session.auth_time) =>
             {
+                // A passkey-only session verifies again after the configured
+                // interval; the passkey sign-in then replaces this session.
+                let reverify = portal.idp.config.mfa.passkey_reverify.as_secs() as i64;
+                if crate::mfa::webauthn::is_passwordless(&session.amr)
+                    && clock::now() - session.mfa_at.unwrap_or(session.auth_time) >= reverify
+                {
+                    return Err(Redirect::to("/login?reverify=1").into_response());
+                }
                 Ok(Self { user, session: key })
             }
             _ => {

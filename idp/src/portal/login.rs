@@ -53,7 +53,10 @@ fn remembered_email(portal: &Portal, headers: &HeaderMap) -> Option<String> {
         .filter(|e| valid_email(e))
 }
 
-async fn checked_return_to(portal: &Portal, raw: Option<&str>) -> PortalResult<Option<String>> {
+pub(super) async fn checked_return_to(
+    portal: &Portal,
+    raw: Option<&str>,
+) -> PortalResult<Option<String>> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
@@ -76,6 +79,7 @@ pub struct LoginQuery {
     change: Option<String>,
     changed: Option<String>,
     signed_out: Option<String>,
+    reverify: Option<String>,
 }
 
 fn login_page(
@@ -122,6 +126,10 @@ pub async fn email_page(
         Some("Your password was changed. Sign in with your new password.")
     } else if q.signed_out.is_some() {
         Some("You have signed out.")
+    } else if q.reverify.is_some() {
+        Some(
+            "It has been a while since you signed in with your passkey. Verify with it again to continue.",
+        )
     } else {
         None
     };
@@ -283,7 +291,7 @@ pub async fn password_submit(
 }
 
 /// Signing in again replaces the browser's previous session.
-async fn end_previous_session(portal: &Portal, headers: &HeaderMap) -> PortalResult<()> {
+pub(super) async fn end_previous_session(portal: &Portal, headers: &HeaderMap) -> PortalResult<()> {
     if let Some(old) = portal.cookies.get(headers, Name::Session) {
         portal
             .idp

@@ -30,11 +30,11 @@ const PURPOSE: &str = "mfa-pending";
 /// cannot be edited.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
-    uid: String,
+    pub(super) uid: String,
     /// True when the policy requires a factor and none is enrolled yet.
-    enrol: bool,
+    pub(super) enrol: bool,
     /// When the password was checked.
-    auth_time: i64,
+    pub(super) auth_time: i64,
     return_to: Option<String>,
     exp: i64,
 }
@@ -90,7 +90,10 @@ pub fn pending_redirect(portal: &Portal, headers: &HeaderMap) -> Option<&'static
 }
 
 /// The pending sign-in and its user, while the account is still usable.
-async fn pending(portal: &Portal, headers: &HeaderMap) -> PortalResult<Option<(Pending, User)>> {
+pub(super) async fn pending(
+    portal: &Portal,
+    headers: &HeaderMap,
+) -> PortalResult<Option<(Pending, User)>> {
     let Some(p) = open(portal, headers) else {
         return Ok(None);
     };
@@ -100,7 +103,7 @@ async fn pending(portal: &Portal, headers: &HeaderMap) -> PortalResult<Option<(P
         .map(|u| (p, u)))
 }
 
-fn locked_page(portal: &Portal) -> Response {
+pub(super) fn locked_page(portal: &Portal) -> Response {
     let mut res = message(
         StatusCode::FORBIDDEN,
         "Account locked",
@@ -113,7 +116,7 @@ fn locked_page(portal: &Portal) -> Response {
 }
 
 /// Ends the second step: the session (new id) replaces the pending cookie.
-async fn finish(
+pub(super) async fn finish(
     portal: &Portal,
     user: &User,
     p: &Pending,
@@ -169,6 +172,7 @@ pub async fn chooser(
 fn method_of(s: &str) -> Option<Method> {
     match s {
         "totp" => Some(Method::Totp),
+        "webauthn" => Some(Method::Webauthn),
         "recovery" => Some(Method::Recovery),
         _ => None,
     }
@@ -261,6 +265,7 @@ pub async fn code_submit(
         Check::Wrong => match method {
             Method::Totp => "That code is not correct. Check your app and try again.",
             Method::Recovery => "That recovery code is not correct or was already used.",
+            Method::Webauthn => "Use the button to verify with your security key.",
         },
         Check::Replayed => {
             "That code was already used. Wait for your app to show a new one, then enter it."

@@ -13,6 +13,7 @@ mod profile;
 pub mod render;
 pub mod return_to;
 mod security;
+mod webauthn;
 
 use std::sync::Arc;
 
@@ -67,6 +68,19 @@ pub fn router(idp: Arc<Idp>) -> Router {
         )
         .route("/security/totp/remove", post(security::remove_totp))
         .route("/security/recovery-codes", post(security::recovery_codes))
+        .route(
+            "/security/webauthn/register/start",
+            post(webauthn::register_start),
+        )
+        .route(
+            "/security/webauthn/register/finish",
+            post(webauthn::register_finish),
+        )
+        .route("/security/webauthn/{id}/delete", post(webauthn::remove))
+        .route("/login/mfa/webauthn/start", post(webauthn::verify_start))
+        .route("/login/mfa/webauthn/finish", post(webauthn::verify_finish))
+        .route("/login/passkey/start", post(webauthn::passkey_start))
+        .route("/login/passkey/finish", post(webauthn::passkey_finish))
         .route("/logout", post(login::logout))
         .route("/password/reset", get(login::reset_placeholder))
         .route("/apps", get(apps::list))
@@ -92,6 +106,10 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .route(
             "/static/portal.js",
             get(|| asset("text/javascript; charset=utf-8", render::JS)),
+        )
+        .route(
+            "/static/webauthn.js",
+            get(|| asset("text/javascript; charset=utf-8", render::WEBAUTHN_JS)),
         )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PortalError::NotFound })

@@ -49,6 +49,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 pub const CSS: &str = include_str!("../../static/portal.css");
 pub const JS: &str = include_str!("../../static/portal.js");
+pub const WEBAUTHN_JS: &str = include_str!("../../static/webauthn.js");
 
 /// Renders a page with the given status.
 pub fn page(status: StatusCode, name: &str, ctx: impl Serialize) -> Response {

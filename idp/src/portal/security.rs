@@ -97,6 +97,7 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             mfa_off => mfa_policy == crate::config::MfaPolicy::Off,
             mfa_required => portal.idp.mfa_required_for(me).await?,
             totp_on => factors.totp,
+            webauthn_keys => portal.idp.webauthn_keys(&me.id).await?,
             recovery_left => factors.recovery_left,
             mfa_error => fb.mfa_error,
             new_recovery_codes => fb.new_recovery_codes,
@@ -132,6 +133,8 @@ pub async fn show(
             Some("Authenticator app set up. You will be asked for a code when you sign in.")
         }
         Some("totp-removed") => Some("Authenticator app removed."),
+        Some("key-added") => Some("Security key added."),
+        Some("key-removed") => Some("Security key removed."),
         _ => None,
     };
     render(

@@ -17,6 +17,18 @@ pub struct TotpRow {
     pub last_used_at: Option<i64>,
 }
 
+/// A registered security key or passkey.
+#[derive(Debug, Clone, FromRow)]
+pub struct WebauthnRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub credential_id: String,
+    pub passkey: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
 impl Store {
     pub async fn totp(&self, user_id: &str) -> Result<Option<TotpRow>> {
         Ok(sqlx::query_as(
@@ -139,6 +151,135 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
+    pub async fn webauthn_keys(&self, user_id: &str) -> Result<Vec<WebauthnRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, name, credential_id, passkey, created_at, last_used_at \
+             FROM mfa_webauthn WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn webauthn_key_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<WebauthnRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, name, credential_id, passkey, created_at, last_used_at \
+             FROM mfa_webauthn WHERE credential_id = $1",
+        )
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn add_webauthn_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        credential_id: &str,
+        passkey: &str,
+        now: i64,
+    ) -> Result<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO mfa_webauthn (id, user_id, name, credential_id, passkey, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(name)
+        .bind(credential_id)
+        .bind(passkey)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Stores the credential's new counter after a use.
+    pub async fn touch_webauthn_key(&self, id: &str, passkey: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE mfa_webauthn SET passkey = $1, last_used_at = $2 WHERE id = $3")
+            .bind(passkey)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The removed key's name, when the user had it.
+    pub async fn delete_webauthn_key(&self, user_id: &str, id: &str) -> Result<Option<String>> {
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT name FROM mfa_webauthn WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if name.is_some() {
+            sqlx::query("DELETE FROM mfa_webauthn WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(name)
+    }
+
+    pub async fn put_ceremony(
+        &self,
+        user_id: Option<&str>,
+        kind: &str,
+        state: &str,
+        expires_at: i64,
+    ) -> Result<String> {
+        let id = crate::crypto::random_token();
+        // Expired ceremonies are swept here rather than by a timer.
+        sqlx::query("DELETE FROM mfa_webauthn_ceremonies WHERE expires_at <= $1")
+            .bind(expires_at - 600)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO mfa_webauthn_ceremonies (id, user_id, kind, state, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(kind)
+        .bind(state)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Takes a ceremony's state once: `(user_id, state)` when it exists, is of
+    /// this kind and has not expired. A second take finds nothing.
+    pub async fn take_ceremony(
+        &self,
+        id: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<Option<(Option<String>, String)>> {
+        let row: Option<(Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT user_id, state, expires_at FROM mfa_webauthn_ceremonies WHERE id = $1 AND kind = $2",
+        )
+        .bind(id)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((user_id, state, exp)) = row else {
+            return Ok(None);
+        };
+        let gone = sqlx::query("DELETE FROM mfa_webauthn_ceremonies WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((gone == 1 && exp > now).then_some((user_id, state)))
+    }
+
     /// Removes every second factor of the user; returns how many rows went.
     pub async fn delete_all_factors(&self, user_id: &str) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
@@ -152,7 +293,12 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let c = sqlx::query("DELETE FROM mfa_webauthn WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
-        Ok(a + b)
+        Ok(a + b + c)
     }
 }

@@ -22,7 +22,7 @@ use crate::error::Result;
 pub use apps::NewApplication;
 pub use audit::AuditRow;
 pub use keys::{ApiKeyRow, SshKeyRow};
-pub use mfa::TotpRow;
+pub use mfa::{TotpRow, WebauthnRow};
 pub use users::NewUser;
 
 /// The state store.

@@ -1,0 +1,203 @@
+//! WebAuthn endpoints for `/static/webauthn.js`: each ceremony is a start
+//! request answering the browser's options as JSON, and a finish request
+//! carrying the authenticator's answer. Both are form posts, so the CSRF
+//! layer checks them like any form; answers are JSON with a `redirect` or
+//! an `error` for the script to show.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::cookies::Name;
+use super::{ClientIp, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
+use crate::mfa::Check;
+use crate::mfa::webauthn::WebauthnError;
+
+fn error_json(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+fn refused(e: WebauthnError) -> PortalResult {
+    match e {
+        WebauthnError::Internal(e) => Err(e.into()),
+        other => Ok(error_json(StatusCode::BAD_REQUEST, &other.to_string())),
+    }
+}
+
+/// Turns a 303 into the JSON the script follows, keeping its cookies.
+fn as_json_redirect(res: Response) -> Response {
+    let to = res
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("/apps")
+        .to_string();
+    let mut out = Json(json!({ "redirect": to })).into_response();
+    for c in res.headers().get_all(header::SET_COOKIE) {
+        out.headers_mut().append(header::SET_COOKIE, c.clone());
+    }
+    out
+}
+
+#[derive(Deserialize)]
+pub struct FinishForm {
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+// ---- registration (Security page) --------------------------------------
+
+pub async fn register_start(State(portal): State<Portal>, me: SignedIn) -> PortalResult {
+    if portal.idp.mfa_policy().await?.0 == crate::config::MfaPolicy::Off {
+        return Ok(error_json(
+            StatusCode::FORBIDDEN,
+            "Multi-factor authentication is turned off by your administrator.",
+        ));
+    }
+    let c = portal.idp.webauthn_register_start(&me.user).await?;
+    Ok(Json(c).into_response())
+}
+
+pub async fn register_finish(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    Form(form): Form<FinishForm>,
+) -> PortalResult {
+    match portal
+        .idp
+        .webauthn_register_finish(
+            &me.user,
+            &form.ceremony,
+            &form.name,
+            &form.credential,
+            ip.as_deref(),
+        )
+        .await
+    {
+        Ok(()) => Ok(Json(json!({ "redirect": "/security?done=key-added#mfa" })).into_response()),
+        Err(e) => refused(e),
+    }
+}
+
+pub async fn remove(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> PortalResult {
+    if !portal
+        .idp
+        .webauthn_remove(&me.user, &id, ip.as_deref())
+        .await?
+    {
+        return Err(PortalError::NotFound);
+    }
+    Ok(see_other("/security?done=key-removed#mfa"))
+}
+
+// ---- second factor ------------------------------------------------------
+
+pub async fn verify_start(State(portal): State<Portal>, headers: HeaderMap) -> PortalResult {
+    let Some((p, user)) = super::mfa::pending(&portal, &headers).await? else {
+        return Ok(error_json(
+            StatusCode::UNAUTHORIZED,
+            "Your sign-in has expired. Start again.",
+        ));
+    };
+    if p.enrol {
+        return Ok(error_json(
+            StatusCode::BAD_REQUEST,
+            "Finish the setup first.",
+        ));
+    }
+    let c = portal.idp.webauthn_verify_start(&user).await?;
+    Ok(Json(c).into_response())
+}
+
+pub async fn verify_finish(
+    State(portal): State<Portal>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<FinishForm>,
+) -> PortalResult {
+    let Some((p, user)) = super::mfa::pending(&portal, &headers).await? else {
+        return Ok(error_json(
+            StatusCode::UNAUTHORIZED,
+            "Your sign-in has expired. Start again.",
+        ));
+    };
+    match portal
+        .idp
+        .webauthn_verify_finish(&user, &form.ceremony, &form.credential, ip.as_deref())
+        .await
+    {
+        Ok(Check::Ok(amr)) => Ok(as_json_redirect(
+            super::mfa::finish(&portal, &user, &p, amr, ip.as_deref()).await?,
+        )),
+        Ok(Check::Locked) => {
+            let mut res = error_json(
+                StatusCode::FORBIDDEN,
+                "This account is locked after too many failed attempts. Contact your administrator.",
+            );
+            res.headers_mut()
+                .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
+            Ok(res)
+        }
+        Ok(_) => Ok(error_json(
+            StatusCode::UNAUTHORIZED,
+            "The security key's answer did not verify.",
+        )),
+        Err(e) => refused(e),
+    }
+}
+
+// ---- passwordless -------------------------------------------------------
+
+pub async fn passkey_start(State(portal): State<Portal>) -> PortalResult {
+    if portal.idp.mfa_policy().await?.0 == crate::config::MfaPolicy::Off {
+        return Ok(error_json(
+            StatusCode::FORBIDDEN,
+            "Passkeys are turned off by your administrator.",
+        ));
+    }
+    let c = portal.idp.passkey_start().await?;
+    Ok(Json(c).into_response())
+}
+
+pub async fn passkey_finish(
+    State(portal): State<Portal>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<FinishForm>,
+) -> PortalResult {
+    let (user, amr) = match portal
+        .idp
+        .passkey_finish(&form.ceremony, &form.credential, ip.as_deref())
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return refused(e),
+    };
+    let return_to = super::login::checked_return_to(&portal, Some(&form.return_to)).await?;
+    super::login::end_previous_session(&portal, &headers).await?;
+    let now = crate::clock::now();
+    let token = portal
+        .idp
+        .complete_sign_in(&user, amr, now, ip.as_deref())
+        .await?;
+    let notice = portal.idp.expiry_notice(&user).await?.is_some();
+    let mut res = super::login::signed_in_response(&portal, &token, return_to, notice);
+    res.headers_mut()
+        .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
+    Ok(as_json_redirect(res))
+}
