@@ -178,4 +178,87 @@ describe('multi-factor authentication', () => {
       { extraConfig: '\n[mfa]\npolicy = "required"\n' },
     );
   });
+
+  test('WebAuthn: register a key, second factor, passkey login, re-verification', { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(
+      'mfa-webauthn',
+      async ({ server, open, shot }) => {
+        const page = await open();
+        // Chromium's virtual authenticator: a resident-key capable CTAP2 key that
+        // verifies the user (as a PIN or fingerprint would) without a person.
+        const cdp = await page.context().newCDPSession(page);
+        await cdp.send('WebAuthn.enable');
+        await cdp.send('WebAuthn.addVirtualAuthenticator', {
+          options: {
+            protocol: 'ctap2',
+            transport: 'usb',
+            hasResidentKey: true,
+            hasUserVerification: true,
+            isUserVerified: true,
+            automaticPresenceSimulation: true,
+          },
+        });
+        const logOut = async () => {
+          await page.getByRole('button', { name: 'Account menu' }).click();
+          await clickAndLoad(page, page.getByRole('button', { name: 'Log out' }));
+          assert.equal(pathOf(page), '/login');
+        };
+
+        await passwordSteps(page, server);
+        assert.equal(pathOf(page), '/apps');
+        await page.goto(`${server.url}/security#mfa`);
+        await page.getByLabel('Security key name').fill('Virtual key');
+        await Promise.all([
+          page.waitForURL(/\/security\?done=key-added/),
+          page.getByRole('button', { name: 'Register security key' }).click(),
+        ]);
+        await page.getByText('Security key added.').waitFor();
+        await page.getByRole('rowheader', { name: 'Virtual key' }).waitFor();
+        await shot(page, 'security-key-registered');
+
+        // Second factor after the password: one method, so straight to it.
+        await logOut();
+        await passwordSteps(page, server);
+        assert.equal(pathOf(page), '/login/mfa/webauthn');
+        await page.getByRole('heading', { name: 'Verify Your Identity' }).waitFor();
+        await shot(page, 'security-key-verify');
+        await Promise.all([
+          page.waitForURL(/\/apps$/),
+          page.getByRole('button', { name: 'Use security key' }).click(),
+        ]);
+        await page.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
+
+        // Passwordless: the passkey alone, from the first sign-in page.
+        await logOut();
+        await shot(page, 'login-with-passkey');
+        await Promise.all([
+          page.waitForURL(/\/apps$/),
+          page.getByRole('button', { name: 'Log in with passkey' }).click(),
+        ]);
+        await page.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
+        await page.goto(`${server.url}/security#mfa`);
+        assert.notEqual(
+          await page.getByRole('row', { name: /Virtual key/ }).innerText(),
+          '',
+          'the key is listed',
+        );
+        assert.doesNotMatch(await page.getByRole('row', { name: /Virtual key/ }).innerText(), /Never/);
+
+        // Within the interval the passkey is not asked again; after it, it is.
+        await page.goto(`${server.url}/apps`);
+        assert.equal(pathOf(page), '/apps');
+        await new Promise((resolve) => setTimeout(resolve, 11_000));
+        await page.goto(`${server.url}/apps`);
+        assert.equal(pathOf(page), '/login');
+        await page.getByText('Verify with it again to continue.').waitFor();
+        await shot(page, 'passkey-reverify');
+        await Promise.all([
+          page.waitForURL(/\/apps$/),
+          page.getByRole('button', { name: 'Log in with passkey' }).click(),
+        ]);
+        await page.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
+      },
+      { extraConfig: '\n[mfa]\npasskey_reverify = "10s"\n' },
+    );
+  });
 });
