@@ -212,6 +212,15 @@ mod tests {
         assert_eq!(c.server.listen.port(), 8443);
         assert_eq!(c.idp.store.data_dir, PathBuf::from("/etc/portcullis/data"));
         assert!(c.idp.secure_cookies);
+        assert_eq!(c.idp.mfa.policy, idp::config::MfaPolicy::Optional);
+        assert_eq!(c.idp.mfa.totp_period, 30);
+        let m = parse("[mfa]\npolicy = \"required\"\nrequired_groups = [\"admins\"]\npasskey_reverify = \"1h\"")
+            .unwrap()
+            .idp
+            .mfa;
+        assert_eq!(m.policy, idp::config::MfaPolicy::Required);
+        assert_eq!(m.required_groups, vec!["admins".to_string()]);
+        assert_eq!(m.passkey_reverify.as_secs(), 3600);
     }
 
     #[test]
@@ -238,6 +247,11 @@ mod tests {
             ),
             ("[secrets]\nmaster_key = \"abc\"", "secrets.master_key"),
             ("[demo]\nemail = \"nobody\"", "demo.email"),
+            ("[mfa]\npolicy = \"sometimes\"", "policy"),
+            ("[mfa]\ntotp_skew = 5", "mfa.totp_skew"),
+            ("[mfa]\ntotp_period = 1", "mfa.totp_period"),
+            ("[mfa]\nissuer = \"a:b\"", "mfa.issuer"),
+            ("[mfa]\npasskey_reverify = \"1s\"", "mfa.passkey_reverify"),
             ("[log]\nformat = \"xml\"", "log.format"),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",

@@ -516,3 +516,118 @@ async fn admin_reset_removes_factors_and_sessions() {
         Some("/mfa/totp/setup")
     );
 }
+
+#[tokio::test]
+async fn webauthn_endpoints_refuse_bad_input_and_change_nothing() {
+    let k = kit().await;
+    let mut b = k.signed_in().await;
+    let sec = b.get("/security").await;
+    assert!(sec.has("Security keys and passkeys") && sec.has("Register security key"));
+    let js = b.get("/static/webauthn.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("navigator.credentials.create"));
+
+    // Start answers the browser's options for a discoverable credential.
+    let start = b.post("/security/webauthn/register/start", &[]).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    let v: serde_json::Value = serde_json::from_str(&start.body).unwrap();
+    let ceremony = v["ceremony"].as_str().unwrap().to_string();
+    let pk = &v["options"]["publicKey"];
+    assert_eq!(pk["rp"]["id"], "portal.localhost");
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
+
+    // A forged answer is refused, and the ceremony is spent by the attempt.
+    for (c, name, cred) in [
+        (ceremony.as_str(), "Key", "{\"id\":\"x\"}"),
+        (ceremony.as_str(), "Key", "not json"),
+        ("no-such-ceremony", "Key", "{}"),
+        ("whatever", "", "{}"),
+    ] {
+        let res = b
+            .post(
+                "/security/webauthn/register/finish",
+                &[("ceremony", c), ("name", name), ("credential", cred)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{c} {cred}");
+        assert!(res.body.contains("\"error\""), "{}", res.body);
+    }
+    let user = k.demo_user().await;
+    assert_eq!(k.idp.factors(&user.id).await.unwrap().webauthn, 0);
+
+    // Without CSRF token the start is refused like any form.
+    let raw = b.post_raw("/security/webauthn/register/start", &[]).await;
+    assert_eq!(raw.status, StatusCode::FORBIDDEN);
+    // Someone else's (or no) key cannot be removed.
+    let gone = b.post("/security/webauthn/nope/delete", &[]).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    // The second-factor endpoints need a pending sign-in.
+    let mut anon = k.browser();
+    anon.get("/login").await;
+    let res = anon.post("/login/mfa/webauthn/start", &[]).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    // Passkey login with a forged answer: refused, no session.
+    let start = anon.post("/login/passkey/start", &[]).await;
+    assert_eq!(start.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&start.body).unwrap();
+    assert!(
+        v["options"].get("mediation").is_none(),
+        "a plain prompt, not autofill"
+    );
+    let res = anon
+        .post(
+            "/login/passkey/finish",
+            &[
+                ("ceremony", v["ceremony"].as_str().unwrap()),
+                ("credential", "{}"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&anon).is_none());
+}
+
+#[tokio::test]
+async fn passkey_sessions_verify_again_after_the_interval() {
+    let k = kit().await;
+    let user = k.demo_user().await;
+    let t = now();
+    let amr = vec!["hwk".to_string(), "user".into(), "mfa".into()];
+    let (fresh, _) = k
+        .idp
+        .sessions
+        .create_with(&user.id, amr.clone(), None, t, Some(t), t)
+        .await
+        .unwrap();
+    let (stale, _) = k
+        .idp
+        .sessions
+        // auth_time stays after the password's last change, which alone
+        // would end the session; only mfa_at is old.
+        .create_with(&user.id, amr, None, t, Some(t - 13 * 3600), t)
+        .await
+        .unwrap();
+    let (pwd, _) = k
+        .idp
+        .sessions
+        .create_with(&user.id, vec!["pwd".into()], None, t, None, t)
+        .await
+        .unwrap();
+    for (token, expect) in [
+        (fresh, None),
+        (stale, Some("/login?reverify=1")),
+        (pwd, None),
+    ] {
+        let mut b = k.browser();
+        b.cookies
+            .insert("__Host-portcullis_session".into(), token.clone());
+        let res = b.get("/apps").await;
+        assert_eq!(res.location(), expect, "{token}");
+    }
+    let mut b = k.browser();
+    let page = b.get("/login?reverify=1").await;
+    assert!(page.has("Verify with it again to continue."));
+    assert!(page.has("Log in with passkey"));
+}
