@@ -631,3 +631,57 @@ async fn passkey_sessions_verify_again_after_the_interval() {
     assert!(page.has("Verify with it again to continue."));
     assert!(page.has("Log in with passkey"));
 }
+
+#[test]
+fn configurable_period_matches_oathtool() {
+    // The seed product uses 60-second codes; oathtool computes them independently.
+    let cfg = idp::config::MfaConfig {
+        totp_period: 60,
+        totp_skew: 0,
+        ..Default::default()
+    };
+    let secret = idp::mfa::totp::new_secret();
+    let key = idp::mfa::totp::base32(&secret);
+    let t = 1_800_000_000;
+    let out = Command::new("oathtool")
+        .args([
+            "--totp",
+            "--time-step-size=60s",
+            "-b",
+            &key,
+            "-N",
+            &format!("@{t}"),
+        ])
+        .output()
+        .unwrap();
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        idp::mfa::totp::matching_step(&secret, &cfg, &code, t).unwrap(),
+        Some(t / 60)
+    );
+    assert_eq!(
+        idp::mfa::totp::matching_step(&secret, &cfg, &code, t + 60).unwrap(),
+        None,
+        "no skew allowed: the next period refuses it"
+    );
+    assert_eq!(oath(&key, t).len(), 6);
+}
+
+#[tokio::test]
+async fn failed_removal_attempts_count_toward_lockout() {
+    let k = kit().await;
+    let (mut b, _) = enrolled(&k).await;
+    k.set("lockout.threshold", "2").await;
+    b.get("/security").await;
+    for _ in 0..2 {
+        b.post("/security/totp/remove", &[("password", "Wrong-Passw0rd!")])
+            .await;
+    }
+    assert!(k.demo_user().await.locked.is_some());
+    assert_eq!(
+        b.get("/security").await.status,
+        StatusCode::SEE_OTHER,
+        "sessions ended"
+    );
+    assert!(k.idp.factors(&k.demo_user().await.id).await.unwrap().totp);
+}

@@ -355,6 +355,11 @@ impl Idp {
                     .detail("re-authentication failed"),
             )
             .await;
+            // Counted like a failed sign-in, so a left-open browser cannot
+            // be used to guess the password or a code without limit.
+            if !password.is_empty() || !code.trim().is_empty() {
+                self.count_failure(user, ip, now).await?;
+            }
             return Ok(false);
         }
         self.store.delete_totp(&user.id).await?;
