@@ -291,7 +291,15 @@ impl Idp {
                         .detail(format!("key {:?}", row.name)),
                 )
                 .await;
-                Ok(Check::Ok(vec!["pwd".into(), "hwk".into(), "mfa".into()]))
+                // `hwk`: proof of a key held by the user (RFC 8176 cannot tell
+                // a platform authenticator from a roaming one here); `user`:
+                // the authenticator tested presence and verification.
+                let mut amr = vec!["pwd".to_string(), "hwk".into()];
+                if res.user_verified() {
+                    amr.push("user".into());
+                }
+                amr.push("mfa".into());
+                Ok(Check::Ok(amr))
             }
             (res, _) => {
                 if let Err(e) = res {
