@@ -174,6 +174,27 @@ describe('multi-factor authentication', () => {
         const again = await open();
         await passwordSteps(again, server);
         assert.equal(pathOf(again), '/mfa/totp/setup');
+
+        // This time with a security key instead of an app.
+        const cdp = await again.context().newCDPSession(again);
+        await cdp.send('WebAuthn.enable');
+        await cdp.send('WebAuthn.addVirtualAuthenticator', {
+          options: {
+            protocol: 'ctap2',
+            transport: 'usb',
+            hasResidentKey: true,
+            hasUserVerification: true,
+            isUserVerified: true,
+            automaticPresenceSimulation: true,
+          },
+        });
+        await again.getByLabel('Security key name').fill('Forced key');
+        await shot(again, 'forced-enrolment-key');
+        await Promise.all([
+          again.waitForURL(/\/apps$/),
+          again.getByRole('button', { name: 'Register security key' }).click(),
+        ]);
+        await again.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
       },
       { extraConfig: '\n[mfa]\npolicy = "required"\n' },
     );

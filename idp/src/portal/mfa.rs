@@ -286,8 +286,8 @@ pub async fn code_submit(
 /// Someone allowed to enrol a factor: a signed-in user, or a sign-in held
 /// back because the policy requires enrolment first.
 pub struct Enroller {
-    user: User,
-    pending: Option<Pending>,
+    pub(super) user: User,
+    pub(super) pending: Option<Pending>,
 }
 
 impl FromRequestParts<Portal> for Enroller {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookies::Name;
+use super::mfa::Enroller;
 use super::{ClientIp, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
 use crate::mfa::Check;
 use crate::mfa::webauthn::WebauthnError;
@@ -56,27 +57,29 @@ pub struct FinishForm {
 
 // ---- registration (Security page) --------------------------------------
 
-pub async fn register_start(State(portal): State<Portal>, me: SignedIn) -> PortalResult {
+/// Registration is open to a signed-in user, and to a sign-in held back for
+/// forced enrolment (a key instead of an authenticator app).
+pub async fn register_start(State(portal): State<Portal>, who: Enroller) -> PortalResult {
     if portal.idp.mfa_policy().await?.0 == crate::config::MfaPolicy::Off {
         return Ok(error_json(
             StatusCode::FORBIDDEN,
             "Multi-factor authentication is turned off by your administrator.",
         ));
     }
-    let c = portal.idp.webauthn_register_start(&me.user).await?;
+    let c = portal.idp.webauthn_register_start(&who.user).await?;
     Ok(Json(c).into_response())
 }
 
 pub async fn register_finish(
     State(portal): State<Portal>,
-    me: SignedIn,
+    who: Enroller,
     ip: ClientIp,
     Form(form): Form<FinishForm>,
 ) -> PortalResult {
     match portal
         .idp
         .webauthn_register_finish(
-            &me.user,
+            &who.user,
             &form.ceremony,
             &form.name,
             &form.credential,
@@ -84,7 +87,17 @@ pub async fn register_finish(
         )
         .await
     {
-        Ok(()) => Ok(Json(json!({ "redirect": "/security?done=key-added#mfa" })).into_response()),
+        Ok(()) => match &who.pending {
+            // Forced enrolment: the new key was just proved with user
+            // verification, which completes the sign-in.
+            Some(p) => {
+                let amr = vec!["pwd".into(), "hwk".into(), "user".into(), "mfa".into()];
+                Ok(as_json_redirect(
+                    super::mfa::finish(&portal, &who.user, p, amr, ip.as_deref()).await?,
+                ))
+            }
+            None => Ok(Json(json!({ "redirect": "/security?done=key-added#mfa" })).into_response()),
+        },
         Err(e) => refused(e),
     }
 }
