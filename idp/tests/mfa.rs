@@ -617,7 +617,7 @@ async fn passkey_sessions_verify_again_after_the_interval() {
         .unwrap();
     for (token, expect) in [
         (fresh, None),
-        (stale, Some("/login?reverify=1")),
+        (stale, Some("/login?reverify=1&return_to=%2Fapps")),
         (pwd, None),
     ] {
         let mut b = k.browser();

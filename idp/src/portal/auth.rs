@@ -78,7 +78,14 @@ impl FromRequestParts<Portal> for SignedIn {
                 if crate::mfa::webauthn::is_passwordless(&session.amr)
                     && clock::now() - session.mfa_at.unwrap_or(session.auth_time) >= reverify
                 {
-                    return Err(Redirect::to("/login?reverify=1").into_response());
+                    let mut q = url::form_urlencoded::Serializer::new(String::new());
+                    q.append_pair("reverify", "1");
+                    if parts.method == Method::GET
+                        && let Some(p) = parts.uri.path_and_query()
+                    {
+                        q.append_pair("return_to", p.as_str());
+                    }
+                    return Err(Redirect::to(&format!("/login?{}", q.finish())).into_response());
                 }
                 Ok(Self { user, session: key })
             }
