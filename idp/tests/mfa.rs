@@ -685,3 +685,36 @@ async fn failed_removal_attempts_count_toward_lockout() {
     );
     assert!(k.idp.factors(&k.demo_user().await.id).await.unwrap().totp);
 }
+
+#[tokio::test]
+async fn the_second_factor_yields_a_new_session_id() {
+    let k = kit().await;
+    let (mut b, key) = enrolled(&k).await;
+    let before = session_cookie(&b).expect("signed in after enrolment");
+    // Signing in again in the same browser: the old session ends at the
+    // password step, and no session exists until the code.
+    let pw = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert_eq!(pw.location(), Some("/login/mfa"));
+    assert!(session_cookie(&b).is_none());
+    assert!(
+        k.idp
+            .sessions
+            .resume(&before, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    b.get("/login/mfa/totp").await;
+    let ok = b
+        .post("/login/mfa/totp", &[("code", &oath(&key, now() + 30))])
+        .await;
+    assert_eq!(ok.location(), Some("/apps"));
+    let after = session_cookie(&b).unwrap();
+    assert_ne!(before, after);
+    // A fresh CSRF secret comes with the new session.
+    assert!(
+        ok.set_cookies()
+            .iter()
+            .any(|c| c.contains("portcullis_csrf="))
+    );
+}
