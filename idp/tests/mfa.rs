@@ -718,3 +718,53 @@ async fn the_second_factor_yields_a_new_session_id() {
             .any(|c| c.contains("portcullis_csrf="))
     );
 }
+
+/// A pending-sign-in cookie as the portal would seal it (the tests hold the key).
+fn pending_cookie(k: &Kit, uid: &str, auth_time: i64, exp: i64) -> String {
+    let body = idp::crypto::b64url(
+        serde_json::json!({
+            "uid": uid, "enrol": false, "auth_time": auth_time, "return_to": null, "exp": exp
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    let tag = idp::crypto::b64url(&k.idp.keys.mac("mfa-pending", body.as_bytes()));
+    format!("{body}.{tag}")
+}
+
+#[tokio::test]
+async fn pending_sign_in_expires_and_dies_with_a_password_change() {
+    let k = kit().await;
+    let (_, key) = enrolled(&k).await;
+    let user = k.demo_user().await;
+    let t = now();
+    let open = |cookie: String| {
+        let mut b = k.browser();
+        b.cookies.insert("__Host-portcullis_mfa".into(), cookie);
+        b
+    };
+    // Well formed and current: the chooser sends it to the app's code form.
+    let mut ok = open(pending_cookie(&k, &user.id, t, t + 60));
+    assert_eq!(
+        ok.get("/login/mfa").await.location(),
+        Some("/login/mfa/totp")
+    );
+    // Expired: back to the start, and a right code changes nothing.
+    let mut old = open(pending_cookie(&k, &user.id, t - 700, t - 100));
+    assert_eq!(old.get("/login/mfa").await.location(), Some("/login"));
+    let mut old = open(pending_cookie(&k, &user.id, t - 700, t - 100));
+    old.get("/login").await;
+    let res = old
+        .post("/login/mfa/totp", &[("code", &oath(&key, t + 30))])
+        .await;
+    assert_eq!(res.location(), Some("/login"));
+    assert!(session_cookie(&old).is_none());
+    // Password changed after the password step: the pending sign-in is void.
+    k.idp
+        .store
+        .set_password_changed_at(&user.id, t + 5)
+        .await
+        .unwrap();
+    let mut stale = open(pending_cookie(&k, &user.id, t, t + 60));
+    assert_eq!(stale.get("/login/mfa").await.location(), Some("/login"));
+}
