@@ -23,6 +23,10 @@ use crate::error::{Error, Result};
 
 /// How long a browser has between start and finish.
 const CEREMONY_SECS: i64 = 5 * 60;
+/// "Log in with passkey" starts without an account, so anyone can open
+/// ceremonies; past this many open at once, new ones are refused instead of
+/// letting the table grow without bound.
+const MAX_OPEN_CEREMONIES: i64 = 10_000;
 
 const REGISTER: &str = "register";
 const SECOND_FACTOR: &str = "second-factor";
@@ -90,9 +94,16 @@ impl Idp {
         kind: &str,
         state: &impl serde::Serialize,
     ) -> Result<String> {
+        let now = clock::now();
+        if self.store.open_ceremonies(now).await? >= MAX_OPEN_CEREMONIES {
+            tracing::warn!("too many open WebAuthn ceremonies; refusing a new one");
+            return Err(Error::Invalid(
+                "too many sign-ins in progress; try again in a few minutes".into(),
+            ));
+        }
         let json = serde_json::to_string(state).map_err(corrupt)?;
         self.store
-            .put_ceremony(user, kind, &json, clock::now() + CEREMONY_SECS)
+            .put_ceremony(user, kind, &json, now + CEREMONY_SECS)
             .await
     }
 

@@ -254,6 +254,18 @@ impl Store {
         Ok(id)
     }
 
+    /// Ceremonies waiting for their finish request.
+    pub async fn open_ceremonies(&self, now: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM mfa_webauthn_ceremonies WHERE expires_at > $1",
+            )
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?,
+        )
+    }
+
     /// Takes a ceremony's state once: `(user_id, state)` when it exists, is of
     /// this kind and has not expired. A second take finds nothing.
     pub async fn take_ceremony(
