@@ -27,6 +27,32 @@ struct FileConfig {
     demo: DemoConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    gateway: GatewayConfig,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// One TOML file per protected application; relative to the config file.
+    pub policies_dir: PathBuf,
+    /// How long the proxy trusts a cached session check before asking the
+    /// session store again: the bound on how late a revocation takes effect.
+    #[serde(with = "humantime_serde")]
+    pub session_cache_ttl: std::time::Duration,
+    /// Cached session checks kept at most.
+    pub session_cache_entries: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            policies_dir: PathBuf::from("policies"),
+            session_cache_ttl: std::time::Duration::from_secs(1),
+            session_cache_entries: 100_000,
+        }
+    }
 }
 
 /// `[server]`
@@ -82,7 +108,18 @@ pub struct Config {
     pub path: PathBuf,
     pub server: ServerConfig,
     pub log: LogConfig,
+    pub gateway: GatewayConfig,
+    /// The validated policies from `gateway.policies_dir`.
+    pub policies: Vec<crate::policy::Policy>,
     pub idp: idp::IdpConfig,
+}
+
+/// Whether the file sets `gateway.policies_dir` itself.
+fn text_names_policies_dir(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("gateway")?.as_table()?.get("policies_dir").cloned())
+        .is_some()
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -116,8 +153,20 @@ impl Config {
         let mut server = file.server;
         server.tls_cert = server.tls_cert.map(|p| resolve(base, &p));
         server.tls_key = server.tls_key.map(|p| resolve(base, &p));
+        let mut gateway = file.gateway;
+        // The default directory may be absent (no protected application);
+        // one the operator names must exist.
+        let policies_named = text_names_policies_dir(text);
+        gateway.policies_dir = resolve(base, &gateway.policies_dir);
+        let policies = if gateway.policies_dir.is_dir() || policies_named {
+            crate::policy::load_dir(&gateway.policies_dir, &server)?
+        } else {
+            Vec::new()
+        };
         let config = Self {
             path: path.to_path_buf(),
+            gateway,
+            policies,
             idp: idp::IdpConfig {
                 public_url: server.public_url.clone(),
                 secure_cookies: !server.plain_http,
@@ -178,6 +227,18 @@ impl Config {
                     format!("{} is not a readable file", p.display()),
                 ));
             }
+        }
+        if self.gateway.session_cache_ttl > std::time::Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "gateway.session_cache_ttl",
+                "must be at most 60s: it is how late a sign-out reaches the proxy",
+            ));
+        }
+        if self.gateway.session_cache_entries == 0 {
+            return Err(ConfigError::new(
+                "gateway.session_cache_entries",
+                "must be at least 1",
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::new(

@@ -228,6 +228,24 @@ impl Sessions {
         Ok(Some((key, session)))
     }
 
+    /// Like [`Self::resume`] for a caller that holds only the key (the
+    /// gateway, which never sees the portal cookie). Activity is recorded at
+    /// most once a second per session, so a burst of proxied requests does
+    /// not turn into a burst of store writes.
+    pub async fn resume_key(&self, key: &SessionKey, now: i64) -> Result<Option<Session>> {
+        let Some(session) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        if now >= session.idle_deadline(self.idle_secs) {
+            self.store.remove(key).await?;
+            return Ok(None);
+        }
+        if now > session.last_seen {
+            self.store.touch(key, now).await?;
+        }
+        Ok(Some(session))
+    }
+
     pub async fn end(&self, key: &SessionKey) -> Result<()> {
         self.store.remove(key).await
     }
