@@ -2,10 +2,10 @@
 //! handshake (see [`crate::handoff`]).
 
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Portal, PortalError, PortalResult, SignedIn, see_other};
+use super::{Portal, PortalError, PortalResult, SignedIn};
 use crate::clock;
 use crate::handoff::Grant;
 
@@ -65,5 +65,42 @@ pub async fn authorize(
         .append_pair("state", &state)
         .append_pair("return_to", &path)
         .finish();
-    Ok(see_other(&format!("{}{CALLBACK_PATH}?{query}", app.origin)))
+    Ok(continue_page(
+        &format!("{}{CALLBACK_PATH}?{query}", app.origin),
+        &app.name,
+    ))
+}
+
+/// A page that moves on to `to` at once. Not a redirect: this request is
+/// often the tail of the sign-in form's redirect chain, and browsers apply
+/// the form page's CSP `form-action 'self'` to every hop of that chain, so a
+/// 303 to the application's origin would be blocked.
+fn continue_page(to: &str, app: &str) -> Response {
+    let to = escape(to);
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Continuing to {app}</title></head>\
+<body><p><a href=\"{to}\">Continue to {app}</a></p></body></html>",
+        app = escape(app)
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
