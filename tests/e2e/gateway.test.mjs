@@ -141,6 +141,10 @@ describe('gateway', { timeout: TEST_TIMEOUT }, () => {
   });
 
   test('API clients get JSON status codes; public paths never see forged identity', async () => {
+    const ready = await httpsGet(server.port, '/readyz');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body, 'ready');
+
     const res = await httpsGet(server.port, '/data', {
       host: 'one.localhost',
       headers: { accept: 'application/json' },

@@ -110,6 +110,7 @@ impl CookieNames {
 
 /// The proxy.
 pub struct Gateway {
+    idp: Arc<idp::Idp>,
     portal: axum::Router,
     portal_origin: String,
     routes: HashMap<String, Arc<Route>>,
@@ -137,6 +138,7 @@ impl Gateway {
     ) -> Self {
         let secure = idp.config.secure_cookies;
         Self {
+            idp: idp.clone(),
             portal: idp::portal::router_with_gateway(idp.clone(), handoffs.clone()),
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
             routes: routes
@@ -409,6 +411,18 @@ impl ProxyHttp for Gateway {
             Some(route) => {
                 ctx.route = Some(route.clone());
                 self.enforce(session, ctx, route.clone()).await
+            }
+            None if session.req_header().uri.path() == "/readyz" => {
+                // Ready when the state store answers: without it nobody can
+                // sign in, so a load balancer should look elsewhere.
+                ctx.outcome = "readyz";
+                match self.idp.store.is_empty().await {
+                    Ok(_) => pages::text(session, 200, "ready").await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "not ready: the store does not answer");
+                        pages::text(session, 503, "store unavailable").await
+                    }
+                }
             }
             None => {
                 // The portal host, and any host no policy names (health

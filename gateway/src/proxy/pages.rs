@@ -44,6 +44,17 @@ pub async fn redirect_with(session: &mut Session, to: &str, cookies: &[String]) 
     send(session, 303, &headers, Bytes::new()).await
 }
 
+/// A short plain-text answer (health and readiness).
+pub async fn text(session: &mut Session, status: u16, body: &'static str) -> Result<bool> {
+    send(
+        session,
+        status,
+        &[("Content-Type", "text/plain; charset=utf-8")],
+        Bytes::from_static(body.as_bytes()),
+    )
+    .await
+}
+
 /// `{"error": code, "login": url}` (login only when given).
 pub async fn json(session: &mut Session, status: u16, code: &str, login: &str) -> Result<bool> {
     let body = if login.is_empty() {
