@@ -158,7 +158,14 @@ impl Config {
         // one the operator names must exist.
         let policies_named = text_names_policies_dir(text);
         gateway.policies_dir = resolve(base, &gateway.policies_dir);
-        let policies = if gateway.policies_dir.is_dir() || policies_named {
+        if policies_named && !gateway.policies_dir.is_dir() {
+            bail!(
+                "{}: gateway.policies_dir: {} is not a readable directory",
+                path.display(),
+                gateway.policies_dir.display()
+            );
+        }
+        let policies = if gateway.policies_dir.is_dir() {
             crate::policy::load_dir(&gateway.policies_dir, &server)?
         } else {
             Vec::new()
@@ -270,6 +277,21 @@ mod tests {
         assert_eq!(c.server.listen.port(), 8443);
         assert_eq!(c.idp.store.data_dir, PathBuf::from("/etc/portcullis/data"));
         assert!(c.idp.secure_cookies);
+        assert!(
+            c.policies.is_empty(),
+            "the default policies directory may be absent"
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_and_its_policy_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.policies.len(), 1);
+        let whoami = &c.policies[0];
+        assert_eq!(whoami.origin, "https://whoami.localhost:8443");
+        assert_eq!(whoami.access_for("/mfa/x"), crate::policy::Access::Mfa);
+        assert_eq!(whoami.mfa_max_age, std::time::Duration::from_secs(300));
     }
 
     #[test]
@@ -297,6 +319,18 @@ mod tests {
             ("[secrets]\nmaster_key = \"abc\"", "secrets.master_key"),
             ("[demo]\nemail = \"nobody\"", "demo.email"),
             ("[log]\nformat = \"xml\"", "log.format"),
+            (
+                "[gateway]\nsession_cache_ttl = \"2m\"",
+                "gateway.session_cache_ttl",
+            ),
+            (
+                "[gateway]\nsession_cache_entries = 0",
+                "gateway.session_cache_entries",
+            ),
+            (
+                "[gateway]\npolicies_dir = \"missing\"",
+                "gateway.policies_dir",
+            ),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",
