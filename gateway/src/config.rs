@@ -319,6 +319,8 @@ mod tests {
             ("[secrets]\nmaster_key = \"abc\"", "secrets.master_key"),
             ("[demo]\nemail = \"nobody\"", "demo.email"),
             ("[log]\nformat = \"xml\"", "log.format"),
+            ("[sessions]\nstore = \"memcached\"", "sessions.store"),
+            ("[sessions]\nstore = \"redis\"", "sessions.redis_url"),
             (
                 "[gateway]\nsession_cache_ttl = \"2m\"",
                 "gateway.session_cache_ttl",

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod error;
 pub mod handoff;
 pub mod portal;
+pub mod redis_store;
 pub mod seed;
 pub mod session;
 pub mod settings;

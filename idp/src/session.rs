@@ -281,6 +281,7 @@ mod tests {
             idle_timeout: Duration::from_secs(600),
             lifetime: Duration::from_secs(3600),
             remember_email: Duration::from_secs(60),
+            ..SessionConfig::default()
         };
         (db, Sessions::new(store, &cfg), user.id)
     }
