@@ -80,7 +80,7 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host 
   });
 }
 
-function configToml({ port, dataDir, policiesDir }) {
+function configToml({ port, dataDir, policiesDir, extraToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"
 
@@ -98,7 +98,7 @@ argon2_iterations = 1
 
 [demo]
 password = "${DEMO.password}"
-`;
+${extraToml}`;
 }
 
 /**
@@ -117,9 +117,12 @@ export class Server {
    * `policies` maps a policy id to its TOML text; they are written into the
    * server's own policies directory (`gateway.policies_dir`).
    */
-  static async start(name, { policies = {} } = {}) {
+  static async start(name, { policies = {}, dataDir = null, extraToml = '' } = {}) {
     const server = new Server(name);
     server.policies = policies;
+    // Another server's data directory: instances sharing the state store.
+    server.sharedDataDir = dataDir;
+    server.extraToml = extraToml;
     await server.#start();
     return server;
   }
@@ -145,7 +148,7 @@ export class Server {
     }
     this.port = await freePort();
     this.dir = await mkdtemp(path.join(os.tmpdir(), `portcullis-e2e-${this.name}-`));
-    this.dataDir = path.join(this.dir, 'data');
+    this.dataDir = this.sharedDataDir ?? path.join(this.dir, 'data');
     await mkdir(this.dataDir, { recursive: true });
     this.configPath = path.join(this.dir, 'portcullis.toml');
     const policiesDir = path.join(this.dir, 'policies');
@@ -153,7 +156,7 @@ export class Server {
     for (const [id, text] of Object.entries(this.policies ?? {})) {
       await writeFile(path.join(policiesDir, `${id}.toml`), text);
     }
-    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir }));
+    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir, extraToml: this.extraToml }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,
