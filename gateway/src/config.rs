@@ -43,6 +43,8 @@ pub struct GatewayConfig {
     pub session_cache_ttl: std::time::Duration,
     /// Cached session checks kept at most.
     pub session_cache_entries: usize,
+    /// Where Prometheus scrapes `/metrics`; off when absent.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for GatewayConfig {
@@ -51,6 +53,7 @@ impl Default for GatewayConfig {
             policies_dir: PathBuf::from("policies"),
             session_cache_ttl: std::time::Duration::from_secs(1),
             session_cache_entries: 100_000,
+            metrics_listen: None,
         }
     }
 }

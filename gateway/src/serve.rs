@@ -40,8 +40,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
     let mut routes = Vec::new();
-    for p in &config.policies {
-        routes.push(Route::new(p.clone(), whoami)?);
+    for (i, p) in config.policies.iter().enumerate() {
+        routes.push(Route::new(p.clone(), i + 1, whoami)?);
+    }
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        config.policies.iter().map(|p| p.id.as_str()),
+    ));
+    if let Some(addr) = config.gateway.metrics_listen {
+        crate::metrics::serve(addr, metrics.clone()).await?;
+        tracing::info!(%addr, "metrics at /metrics");
     }
     let handoffs = Arc::new(idp::handoff::Handoffs::new());
     handoffs.set_apps(config.policies.iter().map(|p| idp::handoff::GatewayApp {
@@ -55,6 +62,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         routes,
         config.gateway.session_cache_ttl,
         config.gateway.session_cache_entries,
+        metrics,
     );
 
     let conf = Arc::new(ServerConf::default());

@@ -4,6 +4,7 @@
 //! store and the directory once, then serves from memory again.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,7 @@ struct Cached {
 #[derive(Debug)]
 pub struct EdgeSessions {
     idp: Arc<Idp>,
+    metrics: Arc<crate::metrics::Metrics>,
     ttl: Duration,
     max_entries: usize,
     /// SHA-256 of the application cookie → the portal session behind it.
@@ -46,9 +48,15 @@ pub struct EdgeSessions {
 }
 
 impl EdgeSessions {
-    pub fn new(idp: Arc<Idp>, ttl: Duration, max_entries: usize) -> Self {
+    pub fn new(
+        idp: Arc<Idp>,
+        ttl: Duration,
+        max_entries: usize,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             idp,
+            metrics,
             ttl,
             max_entries,
             apps: RwLock::new(HashMap::new()),
@@ -98,8 +106,10 @@ impl EdgeSessions {
             .get(&bound.portal)
             .filter(|c| c.fetched.elapsed() < self.ttl)
         {
+            self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Some(hit.identity.clone());
         }
+        self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
         match self.load(&bound.portal).await {
             Some(identity) => {
                 let identity = Arc::new(identity);

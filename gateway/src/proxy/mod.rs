@@ -40,12 +40,14 @@ const IDENTITY_PREFIX: &str = "x-portcullis-";
 #[derive(Debug)]
 pub struct Route {
     pub policy: Policy,
+    /// Position among the applications, from 1 (0 is the portal), for metrics.
+    pub index: usize,
     peers: Vec<SocketAddr>,
     next: AtomicUsize,
 }
 
 impl Route {
-    pub fn new(policy: Policy, whoami: Option<SocketAddr>) -> anyhow::Result<Self> {
+    pub fn new(policy: Policy, index: usize, whoami: Option<SocketAddr>) -> anyhow::Result<Self> {
         use std::net::ToSocketAddrs;
         let mut peers = Vec::new();
         for u in &policy.upstreams {
@@ -66,6 +68,7 @@ impl Route {
         );
         Ok(Self {
             policy,
+            index,
             peers,
             next: AtomicUsize::new(0),
         })
@@ -111,6 +114,7 @@ impl CookieNames {
 /// The proxy.
 pub struct Gateway {
     idp: Arc<idp::Idp>,
+    metrics: Arc<crate::metrics::Metrics>,
     portal: axum::Router,
     portal_origin: String,
     routes: HashMap<String, Arc<Route>>,
@@ -135,10 +139,12 @@ impl Gateway {
         routes: Vec<Route>,
         cache_ttl: std::time::Duration,
         cache_entries: usize,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let secure = idp.config.secure_cookies;
         Self {
             idp: idp.clone(),
+            metrics: metrics.clone(),
             portal: idp::portal::router_with_gateway(idp.clone(), handoffs.clone()),
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
             routes: routes
@@ -146,7 +152,7 @@ impl Gateway {
                 .map(|r| (r.policy.host.clone(), Arc::new(r)))
                 .collect(),
             handoffs,
-            sessions: EdgeSessions::new(idp, cache_ttl, cache_entries),
+            sessions: EdgeSessions::new(idp, cache_ttl, cache_entries, metrics),
             cookies: CookieNames::new(secure),
             scheme: if secure { "https" } else { "http" },
         }
@@ -489,6 +495,13 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        let micros = ctx.started.elapsed().as_micros() as u64;
+        self.metrics.record(
+            ctx.route.as_ref().map_or(0, |r| r.index),
+            ctx.outcome,
+            micros,
+            e.is_some() && ctx.route.is_some(),
+        );
         let req = session.req_header();
         // The path only: queries can carry handshake codes.
         tracing::info!(
@@ -500,7 +513,7 @@ impl ProxyHttp for Gateway {
             app = ctx.route.as_ref().map(|r| r.policy.id.as_str()).unwrap_or("portal"),
             outcome = ctx.outcome,
             user = ctx.identity.as_ref().map(|i| i.user_id.as_str()).unwrap_or(""),
-            micros = ctx.started.elapsed().as_micros() as u64,
+            micros,
             error = e.map(|e| e.to_string()).unwrap_or_default(),
             "request"
         );
