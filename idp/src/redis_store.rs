@@ -1,5 +1,6 @@
 //! Sessions in Redis, shared by several `portcullis` instances. Layout:
 //! `{prefix}s:{sha256}` holds the session as JSON and expires with it;
+//! `{prefix}a:{sha256}` links an application-host cookie to its portal session;
 //! `{prefix}u:{user_id}` is the set of that user's session keys, so
 //! `revoke_user` reaches every instance's sessions at once. Instances cache
 //! sessions for at most `gateway.session_cache_ttl`, so a revocation reaches
@@ -10,7 +11,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use crate::error::{Error, Result};
-use crate::session::{Session, SessionKey, Store};
+use crate::session::{AppLink, Session, SessionKey, Store};
 
 /// A Redis session store; reconnects by itself after Redis comes back.
 #[derive(Clone)]
@@ -142,5 +143,32 @@ impl Store for RedisStore {
         pipe.del(&ukey).ignore();
         let deleted: Vec<usize> = pipe.query_async(&mut c).await.map_err(unavailable)?;
         Ok(deleted.into_iter().sum())
+    }
+
+    async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()> {
+        let mut c = self.conn.clone();
+        let json = serde_json::to_string(link).map_err(|e| Error::Corrupt(e.to_string()))?;
+        redis::cmd("SET")
+            .arg(format!("{}a:{}", self.prefix, key.as_str()))
+            .arg(json)
+            .arg("EXAT")
+            .arg(link.expires_at)
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>> {
+        let mut c = self.conn.clone();
+        let raw: Option<String> = c
+            .get(format!("{}a:{}", self.prefix, key.as_str()))
+            .await
+            .map_err(unavailable)?;
+        match raw {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(e.to_string())),
+        }
     }
 }

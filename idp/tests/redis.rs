@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use idp::redis_store::RedisStore;
-use idp::session::{Session, SessionKey, Store};
+use idp::session::{AppLink, Session, SessionKey, Store};
 
 struct RedisServer {
     child: Child,
@@ -100,6 +100,20 @@ async fn two_instances_share_sessions_and_revocations() {
     assert_eq!(a.get(&k2).await.unwrap(), None);
     b.touch(&k2, now + 6).await.unwrap();
     assert_eq!(a.get(&k2).await.unwrap(), None, "touch never resurrects");
+
+    // An application-host cookie linked on one instance is known to the other.
+    let link = AppLink {
+        session: k1.clone(),
+        app: "wiki".into(),
+        expires_at: now + 3600,
+    };
+    let cookie = SessionKey::of_token("app-cookie");
+    a.insert_link(&cookie, &link).await.unwrap();
+    assert_eq!(b.get_link(&cookie).await.unwrap(), Some(link));
+    assert_eq!(
+        b.get_link(&SessionKey::of_token("nope")).await.unwrap(),
+        None
+    );
 
     assert_eq!(b.revoke_user("u1").await.unwrap(), 1);
     assert_eq!(a.get(&k1).await.unwrap(), None);

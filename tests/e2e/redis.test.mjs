@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { DEMO, Server, freePort, httpsGet, launchBrowser, newContext } from './harness.mjs';
@@ -37,16 +39,26 @@ describe('two instances sharing Redis', { timeout: TEST_TIMEOUT, skip: !haveRedi
   let a;
   let b;
   let browser;
+  let upstream;
 
   before(async () => {
+    upstream = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ email: req.headers['x-portcullis-email'] ?? null }));
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const policies = {
+      shared: `host = "shared.localhost"\nupstreams = ["127.0.0.1:${upstream.address().port}"]\n`,
+    };
     redis = await startRedis();
     const extraToml = `
 [sessions]
 store = "redis"
 redis_url = "redis://127.0.0.1:${redis.port}/0"
 `;
-    a = await Server.start('redis-a', { extraToml });
-    b = await Server.start('redis-b', { extraToml, dataDir: a.dataDir });
+    a = await Server.start('redis-a', { extraToml, policies });
+    b = await Server.start('redis-b', { extraToml, policies, dataDir: a.dataDir });
     browser = await launchBrowser();
   });
 
@@ -55,6 +67,7 @@ redis_url = "redis://127.0.0.1:${redis.port}/0"
     await b?.stop();
     await a?.stop();
     redis?.child.kill();
+    upstream?.close();
   });
 
   test('a session from one instance works on the other; sign-out crosses within a second', async () => {
@@ -72,6 +85,21 @@ redis_url = "redis://127.0.0.1:${redis.port}/0"
       await page.goto(`${b.url}/apps`);
       assert.equal(new URL(page.url()).pathname, '/apps', 'signed in on B with a session made on A');
 
+      // An application cookie obtained through A is honoured by B (links live in Redis).
+      await page.goto(`https://shared.localhost:${a.port}/x`);
+      await page.waitForURL((u) => u.host === `shared.localhost:${a.port}`);
+      const appCookie = (await context.cookies(`https://shared.localhost:${a.port}`)).find(
+        (c) => c.name === '__Host-portcullis_app',
+      );
+      assert.ok(appCookie, 'an application cookie');
+      const viaB = await httpsGet(b.port, '/x', {
+        host: 'shared.localhost',
+        headers: { cookie: `__Host-portcullis_app=${appCookie.value}`, accept: 'application/json' },
+      });
+      assert.equal(viaB.status, 200, viaB.body);
+      assert.equal(JSON.parse(viaB.body).email, DEMO.email);
+      await page.goto(`${b.url}/apps`);
+
       const session = (await context.cookies(a.url)).find((c) => c.name === '__Host-portcullis_session');
       assert.ok(session, 'a session cookie');
       const withOld = { headers: { cookie: `__Host-portcullis_session=${session.value}` } };
@@ -85,6 +113,11 @@ redis_url = "redis://127.0.0.1:${redis.port}/0"
       const res = await httpsGet(a.port, '/apps', withOld);
       assert.equal(res.status, 303);
       assert.match(res.headers.location, /^\/login/);
+      const appAfter = await httpsGet(b.port, '/x', {
+        host: 'shared.localhost',
+        headers: { cookie: `__Host-portcullis_app=${appCookie.value}`, accept: 'application/json' },
+      });
+      assert.equal(appAfter.status, 401, 'the application cookie died with the portal session');
     } finally {
       await context.close();
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use idp::Idp;
-use idp::session::SessionKey;
+use idp::session::{AppLink, SessionKey};
 
 /// Who a request comes from, as the proxy needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,32 +19,53 @@ pub struct Identity {
     pub groups: Vec<String>,
     pub mfa_at: Option<i64>,
     pub amr: Vec<String>,
-}
-
-/// One application-host cookie: bound to a portal session and one application.
-#[derive(Debug, Clone)]
-struct AppSession {
-    portal: SessionKey,
-    app: String,
+    /// The portal session's absolute end.
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone)]
-struct Cached {
-    identity: Arc<Identity>,
+struct Cached<T> {
+    value: T,
     fetched: Instant,
 }
 
-/// Application-host sessions and the identity cache.
+/// Application-host cookies (linked to portal sessions in the session store,
+/// so every instance honours them) and the identity cache.
 #[derive(Debug)]
 pub struct EdgeSessions {
     idp: Arc<Idp>,
     metrics: Arc<crate::metrics::Metrics>,
     ttl: Duration,
     max_entries: usize,
-    /// SHA-256 of the application cookie → the portal session behind it.
-    apps: RwLock<HashMap<SessionKey, AppSession>>,
+    /// SHA-256 of the application cookie → its link, as last read from the store.
+    links: RwLock<HashMap<SessionKey, Cached<AppLink>>>,
     /// Portal session → identity, refreshed after `ttl`.
-    cache: RwLock<HashMap<SessionKey, Cached>>,
+    cache: RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>,
+}
+
+/// Inserts into a bounded cache: expired entries go first, then everything.
+fn put<T>(
+    map: &RwLock<HashMap<SessionKey, Cached<T>>>,
+    max: usize,
+    ttl: Duration,
+    key: SessionKey,
+    value: T,
+) {
+    if let Ok(mut m) = map.write() {
+        if m.len() >= max {
+            m.retain(|_, c| c.fetched.elapsed() < ttl);
+            if m.len() >= max {
+                m.clear();
+            }
+        }
+        m.insert(
+            key,
+            Cached {
+                value,
+                fetched: Instant::now(),
+            },
+        );
+    }
 }
 
 impl EdgeSessions {
@@ -59,33 +80,20 @@ impl EdgeSessions {
             metrics,
             ttl,
             max_entries,
-            apps: RwLock::new(HashMap::new()),
+            links: RwLock::new(HashMap::new()),
             cache: RwLock::new(HashMap::new()),
         }
     }
 
-    /// A new application cookie value bound to `portal` for `app`.
-    pub fn bind(&self, portal: SessionKey, app: &str) -> String {
-        let token = idp::crypto::random_token();
-        if let Ok(mut apps) = self.apps.write() {
-            if apps.len() >= self.max_entries {
-                // Full: start over rather than grow. Browsers whose cookie is
-                // dropped go through the (silent) handshake again.
-                tracing::warn!(
-                    entries = apps.len(),
-                    "application session table full; clearing it"
-                );
-                apps.clear();
+    /// A new application cookie value linked to `portal` for `app`.
+    pub async fn bind(&self, portal: &SessionKey, app: &str, expires_at: i64) -> Option<String> {
+        match self.idp.sessions.link_app(portal, app, expires_at).await {
+            Ok(token) => Some(token),
+            Err(e) => {
+                tracing::error!(error = %e, "session store unavailable: cannot link an application cookie");
+                None
             }
-            apps.insert(
-                SessionKey::of_token(&token),
-                AppSession {
-                    portal,
-                    app: app.to_string(),
-                },
-            );
         }
-        token
     }
 
     /// The identity behind an application cookie, or None when the cookie,
@@ -95,58 +103,66 @@ impl EdgeSessions {
             return None;
         }
         let key = SessionKey::of_token(token);
-        let bound = self.apps.read().ok()?.get(&key).cloned()?;
-        if bound.app != app {
+        let cached_link = self
+            .links
+            .read()
+            .ok()?
+            .get(&key)
+            .filter(|c| c.fetched.elapsed() < self.ttl)
+            .map(|c| c.value.clone());
+        let link = match cached_link {
+            Some(l) => l,
+            None => {
+                let l = match self.idp.sessions.app_link(token, idp::clock::now()).await {
+                    Ok(l) => l?,
+                    Err(e) => {
+                        // Fail closed: an unreadable store admits nobody.
+                        tracing::error!(error = %e, "session store unavailable");
+                        return None;
+                    }
+                };
+                put(&self.links, self.max_entries, self.ttl, key, l.clone());
+                l
+            }
+        };
+        if link.app != app {
             return None;
         }
         if let Some(hit) = self
             .cache
             .read()
             .ok()?
-            .get(&bound.portal)
+            .get(&link.session)
             .filter(|c| c.fetched.elapsed() < self.ttl)
         {
             self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Some(hit.identity.clone());
+            return Some(hit.value.clone());
         }
         self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
-        match self.load(&bound.portal).await {
+        match self.load(&link.session).await {
             Some(identity) => {
                 let identity = Arc::new(identity);
-                if let Ok(mut cache) = self.cache.write() {
-                    if cache.len() >= self.max_entries {
-                        let ttl = self.ttl;
-                        cache.retain(|_, c| c.fetched.elapsed() < ttl);
-                        if cache.len() >= self.max_entries {
-                            cache.clear();
-                        }
-                    }
-                    cache.insert(
-                        bound.portal.clone(),
-                        Cached {
-                            identity: identity.clone(),
-                            fetched: Instant::now(),
-                        },
-                    );
-                }
+                put(
+                    &self.cache,
+                    self.max_entries,
+                    self.ttl,
+                    link.session,
+                    identity.clone(),
+                );
                 Some(identity)
             }
             None => {
-                // The portal session ended: every cookie bound to it is void.
                 if let Ok(mut cache) = self.cache.write() {
-                    cache.remove(&bound.portal);
-                }
-                if let Ok(mut apps) = self.apps.write() {
-                    apps.retain(|_, a| a.portal != bound.portal);
+                    cache.remove(&link.session);
                 }
                 None
             }
         }
     }
 
-    /// Whether the portal session behind a handshake is still live.
-    pub async fn portal_session_live(&self, portal: &SessionKey) -> bool {
-        self.load(portal).await.is_some()
+    /// The identity behind a portal session, if it is live.
+    pub async fn portal_session(&self, portal: &SessionKey) -> Option<Identity> {
+        self.load(portal).await
     }
 
     /// The session and account, checked as the portal checks them.
@@ -187,6 +203,7 @@ impl EdgeSessions {
             groups,
             mfa_at: session.mfa_at,
             amr: session.amr,
+            expires_at: session.expires_at,
         })
     }
 }

@@ -285,11 +285,25 @@ impl Gateway {
             )
             .await;
         };
-        if !self.sessions.portal_session_live(&grant.session).await {
+        let Some(portal) = self.sessions.portal_session(&grant.session).await else {
             ctx.outcome = "callback_refused";
             return pages::redirect(session, "/", None).await;
-        }
-        let token = self.sessions.bind(grant.session, &route.policy.id);
+        };
+        let Some(token) = self
+            .sessions
+            .bind(&grant.session, &route.policy.id, portal.expires_at)
+            .await
+        else {
+            ctx.outcome = "callback_refused";
+            return pages::message(
+                session,
+                503,
+                "Sign-in is unavailable",
+                "The session service does not answer. Please try again in a few minutes.",
+                Some(("/", "Try again")),
+            )
+            .await;
+        };
         let target = return_to
             .filter(|r| local_path(r))
             .unwrap_or_else(|| "/".into());
@@ -541,6 +555,7 @@ mod tests {
             groups: vec![],
             mfa_at,
             amr: amr.iter().map(|s| s.to_string()).collect(),
+            expires_at: 0,
         }
     }
 
