@@ -15,7 +15,7 @@ use pingora::services::ServiceWithDependents;
 
 use crate::config::Config;
 use crate::policy::Upstream;
-use crate::proxy::{Gateway, Route};
+use crate::proxy::{Gateway, Route, RouteTable};
 use crate::tls;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -30,19 +30,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         add_policy_tiles(&idp, &config).await?;
     }
 
-    let needs_whoami = config
-        .policies
-        .iter()
-        .any(|p| p.upstreams.contains(&Upstream::Whoami));
-    let whoami = if needs_whoami {
-        Some(crate::whoami::start().await?)
-    } else {
-        None
-    };
-    let mut routes = Vec::new();
-    for (i, p) in config.policies.iter().enumerate() {
-        routes.push(Route::new(p.clone(), i + 1, whoami)?);
-    }
+    let mut whoami = None;
+    let routes = Arc::new(RouteTable::new(build_routes(&config, &mut whoami).await?));
     let metrics = Arc::new(crate::metrics::Metrics::new(
         config.policies.iter().map(|p| p.id.as_str()),
     ));
@@ -51,15 +40,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, "metrics at /metrics");
     }
     let handoffs = Arc::new(idp::handoff::Handoffs::new());
-    handoffs.set_apps(config.policies.iter().map(|p| idp::handoff::GatewayApp {
-        id: p.id.clone(),
-        name: p.name.clone(),
-        origin: p.origin.clone(),
-    }));
+    handoffs.set_apps(gateway_apps(&config));
     let gateway = Gateway::new(
         idp.clone(),
-        handoffs,
-        routes,
+        handoffs.clone(),
+        routes.clone(),
         config.gateway.session_cache_ttl,
         config.gateway.session_cache_entries,
         metrics,
@@ -72,11 +57,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let listen = config.server.listen.to_string();
+    let mut sni: Option<Arc<tls::SniResolver>> = None;
     if config.server.plain_http {
         tracing::warn!("serving plain HTTP: for local development only");
         service.add_tcp(&listen);
     } else {
         let resolver = tls_resolver(&config)?;
+        sni = Some(resolver.clone());
         let mut settings =
             TlsSettings::intermediate("", "").map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
         settings.set_cert_resolver(resolver);
@@ -107,6 +94,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(app = %p.id, url = %p.origin, "protecting");
     }
 
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(
+        config.clone(),
+        routes,
+        handoffs,
+        sni,
+        whoami,
+    ));
+
     shutdown_signal().await;
     tracing::info!("shutting down: finishing open requests");
     let _ = shutdown_tx.send(true);
@@ -119,10 +115,95 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
+    config
+        .policies
+        .iter()
+        .map(|p| idp::handoff::GatewayApp {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            origin: p.origin.clone(),
+        })
+        .collect()
+}
+
+/// Routes for every policy; starts the demo page the first time a policy needs it.
+async fn build_routes(
+    config: &Config,
+    whoami: &mut Option<std::net::SocketAddr>,
+) -> anyhow::Result<Vec<Route>> {
+    if whoami.is_none()
+        && config
+            .policies
+            .iter()
+            .any(|p| p.upstreams.contains(&Upstream::Whoami))
+    {
+        *whoami = Some(crate::whoami::start().await?);
+    }
+    let mut routes = Vec::new();
+    for (i, p) in config.policies.iter().enumerate() {
+        routes.push(Route::new(p.clone(), i + 1, *whoami)?);
+    }
+    Ok(routes)
+}
+
+/// SIGHUP: read the policies again and swap them in without dropping a
+/// connection. A bad file keeps the running policies (and says why).
+#[cfg(unix)]
+async fn reload_on_sighup(
+    config: Config,
+    routes: Arc<RouteTable>,
+    handoffs: Arc<idp::handoff::Handoffs>,
+    sni: Option<Arc<tls::SniResolver>>,
+    mut whoami: Option<std::net::SocketAddr>,
+) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let result = async {
+            let fresh = Config::load(&config.path)?;
+            let new_routes = build_routes(&fresh, &mut whoami).await?;
+            let certs = match &sni {
+                Some(_) => Some(app_certs(&fresh)?),
+                None => None,
+            };
+            routes.replace(new_routes);
+            handoffs.set_apps(gateway_apps(&fresh));
+            if let (Some(sni), Some(certs)) = (&sni, certs) {
+                sni.replace(certs);
+            }
+            anyhow::Ok(fresh.policies.len())
+        }
+        .await;
+        match result {
+            // Only the policies are reloaded; other settings need a restart.
+            Ok(n) => tracing::info!(applications = n, "policies reloaded"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reload refused; the running policies stay")
+            }
+        }
+    }
+}
+
+/// Development certificates for every protected host.
+fn app_certs(
+    config: &Config,
+) -> anyhow::Result<std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>> {
+    let mut by_host = std::collections::HashMap::new();
+    for p in &config.policies {
+        // Until policies name their own certificates, application hosts get
+        // development ones beside the portal's.
+        let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, &p.host)?;
+        by_host.insert(p.host.clone(), tls::certified_key(&dev.cert, &dev.key)?);
+    }
+    Ok(by_host)
+}
+
 /// Certificates chosen by SNI: the operator's for the portal host when
 /// configured, otherwise generated development ones, one per host (portal
 /// and every protected application).
-fn tls_resolver(config: &Config) -> anyhow::Result<Arc<dyn rustls::server::ResolvesServerCert>> {
+fn tls_resolver(config: &Config) -> anyhow::Result<Arc<tls::SniResolver>> {
     let portal_host = config.server.public_url.host_str().unwrap_or("localhost");
     let (cert, key) = match (&config.server.tls_cert, &config.server.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -133,14 +214,7 @@ fn tls_resolver(config: &Config) -> anyhow::Result<Arc<dyn rustls::server::Resol
         }
     };
     let default = tls::certified_key(&cert, &key)?;
-    let mut by_host = std::collections::HashMap::new();
-    for p in &config.policies {
-        // Until policies name their own certificates, application hosts get
-        // development ones beside the portal's.
-        let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, &p.host)?;
-        by_host.insert(p.host.clone(), tls::certified_key(&dev.cert, &dev.key)?);
-    }
-    Ok(Arc::new(tls::SniResolver::new(default, by_host)))
+    Ok(Arc::new(tls::SniResolver::new(default, app_certs(config)?)))
 }
 
 /// On a new database, a portal tile for every protected application, given

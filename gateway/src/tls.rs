@@ -112,22 +112,35 @@ pub fn certified_key(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey
 #[derive(Debug)]
 pub struct SniResolver {
     default: Arc<CertifiedKey>,
-    by_host: HashMap<String, Arc<CertifiedKey>>,
+    /// Replaced when policies are reloaded.
+    by_host: std::sync::RwLock<HashMap<String, Arc<CertifiedKey>>>,
 }
 
 impl SniResolver {
     pub fn new(default: Arc<CertifiedKey>, by_host: HashMap<String, Arc<CertifiedKey>>) -> Self {
-        Self { default, by_host }
+        Self {
+            default,
+            by_host: std::sync::RwLock::new(by_host),
+        }
+    }
+
+    pub fn replace(&self, by_host: HashMap<String, Arc<CertifiedKey>>) {
+        if let Ok(mut guard) = self.by_host.write() {
+            *guard = by_host;
+        }
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let chosen = hello
-            .server_name()
-            .and_then(|n| self.by_host.get(&n.to_ascii_lowercase()))
-            .unwrap_or(&self.default);
-        Some(chosen.clone())
+        let found = hello.server_name().and_then(|n| {
+            self.by_host
+                .read()
+                .ok()?
+                .get(&n.to_ascii_lowercase())
+                .cloned()
+        });
+        Some(found.unwrap_or_else(|| self.default.clone()))
     }
 }
 

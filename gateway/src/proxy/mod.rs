@@ -81,6 +81,33 @@ impl Route {
     }
 }
 
+/// The applications by host, replaceable while requests run (SIGHUP).
+#[derive(Debug, Default)]
+pub struct RouteTable(std::sync::RwLock<Arc<HashMap<String, Arc<Route>>>>);
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>) -> Self {
+        let t = Self::default();
+        t.replace(routes);
+        t
+    }
+
+    /// Swaps in a new set; requests already routed keep their old route.
+    pub fn replace(&self, routes: Vec<Route>) {
+        let map: HashMap<_, _> = routes
+            .into_iter()
+            .map(|r| (r.policy.host.clone(), Arc::new(r)))
+            .collect();
+        if let Ok(mut guard) = self.0.write() {
+            *guard = Arc::new(map);
+        }
+    }
+
+    fn get(&self, host: &str) -> Option<Arc<Route>> {
+        self.0.read().ok()?.get(host).cloned()
+    }
+}
+
 /// Names of the cookies the gateway sets on application hosts.
 #[derive(Debug, Clone)]
 pub struct CookieNames {
@@ -117,7 +144,7 @@ pub struct Gateway {
     metrics: Arc<crate::metrics::Metrics>,
     portal: axum::Router,
     portal_origin: String,
-    routes: HashMap<String, Arc<Route>>,
+    routes: Arc<RouteTable>,
     handoffs: Arc<Handoffs>,
     sessions: EdgeSessions,
     cookies: CookieNames,
@@ -136,7 +163,7 @@ impl Gateway {
     pub fn new(
         idp: Arc<idp::Idp>,
         handoffs: Arc<Handoffs>,
-        routes: Vec<Route>,
+        routes: Arc<RouteTable>,
         cache_ttl: std::time::Duration,
         cache_entries: usize,
         metrics: Arc<crate::metrics::Metrics>,
@@ -147,10 +174,7 @@ impl Gateway {
             metrics: metrics.clone(),
             portal: idp::portal::router_with_gateway(idp.clone(), handoffs.clone()),
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
-            routes: routes
-                .into_iter()
-                .map(|r| (r.policy.host.clone(), Arc::new(r)))
-                .collect(),
+            routes,
             handoffs,
             sessions: EdgeSessions::new(idp, cache_ttl, cache_entries, metrics),
             cookies: CookieNames::new(secure),
@@ -430,7 +454,7 @@ impl ProxyHttp for Gateway {
         match self.routes.get(&host) {
             Some(route) => {
                 ctx.route = Some(route.clone());
-                self.enforce(session, ctx, route.clone()).await
+                self.enforce(session, ctx, route).await
             }
             None if session.req_header().uri.path() == "/readyz" => {
                 // Ready when the state store answers: without it nobody can
