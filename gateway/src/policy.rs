@@ -36,6 +36,8 @@ struct FilePolicy {
     #[serde(default)]
     paths: Vec<FilePath>,
     mfa: Option<FileMfa>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_access() -> Access {
@@ -88,6 +90,9 @@ pub struct Policy {
     pub mfa_max_age: Duration,
     /// Allowed second-factor methods (`amr` values); empty means any.
     pub mfa_methods: Vec<String>,
+    /// The operator's certificate for `host` (PEM chain and key); a
+    /// generated development one when absent.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Second-factor methods a policy may name (RFC 8176 `amr` values).
@@ -245,6 +250,25 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         }
         None => (Duration::from_secs(600), Vec::new()),
     };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let tls = match (&f.tls_cert, &f.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            let (c, k) = (base.join(c), base.join(k));
+            for (key, p) in [("tls_cert", &c), ("tls_key", &k)] {
+                if !p.is_file() {
+                    return Err(err(key, format!("{} is not a readable file", p.display())));
+                }
+            }
+            Some((c, k))
+        }
+        _ => {
+            return Err(err(
+                "tls_cert",
+                "tls_cert and tls_key must be set together".into(),
+            ));
+        }
+    };
     let scheme = if server.plain_http { "http" } else { "https" };
     let origin = match server.public_url.port() {
         Some(port) => format!("{scheme}://{host}:{port}"),
@@ -262,6 +286,7 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         paths,
         mfa_max_age,
         mfa_methods,
+        tls,
     })
 }
 
@@ -340,6 +365,14 @@ paths = [
                 "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npaths = [{ prefix = \"/x\", access = \"open\" }]",
                 "access",
             ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"",
+                "tls_cert",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"\ntls_key = \"w-key.pem\"",
+                "tls_cert",
+            ),
         ] {
             let e = format!(
                 "{:#}",
@@ -348,6 +381,22 @@ paths = [
             assert!(e.contains("/p/wiki.toml"), "{e}");
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn operator_certificates_resolve_beside_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = crate::tls::ensure_dev_certs(dir.path(), "w.localhost").unwrap();
+        let file = dir.path().join("w.toml");
+        let text = format!(
+            "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\ntls_cert = \"certs/{}\"\ntls_key = \"certs/{}\"\n",
+            dev.cert.file_name().unwrap().to_str().unwrap(),
+            dev.key.file_name().unwrap().to_str().unwrap(),
+        );
+        let p = parse(&file, &text, &server()).unwrap();
+        let (cert, key) = p.tls.clone().unwrap();
+        assert_eq!(cert, dev.cert);
+        crate::tls::certified_key(&cert, &key).unwrap();
     }
 
     #[test]

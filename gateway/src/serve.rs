@@ -186,16 +186,21 @@ async fn reload_on_sighup(
     }
 }
 
-/// Development certificates for every protected host.
+/// The certificate of every protected host: the policy's, or a development one.
 fn app_certs(
     config: &Config,
 ) -> anyhow::Result<std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>> {
     let mut by_host = std::collections::HashMap::new();
     for p in &config.policies {
-        // Until policies name their own certificates, application hosts get
-        // development ones beside the portal's.
-        let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, &p.host)?;
-        by_host.insert(p.host.clone(), tls::certified_key(&dev.cert, &dev.key)?);
+        let key = match &p.tls {
+            Some((cert, key)) => tls::certified_key(cert, key)
+                .with_context(|| format!("policy {}: tls_cert", p.id))?,
+            None => {
+                let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, &p.host)?;
+                tls::certified_key(&dev.cert, &dev.key)?
+            }
+        };
+        by_host.insert(p.host.clone(), key);
     }
     Ok(by_host)
 }
