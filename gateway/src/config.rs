@@ -29,6 +29,35 @@ struct FileConfig {
     mfa: MfaConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    gateway: GatewayConfig,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// One TOML file per protected application; relative to the config file.
+    pub policies_dir: PathBuf,
+    /// How long the proxy trusts a cached session check before asking the
+    /// session store again: the bound on how late a revocation takes effect.
+    #[serde(with = "humantime_serde")]
+    pub session_cache_ttl: std::time::Duration,
+    /// Cached session checks kept at most.
+    pub session_cache_entries: usize,
+    /// Where Prometheus scrapes `/metrics`; off when absent.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            policies_dir: PathBuf::from("policies"),
+            session_cache_ttl: std::time::Duration::from_secs(1),
+            session_cache_entries: 100_000,
+            metrics_listen: None,
+        }
+    }
 }
 
 /// `[server]`
@@ -84,7 +113,18 @@ pub struct Config {
     pub path: PathBuf,
     pub server: ServerConfig,
     pub log: LogConfig,
+    pub gateway: GatewayConfig,
+    /// The validated policies from `gateway.policies_dir`.
+    pub policies: Vec<crate::policy::Policy>,
     pub idp: idp::IdpConfig,
+}
+
+/// Whether the file sets `gateway.policies_dir` itself.
+fn text_names_policies_dir(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("gateway")?.as_table()?.get("policies_dir").cloned())
+        .is_some()
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -118,8 +158,27 @@ impl Config {
         let mut server = file.server;
         server.tls_cert = server.tls_cert.map(|p| resolve(base, &p));
         server.tls_key = server.tls_key.map(|p| resolve(base, &p));
+        let mut gateway = file.gateway;
+        // The default directory may be absent (no protected application);
+        // one the operator names must exist.
+        let policies_named = text_names_policies_dir(text);
+        gateway.policies_dir = resolve(base, &gateway.policies_dir);
+        if policies_named && !gateway.policies_dir.is_dir() {
+            bail!(
+                "{}: gateway.policies_dir: {} is not a readable directory",
+                path.display(),
+                gateway.policies_dir.display()
+            );
+        }
+        let policies = if gateway.policies_dir.is_dir() {
+            crate::policy::load_dir(&gateway.policies_dir, &server)?
+        } else {
+            Vec::new()
+        };
         let config = Self {
             path: path.to_path_buf(),
+            gateway,
+            policies,
             idp: idp::IdpConfig {
                 public_url: server.public_url.clone(),
                 secure_cookies: !server.plain_http,
@@ -182,6 +241,18 @@ impl Config {
                 ));
             }
         }
+        if self.gateway.session_cache_ttl > std::time::Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "gateway.session_cache_ttl",
+                "must be at most 60s: it is how late a sign-out reaches the proxy",
+            ));
+        }
+        if self.gateway.session_cache_entries == 0 {
+            return Err(ConfigError::new(
+                "gateway.session_cache_entries",
+                "must be at least 1",
+            ));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::new(
                 "log.format",
@@ -221,6 +292,21 @@ mod tests {
         assert_eq!(m.policy, idp::config::MfaPolicy::Required);
         assert_eq!(m.required_groups, vec!["admins".to_string()]);
         assert_eq!(m.passkey_reverify.as_secs(), 3600);
+        assert!(
+            c.policies.is_empty(),
+            "the default policies directory may be absent"
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_and_its_policy_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.policies.len(), 1);
+        let whoami = &c.policies[0];
+        assert_eq!(whoami.origin, "https://whoami.localhost:8443");
+        assert_eq!(whoami.access_for("/mfa/x"), crate::policy::Access::Mfa);
+        assert_eq!(whoami.mfa_max_age, std::time::Duration::from_secs(300));
     }
 
     #[test]
@@ -253,6 +339,20 @@ mod tests {
             ("[mfa]\nissuer = \"a:b\"", "mfa.issuer"),
             ("[mfa]\npasskey_reverify = \"1s\"", "mfa.passkey_reverify"),
             ("[log]\nformat = \"xml\"", "log.format"),
+            ("[sessions]\nstore = \"memcached\"", "sessions.store"),
+            ("[sessions]\nstore = \"redis\"", "sessions.redis_url"),
+            (
+                "[gateway]\nsession_cache_ttl = \"2m\"",
+                "gateway.session_cache_ttl",
+            ),
+            (
+                "[gateway]\nsession_cache_entries = 0",
+                "gateway.session_cache_entries",
+            ),
+            (
+                "[gateway]\npolicies_dir = \"missing\"",
+                "gateway.policies_dir",
+            ),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",

@@ -2,8 +2,12 @@
 
 mod admin;
 mod config;
+mod metrics;
+mod policy;
+mod proxy;
 mod serve;
 mod tls;
+mod whoami;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,7 +68,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let config = config::Config::load(&config)?;
-            println!("{}: configuration is valid", config.path.display());
+            println!(
+                "{}: configuration is valid ({} application polic{} in {})",
+                config.path.display(),
+                config.policies.len(),
+                if config.policies.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                config.gateway.policies_dir.display()
+            );
             Ok(())
         }
         Command::Admin { config, args } => {

@@ -1,20 +1,21 @@
-//! The listener: TLS (or explicitly configured plain HTTP), HTTP/1.1 and
-//! HTTP/2, serving the portal, with graceful shutdown.
+//! The listener: pingora, with TLS (rustls) or explicitly configured plain
+//! HTTP, HTTP/1.1 and HTTP/2, serving the portal host in-process and
+//! proxying every application host a policy names. Runs on this process's
+//! tokio runtime; SIGTERM or Ctrl-C stop accepting and let open requests end.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-
-use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
+use pingora::listeners::tls::TlsSettings;
+use pingora::protocols::ALPN;
+use pingora::server::configuration::ServerConf;
+use pingora::services::ServiceReadyNotifier;
+use pingora::services::ServiceWithDependents;
 
 use crate::config::Config;
+use crate::policy::Upstream;
+use crate::proxy::{Gateway, Route, RouteTable};
 use crate::tls;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -26,92 +27,224 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     if let Some(seeded) = idp::seed::seed_if_new(&idp).await? {
         announce_demo(&seeded);
+        add_policy_tiles(&idp, &config).await?;
     }
 
-    let acceptor = if config.server.plain_http {
-        tracing::warn!("serving plain HTTP: for local development only");
-        None
-    } else {
-        let (cert, key) = match (&config.server.tls_cert, &config.server.tls_key) {
-            (Some(c), Some(k)) => (c.clone(), k.clone()),
-            _ => {
-                let host = config.server.public_url.host_str().unwrap_or("localhost");
-                let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, host)?;
-                tracing::info!(ca = %dev.ca.display(), "using development certificates");
-                (dev.cert, dev.key)
-            }
-        };
-        Some(TlsAcceptor::from(tls::server_config(&cert, &key)?))
-    };
+    let mut whoami = None;
+    let routes = Arc::new(RouteTable::new(build_routes(&config, &mut whoami).await?));
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        config.policies.iter().map(|p| p.id.as_str()),
+    ));
+    if let Some(addr) = config.gateway.metrics_listen {
+        crate::metrics::serve(addr, metrics.clone()).await?;
+        tracing::info!(%addr, "metrics at /metrics");
+    }
+    let handoffs = Arc::new(idp::handoff::Handoffs::new());
+    handoffs.set_apps(gateway_apps(&config));
+    let gateway = Gateway::new(
+        idp.clone(),
+        handoffs.clone(),
+        routes.clone(),
+        config.gateway.session_cache_ttl,
+        config.gateway.session_cache_entries,
+        metrics,
+    );
 
-    let app = idp::portal::router(idp.clone());
-    let listener = TcpListener::bind(config.server.listen)
-        .await
+    let conf = Arc::new(ServerConf::default());
+    let mut service = pingora::proxy::http_proxy_service_with_name(&conf, gateway, "portcullis");
+    // pingora reports a busy port by panicking in its listener task; bind
+    // once here first so the operator gets a sentence naming the key.
+    std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
+    let listen = config.server.listen.to_string();
+    let mut sni: Option<Arc<tls::SniResolver>> = None;
+    if config.server.plain_http {
+        tracing::warn!("serving plain HTTP: for local development only");
+        service.add_tcp(&listen);
+    } else {
+        let resolver = tls_resolver(&config)?;
+        sni = Some(resolver.clone());
+        let mut settings =
+            TlsSettings::intermediate("", "").map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
+        settings.set_cert_resolver(resolver);
+        settings.set_alpn(ALPN::H2H1);
+        service.add_tls_with_settings(&listen, None, settings);
+    }
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let proxy = tokio::spawn(async move {
+        ServiceWithDependents::start_service(
+            &mut service,
+            None,
+            shutdown_rx,
+            1,
+            ServiceReadyNotifier::new(ready_tx),
+        )
+        .await;
+    });
+    let _ = ready_rx.changed().await;
     tracing::info!(
         listen = %config.server.listen,
         url = %config.server.public_url,
+        applications = config.policies.len(),
         "portcullis is ready"
     );
-
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off briefly.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                        let mut req = req.map(axum::body::Body::new);
-                        req.extensions_mut().insert(ConnectInfo(peer));
-                        app.clone().oneshot(req)
-                    });
-                    let builder = auto::Builder::new(TokioExecutor::new());
-                    let result = match acceptor {
-                        Some(acceptor) => {
-                            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                            watcher.watch(conn.into_owned()).await
-                        }
-                        None => {
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                            watcher.watch(conn.into_owned()).await
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            _ = &mut shutdown => break,
-        }
+    for p in &config.policies {
+        tracing::info!(app = %p.id, url = %p.origin, "protecting");
     }
-    drop(listener);
+
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(
+        config.clone(),
+        routes,
+        handoffs,
+        sni,
+        whoami,
+    ));
+
+    shutdown_signal().await;
     tracing::info!("shutting down: finishing open requests");
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+    let _ = shutdown_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), proxy)
         .await
         .is_err()
     {
         tracing::warn!("some connections did not finish within 10s");
+    }
+    Ok(())
+}
+
+fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
+    config
+        .policies
+        .iter()
+        .map(|p| idp::handoff::GatewayApp {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            origin: p.origin.clone(),
+        })
+        .collect()
+}
+
+/// Routes for every policy; starts the demo page the first time a policy needs it.
+async fn build_routes(
+    config: &Config,
+    whoami: &mut Option<std::net::SocketAddr>,
+) -> anyhow::Result<Vec<Route>> {
+    if whoami.is_none()
+        && config
+            .policies
+            .iter()
+            .any(|p| p.upstreams.contains(&Upstream::Whoami))
+    {
+        *whoami = Some(crate::whoami::start().await?);
+    }
+    let mut routes = Vec::new();
+    for (i, p) in config.policies.iter().enumerate() {
+        routes.push(Route::new(p.clone(), i + 1, *whoami)?);
+    }
+    Ok(routes)
+}
+
+/// SIGHUP: read the policies again and swap them in without dropping a
+/// connection. A bad file keeps the running policies (and says why).
+#[cfg(unix)]
+async fn reload_on_sighup(
+    config: Config,
+    routes: Arc<RouteTable>,
+    handoffs: Arc<idp::handoff::Handoffs>,
+    sni: Option<Arc<tls::SniResolver>>,
+    mut whoami: Option<std::net::SocketAddr>,
+) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let result = async {
+            let fresh = Config::load(&config.path)?;
+            let new_routes = build_routes(&fresh, &mut whoami).await?;
+            let certs = match &sni {
+                Some(_) => Some(app_certs(&fresh)?),
+                None => None,
+            };
+            routes.replace(new_routes);
+            handoffs.set_apps(gateway_apps(&fresh));
+            if let (Some(sni), Some(certs)) = (&sni, certs) {
+                sni.replace(certs);
+            }
+            anyhow::Ok(fresh.policies.len())
+        }
+        .await;
+        match result {
+            // Only the policies are reloaded; other settings need a restart.
+            Ok(n) => tracing::info!(applications = n, "policies reloaded"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reload refused; the running policies stay")
+            }
+        }
+    }
+}
+
+/// The certificate of every protected host: the policy's, or a development one.
+fn app_certs(
+    config: &Config,
+) -> anyhow::Result<std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>> {
+    let mut by_host = std::collections::HashMap::new();
+    for p in &config.policies {
+        let key = match &p.tls {
+            Some((cert, key)) => tls::certified_key(cert, key)
+                .with_context(|| format!("policy {}: tls_cert", p.id))?,
+            None => {
+                let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, &p.host)?;
+                tls::certified_key(&dev.cert, &dev.key)?
+            }
+        };
+        by_host.insert(p.host.clone(), key);
+    }
+    Ok(by_host)
+}
+
+/// Certificates chosen by SNI: the operator's for the portal host when
+/// configured, otherwise generated development ones, one per host (portal
+/// and every protected application).
+fn tls_resolver(config: &Config) -> anyhow::Result<Arc<tls::SniResolver>> {
+    let portal_host = config.server.public_url.host_str().unwrap_or("localhost");
+    let (cert, key) = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => {
+            let dev = tls::ensure_dev_certs(&config.idp.store.data_dir, portal_host)?;
+            tracing::info!(ca = %dev.ca.display(), "using development certificates");
+            (dev.cert, dev.key)
+        }
+    };
+    let default = tls::certified_key(&cert, &key)?;
+    Ok(Arc::new(tls::SniResolver::new(default, app_certs(config)?)))
+}
+
+/// On a new database, a portal tile for every protected application, given
+/// to the groups its policy allows, launching the proxied URL.
+async fn add_policy_tiles(idp: &idp::Idp, config: &Config) -> anyhow::Result<()> {
+    let now = idp::clock::now();
+    for p in &config.policies {
+        let app = idp
+            .store
+            .create_application(
+                &idp::store::NewApplication {
+                    name: p.name.clone(),
+                    description: p.description.clone(),
+                    detail_url: None,
+                    logo_url: None,
+                    launch_url: format!("{}/", p.origin),
+                },
+                now,
+            )
+            .await?;
+        for g in &p.groups {
+            if let Some(group) = idp.store.group_by_name(g).await? {
+                idp.store.assign_application(&app.id, &group.id).await?;
+            }
+        }
     }
     Ok(())
 }

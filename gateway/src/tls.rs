@@ -1,6 +1,7 @@
 //! TLS for the listener: the operator's certificate, or development
 //! certificates generated on first start into the data directory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,6 +9,8 @@ use anyhow::Context;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 /// Paths of the development CA and of the portal certificate.
 pub struct DevCerts {
@@ -81,8 +84,8 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// A rustls server configuration offering HTTP/2 and HTTP/1.1.
-pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// A certificate chain and its key, ready for rustls.
+pub fn certified_key(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("{}: cannot read certificates", cert.display()))?
         .collect::<Result<_, _>>()
@@ -92,16 +95,53 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
         "{}: holds no certificate",
         cert.display()
     );
-    let key = PrivateKeyDer::from_pem_file(key)
+    let key_der = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("{}: not a PEM private key", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the TLS certificate and key do not match")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let provider = rustls::crypto::ring::default_provider();
+    let ck = CertifiedKey::from_der(certs, key_der, &provider).with_context(|| {
+        format!(
+            "{}: the TLS certificate and key do not match",
+            cert.display()
+        )
+    })?;
+    Ok(Arc::new(ck))
+}
+
+/// Picks the certificate by the name the client asked for (SNI), falling
+/// back to the portal's.
+#[derive(Debug)]
+pub struct SniResolver {
+    default: Arc<CertifiedKey>,
+    /// Replaced when policies are reloaded.
+    by_host: std::sync::RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl SniResolver {
+    pub fn new(default: Arc<CertifiedKey>, by_host: HashMap<String, Arc<CertifiedKey>>) -> Self {
+        Self {
+            default,
+            by_host: std::sync::RwLock::new(by_host),
+        }
+    }
+
+    pub fn replace(&self, by_host: HashMap<String, Arc<CertifiedKey>>) {
+        if let Ok(mut guard) = self.by_host.write() {
+            *guard = by_host;
+        }
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let found = hello.server_name().and_then(|n| {
+            self.by_host
+                .read()
+                .ok()?
+                .get(&n.to_ascii_lowercase())
+                .cloned()
+        });
+        Some(found.unwrap_or_else(|| self.default.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -115,7 +155,7 @@ mod tests {
         let first = std::fs::read(&a.cert).unwrap();
         let b = ensure_dev_certs(dir.path(), "portal.localhost").unwrap();
         assert_eq!(first, std::fs::read(&b.cert).unwrap());
-        server_config(&b.cert, &b.key).unwrap();
+        certified_key(&b.cert, &b.key).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

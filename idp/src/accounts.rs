@@ -86,8 +86,15 @@ impl Idp {
             None => Keys::load_or_create(&config.master_key_file())?,
         };
         let hasher = Hasher::new(&config.passwords)?;
-        let embedded = EmbeddedStore::load(store.clone(), clock::now()).await?;
-        let sessions = Sessions::new(Arc::new(embedded), &config.sessions);
+        let session_store: Arc<dyn crate::session::Store> =
+            match (config.sessions.store.as_str(), &config.sessions.redis_url) {
+                ("redis", Some(url)) => Arc::new(
+                    crate::redis_store::RedisStore::connect(url, &config.sessions.redis_prefix)
+                        .await?,
+                ),
+                _ => Arc::new(EmbeddedStore::load(store.clone(), clock::now()).await?),
+            };
+        let sessions = Sessions::new(session_store, &config.sessions);
         Ok(Arc::new(Self {
             config,
             store,

@@ -67,6 +67,13 @@ pub struct SessionConfig {
     /// How long "Remember me" keeps the email pre-filled.
     #[serde(with = "humantime_serde")]
     pub remember_email: Duration,
+    /// `embedded` (in-process, persisted to the state store) or `redis`
+    /// (shared by several instances).
+    pub store: String,
+    /// `redis://host:port/db` when `store = "redis"`.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so instances of different deployments can share a server.
+    pub redis_prefix: String,
 }
 
 impl Default for SessionConfig {
@@ -75,6 +82,9 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             lifetime: Duration::from_secs(12 * 3600),
             remember_email: Duration::from_secs(90 * 24 * 3600),
+            store: "embedded".into(),
+            redis_url: None,
+            redis_prefix: "portcullis:".into(),
         }
     }
 }
@@ -283,6 +293,22 @@ impl IdpConfig {
                 "sessions.lifetime",
                 "must not be shorter than sessions.idle_timeout",
             ));
+        }
+        match (s.store.as_str(), &s.redis_url) {
+            ("embedded", _) => {}
+            ("redis", Some(u)) if u.starts_with("redis://") || u.starts_with("rediss://") => {}
+            ("redis", _) => {
+                return Err(ConfigError::new(
+                    "sessions.redis_url",
+                    "must be set to a redis:// or rediss:// URL when sessions.store = \"redis\"",
+                ));
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "sessions.store",
+                    "must be \"embedded\" or \"redis\"",
+                ));
+            }
         }
         if let Some(key) = &self.secrets.master_key {
             crate::crypto::Keys::from_base64(key)

@@ -27,6 +27,8 @@ pub enum Error {
     Decrypt,
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    #[error("session store unavailable: {0}")]
+    SessionStore(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,8 +13,24 @@ use crate::crypto;
 use crate::error::Result;
 
 /// The hash of a session id: the key stores use.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SessionKey(String);
+
+/// What an application-host cookie stands for: the portal session it was
+/// issued from (by the gateway's handshake) and the application. Kept in the
+/// session store so every instance behind a load balancer honours it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLink {
+    pub session: SessionKey,
+    pub app: String,
+    /// The portal session's absolute end; the link is worthless after it.
+    pub expires_at: i64,
+}
+
+/// Links kept by the embedded store at most; beyond, expired ones go first,
+/// then all (their browsers silently repeat the handshake).
+const MAX_LINKS: usize = 200_000;
 
 impl SessionKey {
     pub fn of_token(token: &str) -> Self {
@@ -59,6 +75,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn remove(&self, key: &SessionKey) -> Result<()>;
     /// Ends every session of the user; returns how many ended.
     async fn revoke_user(&self, user_id: &str) -> Result<usize>;
+    /// Stores an application-host cookie's link (keyed by the cookie's hash).
+    async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()>;
+    async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>>;
 }
 
 /// In-process sessions, written through to the state store so a restart
@@ -67,6 +86,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 pub struct EmbeddedStore {
     db: crate::store::Store,
     map: RwLock<HashMap<SessionKey, Entry>>,
+    /// In memory only: after a restart browsers repeat the (silent) handshake.
+    links: RwLock<HashMap<SessionKey, AppLink>>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +123,7 @@ impl EmbeddedStore {
         Ok(Self {
             db,
             map: RwLock::new(map),
+            links: RwLock::new(HashMap::new()),
         })
     }
 
@@ -165,6 +187,27 @@ impl Store for EmbeddedStore {
         };
         self.db.delete_user_sessions(user_id).await?;
         Ok(n)
+    }
+
+    async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()> {
+        let mut links = self.links.write().await;
+        if links.len() >= MAX_LINKS {
+            let now = crate::clock::now();
+            links.retain(|_, l| l.expires_at > now);
+            if links.len() >= MAX_LINKS {
+                tracing::warn!(
+                    links = links.len(),
+                    "application link table full; clearing it"
+                );
+                links.clear();
+            }
+        }
+        links.insert(key.clone(), link.clone());
+        Ok(())
+    }
+
+    async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>> {
+        Ok(self.links.read().await.get(key).cloned())
     }
 }
 
@@ -244,6 +287,52 @@ impl Sessions {
         Ok(Some((key, session)))
     }
 
+    /// Like [`Self::resume`] for a caller that holds only the key (the
+    /// gateway, which never sees the portal cookie). Activity is recorded at
+    /// most once a second per session, so a burst of proxied requests does
+    /// not turn into a burst of store writes.
+    pub async fn resume_key(&self, key: &SessionKey, now: i64) -> Result<Option<Session>> {
+        let Some(session) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        if now >= session.idle_deadline(self.idle_secs) {
+            self.store.remove(key).await?;
+            return Ok(None);
+        }
+        if now > session.last_seen {
+            self.store.touch(key, now).await?;
+        }
+        Ok(Some(session))
+    }
+
+    /// A new application-host cookie value linked to `session` for `app`.
+    pub async fn link_app(
+        &self,
+        session: &SessionKey,
+        app: &str,
+        expires_at: i64,
+    ) -> Result<String> {
+        let token = crypto::random_token();
+        let link = AppLink {
+            session: session.clone(),
+            app: app.to_string(),
+            expires_at,
+        };
+        self.store
+            .insert_link(&SessionKey::of_token(&token), &link)
+            .await?;
+        Ok(token)
+    }
+
+    /// The link behind an application-host cookie value, while it lasts.
+    pub async fn app_link(&self, token: &str, now: i64) -> Result<Option<AppLink>> {
+        if token.len() != 43 {
+            return Ok(None);
+        }
+        let link = self.store.get_link(&SessionKey::of_token(token)).await?;
+        Ok(link.filter(|l| l.expires_at > now))
+    }
+
     pub async fn end(&self, key: &SessionKey) -> Result<()> {
         self.store.remove(key).await
     }
@@ -279,6 +368,7 @@ mod tests {
             idle_timeout: Duration::from_secs(600),
             lifetime: Duration::from_secs(3600),
             remember_email: Duration::from_secs(60),
+            ..SessionConfig::default()
         };
         (db, Sessions::new(store, &cfg), user.id)
     }

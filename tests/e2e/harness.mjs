@@ -33,6 +33,8 @@ export const DEMO = Object.freeze({
 /** Host names the browser may talk to; everything else is aborted. */
 export const PORTAL_HOST = 'portal.localhost';
 const ALLOWED_HOSTS = new Set([PORTAL_HOST, '127.0.0.1', 'localhost', '[::1]']);
+/** Protected application hosts in the tests are all `*.localhost`, mapped to loopback. */
+const allowedHost = (host) => ALLOWED_HOSTS.has(host) || host.endsWith('.localhost');
 
 const HEALTH_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 10_000;
@@ -49,17 +51,20 @@ export async function freePort() {
   return port;
 }
 
-/** GET over HTTPS against 127.0.0.1, accepting the server's self-signed certificate. */
-export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {} } = {}) {
+/**
+ * GET over HTTPS against 127.0.0.1, accepting the server's self-signed certificate.
+ * `host` sets both SNI and the Host header (the portal's by default).
+ */
+export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host = PORTAL_HOST } = {}) {
   return new Promise((resolve, reject) => {
     const req = https.get(
       {
         host: '127.0.0.1',
         port,
         path: urlPath,
-        servername: PORTAL_HOST,
+        servername: host,
         rejectUnauthorized: false,
-        headers,
+        headers: host === PORTAL_HOST ? headers : { host: `${host}:${port}`, ...headers },
         timeout: timeoutMs,
       },
       (res) => {
@@ -75,8 +80,11 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {} } = {}
   });
 }
 
-function configToml({ port, dataDir, extraConfig = '' }) {
-  return `[server]
+function configToml({ port, dataDir, policiesDir, extraToml = '' }) {
+  return `[gateway]
+policies_dir = "${policiesDir}"
+
+[server]
 listen = "127.0.0.1:${port}"
 public_url = "https://${PORTAL_HOST}:${port}"
 
@@ -90,7 +98,7 @@ argon2_iterations = 1
 
 [demo]
 password = "${DEMO.password}"
-${extraConfig}`;
+${extraToml}`;
 }
 
 /**
@@ -98,19 +106,31 @@ ${extraConfig}`;
  * Use `await Server.start('name')` and `await server.stop()`.
  */
 export class Server {
-  constructor(name, { extraConfig = '' } = {}) {
+  constructor(name) {
     this.name = name;
     /** TOML appended to the generated config (extra sections such as [mfa]). */
-    this.extraConfig = extraConfig;
     this.log = '';
     this.child = null;
     this.exited = null;
   }
 
-  static async start(name, options = {}) {
-    const server = new Server(name, options);
+  /**
+   * `policies` maps a policy id to its TOML text; they are written into the
+   * server's own policies directory (`gateway.policies_dir`).
+   */
+  static async start(name, { policies = {}, dataDir = null, extraToml = '' } = {}) {
+    const server = new Server(name);
+    server.policies = policies;
+    // Another server's data directory: instances sharing the state store.
+    server.sharedDataDir = dataDir;
+    server.extraToml = extraToml;
     await server.#start();
     return server;
+  }
+
+  /** The URL of a protected application host on this server's port. */
+  appUrl(host, urlPath = '/') {
+    return `https://${host}:${this.port}${urlPath}`;
   }
 
   /** Base URL as a person types it: the public name, not the IP. */
@@ -129,10 +149,15 @@ export class Server {
     }
     this.port = await freePort();
     this.dir = await mkdtemp(path.join(os.tmpdir(), `portcullis-e2e-${this.name}-`));
-    this.dataDir = path.join(this.dir, 'data');
+    this.dataDir = this.sharedDataDir ?? path.join(this.dir, 'data');
     await mkdir(this.dataDir, { recursive: true });
     this.configPath = path.join(this.dir, 'portcullis.toml');
-    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, extraConfig: this.extraConfig }));
+    const policiesDir = path.join(this.dir, 'policies');
+    await mkdir(policiesDir, { recursive: true });
+    for (const [id, text] of Object.entries(this.policies ?? {})) {
+      await writeFile(path.join(policiesDir, `${id}.toml`), text);
+    }
+    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir, extraToml: this.extraToml }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,
@@ -238,7 +263,8 @@ export function launchBrowser() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--host-resolver-rules=MAP ${PORTAL_HOST} 127.0.0.1`,
+      // The portal and every protected application host of the tests.
+      `--host-resolver-rules=MAP ${PORTAL_HOST} 127.0.0.1, MAP *.localhost 127.0.0.1`,
     ],
   });
 }
@@ -265,7 +291,7 @@ export async function newContext(browser) {
       // not a URL with a host; let it through (data:, about:)
       return route.continue();
     }
-    if (host === '' || ALLOWED_HOSTS.has(host)) return route.continue();
+    if (host === '' || allowedHost(host)) return route.continue();
     context.blocked.push(url);
     return route.abort('blockedbyclient');
   });

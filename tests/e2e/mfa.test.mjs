@@ -196,7 +196,7 @@ describe('multi-factor authentication', () => {
         ]);
         await again.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
       },
-      { extraConfig: '\n[mfa]\npolicy = "required"\n' },
+      { extraToml: '\n[mfa]\npolicy = "required"\n' },
     );
   });
 
@@ -279,7 +279,7 @@ describe('multi-factor authentication', () => {
         ]);
         await page.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
       },
-      { extraConfig: '\n[mfa]\npasskey_reverify = "10s"\n' },
+      { extraToml: '\n[mfa]\npasskey_reverify = "10s"\n' },
     );
   });
 });

@@ -38,6 +38,15 @@ impl IntoResponse for PortalError {
                 &why,
                 Some(("/", "Start again")),
             ),
+            Self::Internal(crate::Error::SessionStore(e)) => {
+                tracing::error!(error = %e, "session store unavailable");
+                message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in is unavailable",
+                    "Signing in is not possible right now because the session service does not answer. Please try again in a few minutes.",
+                    Some(("/", "Try again")),
+                )
+            }
             Self::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 message(

@@ -6,6 +6,7 @@ mod auth;
 pub mod cookies;
 mod csrf;
 mod error;
+pub mod gateway;
 mod headers;
 mod login;
 mod mfa;
@@ -36,13 +37,22 @@ pub use error::{PortalError, PortalResult};
 pub struct Portal {
     pub idp: Arc<Idp>,
     pub cookies: cookies::Cookies,
+    /// The protected applications and handshake codes, shared with the gateway.
+    pub gateway: Arc<crate::handoff::Handoffs>,
 }
 
-/// The portal's routes with their layers.
+/// The portal's routes with their layers, without protected applications.
 pub fn router(idp: Arc<Idp>) -> Router {
+    router_with_gateway(idp, Arc::new(crate::handoff::Handoffs::new()))
+}
+
+/// The portal's routes, sharing the handshake state with the gateway in
+/// the same process.
+pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>) -> Router {
     let portal = Portal {
         cookies: cookies::Cookies::new(idp.config.secure_cookies),
         idp,
+        gateway,
     };
     Router::new()
         .route("/", get(login::home))
@@ -86,6 +96,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .route("/apps", get(apps::list))
         .route("/apps/{id}/favorite", post(apps::toggle_favorite))
         .route("/apps/{id}/launch", get(apps::launch))
+        .route("/gateway/authorize", get(gateway::authorize))
         .route("/profile", get(profile::show).post(profile::save))
         .route("/security", get(security::show))
         .route("/security/password", post(security::change_password))

@@ -58,6 +58,16 @@ impl Kit {
         }
     }
 
+    /// A browser talking to another router over the same core (e.g. one
+    /// sharing handshake state with a test's gateway).
+    pub fn browser_with(&self, router: Router) -> Browser {
+        Browser {
+            router,
+            cookies: HashMap::new(),
+            csrf: None,
+        }
+    }
+
     /// A browser already signed in as the demo user.
     pub async fn signed_in(&self) -> Browser {
         let mut b = self.browser();

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Proxy scenario for Portcullis: one run, one table. A small fast upstream
+# (nginx answering a fixed 200) is reached three ways on loopback:
+#
+#   direct    wrk -> upstream
+#   nginx     wrk -> nginx reverse proxy (no authentication) -> upstream
+#   gateway   wrk -> portcullis with a valid application cookie -> upstream
+#   redirect  wrk -> portcullis without a session (the 302 to the portal)
+#
+# All plain HTTP (server.plain_http = true) so TLS costs don't skew the
+# comparison with nginx. Release build of portcullis.
+#
+#   bash bench/gateway.sh
+#
+# Knobs (environment): BENCH_SECONDS (10), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
+# BENCH_KEEP=1 keeps the temporary directory (configs and logs), PORTCULLIS_BIN
+# uses that binary instead of building the release one.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$PWD"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$root/$target_dir" ;;
+esac
+seconds="${BENCH_SECONDS:-10}"
+threads="${BENCH_THREADS:-2}"
+connections="${BENCH_CONNECTIONS:-32}"
+
+for tool in wrk nginx curl; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh test)" >&2; exit 1; }
+done
+
+if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
+    bin="$PORTCULLIS_BIN" # a binary built elsewhere (debug builds only check the plumbing)
+else
+    echo "== building (release)" >&2
+    cargo build --locked --release -p portcullis >&2
+    bin="$target_dir/release/portcullis"
+fi
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-bench-gw.XXXXXX")"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if [[ -f "$tmp/nginx.pid" ]]; then kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true; fi
+    if [[ -z "${BENCH_KEEP:-}" ]]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+up_port="$(free_port)"; nginx_port="$(free_port)"; gw_port="$(free_port)"
+
+# One nginx: the upstream, and a plain reverse proxy in front of it.
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx.conf" <<CONF
+worker_processes 2;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+daemon on;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx;
+    proxy_temp_path $tmp/nginx;
+    fastcgi_temp_path $tmp/nginx;
+    uwsgi_temp_path $tmp/nginx;
+    scgi_temp_path $tmp/nginx;
+    upstream app { server 127.0.0.1:$up_port; keepalive 64; }
+    server {
+        listen 127.0.0.1:$up_port;
+        location / { default_type text/plain; return 200 "hello from the upstream\n"; }
+    }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+        }
+    }
+}
+CONF
+nginx -c "$tmp/nginx.conf" -p "$tmp/nginx" 2>"$tmp/nginx-start.log"
+
+mkdir -p "$tmp/policies"
+cat >"$tmp/policies/bench.toml" <<POL
+host = "bench.localhost"
+upstreams = ["127.0.0.1:$up_port"]
+groups = ["Staff"]
+POL
+password="Bench-Passw0rd!$RANDOM"
+cat >"$tmp/portcullis.toml" <<CONF
+[server]
+listen = "127.0.0.1:$gw_port"
+public_url = "http://portal.localhost:$gw_port"
+plain_http = true
+[gateway]
+policies_dir = "policies"
+[store]
+data_dir = "data"
+[passwords]
+argon2_memory_kib = 8192
+argon2_iterations = 1
+[demo]
+password = "$password"
+[log]
+level = "warn"
+CONF
+"$bin" serve --config "$tmp/portcullis.toml" >"$tmp/portcullis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+
+# Sign in and run the handshake with curl to get an application cookie.
+portal="http://portal.localhost:$gw_port"
+app="http://bench.localhost:$gw_port"
+jar="$tmp/jar"
+R=(--resolve "portal.localhost:$gw_port:127.0.0.1" --resolve "bench.localhost:$gw_port:127.0.0.1")
+csrf="$(curl -s "${R[@]}" -c "$jar" -b "$jar" "$portal/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)"
+curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -H "Origin: $portal" --data-urlencode "csrf=$csrf" --data-urlencode "email=demo@example.com" --data-urlencode "return_to=" "$portal/login"
+curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -H "Origin: $portal" --data-urlencode "csrf=$csrf" --data-urlencode "password=$password" "$portal/login/password"
+authorize="$(curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -w '%{redirect_url}' "$app/")"
+callback="$(curl -s "${R[@]}" -c "$jar" -b "$jar" "$authorize" | sed -n 's/.*content="0;url=\([^"]*\)".*/\1/p' | sed 's/&amp;/\&/g')"
+curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null "$callback"
+token="$(awk '$6 == "portcullis_app" { print $7 }' "$jar")"
+[[ -n "$token" ]] || { echo "bench: could not obtain an application cookie" >&2; tail -20 "$tmp/portcullis.log" >&2; exit 1; }
+check="$(curl -s -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")"
+[[ "$check" == "hello from the upstream" ]] || { echo "bench: the gateway did not proxy: $check" >&2; exit 1; }
+
+# wrk --latency output -> "rps p50_ms p99_ms non2xx3xx"
+run() {
+    local out
+    out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$@")"
+    echo "$out" >>"$tmp/wrk.log"
+    awk '
+        function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+        /Requests\/sec/ { rps = $2 }
+        $1 == "50.000%" || $1 == "50%" { p50 = ms($2) }
+        $1 == "99.000%" || $1 == "99%" { p99 = ms($2) }
+        /Non-2xx or 3xx/ { bad = $5 }
+        END { printf "%s %.3f %.3f %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }
+    ' <<<"$out"
+}
+
+echo "== wrk -t$threads -c$connections -d${seconds}s (each scenario in turn)" >&2
+read -r d_rps d_p50 d_p99 d_bad < <(run "http://127.0.0.1:$up_port/")
+read -r n_rps n_p50 n_p99 n_bad < <(run "http://127.0.0.1:$nginx_port/")
+read -r g_rps g_p50 g_p99 g_bad < <(run -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")
+read -r r_rps r_p50 r_p99 r_bad < <(run -H "Host: bench.localhost:$gw_port" "http://127.0.0.1:$gw_port/")
+rss_kb="$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+printf '\n%-34s %12s %9s %9s %10s %10s %8s\n' scenario "req/s" "p50 ms" "p99 ms" "vs direct" "vs nginx" "errors"
+printf '%-34s %12s %9s %9s %10s %10s %8s\n' "direct (upstream)" "$d_rps" "$d_p50" "$d_p99" "1.00" "" "$d_bad"
+printf '%-34s %12s %9s %9s %10s %10s %8s\n' "nginx proxy (no auth)" "$n_rps" "$n_p50" "$n_p99" "$(ratio "$n_rps" "$d_rps")" "1.00" "$n_bad"
+printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, authenticated" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$d_rps")" "$(ratio "$g_rps" "$n_rps")" "$g_bad"
+printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, no session (302)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$r_rps" "$d_rps")" "$(ratio "$r_rps" "$n_rps")" "$r_bad"
+echo
+echo "p99 added by the gateway over direct: $(awk -v g="$g_p99" -v d="$d_p99" 'BEGIN { printf "%.3f", g - d }') ms; over nginx: $(awk -v g="$g_p99" -v n="$n_p99" 'BEGIN { printf "%.3f", g - n }') ms"
+echo "portcullis RSS after the run: $((rss_kb / 1024)) MiB"

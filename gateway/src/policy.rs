@@ -1,0 +1,415 @@
+//! Per-application access policies: one TOML file per protected application
+//! in `gateway.policies_dir`. Loaded and validated at start-up (and by
+//! `check-config`); an error names the file, the key and the reason.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::bail;
+use serde::Deserialize;
+
+use crate::config::ServerConfig;
+
+/// What a path needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anyone; identity headers are still stripped.
+    Public,
+    /// A signed-in user in one of the allowed groups.
+    Session,
+    /// As `Session`, plus a second factor within `mfa.max_age`.
+    Mfa,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicy {
+    name: Option<String>,
+    description: Option<String>,
+    host: String,
+    upstreams: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default = "default_access")]
+    access: Access,
+    #[serde(default)]
+    paths: Vec<FilePath>,
+    mfa: Option<FileMfa>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
+}
+
+fn default_access() -> Access {
+    Access::Session
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePath {
+    prefix: String,
+    access: Access,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMfa {
+    #[serde(with = "humantime_serde")]
+    max_age: Duration,
+    #[serde(default)]
+    methods: Vec<String>,
+}
+
+/// Where requests for an application go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// `host:port` over plain HTTP.
+    Addr(String),
+    /// The demo `whoami` page the binary serves itself on loopback.
+    Whoami,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The file name without `.toml`: the application's identifier.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Lower-case host name, without port.
+    pub host: String,
+    /// `scheme://host[:port]` as browsers reach the application.
+    pub origin: String,
+    pub upstreams: Vec<Upstream>,
+    /// Allowed groups; empty means every signed-in user.
+    pub groups: Vec<String>,
+    /// For paths no rule matches.
+    pub access: Access,
+    /// Longest prefix first.
+    pub paths: Vec<(String, Access)>,
+    pub mfa_max_age: Duration,
+    /// Allowed second-factor methods (`amr` values); empty means any.
+    pub mfa_methods: Vec<String>,
+    /// The operator's certificate for `host` (PEM chain and key); a
+    /// generated development one when absent.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Second-factor methods a policy may name (RFC 8176 `amr` values).
+const MFA_METHODS: &[&str] = &["otp", "hwk", "swk", "sms", "pop"];
+
+impl Policy {
+    /// The rule for a request path: the longest matching prefix, on segment
+    /// boundaries, so `/admin` covers `/admin/x` but not `/administrator`.
+    pub fn access_for(&self, path: &str) -> Access {
+        for (prefix, access) in &self.paths {
+            if prefix_matches(prefix, path) {
+                return *access;
+            }
+        }
+        self.access
+    }
+
+    pub fn allows_groups(&self, groups: &[String]) -> bool {
+        self.groups.is_empty() || self.groups.iter().any(|g| groups.contains(g))
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    let p = prefix.trim_end_matches('/');
+    path == p
+        || path
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Loads every `*.toml` in `dir`, sorted by name.
+pub fn load_dir(dir: &Path, server: &ServerConfig) -> anyhow::Result<Vec<Policy>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => bail!("gateway.policies_dir: cannot read {}: {e}", dir.display()),
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut policies: Vec<Policy> = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => bail!("{}: cannot read: {e}", file.display()),
+        };
+        let policy = parse(&file, &text, server)?;
+        if let Some(other) = policies.iter().find(|p| p.host == policy.host) {
+            bail!(
+                "{}: host: {} is already protected by the policy {:?}",
+                file.display(),
+                policy.host,
+                other.id
+            );
+        }
+        policies.push(policy);
+    }
+    Ok(policies)
+}
+
+/// Parses and validates one policy file.
+pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<Policy> {
+    let f: FilePolicy = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => bail!("{}: {}", file.display(), e.to_string().trim_end()),
+    };
+    let err = |key: &str, reason: String| anyhow::anyhow!("{}: {key}: {reason}", file.display());
+    let id = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or_else(|| {
+            err(
+                "(file name)",
+                "must be letters, digits, '-' or '_' followed by .toml".into(),
+            )
+        })?
+        .to_string();
+    let host = f.host.trim().to_ascii_lowercase();
+    let portal_host = server.public_url.host_str().unwrap_or_default();
+    if host.is_empty() || host.contains([':', '/', '@', ' ']) || url::Host::parse(&host).is_err() {
+        return Err(err(
+            "host",
+            "must be a host name such as wiki.example.com (no scheme or port)".into(),
+        ));
+    }
+    if host == portal_host {
+        return Err(err(
+            "host",
+            "is the portal's own host (server.public_url)".into(),
+        ));
+    }
+    if f.upstreams.is_empty() {
+        return Err(err("upstreams", "must name at least one address".into()));
+    }
+    let mut upstreams = Vec::new();
+    for u in &f.upstreams {
+        if u == "builtin:whoami" {
+            upstreams.push(Upstream::Whoami);
+            continue;
+        }
+        let ok = u
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            return Err(err(
+                "upstreams",
+                format!("{u:?} is not host:port (or \"builtin:whoami\")"),
+            ));
+        }
+        upstreams.push(Upstream::Addr(u.clone()));
+    }
+    let mut paths = Vec::new();
+    for (i, p) in f.paths.iter().enumerate() {
+        if !p.prefix.starts_with('/') || p.prefix.contains(['?', '#']) {
+            return Err(err(
+                &format!("paths[{i}].prefix"),
+                "must be a path starting with '/'".into(),
+            ));
+        }
+        paths.push((p.prefix.clone(), p.access));
+    }
+    paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.trim_end_matches('/').len()));
+    let needs_mfa = f.access == Access::Mfa || paths.iter().any(|(_, a)| *a == Access::Mfa);
+    let (mfa_max_age, mfa_methods) = match &f.mfa {
+        Some(m) => {
+            if m.max_age < Duration::from_secs(30) {
+                return Err(err("mfa.max_age", "must be at least 30s".into()));
+            }
+            if let Some(bad) = m
+                .methods
+                .iter()
+                .find(|x| !MFA_METHODS.contains(&x.as_str()))
+            {
+                return Err(err(
+                    "mfa.methods",
+                    format!("{bad:?} is not one of {}", MFA_METHODS.join(", ")),
+                ));
+            }
+            (m.max_age, m.methods.clone())
+        }
+        None if needs_mfa => {
+            return Err(err(
+                "mfa",
+                "is required when a path has access = \"mfa\" (mfa = { max_age = \"10m\" })".into(),
+            ));
+        }
+        None => (Duration::from_secs(600), Vec::new()),
+    };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let tls = match (&f.tls_cert, &f.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            let (c, k) = (base.join(c), base.join(k));
+            for (key, p) in [("tls_cert", &c), ("tls_key", &k)] {
+                if !p.is_file() {
+                    return Err(err(key, format!("{} is not a readable file", p.display())));
+                }
+            }
+            Some((c, k))
+        }
+        _ => {
+            return Err(err(
+                "tls_cert",
+                "tls_cert and tls_key must be set together".into(),
+            ));
+        }
+    };
+    let scheme = if server.plain_http { "http" } else { "https" };
+    let origin = match server.public_url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    };
+    Ok(Policy {
+        name: f.name.unwrap_or_else(|| id.clone()),
+        description: f.description.unwrap_or_default(),
+        id,
+        host,
+        origin,
+        upstreams,
+        groups: f.groups,
+        access: f.access,
+        paths,
+        mfa_max_age,
+        mfa_methods,
+        tls,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> ServerConfig {
+        ServerConfig::default()
+    }
+
+    fn parse_ok(text: &str) -> Policy {
+        parse(Path::new("/p/wiki.toml"), text, &server()).unwrap()
+    }
+
+    #[test]
+    fn paths_match_longest_prefix_on_segments() {
+        let p = parse_ok(
+            r#"
+host = "Wiki.Localhost"
+upstreams = ["127.0.0.1:9000"]
+groups = ["Staff"]
+mfa = { max_age = "5m", methods = ["otp"] }
+paths = [
+  { prefix = "/public", access = "public" },
+  { prefix = "/admin", access = "mfa" },
+  { prefix = "/admin/help", access = "public" },
+]
+"#,
+        );
+        assert_eq!(p.host, "wiki.localhost");
+        assert_eq!(p.origin, "https://wiki.localhost:8443");
+        assert_eq!(p.access_for("/"), Access::Session);
+        assert_eq!(p.access_for("/public"), Access::Public);
+        assert_eq!(p.access_for("/public/x.css"), Access::Public);
+        assert_eq!(p.access_for("/publicity"), Access::Session);
+        assert_eq!(p.access_for("/admin/users"), Access::Mfa);
+        assert_eq!(p.access_for("/admin/help/x"), Access::Public);
+        assert!(p.allows_groups(&["Staff".into()]));
+        assert!(!p.allows_groups(&["Other".into()]));
+        assert_eq!(p.mfa_max_age, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        for (text, key) in [
+            ("host = \"wiki.localhost\"", "upstreams"),
+            ("host = \"wiki.localhost\"\nupstreams = []", "upstreams"),
+            (
+                "host = \"wiki.localhost\"\nupstreams = [\"nope\"]",
+                "upstreams",
+            ),
+            ("host = \"https://wiki\"\nupstreams = [\"a:1\"]", "host"),
+            ("host = \"portal.localhost\"\nupstreams = [\"a:1\"]", "host"),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nbogus = 1",
+                "bogus",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\naccess = \"mfa\"",
+                "mfa",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nmfa = { max_age = \"5m\", methods = [\"carrier-pigeon\"] }",
+                "mfa.methods",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nmfa = { max_age = \"soon\" }",
+                "max_age",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npaths = [{ prefix = \"x\", access = \"public\" }]",
+                "paths[0].prefix",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npaths = [{ prefix = \"/x\", access = \"open\" }]",
+                "access",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"",
+                "tls_cert",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"\ntls_key = \"w-key.pem\"",
+                "tls_cert",
+            ),
+        ] {
+            let e = format!(
+                "{:#}",
+                parse(Path::new("/p/wiki.toml"), text, &server()).unwrap_err()
+            );
+            assert!(e.contains("/p/wiki.toml"), "{e}");
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn operator_certificates_resolve_beside_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = crate::tls::ensure_dev_certs(dir.path(), "w.localhost").unwrap();
+        let file = dir.path().join("w.toml");
+        let text = format!(
+            "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\ntls_cert = \"certs/{}\"\ntls_key = \"certs/{}\"\n",
+            dev.cert.file_name().unwrap().to_str().unwrap(),
+            dev.key.file_name().unwrap().to_str().unwrap(),
+        );
+        let p = parse(&file, &text, &server()).unwrap();
+        let (cert, key) = p.tls.clone().unwrap();
+        assert_eq!(cert, dev.cert);
+        crate::tls::certified_key(&cert, &key).unwrap();
+    }
+
+    #[test]
+    fn duplicate_hosts_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.toml", "b.toml"] {
+            std::fs::write(
+                dir.path().join(name),
+                "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\n",
+            )
+            .unwrap();
+        }
+        let e = format!("{:#}", load_dir(dir.path(), &server()).unwrap_err());
+        assert!(e.contains("b.toml") && e.contains("host"), "{e}");
+    }
+}

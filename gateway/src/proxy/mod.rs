@@ -1,0 +1,663 @@
+//! The pingora proxy: every request passes through here. The portal host is
+//! answered in-process by the portal's axum router; every other host with a
+//! policy is checked in `request_filter` (session, groups, MFA freshness),
+//! routed in `upstream_peer`, and given identity headers in
+//! `upstream_request_filter`.
+
+pub mod cache;
+mod pages;
+mod portal;
+
+pub use pages::escape as pages_escape;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use http::{HeaderMap, header};
+use idp::handoff::Handoffs;
+use idp::portal::gateway::CALLBACK_PATH;
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+
+use crate::policy::{Access, Policy, Upstream};
+use cache::{EdgeSessions, Identity};
+
+/// Where the portal's step-up ("verify your identity") page lives. The MFA
+/// work provides the page; the gateway only sends browsers there with the
+/// application and the URL to come back to.
+pub const STEP_UP_PATH: &str = "/login/verify";
+
+/// Identity headers we set; any incoming header starting with this is removed.
+const IDENTITY_PREFIX: &str = "x-portcullis-";
+
+/// An application and where its requests go.
+#[derive(Debug)]
+pub struct Route {
+    pub policy: Policy,
+    /// Position among the applications, from 1 (0 is the portal), for metrics.
+    pub index: usize,
+    peers: Vec<SocketAddr>,
+    next: AtomicUsize,
+}
+
+impl Route {
+    pub fn new(policy: Policy, index: usize, whoami: Option<SocketAddr>) -> anyhow::Result<Self> {
+        use std::net::ToSocketAddrs;
+        let mut peers = Vec::new();
+        for u in &policy.upstreams {
+            match u {
+                Upstream::Whoami => peers.extend(whoami),
+                Upstream::Addr(a) => {
+                    let resolved = a.to_socket_addrs().map_err(|e| {
+                        anyhow::anyhow!("policy {}: upstreams: cannot resolve {a}: {e}", policy.id)
+                    })?;
+                    peers.extend(resolved.take(1));
+                }
+            }
+        }
+        anyhow::ensure!(
+            !peers.is_empty(),
+            "policy {}: upstreams: no usable address",
+            policy.id
+        );
+        Ok(Self {
+            policy,
+            index,
+            peers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Round robin over the application's addresses.
+    fn peer(&self) -> SocketAddr {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.peers[i % self.peers.len()]
+    }
+}
+
+/// The applications by host, replaceable while requests run (SIGHUP).
+#[derive(Debug, Default)]
+pub struct RouteTable(std::sync::RwLock<Arc<HashMap<String, Arc<Route>>>>);
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>) -> Self {
+        let t = Self::default();
+        t.replace(routes);
+        t
+    }
+
+    /// Swaps in a new set; requests already routed keep their old route.
+    pub fn replace(&self, routes: Vec<Route>) {
+        let map: HashMap<_, _> = routes
+            .into_iter()
+            .map(|r| (r.policy.host.clone(), Arc::new(r)))
+            .collect();
+        if let Ok(mut guard) = self.0.write() {
+            *guard = Arc::new(map);
+        }
+    }
+
+    fn get(&self, host: &str) -> Option<Arc<Route>> {
+        self.0.read().ok()?.get(host).cloned()
+    }
+}
+
+/// Names of the cookies the gateway sets on application hosts.
+#[derive(Debug, Clone)]
+pub struct CookieNames {
+    pub app: String,
+    pub state: String,
+    secure: bool,
+}
+
+impl CookieNames {
+    fn new(secure: bool) -> Self {
+        let prefix = if secure { "__Host-" } else { "" };
+        Self {
+            app: format!("{prefix}portcullis_app"),
+            state: format!("{prefix}portcullis_state"),
+            secure,
+        }
+    }
+
+    fn set(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        c
+    }
+}
+
+/// The proxy.
+pub struct Gateway {
+    idp: Arc<idp::Idp>,
+    metrics: Arc<crate::metrics::Metrics>,
+    portal: axum::Router,
+    portal_origin: String,
+    routes: Arc<RouteTable>,
+    handoffs: Arc<Handoffs>,
+    sessions: EdgeSessions,
+    cookies: CookieNames,
+    scheme: &'static str,
+}
+
+/// Per-request state shared between the phases.
+pub struct Ctx {
+    started: Instant,
+    route: Option<Arc<Route>>,
+    identity: Option<Arc<Identity>>,
+    outcome: &'static str,
+}
+
+impl Gateway {
+    pub fn new(
+        idp: Arc<idp::Idp>,
+        handoffs: Arc<Handoffs>,
+        routes: Arc<RouteTable>,
+        cache_ttl: std::time::Duration,
+        cache_entries: usize,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        let secure = idp.config.secure_cookies;
+        Self {
+            idp: idp.clone(),
+            metrics: metrics.clone(),
+            portal: idp::portal::router_with_gateway(idp.clone(), handoffs.clone()),
+            portal_origin: idp.config.public_url.origin().ascii_serialization(),
+            routes,
+            handoffs,
+            sessions: EdgeSessions::new(idp, cache_ttl, cache_entries, metrics),
+            cookies: CookieNames::new(secure),
+            scheme: if secure { "https" } else { "http" },
+        }
+    }
+
+    /// The portal URL that starts the handshake for `route`, coming back to
+    /// `path_and_query` on the application host.
+    fn authorize_path(&self, route: &Route, path_and_query: &str, state: &str) -> String {
+        let return_to = format!("{}{path_and_query}", route.policy.origin);
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("app", &route.policy.id)
+            .append_pair("return_to", &return_to)
+            .append_pair("state", state)
+            .finish();
+        format!("/gateway/authorize?{q}")
+    }
+
+    async fn enforce(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: Arc<Route>,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        let path_and_query = req
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        if path == CALLBACK_PATH {
+            return self.callback(session, ctx, &route).await;
+        }
+        let access = route.policy.access_for(&path);
+        if access == Access::Public {
+            ctx.outcome = "public";
+            return Ok(false);
+        }
+        let json = !is_navigation(&req.headers);
+        let token = cookie(&req.headers, &self.cookies.app);
+        let identity = match token {
+            Some(t) => self.sessions.identify(&t, &route.policy.id).await,
+            None => None,
+        };
+        let Some(identity) = identity else {
+            ctx.outcome = "no_session";
+            if json {
+                return pages::json(
+                    session,
+                    401,
+                    "unauthenticated",
+                    &format!("{}/login", self.portal_origin),
+                )
+                .await;
+            }
+            let state = idp::crypto::random_token();
+            let to = format!(
+                "{}{}",
+                self.portal_origin,
+                self.authorize_path(&route, &path_and_query, &state)
+            );
+            let set = self.cookies.set(&self.cookies.state, &state, Some(600));
+            return pages::redirect(session, &to, Some(&set)).await;
+        };
+        if !route.policy.allows_groups(&identity.groups) {
+            ctx.outcome = "denied";
+            if json {
+                return pages::json(session, 403, "forbidden", "").await;
+            }
+            return pages::forbidden(session, &route.policy.name, &self.portal_origin).await;
+        }
+        if access == Access::Mfa && !mfa_fresh(&route.policy, &identity, idp::clock::now()) {
+            ctx.outcome = "step_up";
+            if json {
+                return pages::json(session, 403, "mfa_required", "").await;
+            }
+            let state = idp::crypto::random_token();
+            let back = self.authorize_path(&route, &path_and_query, &state);
+            let to = step_up_url(&self.portal_origin, &route.policy.id, &back);
+            let set = self.cookies.set(&self.cookies.state, &state, Some(600));
+            return pages::redirect(session, &to, Some(&set)).await;
+        }
+        ctx.outcome = "allowed";
+        ctx.identity = Some(identity);
+        Ok(false)
+    }
+
+    /// `/.portcullis/callback?code&state&return_to`: the application host's
+    /// half of the handshake.
+    async fn callback(&self, session: &mut Session, ctx: &mut Ctx, route: &Route) -> Result<bool> {
+        ctx.outcome = "callback";
+        let req = session.req_header();
+        let mut code = None;
+        let mut state = None;
+        let mut return_to = None;
+        for (k, v) in url::form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes()) {
+            match &*k {
+                "code" => code = Some(v.into_owned()),
+                "state" => state = Some(v.into_owned()),
+                "return_to" => return_to = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        let expected_state = cookie(&req.headers, &self.cookies.state);
+        // The state cookie ties the code to the browser that started the
+        // round trip: a code from someone else's session cannot be planted.
+        let state_ok = matches!((&state, &expected_state), (Some(a), Some(b)) if idp::crypto::ct_eq(a.as_bytes(), b.as_bytes()));
+        let grant = match (&code, state_ok) {
+            (Some(code), true) => self
+                .handoffs
+                .redeem(code, &route.policy.id, idp::clock::now())
+                .filter(|g| {
+                    state
+                        .as_deref()
+                        .is_some_and(|s| idp::crypto::ct_eq(g.state.as_bytes(), s.as_bytes()))
+                }),
+            _ => None,
+        };
+        let Some(grant) = grant else {
+            ctx.outcome = "callback_refused";
+            return pages::message(
+                session,
+                400,
+                "Sign-in could not be completed",
+                &format!(
+                    "The sign-in for {} expired or was started in another browser.",
+                    route.policy.name
+                ),
+                Some(("/", "Try again")),
+            )
+            .await;
+        };
+        let Some(portal) = self.sessions.portal_session(&grant.session).await else {
+            ctx.outcome = "callback_refused";
+            return pages::redirect(session, "/", None).await;
+        };
+        let Some(token) = self
+            .sessions
+            .bind(&grant.session, &route.policy.id, portal.expires_at)
+            .await
+        else {
+            ctx.outcome = "callback_refused";
+            return pages::message(
+                session,
+                503,
+                "Sign-in is unavailable",
+                "The session service does not answer. Please try again in a few minutes.",
+                Some(("/", "Try again")),
+            )
+            .await;
+        };
+        let target = return_to
+            .filter(|r| local_path(r))
+            .unwrap_or_else(|| "/".into());
+        let cookies = [
+            self.cookies.set(&self.cookies.app, &token, None),
+            self.cookies.set(&self.cookies.state, "", Some(0)),
+        ];
+        pages::redirect_with(session, &target, &cookies).await
+    }
+}
+
+/// Whether `raw` is a path on this host (not `//host`, not a URL).
+fn local_path(raw: &str) -> bool {
+    raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.chars().any(|c| c.is_control() || c == '\\')
+        && raw.len() <= 4096
+}
+
+/// The portal's step-up page for `app`, continuing to `back` (a portal path
+/// that repeats the handshake, so the fresher session reaches the app).
+pub fn step_up_url(portal_origin: &str, app: &str, back: &str) -> String {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("app", app)
+        .append_pair("return_to", back)
+        .finish();
+    format!("{portal_origin}{STEP_UP_PATH}?{q}")
+}
+
+/// A second factor recent enough, with a method the policy accepts.
+pub fn mfa_fresh(policy: &Policy, id: &Identity, now: i64) -> bool {
+    let recent = id
+        .mfa_at
+        .is_some_and(|t| now - t <= policy.mfa_max_age.as_secs() as i64);
+    let method_ok =
+        policy.mfa_methods.is_empty() || id.amr.iter().any(|m| policy.mfa_methods.contains(m));
+    recent && method_ok
+}
+
+/// Browsers navigating get pages and redirects; scripts and API clients get
+/// status codes with JSON.
+fn is_navigation(h: &HeaderMap) -> bool {
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(mode) = h.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+        return mode == "navigate";
+    }
+    !(get("accept").contains("application/json")
+        || get("x-requested-with").eq_ignore_ascii_case("xmlhttprequest"))
+}
+
+/// One cookie's value; a name sent twice counts as absent.
+fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = None;
+    for value in h.get_all(header::COOKIE) {
+        let Ok(s) = value.to_str() else { continue };
+        for pair in s.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+            {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The Cookie header without Portcullis' own cookies, or None when nothing is left.
+fn strip_our_cookies(h: &HeaderMap) -> Option<String> {
+    let kept: Vec<&str> = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(';'))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let name = p.split_once('=').map_or(*p, |(k, _)| k);
+            let base = name.strip_prefix("__Host-").unwrap_or(name);
+            !base.starts_with("portcullis_")
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// The request's host, lower-case and without port.
+fn request_host(req: &RequestHeader) -> String {
+    let raw = req
+        .uri
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let host = if raw.starts_with('[') {
+        raw.split_inclusive(']').next().unwrap_or("").to_string()
+    } else {
+        raw.split(':').next().unwrap_or("").to_string()
+    };
+    host.to_ascii_lowercase()
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            route: None,
+            identity: None,
+            outcome: "",
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let host = request_host(session.req_header());
+        match self.routes.get(&host) {
+            Some(route) => {
+                ctx.route = Some(route.clone());
+                self.enforce(session, ctx, route).await
+            }
+            None if session.req_header().uri.path() == "/readyz" => {
+                // Ready when the state store answers: without it nobody can
+                // sign in, so a load balancer should look elsewhere.
+                ctx.outcome = "readyz";
+                match self.idp.store.is_empty().await {
+                    Ok(_) => pages::text(session, 200, "ready").await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "not ready: the store does not answer");
+                        pages::text(session, 503, "store unavailable").await
+                    }
+                }
+            }
+            None => {
+                // The portal host, and any host no policy names (health
+                // checks by address, for one).
+                ctx.outcome = "portal";
+                portal::serve(&self.portal, session).await
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route for the request"))?;
+        Ok(Box::new(HttpPeer::new(route.peer(), false, String::new())))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // Header names are case-insensitive and stored lower-case, so this
+        // catches every spelling a client may send.
+        let spoofed: Vec<http::HeaderName> = upstream
+            .headers
+            .keys()
+            .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+            .cloned()
+            .collect();
+        for name in spoofed {
+            upstream.remove_header(&name);
+        }
+        match strip_our_cookies(&upstream.headers) {
+            Some(rest) => {
+                upstream.insert_header(header::COOKIE, rest)?;
+            }
+            None => {
+                upstream.remove_header(&header::COOKIE);
+            }
+        }
+        if let Some(id) = &ctx.identity {
+            upstream.insert_header("X-Portcullis-User", id.user_id.as_str())?;
+            upstream.insert_header("X-Portcullis-Email", id.email.as_str())?;
+            let groups = id.groups.join(",");
+            if upstream
+                .insert_header("X-Portcullis-Groups", groups)
+                .is_err()
+            {
+                tracing::warn!(user = %id.user_id, "group names not valid in a header; X-Portcullis-Groups left out");
+            }
+        }
+        if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
+            upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?;
+        }
+        upstream.insert_header("X-Forwarded-Proto", self.scheme)?;
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        let micros = ctx.started.elapsed().as_micros() as u64;
+        self.metrics.record(
+            ctx.route.as_ref().map_or(0, |r| r.index),
+            ctx.outcome,
+            micros,
+            e.is_some() && ctx.route.is_some(),
+        );
+        let req = session.req_header();
+        // The path only: queries can carry handshake codes.
+        tracing::info!(
+            target: "access",
+            method = %req.method,
+            host = %request_host(req),
+            path = %req.uri.path(),
+            status,
+            app = ctx.route.as_ref().map(|r| r.policy.id.as_str()).unwrap_or("portal"),
+            outcome = ctx.outcome,
+            user = ctx.identity.as_ref().map(|i| i.user_id.as_str()).unwrap_or(""),
+            micros,
+            error = e.map(|e| e.to_string()).unwrap_or_default(),
+            "request"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn policy() -> Policy {
+        crate::policy::parse(
+            std::path::Path::new("/p/app.toml"),
+            "host = \"app.localhost\"\nupstreams = [\"127.0.0.1:1\"]\nmfa = { max_age = \"5m\", methods = [\"otp\"] }\n",
+            &crate::config::ServerConfig::default(),
+        )
+        .unwrap()
+    }
+
+    fn id(mfa_at: Option<i64>, amr: &[&str]) -> Identity {
+        Identity {
+            user_id: "u".into(),
+            email: "e@example.com".into(),
+            groups: vec![],
+            mfa_at,
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn mfa_must_be_recent_and_of_an_allowed_method() {
+        let p = policy();
+        assert!(mfa_fresh(&p, &id(Some(1000), &["pwd", "otp"]), 1200));
+        assert!(
+            !mfa_fresh(&p, &id(Some(1000), &["pwd", "otp"]), 1301),
+            "stale"
+        );
+        assert!(!mfa_fresh(&p, &id(None, &["pwd"]), 1000), "never");
+        assert!(
+            !mfa_fresh(&p, &id(Some(1000), &["pwd", "sms"]), 1001),
+            "method"
+        );
+    }
+
+    #[test]
+    fn step_up_seam() {
+        let url = step_up_url(
+            "https://portal.localhost:8443",
+            "wiki",
+            "/gateway/authorize?app=wiki&x=1",
+        );
+        assert_eq!(
+            url,
+            "https://portal.localhost:8443/login/verify?app=wiki&return_to=%2Fgateway%2Fauthorize%3Fapp%3Dwiki%26x%3D1"
+        );
+    }
+
+    #[test]
+    fn navigation_or_not() {
+        let mut h = HeaderMap::new();
+        assert!(is_navigation(&h));
+        h.insert("accept", HeaderValue::from_static("application/json"));
+        assert!(!is_navigation(&h));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-requested-with",
+            HeaderValue::from_static("XMLHttpRequest"),
+        );
+        assert!(!is_navigation(&h));
+        let mut h = HeaderMap::new();
+        h.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
+        h.insert("accept", HeaderValue::from_static("text/html"));
+        assert!(is_navigation(&h));
+        h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+        assert!(!is_navigation(&h));
+    }
+
+    #[test]
+    fn cookies_are_read_once_and_ours_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-portcullis_app=T; portcullis_session=S; b=2"),
+        );
+        assert_eq!(cookie(&h, "__Host-portcullis_app").as_deref(), Some("T"));
+        assert_eq!(strip_our_cookies(&h).as_deref(), Some("a=1; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-portcullis_app=U"),
+        );
+        assert_eq!(cookie(&h, "__Host-portcullis_app"), None, "duplicates");
+        let mut only = HeaderMap::new();
+        only.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-portcullis_app=T"),
+        );
+        assert_eq!(strip_our_cookies(&only), None);
+    }
+
+    #[test]
+    fn local_paths_only() {
+        assert!(local_path("/a?b=c"));
+        for bad in ["//evil", "https://evil", "/\\evil", "", "/a\nb"] {
+            assert!(!local_path(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `/gateway/authorize`: the portal's half of the application-host cookie
+//! handshake (see [`crate::handoff`]).
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Portal, PortalError, PortalResult, SignedIn};
+use crate::clock;
+use crate::handoff::Grant;
+
+/// Where the gateway receives the code on the application host.
+pub const CALLBACK_PATH: &str = "/.portcullis/callback";
+
+#[derive(Deserialize)]
+pub struct AuthorizeQuery {
+    app: Option<String>,
+    return_to: Option<String>,
+    state: Option<String>,
+}
+
+/// Signed in: a single-use code and back to the application host. Not
+/// signed in: the [`SignedIn`] extractor sends the browser to `/login` with
+/// this very URL as `return_to`, so it comes back here afterwards.
+pub async fn authorize(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    Query(q): Query<AuthorizeQuery>,
+) -> PortalResult<Response> {
+    let bad = || PortalError::BadRequest("This sign-in link is not valid.".into());
+    let app_id = q.app.as_deref().ok_or_else(bad)?;
+    let app = portal.gateway.app(app_id).ok_or_else(bad)?;
+    let state = q
+        .state
+        .filter(|s| {
+            s.len() == 43
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or_else(bad)?;
+    // Only a URL on the application's own origin: anything else would turn
+    // the portal into an open redirect carrying a live code.
+    let target = q
+        .return_to
+        .as_deref()
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| u.origin().ascii_serialization() == app.origin)
+        .filter(|u| u.username().is_empty() && u.password().is_none())
+        .ok_or_else(bad)?;
+    let mut path = target.path().to_string();
+    if let Some(query) = target.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let code = portal.gateway.issue(
+        Grant {
+            session: me.session,
+            app: app.id.clone(),
+            state: state.clone(),
+        },
+        clock::now(),
+    );
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", &code)
+        .append_pair("state", &state)
+        .append_pair("return_to", &path)
+        .finish();
+    Ok(continue_page(
+        &format!("{}{CALLBACK_PATH}?{query}", app.origin),
+        &app.name,
+    ))
+}
+
+/// A page that moves on to `to` at once. Not a redirect: this request is
+/// often the tail of the sign-in form's redirect chain, and browsers apply
+/// the form page's CSP `form-action 'self'` to every hop of that chain, so a
+/// 303 to the application's origin would be blocked.
+fn continue_page(to: &str, app: &str) -> Response {
+    let to = escape(to);
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Continuing to {app}</title></head>\
+<body><p><a href=\"{to}\">Continue to {app}</a></p></body></html>",
+        app = escape(app)
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,143 @@
+//! The Redis session store against a real `redis-server` started here on a
+//! free port (skipped with a message when the binary is missing). Two store
+//! handles stand for two `portcullis` instances sharing one Redis.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use idp::redis_store::RedisStore;
+use idp::session::{AppLink, Session, SessionKey, Store};
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_redis(port: u16) -> Option<RedisServer> {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = RedisServer { child, port };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+fn session(user: &str, now: i64) -> Session {
+    Session {
+        user_id: user.into(),
+        created_at: now,
+        auth_time: now,
+        amr: vec!["pwd".into()],
+        mfa_at: None,
+        expires_at: now + 3600,
+        last_seen: now,
+        source_ip: None,
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_and_revocations() {
+    let Some(redis) = start_redis(free_port()).await else {
+        eprintln!("redis-server not available: skipping");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let a = RedisStore::connect(&url, "test:").await.unwrap();
+    let b = RedisStore::connect(&url, "test:").await.unwrap();
+    let now = idp::clock::now();
+
+    let k1 = SessionKey::of_token("one");
+    let k2 = SessionKey::of_token("two");
+    let other = SessionKey::of_token("three");
+    a.insert(&k1, &session("u1", now)).await.unwrap();
+    a.insert(&k2, &session("u1", now)).await.unwrap();
+    a.insert(&other, &session("u2", now)).await.unwrap();
+    assert_eq!(
+        b.get(&k1).await.unwrap(),
+        Some(session("u1", now)),
+        "seen by the other instance"
+    );
+
+    b.touch(&k1, now + 5).await.unwrap();
+    assert_eq!(a.get(&k1).await.unwrap().unwrap().last_seen, now + 5);
+
+    b.remove(&k2).await.unwrap();
+    assert_eq!(a.get(&k2).await.unwrap(), None);
+    b.touch(&k2, now + 6).await.unwrap();
+    assert_eq!(a.get(&k2).await.unwrap(), None, "touch never resurrects");
+
+    // An application-host cookie linked on one instance is known to the other.
+    let link = AppLink {
+        session: k1.clone(),
+        app: "wiki".into(),
+        expires_at: now + 3600,
+    };
+    let cookie = SessionKey::of_token("app-cookie");
+    a.insert_link(&cookie, &link).await.unwrap();
+    assert_eq!(b.get_link(&cookie).await.unwrap(), Some(link));
+    assert_eq!(
+        b.get_link(&SessionKey::of_token("nope")).await.unwrap(),
+        None
+    );
+
+    assert_eq!(b.revoke_user("u1").await.unwrap(), 1);
+    assert_eq!(a.get(&k1).await.unwrap(), None);
+    assert!(
+        a.get(&other).await.unwrap().is_some(),
+        "other users untouched"
+    );
+
+    // Redis gone: errors, not panics; back again: the same handles recover.
+    let port = redis.port;
+    drop(redis);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        a.get(&other).await.is_err(),
+        "fails closed while Redis is down"
+    );
+    let _again = start_redis(port).await.expect("redis restarts");
+    let mut recovered = false;
+    for _ in 0..50 {
+        if a.get(&other).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the connection manager reconnects by itself");
+}
