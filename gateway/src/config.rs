@@ -27,6 +27,8 @@ struct FileConfig {
     demo: DemoConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    oidc: idp::oidc::OidcConfig,
 }
 
 /// `[server]`
@@ -126,6 +128,7 @@ impl Config {
                 sessions: file.sessions,
                 passwords: file.passwords,
                 demo: file.demo,
+                oidc: file.oidc,
             },
             server,
             log: file.log,

@@ -27,6 +27,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(seeded) = idp::seed::seed_if_new(&idp).await? {
         announce_demo(&seeded);
     }
+    // Linked applications must exist; signing keys are generated on first start.
+    idp.check_oidc_clients().await?;
+    idp.oidc_keys()
+        .await
+        .context("loading the OIDC signing keys")?;
 
     let acceptor = if config.server.plain_http {
         tracing::warn!("serving plain HTTP: for local development only");

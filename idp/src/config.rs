@@ -136,6 +136,8 @@ pub struct IdpConfig {
     pub sessions: SessionConfig,
     pub passwords: PasswordConfig,
     pub demo: DemoConfig,
+    /// `[oidc]`: the OpenID Connect provider and its clients.
+    pub oidc: crate::oidc::OidcConfig,
 }
 
 impl IdpConfig {
@@ -153,6 +155,7 @@ impl IdpConfig {
             sessions: SessionConfig::default(),
             passwords: PasswordConfig::default(),
             demo: DemoConfig::default(),
+            oidc: crate::oidc::OidcConfig::default(),
         }
     }
 
@@ -222,6 +225,7 @@ impl IdpConfig {
             crate::crypto::Keys::from_base64(key)
                 .map_err(|e| ConfigError::new("secrets.master_key", e.to_string()))?;
         }
+        self.oidc.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

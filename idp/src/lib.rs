@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod directory;
 pub mod error;
+pub mod oidc;
 pub mod portal;
 pub mod seed;
 pub mod session;

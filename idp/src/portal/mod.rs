@@ -79,6 +79,8 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
+        // OAuth endpoints are called by clients, not portal forms: outside CSRF.
+        .merge(crate::oidc::routes())
         .layer(middleware::from_fn_with_state(
             portal.clone(),
             headers::layer,

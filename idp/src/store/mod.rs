@@ -6,6 +6,7 @@ mod audit;
 mod credentials;
 mod groups;
 mod keys;
+mod oidc;
 mod sessions;
 mod settings;
 mod users;
@@ -21,6 +22,7 @@ use crate::error::Result;
 pub use apps::NewApplication;
 pub use audit::AuditRow;
 pub use keys::{ApiKeyRow, SshKeyRow};
+pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
 pub use users::NewUser;
 
 /// The state store.
