@@ -108,23 +108,22 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
     if let Some(claims) = &hint_claims
         && let Some(token) = portal.cookies.get(headers, Name::Session)
         && let Ok(Some((_, session))) = idp.sessions.resume(&token, clock::now()).await
+        && claims.get("sub").and_then(Value::as_str) == Some(session.user_id.as_str())
     {
-        if claims.get("sub").and_then(Value::as_str) == Some(session.user_id.as_str()) {
-            if let Err(e) = idp.end_session(&SessionKey::of_token(&token)).await {
-                return crate::portal::PortalError::from(e).into_response();
-            }
-            portal
-                .audit(
-                    Event::new("signout", Outcome::Success)
-                        .user(&session.user_id)
-                        .detail(format!(
-                            "RP-initiated by {}",
-                            client_id.as_deref().unwrap_or("?")
-                        )),
-                )
-                .await;
-            cleared = Some(portal.cookies.clear(Name::Session));
+        if let Err(e) = idp.end_session(&SessionKey::of_token(&token)).await {
+            return crate::portal::PortalError::from(e).into_response();
         }
+        portal
+            .audit(
+                Event::new("signout", Outcome::Success)
+                    .user(&session.user_id)
+                    .detail(format!(
+                        "RP-initiated by {}",
+                        client_id.as_deref().unwrap_or("?")
+                    )),
+            )
+            .await;
+        cleared = Some(portal.cookies.clear(Name::Session));
     }
     let mut res = match target {
         Some(uri) => {
