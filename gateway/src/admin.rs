@@ -35,7 +35,7 @@ enum AdminCommand {
     Settings(SettingsCommand),
     /// OpenID Connect clients kept in the store: add, list, remove.
     #[command(subcommand)]
-    Clients(crate::admin_oidc::ClientCommand),
+    Clients(Box<crate::admin_oidc::ClientCommand>),
     /// OpenID Connect signing keys: rotate, list.
     #[command(subcommand)]
     Keys(crate::admin_oidc::KeyCommand),
@@ -445,7 +445,7 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 },
             );
         }
-        AdminCommand::Clients(cmd) => crate::admin_oidc::clients(idp, cmd, j).await?,
+        AdminCommand::Clients(cmd) => crate::admin_oidc::clients(idp, *cmd, j).await?,
         AdminCommand::Keys(cmd) => crate::admin_oidc::keys(idp, cmd, j).await?,
         AdminCommand::Audit { limit } => {
             let rows = idp.store.recent_audit(limit.clamp(1, 10_000)).await?;
