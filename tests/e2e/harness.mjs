@@ -75,7 +75,7 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {} } = {}
   });
 }
 
-function configToml({ port, dataDir }) {
+function configToml({ port, dataDir, extraConfig = '' }) {
   return `[server]
 listen = "127.0.0.1:${port}"
 public_url = "https://${PORTAL_HOST}:${port}"
@@ -90,7 +90,7 @@ argon2_iterations = 1
 
 [demo]
 password = "${DEMO.password}"
-`;
+${extraConfig}`;
 }
 
 /**
@@ -105,8 +105,10 @@ export class Server {
     this.exited = null;
   }
 
-  static async start(name) {
+  /** `options.extraConfig` is TOML appended to the generated config (e.g. `[[oidc.clients]]`). */
+  static async start(name, options = {}) {
     const server = new Server(name);
+    server.extraConfig = options.extraConfig ?? '';
     await server.#start();
     return server;
   }
@@ -130,7 +132,7 @@ export class Server {
     this.dataDir = path.join(this.dir, 'data');
     await mkdir(this.dataDir, { recursive: true });
     this.configPath = path.join(this.dir, 'portcullis.toml');
-    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir }));
+    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, extraConfig: this.extraConfig }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,
