@@ -1153,3 +1153,64 @@ async fn client_config_validation_names_the_key() {
             .contains("declared twice")
     );
 }
+
+#[tokio::test]
+async fn portal_tile_starts_the_clients_login() {
+    let k = kit_with(|c| {
+        c.oidc.clients = vec![client(json!({
+            "client_id": "wiki",
+            "client_secret_hash": sha(WIKI_SECRET),
+            "redirect_uris": [WIKI_CB],
+            "application": "Team Wiki",
+            "initiate_login_uri": "https://wiki.example.com/oidc/login",
+        }))];
+    })
+    .await;
+    let mut b = k.signed_in().await;
+    let apps = k.idp.store.list_applications().await.unwrap();
+    let wiki = apps.iter().find(|a| a.name == "Team Wiki").unwrap();
+    let other = apps.iter().find(|a| a.name != "Team Wiki").unwrap();
+    let page = b.get(&format!("/apps/{}/launch", wiki.id)).await;
+    let loc = url::Url::parse(page.location().unwrap()).unwrap();
+    assert_eq!(loc.path(), "/oidc/login");
+    let q: Vec<(String, String)> = loc.query_pairs().into_owned().collect();
+    assert_eq!(param(&q, "iss"), Some("https://portal.localhost"));
+    assert_eq!(param(&q, "login_hint"), Some(DEMO_EMAIL));
+    // Other tiles keep their launch URL.
+    let page = b.get(&format!("/apps/{}/launch", other.id)).await;
+    assert_eq!(page.location(), Some(other.launch_url.as_str()));
+}
+
+#[tokio::test]
+async fn expired_or_foreign_access_tokens_are_refused_at_userinfo() {
+    let k = oidc_kit().await;
+    let user = k.demo_user().await;
+    let keys = k.idp.oidc_keys().await.unwrap();
+    let now = idp::clock::now();
+    let claims = |iss: &str, exp: i64| {
+        json!({"iss": iss, "sub": user.id, "aud": "wiki", "client_id": "wiki",
+               "iat": now - 700, "exp": exp, "jti": "j1", "scope": "openid email"})
+    };
+    let rs = idp::oidc::keys::Alg::RS256;
+    let live = keys
+        .sign(rs, "at+jwt", &claims("https://portal.localhost", now + 60))
+        .unwrap();
+    assert_eq!(userinfo(&k, &live).await.0, StatusCode::OK);
+    let expired = keys
+        .sign(rs, "at+jwt", &claims("https://portal.localhost", now - 1))
+        .unwrap();
+    let (s, e) = userinfo(&k, &expired).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    let foreign = keys
+        .sign(rs, "at+jwt", &claims("https://other.example", now + 60))
+        .unwrap();
+    assert_eq!(userinfo(&k, &foreign).await.0, StatusCode::UNAUTHORIZED);
+    // An ID token is not an access token.
+    let id = keys
+        .sign(rs, "JWT", &claims("https://portal.localhost", now + 60))
+        .unwrap();
+    assert_eq!(userinfo(&k, &id).await.0, StatusCode::UNAUTHORIZED);
+}

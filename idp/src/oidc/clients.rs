@@ -173,3 +173,30 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     };
     Ok(Some((dec(id), dec(secret))))
 }
+
+impl Idp {
+    /// Where the portal tile of `app_name` starts: the initiate-login URI of
+    /// an OIDC client linked to that application (OIDC Core 4, third-party
+    /// initiated login), with `iss` and `login_hint`; None for other apps.
+    pub async fn oidc_launch_url(
+        &self,
+        app_name: &str,
+        login_hint: &str,
+    ) -> Result<Option<String>> {
+        let clients = self.oidc_clients().await?;
+        let Some(uri) = clients.iter().find_map(|(c, _)| {
+            (c.application.as_deref() == Some(app_name))
+                .then_some(c.initiate_login_uri.as_deref())
+                .flatten()
+        }) else {
+            return Ok(None);
+        };
+        let Ok(mut url) = url::Url::parse(uri) else {
+            return Ok(None);
+        };
+        url.query_pairs_mut()
+            .append_pair("iss", &self.issuer())
+            .append_pair("login_hint", login_hint);
+        Ok(Some(url.to_string()))
+    }
+}
