@@ -1214,3 +1214,76 @@ async fn expired_or_foreign_access_tokens_are_refused_at_userinfo() {
         .unwrap();
     assert_eq!(userinfo(&k, &id).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// A one-route HTTP server on loopback recording each back-channel logout token.
+async fn logout_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let token = url::form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let _ = tx.send(token);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://127.0.0.1:{}/bcl", addr.port()), rx)
+}
+
+async fn next_token(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a logout token within 10 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn backchannel_logout_tokens_on_sign_out_and_password_change() {
+    let (uri, mut rx) = logout_receiver().await;
+    let k = kit_with(|c| {
+        c.oidc.clients = vec![client(json!({
+            "client_id": "wiki",
+            "client_secret_hash": sha(WIKI_SECRET),
+            "redirect_uris": [WIKI_CB],
+            "application": "Team Wiki",
+            "backchannel_logout_uri": uri,
+        }))];
+    })
+    .await;
+    let user = k.demo_user().await;
+    // Portal sign-out: a token naming the user and the session.
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let (_, t) = exchange(&k, &code).await;
+    let (_, id) = verify(&k, t["id_token"].as_str().unwrap()).await;
+    b.get("/apps").await;
+    b.post("/logout", &[]).await;
+    let token = next_token(&mut rx).await;
+    assert_eq!(header_of(&token)["typ"], "logout+jwt");
+    let (_, c) = verify(&k, &token).await;
+    assert_eq!(c["aud"], "wiki");
+    assert_eq!(c["sub"], json!(user.id));
+    assert_eq!(c["sid"], id["sid"], "the sid of the ID token");
+    assert!(c["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(c.get("nonce").is_none() && c["jti"].is_string());
+
+    // Password change: every session, no sid.
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    exchange(&k, &code).await;
+    k.idp
+        .admin_set_password(DEMO_EMAIL, "Green-Valley-9134!")
+        .await
+        .unwrap();
+    let (_, c) = verify(&k, &next_token(&mut rx).await).await;
+    assert_eq!(c["sub"], json!(user.id));
+    assert!(c.get("sid").is_none());
+}

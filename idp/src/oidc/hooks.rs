@@ -1,7 +1,8 @@
 //! Ending sessions reaches the applications too: whenever the portal ends
 //! every session of a user (password change, lock, administrator action) or
 //! one session (sign-out), the refresh tokens issued through them die with
-//! them, and so do the access tokens that name those grants.
+//! them, so do the access tokens that name those grants, and the clients
+//! that registered a back-channel logout URI are told.
 
 use crate::accounts::Idp;
 use crate::clock;
@@ -20,6 +21,7 @@ impl Idp {
                 grants = clients.len(),
                 "revoked OIDC grants with the user's sessions"
             );
+            self.send_backchannel_logout(&clients, user_id, None).await;
         }
         Ok(ended)
     }
@@ -27,9 +29,18 @@ impl Idp {
     /// Ends one portal session and the OIDC grants made through it.
     pub async fn end_session(&self, key: &SessionKey) -> Result<()> {
         self.sessions.end(key).await?;
-        self.store
+        let user = self.store.session_grants_user(key.as_str()).await?;
+        let clients = self
+            .store
             .revoke_session_grants(key.as_str(), clock::now())
             .await?;
+        if let Some(user_id) = user
+            && !clients.is_empty()
+        {
+            let sid = crate::oidc::token::sid_of(self, key.as_str());
+            self.send_backchannel_logout(&clients, &user_id, Some(sid))
+                .await;
+        }
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! authenticate themselves instead.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod clients;
 pub mod config;
 pub mod discovery;
@@ -47,10 +48,12 @@ pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// `portcullis admin keys rotate` (another process) reaches running instances.
 const KEY_REFRESH_SECS: i64 = 60;
 
-/// The provider's runtime state: the cached key set.
+/// The provider's runtime state: the cached key set and the HTTP client for
+/// back-channel logout.
 #[derive(Debug, Default)]
 pub struct Provider {
     keys: RwLock<Option<(i64, Arc<KeySet>)>>,
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Idp {

@@ -211,6 +211,16 @@ impl Store {
         .await?)
     }
 
+    /// The user of the grants made from one portal session, if any.
+    pub async fn session_grants_user(&self, session_hash: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM oidc_grants WHERE session_hash = $1 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Revokes the grants made from one portal session.
     pub async fn revoke_session_grants(&self, session_hash: &str, now: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
