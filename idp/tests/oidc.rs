@@ -1208,6 +1208,11 @@ async fn expired_or_foreign_access_tokens_are_refused_at_userinfo() {
         .sign(rs, "at+jwt", &claims("https://other.example", now + 60))
         .unwrap();
     assert_eq!(userinfo(&k, &foreign).await.0, StatusCode::UNAUTHORIZED);
+    // A token naming a client that does not exist (e.g. removed) is refused.
+    let mut c = claims("https://portal.localhost", now + 60);
+    c["client_id"] = json!("removed");
+    let orphan = keys.sign(rs, "at+jwt", &c).unwrap();
+    assert_eq!(userinfo(&k, &orphan).await.0, StatusCode::UNAUTHORIZED);
     // An ID token is not an access token.
     let id = keys
         .sign(rs, "JWT", &claims("https://portal.localhost", now + 60))

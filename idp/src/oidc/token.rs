@@ -451,6 +451,11 @@ pub async fn check_access_token(idp: &Idp, token: &str) -> crate::error::Result<
     {
         return Ok(None);
     }
+    // A removed client's tokens die with it (client_credentials tokens name no grant).
+    match claims.get("client_id").and_then(Value::as_str) {
+        Some(cid) if idp.oidc_client(cid).await?.is_some() => {}
+        _ => return Ok(None),
+    }
     if let Some(jti) = claims.get("jti").and_then(Value::as_str)
         && idp.store.jti_revoked(jti).await?
     {
