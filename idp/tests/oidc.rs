@@ -1292,3 +1292,23 @@ async fn backchannel_logout_tokens_on_sign_out_and_password_change() {
     assert_eq!(c["sub"], json!(user.id));
     assert!(c.get("sid").is_none());
 }
+
+#[tokio::test]
+async fn purge_removes_only_what_expired() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let (_, t) = exchange(&k, &code).await;
+    let now = idp::clock::now();
+    assert_eq!(
+        k.idp.store.purge_oidc(now).await.unwrap(),
+        0,
+        "nothing expired yet"
+    );
+    // Two months on, the code, refresh token and (a day after it ends) the grant go.
+    assert!(k.idp.store.purge_oidc(now + 62 * 86_400).await.unwrap() >= 3);
+    assert_eq!(
+        refresh(&k, t["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -82,6 +82,13 @@ impl Idp {
         }
         let retention = self.config.oidc.key_retention.as_secs() as i64;
         self.store.drop_retired_oidc_keys(now - retention).await?;
+        // Housekeeping rides on the key refresh: once a minute per instance.
+        // Access tokens outlive nothing here: the longest lives 24h, and a
+        // grant expires with its refresh lifetime.
+        let purged = self.store.purge_oidc(now).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "expired OIDC codes, tokens and grants removed");
+        }
         let keys =
             Arc::new(KeySet::load_or_create(&self.store, &self.keys.secret_box(), now).await?);
         *slot = Some((now, keys.clone()));
