@@ -1312,3 +1312,44 @@ async fn purge_removes_only_what_expired() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn cors_only_for_registered_origins() {
+    let k = oidc_kit().await;
+    let mut b = k.browser();
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/oauth2/token")
+            .header(header::ORIGIN, origin)
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = b.send(preflight("http://localhost:3000")).await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        ok.headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert!(ok.headers.contains_key("access-control-allow-methods"));
+    let evil = b.send(preflight("https://evil.example")).await;
+    assert!(!evil.headers.contains_key("access-control-allow-origin"));
+    // The actual request carries the header too.
+    let page = b
+        .send(
+            Request::post("/oauth2/token")
+                .header(header::ORIGIN, "http://localhost:3000")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    "grant_type=refresh_token&refresh_token=x&client_id=spa",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        page.headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+}

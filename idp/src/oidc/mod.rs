@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod clients;
 pub mod config;
+pub mod cors;
 pub mod discovery;
 pub mod hooks;
 pub mod introspect;
@@ -102,14 +103,9 @@ impl Idp {
 }
 
 /// The provider's routes, merged into the portal router outside its CSRF layer.
-pub fn routes() -> Router<Portal> {
-    Router::new()
-        .route(DISCOVERY_PATH, get(discovery::configuration))
-        .route(JWKS_PATH, get(discovery::jwks))
-        .route(
-            AUTHORIZE_PATH,
-            get(authorize::handle_get).post(authorize::handle_post),
-        )
+pub fn routes(portal: Portal) -> Router<Portal> {
+    // What browser-based clients call with fetch gets CORS for their origins.
+    let api = Router::new()
         .route(TOKEN_PATH, post(token::handle))
         .route(
             USERINFO_PATH,
@@ -117,8 +113,17 @@ pub fn routes() -> Router<Portal> {
         )
         .route(INTROSPECT_PATH, post(introspect::handle))
         .route(REVOKE_PATH, post(revoke::handle))
+        .layer(axum::middleware::from_fn_with_state(portal, cors::layer));
+    Router::new()
+        .route(DISCOVERY_PATH, get(discovery::configuration))
+        .route(JWKS_PATH, get(discovery::jwks))
+        .route(
+            AUTHORIZE_PATH,
+            get(authorize::handle_get).post(authorize::handle_post),
+        )
         .route(
             END_SESSION_PATH,
             get(logout::handle_get).post(logout::handle_post),
         )
+        .merge(api)
 }

@@ -80,7 +80,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
-        .merge(crate::oidc::routes())
+        .merge(crate::oidc::routes(portal.clone()))
         .layer(middleware::from_fn_with_state(
             portal.clone(),
             headers::layer,
