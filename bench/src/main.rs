@@ -9,6 +9,8 @@
 //! stdout holds exactly one JSON object; without `--json` the table goes to
 //! stdout.
 
+mod token;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ enum Command {
     Hashrate(HashrateArgs),
     /// Password sign-ins per second, with portal page latency measured alongside.
     Signin(SigninArgs),
+    /// OIDC token endpoint grants per second: client credentials, refresh, code exchange.
+    Token(token::TokenArgs),
 }
 
 #[derive(Args)]
@@ -111,6 +115,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("starting the tokio runtime")?;
             rt.block_on(signin(&out, &args))
+        }
+        Command::Token(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(token::run(&out, args))
         }
     }
 }
@@ -292,6 +303,25 @@ struct Target {
 }
 
 impl Target {
+    fn for_url(url: &str, email: &str, password: &str, timeout_seconds: f64) -> Result<Self> {
+        let base = Url::parse(url).with_context(|| format!("--url {url}"))?;
+        let host = base
+            .host_str()
+            .ok_or_else(|| anyhow!("--url has no host: {url}"))?
+            .to_string();
+        let port = base
+            .port_or_known_default()
+            .ok_or_else(|| anyhow!("--url has no port: {url}"))?;
+        Ok(Self {
+            base,
+            host,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            timeout: positive_duration(timeout_seconds, "--timeout-seconds")?,
+            email: email.to_string(),
+            password: password.to_string(),
+        })
+    }
+
     fn from_args(args: &SigninArgs) -> Result<Self> {
         let base = Url::parse(&args.url).with_context(|| format!("--url {}", args.url))?;
         let host = base

@@ -33,6 +33,12 @@ enum AdminCommand {
     /// Administrator settings: password policy, lockout, profile editing.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// OpenID Connect clients kept in the store: add, list, remove.
+    #[command(subcommand)]
+    Clients(Box<crate::admin_oidc::ClientCommand>),
+    /// OpenID Connect signing keys: rotate, list.
+    #[command(subcommand)]
+    Keys(crate::admin_oidc::KeyCommand),
     /// The newest audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -452,6 +458,8 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
                 },
             );
         }
+        AdminCommand::Clients(cmd) => crate::admin_oidc::clients(idp, *cmd, j).await?,
+        AdminCommand::Keys(cmd) => crate::admin_oidc::keys(idp, cmd, j).await?,
         AdminCommand::Audit { limit } => {
             let rows = idp.store.recent_audit(limit.clamp(1, 10_000)).await?;
             out(j, json!(rows), || {

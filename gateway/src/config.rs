@@ -31,6 +31,8 @@ struct FileConfig {
     log: LogConfig,
     #[serde(default)]
     gateway: GatewayConfig,
+    #[serde(default)]
+    oidc: idp::oidc::OidcConfig,
 }
 
 /// `[gateway]`
@@ -188,6 +190,7 @@ impl Config {
                 passwords: file.passwords,
                 demo: file.demo,
                 mfa: file.mfa,
+                oidc: file.oidc,
             },
             server,
             log: file.log,

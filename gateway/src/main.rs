@@ -1,6 +1,7 @@
 //! `portcullis`: the single sign-on gateway.
 
 mod admin;
+mod admin_oidc;
 mod config;
 mod metrics;
 mod policy;

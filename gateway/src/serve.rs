@@ -29,6 +29,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         announce_demo(&seeded);
         add_policy_tiles(&idp, &config).await?;
     }
+    // Linked applications must exist; signing keys are generated on first start.
+    idp.check_oidc_clients().await?;
+    idp.oidc_keys()
+        .await
+        .context("loading the OIDC signing keys")?;
 
     let mut whoami = None;
     let routes = Arc::new(RouteTable::new(build_routes(&config, &mut whoami).await?));

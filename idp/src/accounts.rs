@@ -27,6 +27,8 @@ pub struct Idp {
     pub hasher: Hasher,
     pub sessions: Sessions,
     pub keys: Keys,
+    /// The OpenID Connect provider's runtime state (cached signing keys).
+    pub oidc: crate::oidc::Provider,
 }
 
 /// How a sign-in attempt ended.
@@ -101,6 +103,7 @@ impl Idp {
             hasher,
             sessions,
             keys,
+            oidc: crate::oidc::Provider::default(),
         }))
     }
 
@@ -246,7 +249,7 @@ impl Idp {
                 .lock_user(&user.id, LockReason::FailedAttempts)
                 .await?
         {
-            self.sessions.revoke_user(&user.id).await?;
+            self.end_user_sessions(&user.id).await?;
             audit::record(
                 &self.store,
                 now,
@@ -345,7 +348,7 @@ impl Idp {
         }
         let hash = self.hasher.hash(new).await?;
         self.store.set_password_hash(&user.id, &hash, now).await?;
-        let ended = self.sessions.revoke_user(&user.id).await?;
+        let ended = self.end_user_sessions(&user.id).await?;
         audit::record(
             &self.store,
             now,
@@ -424,7 +427,7 @@ impl Idp {
         ) {
             self.store.unlock_user(&user.id, now).await?;
         }
-        self.sessions.revoke_user(&user.id).await?;
+        self.end_user_sessions(&user.id).await?;
         self.admin_event("admin.user.set_password", Some(&user), String::new())
             .await;
         Ok(())
@@ -433,7 +436,7 @@ impl Idp {
     pub async fn lock_user(&self, email: &str) -> Result<bool> {
         let user = self.user_by_email(email).await?;
         let changed = self.store.lock_user(&user.id, LockReason::Admin).await?;
-        self.sessions.revoke_user(&user.id).await?;
+        self.end_user_sessions(&user.id).await?;
         self.admin_event("admin.user.lock", Some(&user), String::new())
             .await;
         Ok(changed)
@@ -449,7 +452,7 @@ impl Idp {
 
     pub async fn delete_user(&self, email: &str) -> Result<()> {
         let user = self.user_by_email(email).await?;
-        self.sessions.revoke_user(&user.id).await?;
+        self.end_user_sessions(&user.id).await?;
         self.store.delete_user(&user.id).await?;
         self.admin_event("admin.user.delete", Some(&user), String::new())
             .await;

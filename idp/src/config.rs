@@ -211,6 +211,8 @@ pub struct IdpConfig {
     pub passwords: PasswordConfig,
     pub demo: DemoConfig,
     pub mfa: MfaConfig,
+    /// `[oidc]`: the OpenID Connect provider and its clients.
+    pub oidc: crate::oidc::OidcConfig,
 }
 
 impl IdpConfig {
@@ -229,6 +231,7 @@ impl IdpConfig {
             passwords: PasswordConfig::default(),
             demo: DemoConfig::default(),
             mfa: MfaConfig::default(),
+            oidc: crate::oidc::OidcConfig::default(),
         }
     }
 
@@ -336,6 +339,7 @@ impl IdpConfig {
                 "must be 1 to 64 characters without a colon",
             ));
         }
+        self.oidc.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

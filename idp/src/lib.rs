@@ -16,6 +16,7 @@ pub mod directory;
 pub mod error;
 pub mod handoff;
 pub mod mfa;
+pub mod oidc;
 pub mod portal;
 pub mod redis_store;
 pub mod seed;

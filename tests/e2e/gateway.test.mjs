@@ -127,7 +127,7 @@ describe('gateway', { timeout: TEST_TIMEOUT }, () => {
       await page.goto(server.appUrl('one.localhost', '/mfa/report'));
       const stepUp = new URL(page.url());
       assert.equal(stepUp.host, `portal.localhost:${server.port}`);
-      assert.equal(stepUp.pathname, '/login/verify');
+      assert.equal(stepUp.pathname, '/login/step-up');
       assert.equal(stepUp.searchParams.get('app'), 'one');
       assert.match(stepUp.searchParams.get('return_to'), /^\/gateway\/authorize\?app=one&/);
 

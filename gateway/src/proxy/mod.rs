@@ -31,7 +31,7 @@ use cache::{EdgeSessions, Identity};
 /// Where the portal's step-up ("verify your identity") page lives. The MFA
 /// work provides the page; the gateway only sends browsers there with the
 /// application and the URL to come back to.
-pub const STEP_UP_PATH: &str = "/login/verify";
+pub const STEP_UP_PATH: &str = idp::oidc::authorize::STEP_UP_PATH;
 
 /// Identity headers we set; any incoming header starting with this is removed.
 const IDENTITY_PREFIX: &str = "x-portcullis-";
@@ -607,7 +607,7 @@ mod tests {
         );
         assert_eq!(
             url,
-            "https://portal.localhost:8443/login/verify?app=wiki&return_to=%2Fgateway%2Fauthorize%3Fapp%3Dwiki%26x%3D1"
+            "https://portal.localhost:8443/login/step-up?app=wiki&return_to=%2Fgateway%2Fauthorize%3Fapp%3Dwiki%26x%3D1"
         );
     }
 

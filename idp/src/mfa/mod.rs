@@ -403,7 +403,7 @@ impl Idp {
     pub async fn reset_mfa(&self, email: &str) -> Result<u64> {
         let user = self.user_by_email(email).await?;
         let removed = self.store.delete_all_factors(&user.id).await?;
-        self.sessions.revoke_user(&user.id).await?;
+        self.end_user_sessions(&user.id).await?;
         audit::record(
             &self.store,
             clock::now(),

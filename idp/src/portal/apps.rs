@@ -167,5 +167,12 @@ pub async fn launch(
                 .ip(ip.as_deref()),
         )
         .await;
-    Ok(see_other(&app.launch_url))
+    // An OIDC application starts at its client's login, which comes back
+    // through the authorization endpoint and lands the user signed in.
+    let to = portal
+        .idp
+        .oidc_launch_url(&app.name, &me.user.email)
+        .await?
+        .unwrap_or(app.launch_url);
+    Ok(see_other(&to))
 }

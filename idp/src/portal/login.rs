@@ -80,6 +80,8 @@ pub struct LoginQuery {
     changed: Option<String>,
     signed_out: Option<String>,
     reverify: Option<String>,
+    /// OIDC `login_hint`: pre-fills the email.
+    login_hint: Option<String>,
 }
 
 fn login_page(
@@ -120,7 +122,13 @@ pub async fn email_page(
     let remembered = remembered_email(&portal, &headers);
     let email = match (&q.change, open_flow(&portal, &headers)) {
         (Some(_), Some(flow)) => flow.email,
-        _ => remembered.clone().unwrap_or_default(),
+        _ => q
+            .login_hint
+            .as_deref()
+            .map(normalize_email)
+            .filter(|e| valid_email(e))
+            .or_else(|| remembered.clone())
+            .unwrap_or_default(),
     };
     let info = if q.changed.is_some() {
         Some("Your password was changed. Sign in with your new password.")
@@ -372,7 +380,8 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
                 )
                 .await;
         }
-        portal.idp.sessions.end(&key).await?;
+        // Ends the grants made through this session too.
+        portal.idp.end_session(&key).await?;
     }
     let mut res = see_other("/login?signed_out=1");
     res.headers_mut()

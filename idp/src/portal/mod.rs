@@ -125,6 +125,8 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
+        // OAuth endpoints are called by clients, not portal forms: outside CSRF.
+        .merge(crate::oidc::routes(portal.clone()))
         .layer(middleware::from_fn_with_state(
             portal.clone(),
             headers::layer,

@@ -1,0 +1,272 @@
+//! `[oidc]` and `[[oidc.clients]]`: the provider's settings and the relying
+//! parties declared in the configuration file. Validation names the key.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::keys::Alg;
+use crate::config::ConfigError;
+
+/// `[oidc]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// How long an authorization code may wait for its exchange.
+    #[serde(with = "humantime_serde")]
+    pub code_lifetime: Duration,
+    /// How long a retired signing key stays in the JWKS after rotation; must
+    /// cover the longest ID/access token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub key_retention: Duration,
+    pub clients: Vec<ClientConfig>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            code_lifetime: Duration::from_secs(60),
+            key_retention: Duration::from_secs(24 * 3600),
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// One relying party.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// `sha256:<hex>` of a high-entropy secret, or an argon2id PHC string.
+    /// Absent: a public client (PKCE required, no secret).
+    #[serde(default)]
+    pub client_secret_hash: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_grants")]
+    pub grant_types: Vec<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_access", with = "humantime_serde")]
+    pub access_token_lifetime: Duration,
+    #[serde(default = "default_access", with = "humantime_serde")]
+    pub id_token_lifetime: Duration,
+    #[serde(default = "default_refresh", with = "humantime_serde")]
+    pub refresh_token_lifetime: Duration,
+    #[serde(default = "default_alg")]
+    pub id_token_signed_response_alg: String,
+    /// The portal application whose group assignments decide who may sign
+    /// in; absent only for machine clients (client_credentials only).
+    #[serde(default)]
+    pub application: Option<String>,
+    /// Every sign-in to this client needs a verified second factor ...
+    #[serde(default)]
+    pub require_mfa: bool,
+    /// ... no older than this, when set.
+    #[serde(default, with = "humantime_serde::option")]
+    pub mfa_max_age: Option<Duration>,
+    /// Where the portal tile sends the browser to start the client's login
+    /// (OIDC third-party initiated login).
+    #[serde(default)]
+    pub initiate_login_uri: Option<String>,
+    /// OIDC back-channel logout endpoint of the client.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+pub const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+fn default_grants() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+fn default_scopes() -> Vec<String> {
+    SCOPES.iter().map(|s| s.to_string()).collect()
+}
+fn default_access() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_refresh() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+fn default_alg() -> String {
+    "RS256".into()
+}
+
+impl ClientConfig {
+    pub fn is_public(&self) -> bool {
+        self.client_secret_hash.is_none()
+    }
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+    pub fn alg(&self) -> Alg {
+        Alg::parse(&self.id_token_signed_response_alg).unwrap_or(Alg::RS256)
+    }
+
+    /// Checks one client; `key` is its dotted prefix, e.g. `oidc.clients[0]`.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let k = |f: &str| format!("{key}.{f}");
+        let id = &self.client_id;
+        if id.is_empty()
+            || id.len() > 128
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError::new(
+                k("client_id"),
+                "must be 1-128 characters of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if let Some(h) = &self.client_secret_hash {
+            let ok = match h.strip_prefix("sha256:") {
+                Some(hex) => hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+                None => h.starts_with("$argon2id$"),
+            };
+            if !ok {
+                return Err(ConfigError::new(
+                    k("client_secret_hash"),
+                    "must be sha256:<64 hex digits> or an argon2id PHC string ($argon2id$...)",
+                ));
+            }
+        }
+        for g in &self.grant_types {
+            if !GRANTS.contains(&g.as_str()) {
+                return Err(ConfigError::new(
+                    k("grant_types"),
+                    format!("unknown grant type {g:?} (known: {})", GRANTS.join(", ")),
+                ));
+            }
+        }
+        if self.grant_types.is_empty() {
+            return Err(ConfigError::new(k("grant_types"), "must not be empty"));
+        }
+        if self.is_public() && self.allows_grant("client_credentials") {
+            return Err(ConfigError::new(
+                k("grant_types"),
+                "client_credentials needs a confidential client (client_secret_hash)",
+            ));
+        }
+        for s in &self.scopes {
+            if !SCOPES.contains(&s.as_str()) {
+                return Err(ConfigError::new(
+                    k("scopes"),
+                    format!("unknown scope {s:?} (known: {})", SCOPES.join(", ")),
+                ));
+            }
+        }
+        let interactive = self.allows_grant("authorization_code");
+        if interactive && self.redirect_uris.is_empty() {
+            return Err(ConfigError::new(
+                k("redirect_uris"),
+                "must list at least one URI for the authorization_code grant",
+            ));
+        }
+        if interactive && self.application.is_none() {
+            return Err(ConfigError::new(
+                k("application"),
+                "must name the portal application whose assignments decide who may sign in",
+            ));
+        }
+        for (field, list) in [
+            ("redirect_uris", &self.redirect_uris),
+            ("post_logout_redirect_uris", &self.post_logout_redirect_uris),
+        ] {
+            for u in list {
+                check_redirect_uri(u)
+                    .map_err(|why| ConfigError::new(k(field), format!("{u:?}: {why}")))?;
+            }
+        }
+        for (field, u) in [
+            ("initiate_login_uri", &self.initiate_login_uri),
+            ("backchannel_logout_uri", &self.backchannel_logout_uri),
+        ] {
+            if let Some(u) = u {
+                check_redirect_uri(u)
+                    .map_err(|why| ConfigError::new(k(field), format!("{u:?}: {why}")))?;
+            }
+        }
+        if Alg::parse(&self.id_token_signed_response_alg).is_none() {
+            return Err(ConfigError::new(
+                k("id_token_signed_response_alg"),
+                "must be RS256 or ES256",
+            ));
+        }
+        for (field, d) in [
+            ("access_token_lifetime", self.access_token_lifetime),
+            ("id_token_lifetime", self.id_token_lifetime),
+        ] {
+            if d < Duration::from_secs(30) || d > Duration::from_secs(24 * 3600) {
+                return Err(ConfigError::new(k(field), "must be between 30s and 24h"));
+            }
+        }
+        if self.refresh_token_lifetime < Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                k("refresh_token_lifetime"),
+                "must be at least 1m",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Redirect URIs must be absolute, without fragment or credentials; plain
+/// http only for loopback hosts (RFC 8252 native apps, local development).
+pub fn check_redirect_uri(u: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(u).map_err(|_| "is not an absolute URL")?;
+    if url.fragment().is_some() {
+        return Err("must not have a fragment");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host_str() {
+            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+            Some(h) if h.ends_with(".localhost") => Ok(()),
+            _ => Err("http is only allowed for loopback hosts; use https"),
+        },
+        _ => Err("must use https (or http on loopback)"),
+    }
+}
+
+impl OidcConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.code_lifetime < Duration::from_secs(10)
+            || self.code_lifetime > Duration::from_secs(600)
+        {
+            return Err(ConfigError::new(
+                "oidc.code_lifetime",
+                "must be between 10s and 10m",
+            ));
+        }
+        let longest = self
+            .clients
+            .iter()
+            .map(|c| c.access_token_lifetime.max(c.id_token_lifetime))
+            .max()
+            .unwrap_or_default();
+        if self.key_retention < longest {
+            return Err(ConfigError::new(
+                "oidc.key_retention",
+                "must be at least the longest access/ID token lifetime of any client",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = format!("oidc.clients[{i}]");
+            c.validate(&key)?;
+            if !seen.insert(c.client_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{key}.client_id"),
+                    format!("{:?} is declared twice", c.client_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

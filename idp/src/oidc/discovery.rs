@@ -1,0 +1,73 @@
+//! Discovery (OpenID Connect Discovery 1.0) and the JWKS. The metadata lists
+//! exactly what is implemented, nothing aspirational.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::config::SCOPES;
+use super::wire::OAuthError;
+use crate::portal::Portal;
+
+pub fn metadata(iss: &str) -> serde_json::Value {
+    let at = |p: &str| format!("{iss}{p}");
+    json!({
+        "issuer": iss,
+        "authorization_endpoint": at(super::AUTHORIZE_PATH),
+        "token_endpoint": at(super::TOKEN_PATH),
+        "userinfo_endpoint": at(super::USERINFO_PATH),
+        "jwks_uri": at(super::JWKS_PATH),
+        "introspection_endpoint": at(super::INTROSPECT_PATH),
+        "revocation_endpoint": at(super::REVOKE_PATH),
+        "end_session_endpoint": at(super::END_SESSION_PATH),
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
+            "name", "given_name", "family_name", "preferred_username",
+            "email", "email_verified", "groups"
+        ],
+        "acr_values_supported": [super::authorize::ACR_PWD, super::authorize::ACR_MFA],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+    })
+}
+
+fn cacheable(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
+}
+
+pub async fn configuration(State(portal): State<Portal>) -> Response {
+    cacheable(Json(metadata(&portal.idp.issuer())).into_response())
+}
+
+pub async fn jwks(State(portal): State<Portal>) -> Response {
+    match portal.idp.oidc_keys().await {
+        Ok(keys) => cacheable(Json(keys.jwks()).into_response()),
+        Err(e) => OAuthError::from(e).into_response(),
+    }
+}

@@ -1,0 +1,471 @@
+//! The token endpoint: `authorization_code` (single use; a replay revokes
+//! what the code produced), `refresh_token` (rotated on every use; reuse
+//! revokes the family) and `client_credentials`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::config::ClientConfig;
+use super::wire::{ErrorCode, OAuthError, Params, TokenResponse};
+use crate::accounts::Idp;
+use crate::audit::{self, Event, Outcome};
+use crate::clock;
+use crate::crypto;
+use crate::directory::User;
+use crate::portal::{ClientIp, Portal};
+use crate::store::{GrantRow, Spend};
+
+/// The `typ` of RFC 9068 access tokens.
+pub const AT_TYP: &str = "at+jwt";
+
+pub async fn handle(
+    State(portal): State<Portal>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let idp = &portal.idp;
+    match exchange(idp, &headers, &body, ip.as_deref()).await {
+        Ok(t) => t.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.split(';').next().is_some_and(|t| {
+        t.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    }) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    if body.len() > 64 * 1024 {
+        return Err(OAuthError::invalid_request("the body is too large"));
+    }
+    Ok(Params::parse(body))
+}
+
+pub(crate) fn client_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    form_body(headers, body)
+}
+
+async fn exchange(
+    idp: &Idp,
+    headers: &HeaderMap,
+    body: &[u8],
+    ip: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let params = form_body(headers, body)?;
+    let grant_type = params.require("grant_type")?.to_string();
+    let client = match idp.authenticate_client(headers, &params).await {
+        Ok(c) => c,
+        Err(e) => {
+            if e.code == ErrorCode::InvalidClient {
+                let id = params.get("client_id").ok().flatten().unwrap_or("");
+                audit::record(
+                    &idp.store,
+                    clock::now(),
+                    Event::new("oidc.token", Outcome::Failure)
+                        .subject(id)
+                        .ip(ip)
+                        .detail("client authentication failed"),
+                )
+                .await;
+            }
+            return Err(e);
+        }
+    };
+    if !super::config::GRANTS.contains(&grant_type.as_str()) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported: authorization_code, refresh_token, client_credentials",
+        ));
+    }
+    if !client.allows_grant(&grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {grant_type} grant"),
+        ));
+    }
+    let result = match grant_type.as_str() {
+        "authorization_code" => code_grant(idp, &client, &params).await,
+        "refresh_token" => refresh_grant(idp, &client, &params).await,
+        _ => client_credentials(idp, &client, &params).await,
+    };
+    let (outcome, detail) = match &result {
+        Ok(_) => (Outcome::Success, grant_type.clone()),
+        Err(e) => (
+            Outcome::Failure,
+            format!("{grant_type}: {}", e.code.as_str()),
+        ),
+    };
+    audit::record(
+        &idp.store,
+        clock::now(),
+        Event::new("oidc.token", outcome)
+            .subject(&client.client_id)
+            .ip(ip)
+            .detail(detail),
+    )
+    .await;
+    result
+}
+
+/// S256 of the verifier, compared in constant time (RFC 7636 section 4.6).
+fn pkce_ok(verifier: &str, challenge: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let valid = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    valid
+        && crypto::ct_eq(
+            crypto::b64url(&Sha256::digest(verifier)).as_bytes(),
+            challenge.as_bytes(),
+        )
+}
+
+async fn code_grant(
+    idp: &Idp,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.require("code")?;
+    let redirect_uri = params.require("redirect_uri")?;
+    let verifier = params.get("code_verifier")?;
+    let now = clock::now();
+    let row = match idp
+        .store
+        .spend_code(&crypto::sha256_hex(code.as_bytes()), now)
+        .await?
+    {
+        Spend::Fresh(row) => row,
+        Spend::Replayed { grant_id } => {
+            // RFC 6749 section 4.1.2: a code used twice revokes the tokens
+            // issued from it; someone else may hold it.
+            idp.store.revoke_grant(&grant_id, now).await?;
+            audit::record(
+                &idp.store,
+                now,
+                Event::new("oidc.code.replayed", Outcome::Failure)
+                    .subject(&client.client_id)
+                    .detail("tokens issued from the code revoked"),
+            )
+            .await;
+            return Err(OAuthError::invalid_grant("the code was already used"));
+        }
+        Spend::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
+    };
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&row.code_challenge, verifier) {
+        (Some(ch), Some(v)) if pkce_ok(v, ch) => {}
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+        // A verifier without a challenge: something is wrong on the client side.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "no code_challenge was sent for this code",
+            ));
+        }
+        (None, None) => {}
+    }
+    let grant = live_grant(idp, &row.grant_id, client, now).await?;
+    issue(idp, client, &grant, now, true).await
+}
+
+async fn refresh_grant(
+    idp: &Idp,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let token = params.require("refresh_token")?;
+    let now = clock::now();
+    let (grant_id, expires_at) = match idp
+        .store
+        .spend_refresh(&crypto::sha256_hex(token.as_bytes()), now)
+        .await?
+    {
+        Spend::Fresh(r) => r,
+        Spend::Replayed { grant_id } => {
+            // An old refresh token came back: either the client or a thief
+            // holds a copy. Ending the whole family stops both.
+            if let Some(g) = idp.store.grant(&grant_id).await?
+                && g.client_id == client.client_id
+            {
+                idp.store.revoke_grant(&grant_id, now).await?;
+                audit::record(
+                    &idp.store,
+                    now,
+                    Event::new("oidc.refresh.reused", Outcome::Failure)
+                        .user(&g.user_id)
+                        .subject(&client.client_id)
+                        .detail("refresh token family revoked"),
+                )
+                .await;
+            }
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
+        }
+        Spend::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token")),
+    };
+    if expires_at <= now {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    let mut grant = live_grant(idp, &grant_id, client, now).await?;
+    if let Some(scope) = params.get("scope")? {
+        // A refresh may narrow the scope, never widen it (RFC 6749 section 6).
+        let granted: Vec<&str> = grant.scope.split(' ').collect();
+        if !scope.split(' ').all(|s| granted.contains(&s)) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope exceeds the original grant",
+            ));
+        }
+        grant.scope = scope.to_string();
+    }
+    issue(idp, client, &grant, now, false).await
+}
+
+/// The grant if it belongs to the client, is not revoked or expired, and
+/// its user may still sign in.
+async fn live_grant(
+    idp: &Idp,
+    grant_id: &str,
+    client: &ClientConfig,
+    now: i64,
+) -> Result<GrantRow, OAuthError> {
+    let grant = idp
+        .store
+        .grant(grant_id)
+        .await?
+        .filter(|g| g.client_id == client.client_id)
+        .ok_or_else(|| OAuthError::invalid_grant("the grant does not exist"))?;
+    if grant.revoked_at.is_some() || grant.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the grant was revoked or has expired",
+        ));
+    }
+    match idp.store.user_by_id(&grant.user_id).await? {
+        Some(u) if u.locked.is_none() => Ok(grant),
+        _ => Err(OAuthError::invalid_grant("the user can no longer sign in")),
+    }
+}
+
+async fn client_credentials(
+    idp: &Idp,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let now = clock::now();
+    let scope = match params.get("scope")? {
+        Some(s) => {
+            for part in s.split(' ') {
+                // No user is involved: user-claim scopes make no sense here.
+                if part == "openid"
+                    || part == "offline_access"
+                    || !client.scopes.iter().any(|c| c == part)
+                {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        format!("scope {part:?} is not available"),
+                    ));
+                }
+            }
+            s.to_string()
+        }
+        None => String::new(),
+    };
+    let ttl = client.access_token_lifetime.as_secs() as i64;
+    let mut claims = json!({
+        "iss": idp.issuer(),
+        "sub": client.client_id,
+        "aud": client.client_id,
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": crypto::random_token(),
+    });
+    if !scope.is_empty() {
+        claims["scope"] = Value::from(scope.clone());
+    }
+    let keys = idp.oidc_keys().await?;
+    Ok(TokenResponse {
+        access_token: keys.sign(client.alg(), AT_TYP, &claims)?,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: None,
+        id_token: None,
+        scope,
+    })
+}
+
+/// The pairwise-free `sid` of a portal session: a MAC of the session's store
+/// key, so the key itself never leaves the server.
+pub fn sid_of(idp: &Idp, session_hash: &str) -> String {
+    crypto::b64url(&idp.keys.mac("oidc-sid", session_hash.as_bytes())[..16])
+}
+
+fn has_scope(scope: &str, s: &str) -> bool {
+    scope.split(' ').any(|x| x == s)
+}
+
+/// User claims released for `scope` (OIDC Core 5.4), shared by the ID token and userinfo.
+pub async fn user_claims(idp: &Idp, user: &User, scope: &str) -> crate::error::Result<Value> {
+    let mut c = json!({ "sub": user.id });
+    if has_scope(scope, "profile") {
+        c["name"] = Value::from(user.display_name());
+        c["given_name"] = Value::from(user.first_name.clone());
+        c["family_name"] = Value::from(user.last_name.clone());
+        c["preferred_username"] = Value::from(user.username.clone());
+    }
+    if has_scope(scope, "email") {
+        c["email"] = Value::from(user.email.clone());
+        // Company addresses are set by administrators, not self-asserted.
+        c["email_verified"] = Value::from(true);
+    }
+    if has_scope(scope, "groups") {
+        c["groups"] = Value::from(idp.store.groups_of(&user.id).await?);
+    }
+    Ok(c)
+}
+
+/// Access token, ID token and (when the client may refresh) a new refresh
+/// token for a user grant.
+async fn issue(
+    idp: &Idp,
+    client: &ClientConfig,
+    grant: &GrantRow,
+    now: i64,
+    with_nonce: bool,
+) -> Result<TokenResponse, OAuthError> {
+    let user = idp
+        .store
+        .user_by_id(&grant.user_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let keys = idp.oidc_keys().await?;
+    let iss = idp.issuer();
+    let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
+    let sid = grant.session_hash.as_deref().map(|h| sid_of(idp, h));
+    let ttl = client.access_token_lifetime.as_secs() as i64;
+    let mut at = json!({
+        "iss": iss,
+        "sub": user.id,
+        "aud": client.client_id,
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": crypto::random_token(),
+        "scope": grant.scope,
+        "auth_time": grant.auth_time,
+        "amr": amr,
+        // Lets userinfo and introspection see a revoked family at once.
+        "gid": grant.id,
+    });
+    if let Some(acr) = &grant.acr {
+        at["acr"] = Value::from(acr.clone());
+    }
+    let access_token = keys.sign(client.alg(), AT_TYP, &at)?;
+
+    let id_token = if has_scope(&grant.scope, "openid") {
+        let mut c = user_claims(idp, &user, &grant.scope).await?;
+        let id_ttl = client.id_token_lifetime.as_secs() as i64;
+        c["iss"] = Value::from(iss.clone());
+        c["aud"] = Value::from(client.client_id.clone());
+        c["azp"] = Value::from(client.client_id.clone());
+        c["iat"] = Value::from(now);
+        c["exp"] = Value::from(now + id_ttl);
+        c["auth_time"] = Value::from(grant.auth_time);
+        c["amr"] = json!(amr);
+        if let Some(acr) = &grant.acr {
+            c["acr"] = Value::from(acr.clone());
+        }
+        if let Some(sid) = &sid {
+            c["sid"] = Value::from(sid.clone());
+        }
+        // The nonce belongs to the authentication; OIDC Core 12.2 lets a
+        // refreshed ID token carry it or not. We only put it in the first.
+        if with_nonce && let Some(n) = &grant.nonce {
+            c["nonce"] = Value::from(n.clone());
+        }
+        Some(keys.sign(client.alg(), "JWT", &c)?)
+    } else {
+        None
+    };
+
+    let refresh_token = if client.allows_grant("refresh_token") {
+        let rt = crypto::random_token();
+        let exp = (now + client.refresh_token_lifetime.as_secs() as i64).min(grant.expires_at);
+        idp.store
+            .insert_refresh(&crypto::sha256_hex(rt.as_bytes()), &grant.id, now, exp)
+            .await?;
+        Some(rt)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token,
+        id_token,
+        scope: grant.scope.clone(),
+    })
+}
+
+/// A verified, live access token's claims, or why not. Used by userinfo and introspection.
+pub async fn check_access_token(idp: &Idp, token: &str) -> crate::error::Result<Option<Value>> {
+    let keys = idp.oidc_keys().await?;
+    let Some((typ, claims)) = keys.verify(token) else {
+        return Ok(None);
+    };
+    let now = clock::now();
+    let iss = idp.issuer();
+    if typ != AT_TYP
+        || claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())
+        || claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_none_or(|e| e <= now)
+    {
+        return Ok(None);
+    }
+    // A removed client's tokens die with it (client_credentials tokens name no grant).
+    match claims.get("client_id").and_then(Value::as_str) {
+        Some(cid) if idp.oidc_client(cid).await?.is_some() => {}
+        _ => return Ok(None),
+    }
+    if let Some(jti) = claims.get("jti").and_then(Value::as_str)
+        && idp.store.jti_revoked(jti).await?
+    {
+        return Ok(None);
+    }
+    if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
+        match idp.store.grant(gid).await? {
+            Some(g) if g.revoked_at.is_none() => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(claims))
+}

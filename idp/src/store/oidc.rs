@@ -1,0 +1,376 @@
+//! Queries of the OpenID Connect provider. Single use of codes and refresh
+//! tokens is decided by the database (`UPDATE ... WHERE used_at IS NULL
+//! RETURNING`), so two instances racing on one code cannot both win.
+
+use sqlx::FromRow;
+
+use super::Store;
+use crate::error::Result;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub private_sealed: String,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_hash: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub acr: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A code row as the exchange sees it.
+#[derive(Debug, Clone, FromRow)]
+pub struct CodeRow {
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+}
+
+/// What spending a single-use secret found.
+#[derive(Debug)]
+pub enum Spend<T> {
+    /// First use: the row, now marked used.
+    Fresh(T),
+    /// Used before: the grant it belongs to, for reuse detection.
+    Replayed {
+        grant_id: String,
+    },
+    Unknown,
+}
+
+impl Store {
+    pub async fn oidc_keys(&self) -> Result<Vec<SigningKeyRow>> {
+        Ok(sqlx::query_as(
+            "SELECT kid, alg, private_sealed, public_jwk, created_at, retired_at FROM oidc_keys \
+             ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds a key and retires the previous signer of the same algorithm, in one transaction.
+    pub async fn add_oidc_key(&self, row: &SigningKeyRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE oidc_keys SET retired_at = $1 WHERE alg = $2 AND retired_at IS NULL")
+            .bind(row.created_at)
+            .bind(&row.alg)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oidc_keys (kid, alg, private_sealed, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&row.kid)
+        .bind(&row.alg)
+        .bind(&row.private_sealed)
+        .bind(&row.public_jwk)
+        .bind(row.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets keys retired before `before`: nothing they signed is still valid.
+    pub async fn drop_retired_oidc_keys(&self, before: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM oidc_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Deletes what can no longer be used: expired codes, refresh tokens,
+    /// grants and remembered revocations. Returns the rows removed.
+    pub async fn purge_oidc(&self, now: i64) -> Result<u64> {
+        let mut n = 0;
+        for q in [
+            "DELETE FROM oidc_codes WHERE expires_at < $1",
+            "DELETE FROM oidc_refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM oidc_revoked_jti WHERE expires_at < $1",
+            // A day later than its end, so that access tokens naming it (24h
+            // at most) are not cut short by the purge.
+            "DELETE FROM oidc_grants WHERE expires_at < $1 - 86400",
+        ] {
+            n += sqlx::query(q)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+
+    // ---- clients added by the administrator ----------------------------
+
+    pub async fn oidc_clients(&self) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT client_id, data FROM oidc_clients ORDER BY client_id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn oidc_client(&self, client_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT data FROM oidc_clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn add_oidc_client(&self, client_id: &str, data: &str, now: i64) -> Result<()> {
+        let res = sqlx::query(
+            "INSERT INTO oidc_clients (client_id, data, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(client_id)
+        .bind(data)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(
+                crate::Error::Conflict(format!("a client with id {client_id}")),
+            ),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    pub async fn remove_oidc_client(&self, client_id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM oidc_clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // A removed client's tokens die with it.
+        sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- grants, codes, refresh tokens ---------------------------------
+
+    pub async fn insert_grant(&self, g: &GrantRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oidc_grants (id, client_id, user_id, session_hash, scope, nonce, auth_time, amr, acr, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(&g.session_hash)
+        .bind(&g.scope)
+        .bind(&g.nonce)
+        .bind(g.auth_time)
+        .bind(&g.amr)
+        .bind(&g.acr)
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, client_id, user_id, session_hash, scope, nonce, auth_time, amr, acr, created_at, expires_at, revoked_at \
+             FROM oidc_grants WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Revokes a whole family: its refresh tokens and the access tokens that name it.
+    pub async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Revokes every grant of the user; returns the client ids affected.
+    pub async fn revoke_user_grants(&self, user_id: &str, now: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING client_id",
+        )
+        .bind(now)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The user of the grants made from one portal session, if any.
+    pub async fn session_grants_user(&self, session_hash: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM oidc_grants WHERE session_hash = $1 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Revokes the grants made from one portal session.
+    pub async fn revoke_session_grants(&self, session_hash: &str, now: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL RETURNING client_id",
+        )
+        .bind(now)
+        .bind(session_hash)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn insert_code(
+        &self,
+        code_hash: &str,
+        grant_id: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        code_challenge: Option<&str>,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oidc_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code_hash)
+        .bind(grant_id)
+        .bind(client_id)
+        .bind(redirect_uri)
+        .bind(code_challenge)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the code used, atomically; tells a replay from an unknown code.
+    pub async fn spend_code(&self, code_hash: &str, now: i64) -> Result<Spend<CodeRow>> {
+        let row: Option<CodeRow> = sqlx::query_as(
+            "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+             RETURNING grant_id, client_id, redirect_uri, code_challenge, expires_at",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Spend::Fresh(row));
+        }
+        let grant: Option<String> =
+            sqlx::query_scalar("SELECT grant_id FROM oidc_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match grant {
+            Some(grant_id) => Spend::Replayed { grant_id },
+            None => Spend::Unknown,
+        })
+    }
+
+    pub async fn insert_refresh(
+        &self,
+        token_hash: &str,
+        grant_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oidc_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(grant_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the refresh token used, atomically; returns (grant id, expires_at).
+    pub async fn spend_refresh(&self, token_hash: &str, now: i64) -> Result<Spend<(String, i64)>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE oidc_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+             RETURNING grant_id, expires_at",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Spend::Fresh(row));
+        }
+        let grant: Option<String> =
+            sqlx::query_scalar("SELECT grant_id FROM oidc_refresh_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match grant {
+            Some(grant_id) => Spend::Replayed { grant_id },
+            None => Spend::Unknown,
+        })
+    }
+
+    /// The refresh token's grant, if the token is live (for introspection and revocation).
+    pub async fn refresh_token_grant(&self, token_hash: &str, now: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT grant_id FROM oidc_refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oidc_revoked_jti (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn jti_revoked(&self, jti: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_revoked_jti WHERE jti = $1")
+            .bind(jti)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+}
