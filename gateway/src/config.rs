@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use idp::config::{
-    ConfigError, DemoConfig, MfaConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig,
+    ConfigError, DemoConfig, MailConfig, MfaConfig, PasswordConfig, ResetConfig, SecretsConfig,
+    SessionConfig, StoreConfig,
 };
 use serde::Deserialize;
 
@@ -27,6 +28,10 @@ struct FileConfig {
     demo: DemoConfig,
     #[serde(default)]
     mfa: MfaConfig,
+    #[serde(default)]
+    mail: MailConfig,
+    #[serde(default)]
+    reset: ResetConfig,
     #[serde(default)]
     log: LogConfig,
 }
@@ -129,6 +134,11 @@ impl Config {
                 passwords: file.passwords,
                 demo: file.demo,
                 mfa: file.mfa,
+                mail: MailConfig {
+                    outbox_dir: file.mail.outbox_dir.as_ref().map(|p| resolve(base, p)),
+                    ..file.mail
+                },
+                reset: file.reset,
             },
             server,
             log: file.log,

@@ -27,6 +27,8 @@ pub struct Idp {
     pub hasher: Hasher,
     pub sessions: Sessions,
     pub keys: Keys,
+    pub mailer: crate::mail::Mailer,
+    pub reset_limiter: crate::reset::ResetLimiter,
 }
 
 /// How a sign-in attempt ended.
@@ -88,12 +90,16 @@ impl Idp {
         let hasher = Hasher::new(&config.passwords)?;
         let embedded = EmbeddedStore::load(store.clone(), clock::now()).await?;
         let sessions = Sessions::new(Arc::new(embedded), &config.sessions);
+        let mailer = crate::mail::Mailer::start(&config, store.clone())
+            .map_err(|e| Error::Invalid(format!("mail: {e}")))?;
         Ok(Arc::new(Self {
             config,
             store,
             hasher,
             sessions,
             keys,
+            mailer,
+            reset_limiter: Default::default(),
         }))
     }
 

@@ -7,6 +7,7 @@ mod credentials;
 mod groups;
 mod keys;
 mod mfa;
+mod resets;
 mod sessions;
 mod settings;
 mod users;
@@ -23,6 +24,7 @@ pub use apps::NewApplication;
 pub use audit::AuditRow;
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
+pub use resets::ResetRow;
 pub use users::NewUser;
 
 /// The state store.
