@@ -243,7 +243,7 @@ async fn deliver(
     }
 }
 
-/// Writes the message as `<dir>/<unix seconds>-<uuid>.eml`, readable by the
+/// Writes the message as `<dir>/<unix nanoseconds>-<uuid>.eml`, readable by the
 /// owner only: it may hold a reset link.
 async fn write_outbox(
     dir: &std::path::Path,
@@ -254,7 +254,13 @@ async fn write_outbox(
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Failure::Temporary(format!("{}: {e}", dir.display())))?;
-        let name = format!("{}-{}.eml", crate::clock::now(), uuid::Uuid::new_v4());
+        // Nanoseconds first, so that listing the folder by name lists the
+        // messages in the order they were written.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let name = format!("{nanos:020}-{}.eml", uuid::Uuid::new_v4());
         let path = dir.join(&name);
         // Written under another name and renamed, so a reader of the folder
         // never sees half a message.

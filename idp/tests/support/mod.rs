@@ -26,6 +26,11 @@ pub struct Kit {
 }
 
 pub async fn kit() -> Kit {
+    kit_with(|_| {}).await
+}
+
+/// A kit whose configuration `tweak` adjusts before the core starts.
+pub async fn kit_with(tweak: impl FnOnce(&mut IdpConfig)) -> Kit {
     let dir = tempfile::tempdir().unwrap();
     let mut config = IdpConfig::for_data_dir(dir.path().to_path_buf());
     config.passwords = PasswordConfig {
@@ -39,6 +44,7 @@ pub async fn kit() -> Kit {
         email: DEMO_EMAIL.into(),
         password: Some(DEMO_PASSWORD.into()),
     };
+    tweak(&mut config);
     let store = idp::store::Store::open_in_memory().await.unwrap();
     let idp = Idp::with_store(config, store).await.unwrap();
     idp::seed::seed_if_new(&idp).await.unwrap().unwrap();
