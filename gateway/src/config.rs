@@ -231,6 +231,25 @@ mod tests {
         assert_eq!(m.policy, idp::config::MfaPolicy::Required);
         assert_eq!(m.required_groups, vec!["admins".to_string()]);
         assert_eq!(m.passkey_reverify.as_secs(), 3600);
+        assert_eq!(c.idp.reset.token_lifetime.as_secs(), 3600);
+        assert_eq!(
+            c.idp.outbox_dir(),
+            PathBuf::from("/etc/portcullis/data/outbox")
+        );
+        let mail = parse("[mail]\ntransport = \"smtp\"\nsmtp_tls = \"implicit\"\nsmtp_port = 465\noutbox_dir = \"out\"")
+            .unwrap()
+            .idp
+            .mail;
+        assert_eq!(mail.smtp_tls, idp::config::SmtpTls::Implicit);
+        assert_eq!(mail.outbox_dir, Some(PathBuf::from("/etc/portcullis/out")));
+    }
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let text = include_str!("../../config.example.toml");
+        if let Err(e) = parse(text) {
+            panic!("{e:#}");
+        }
     }
 
     #[test]
@@ -263,6 +282,13 @@ mod tests {
             ("[mfa]\nissuer = \"a:b\"", "mfa.issuer"),
             ("[mfa]\npasskey_reverify = \"1s\"", "mfa.passkey_reverify"),
             ("[log]\nformat = \"xml\"", "log.format"),
+            ("[mail]\nfrom = \"not an address\"", "mail.from"),
+            ("[mail]\ntransport = \"pigeon\"", "transport"),
+            ("[mail]\nsmtp_tls = \"maybe\"", "smtp_tls"),
+            ("[mail]\nsmtp_username = \"u\"", "mail.smtp_password"),
+            ("[mail]\nmax_attempts = 0", "mail.max_attempts"),
+            ("[reset]\ntoken_lifetime = \"1s\"", "reset.token_lifetime"),
+            ("[reset]\nmax_per_account = 0", "reset.max_per_account"),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",

@@ -27,6 +27,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(seeded) = idp::seed::seed_if_new(&idp).await? {
         announce_demo(&seeded);
     }
+    match config.idp.mail.transport {
+        idp::config::MailTransport::Outbox => tracing::info!(
+            outbox = %config.idp.outbox_dir().display(),
+            "mail is written to the outbox folder ([mail] transport = \"smtp\" to send it)"
+        ),
+        idp::config::MailTransport::Smtp => tracing::info!(
+            host = %config.idp.mail.smtp_host,
+            port = config.idp.mail.smtp_port,
+            "mail is sent by SMTP"
+        ),
+    }
+    if config.idp.reset.expiry_reminders {
+        // Hourly is plenty: the store allows one reminder a day per user.
+        idp::reset::spawn_expiry_reminders(idp.clone(), Duration::from_secs(3600));
+    }
 
     let acceptor = if config.server.plain_http {
         tracing::warn!("serving plain HTTP: for local development only");
