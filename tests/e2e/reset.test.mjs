@@ -218,8 +218,9 @@ describe('password reset by email', () => {
     const smtp = await Smtp.start(await freePort());
     const server = await Server.start('reset-totp', { extraConfig: smtpConfig(smtp.port) });
     const ctx = await newContext(browser);
+    const ctx2 = await newContext(browser);
     try {
-      const page = await ctx.newPage();
+      let page = await ctx.newPage();
       await signIn(page, server, DEMO.password);
       await page.goto(`${server.url}/security`);
       await clickAndLoad(page, page.getByRole('link', { name: 'Set up authenticator app' }));
@@ -230,6 +231,8 @@ describe('password reset by email', () => {
       await clickAndLoad(page, page.getByRole('button', { name: 'Activate' }));
       assert.equal(pathOf(page), '/security');
 
+      // Someone who forgot the password: another browser, not signed in.
+      page = await ctx2.newPage();
       await askForReset(page, server, DEMO.email);
       const [message] = await smtp.waitFor(1);
       await page.goto(linkIn(message));
@@ -248,6 +251,7 @@ describe('password reset by email', () => {
       throw error;
     } finally {
       await ctx.close().catch(() => {});
+      await ctx2.close().catch(() => {});
       await server.stop();
       await smtp.stop();
     }
