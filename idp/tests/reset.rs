@@ -584,3 +584,39 @@ async fn expiry_reminder_is_sent_once_a_day() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(mails(&k).len(), 1);
 }
+
+#[tokio::test]
+async fn a_message_that_finally_fails_is_audited_and_the_answer_is_unchanged() {
+    // Nothing listens on the port: every attempt is a temporary failure.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let k = kit_with(|c| {
+        c.mail.transport = idp::config::MailTransport::Smtp;
+        c.mail.smtp_host = "127.0.0.1".into();
+        c.mail.smtp_port = port;
+        c.mail.smtp_tls = idp::config::SmtpTls::None;
+        c.mail.max_attempts = 2;
+        c.mail.retry_backoff = Duration::from_millis(20);
+    })
+    .await;
+    let mut b = k.browser();
+    let res = request(&mut b, DEMO_EMAIL).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.has("If an account exists"));
+    for _ in 0..100 {
+        if k.audit_events()
+            .await
+            .contains(&("mail.send".into(), "failure".into()))
+        {
+            let rows = k.idp.store.recent_audit(100).await.unwrap();
+            let row = rows.iter().find(|r| r.event == "mail.send").unwrap();
+            assert!(row.detail.contains("password_reset") && row.detail.contains("2 attempt"));
+            assert!(!row.detail.contains("token"), "{}", row.detail);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the failure was not audited");
+}
