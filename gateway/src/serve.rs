@@ -39,8 +39,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ),
     }
     if config.idp.reset.expiry_reminders {
-        // Hourly is plenty: the store allows one reminder a day per user.
-        idp::reset::spawn_expiry_reminders(idp.clone(), Duration::from_secs(3600));
+        // The store allows one reminder a day per user, however often this runs.
+        idp::reset::spawn_expiry_reminders(idp.clone(), config.idp.reset.reminder_interval);
     }
 
     let acceptor = if config.server.plain_http {

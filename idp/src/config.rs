@@ -265,6 +265,10 @@ pub struct ResetConfig {
     pub unlocks_account: bool,
     /// Email a reminder (at most daily) when a password expires within 7 days.
     pub expiry_reminders: bool,
+    /// How often the server looks for passwords about to expire. The store
+    /// still allows one reminder a day per user, whatever this is.
+    #[serde(with = "humantime_serde")]
+    pub reminder_interval: Duration,
 }
 
 impl Default for ResetConfig {
@@ -277,6 +281,7 @@ impl Default for ResetConfig {
             rate_window: Duration::from_secs(15 * 60),
             unlocks_account: true,
             expiry_reminders: true,
+            reminder_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -475,6 +480,12 @@ impl IdpConfig {
             return Err(ConfigError::new(
                 "reset.max_per_address",
                 "must be at least 1",
+            ));
+        }
+        if r.reminder_interval < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "reset.reminder_interval",
+                "must be at least 1s",
             ));
         }
         if r.rate_window < Duration::from_secs(1) {

@@ -284,4 +284,28 @@ describe('password reset by email', () => {
       await smtp?.stop();
     }
   });
+
+  test('an expiry reminder is mailed once for a password expiring in 5 days', { timeout: TEST_TIMEOUT }, async () => {
+    const smtp = await Smtp.start(await freePort());
+    const server = await Server.start('reset-reminder', {
+      extraConfig: `${smtpConfig(smtp.port)}\n[reset]\nreminder_interval = "1s"\n`,
+    });
+    try {
+      // The demo password was set just now: with a 5-day maximum age it expires in 5 days.
+      await server.adminOk('settings', 'set', 'password.max_age_days', '5');
+      const [message] = await smtp.waitFor(1);
+      assert.match(message, new RegExp(`X-Envelope-To: ${DEMO.email}`));
+      assert.match(message, /expires in 5 days/);
+      assert.match(message, /\/security/);
+      // Several more runs of the task: still one message.
+      await sleep(4_000);
+      assert.equal((await smtp.messages()).length, 1);
+    } catch (error) {
+      error.message += `\n  server log tail:\n${server.logTail()}`;
+      throw error;
+    } finally {
+      await server.stop();
+      await smtp.stop();
+    }
+  });
 });
