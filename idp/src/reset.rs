@@ -70,6 +70,11 @@ impl ResetLimiter {
         };
         if hits.len() > LIMITER_KEYS {
             hits.retain(|_, v| v.back().is_some_and(|t| *t > now - window));
+            // Still full of live keys: a flood from many addresses. Refuse
+            // until the window frees room rather than grow without bound.
+            if hits.len() > LIMITER_KEYS {
+                return false;
+            }
         }
         let mut ok = true;
         for (key, max) in keys {

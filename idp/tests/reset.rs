@@ -620,3 +620,13 @@ async fn a_message_that_finally_fails_is_audited_and_the_answer_is_unchanged() {
     }
     panic!("the failure was not audited");
 }
+
+#[tokio::test]
+async fn reset_can_be_turned_off() {
+    let k = kit_with(|c| c.reset.enabled = false).await;
+    let mut b = k.browser();
+    let p = b.get("/password/reset").await;
+    assert!(p.has("administrator") && !p.has("Send Reset Request"));
+    let p = b.get("/password/reset/new?token=abc").await;
+    assert!(p.has("administrator"));
+}

@@ -67,7 +67,7 @@ enum Transport {
 #[derive(Clone)]
 pub struct Mailer {
     from: Mailbox,
-    queue: mpsc::Sender<Message2>,
+    queue: mpsc::Sender<Queued>,
     store: Store,
 }
 
@@ -80,7 +80,7 @@ impl std::fmt::Debug for Mailer {
 }
 
 /// A built message and its bookkeeping, as queued.
-struct Message2 {
+struct Queued {
     kind: &'static str,
     user_id: Option<String>,
     message: Message,
@@ -128,7 +128,7 @@ impl Mailer {
         let message = builder
             .multipart(MultiPart::alternative_plain_html(out.text, out.html))
             .map_err(|e| MailError::Build(e.to_string()))?;
-        let queued = Message2 {
+        let queued = Queued {
             kind: out.kind,
             user_id: out.user_id,
             message,
@@ -172,7 +172,7 @@ fn smtp(mail: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailErr
 /// The sender: each message gets its own task so that one waiting out a
 /// back-off does not hold up the others.
 async fn run(
-    mut rx: mpsc::Receiver<Message2>,
+    mut rx: mpsc::Receiver<Queued>,
     transport: Transport,
     store: Store,
     max_attempts: u32,
@@ -194,7 +194,7 @@ enum Failure {
 }
 
 async fn deliver(
-    m: Message2,
+    m: Queued,
     transport: Transport,
     store: Store,
     max_attempts: u32,

@@ -222,6 +222,9 @@ pub async fn link(
     axum::Extension(csrf): axum::Extension<CsrfToken>,
     query: Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
 ) -> PortalResult {
+    if !portal.idp.config.reset.enabled {
+        return Ok(disabled());
+    }
     let Ok(Query(q)) = query else {
         return Ok(invalid_link());
     };
@@ -299,6 +302,9 @@ pub async fn mfa_submit(
     ip: ClientIp,
     Form(form): Form<MfaForm>,
 ) -> PortalResult {
+    if !portal.idp.config.reset.enabled {
+        return Ok(disabled());
+    }
     let Some(user) = portal.idp.reset_target(&form.token).await? else {
         return Ok(invalid_link());
     };
@@ -371,6 +377,9 @@ pub async fn password_submit(
     ip: ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> PortalResult {
+    if !portal.idp.config.reset.enabled {
+        return Ok(disabled());
+    }
     let verified = proof_ok(&portal, &form.token, &form.proof);
     let result = portal
         .idp
