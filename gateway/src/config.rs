@@ -245,6 +245,12 @@ mod tests {
     }
 
     #[test]
+    fn the_smtp_password_is_not_printed() {
+        let c = parse("[mail]\nsmtp_username = \"u\"\nsmtp_password = \"hunter2-secret\"").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2-secret"));
+    }
+
+    #[test]
     fn the_example_configuration_parses() {
         let text = include_str!("../../config.example.toml");
         if let Err(e) = parse(text) {

@@ -210,7 +210,7 @@ pub enum SmtpTls {
 }
 
 /// `[mail]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
     pub transport: MailTransport,
@@ -227,6 +227,27 @@ pub struct MailConfig {
     /// The first wait after a temporary failure; it doubles each time.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
+}
+
+// By hand, so that printing the configuration never shows the SMTP password.
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_backoff", &self.retry_backoff)
+            .finish()
+    }
 }
 
 impl Default for MailConfig {

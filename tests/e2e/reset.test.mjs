@@ -204,6 +204,7 @@ describe('password reset by email', () => {
       await page.getByLabel('Email', { exact: true }).fill(DEMO.email);
       await clickAndLoad(page, page.getByRole('button', { name: 'Send Reset Request' }));
       await page.getByRole('heading', { name: 'Too many requests' }).waitFor();
+      assert.ok(!server.log.includes(token), 'the token never reached the log');
     } catch (error) {
       error.message += `\n  server log tail:\n${server.logTail()}\n  smtp: ${smtp.log}`;
       throw error;
