@@ -630,3 +630,66 @@ async fn reset_can_be_turned_off() {
     let p = b.get("/password/reset/new?token=abc").await;
     assert!(p.has("administrator"));
 }
+
+#[tokio::test]
+async fn several_methods_give_the_chooser_and_a_recovery_code_works() {
+    let k = kit().await;
+    let mut signed = k.signed_in().await;
+    signed.get("/mfa/totp/setup").await;
+    signed.post("/mfa/totp/setup", &[]).await;
+    let scan = signed.get("/mfa/totp/setup/scan").await;
+    let i = scan.body.find("<code id=\"totp-key\">").unwrap() + "<code id=\"totp-key\">".len();
+    let key = scan.body[i..].split('<').next().unwrap().to_string();
+    signed.get("/mfa/totp/setup/confirm").await;
+    signed
+        .post(
+            "/mfa/totp/setup/confirm",
+            &[("code", &oath(&key, idp::clock::now()))],
+        )
+        .await;
+    signed.get("/security").await;
+    let codes_page = signed.post("/security/recovery-codes", &[]).await;
+    let list = codes_page
+        .body
+        .split("id=\"recovery-codes\"")
+        .nth(1)
+        .expect("the new codes are shown");
+    let code = list
+        .split("<code>")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("a recovery code")
+        .to_string();
+
+    let mut b = k.browser();
+    let token = reset_token(&k, &mut b).await;
+    let chooser = b.get(&format!("/password/reset/new?token={token}")).await;
+    assert!(
+        chooser.has("Use your authenticator app") && chooser.has("Use a recovery code"),
+        "{}",
+        chooser.body
+    );
+    assert!(!chooser.has("name=\"code\""), "a chooser, not a form");
+    let form = b
+        .get(&format!(
+            "/password/reset/new?token={token}&method=recovery"
+        ))
+        .await;
+    assert!(form.has("Recovery code") && form.has("Use another method"));
+    let ok = b
+        .post(
+            "/password/reset/mfa",
+            &[("token", &token), ("method", "recovery"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert!(ok.has("name=\"confirm\""));
+    // The recovery code was spent.
+    let again = b
+        .post(
+            "/password/reset/mfa",
+            &[("token", &token), ("method", "recovery"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}

@@ -198,6 +198,8 @@ fn code_page(
             title => "Verify Your Identity",
             csrf => csrf.0,
             token => token,
+            // For links back to this page; the query form of the token.
+            token_q => url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>(),
             method => method.map(|m| m.as_str()),
             methods => methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
             issuer => portal.idp.config.mfa.issuer,
