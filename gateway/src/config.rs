@@ -136,6 +136,7 @@ impl Config {
                 mfa: file.mfa,
                 mail: MailConfig {
                     outbox_dir: file.mail.outbox_dir.as_ref().map(|p| resolve(base, p)),
+                    smtp_ca_file: file.mail.smtp_ca_file.as_ref().map(|p| resolve(base, p)),
                     ..file.mail
                 },
                 reset: file.reset,

@@ -220,6 +220,9 @@ pub struct MailConfig {
     pub smtp_host: String,
     pub smtp_port: u16,
     pub smtp_tls: SmtpTls,
+    /// A PEM file of extra roots to trust for the SMTP server's certificate
+    /// (a private CA); the public web roots are trusted in any case.
+    pub smtp_ca_file: Option<PathBuf>,
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
     /// Attempts per message before it is given up (and audited).
@@ -239,6 +242,7 @@ impl std::fmt::Debug for MailConfig {
             .field("smtp_host", &self.smtp_host)
             .field("smtp_port", &self.smtp_port)
             .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_ca_file", &self.smtp_ca_file)
             .field("smtp_username", &self.smtp_username)
             .field(
                 "smtp_password",
@@ -259,6 +263,7 @@ impl Default for MailConfig {
             smtp_host: "localhost".into(),
             smtp_port: 587,
             smtp_tls: SmtpTls::Starttls,
+            smtp_ca_file: None,
             smtp_username: None,
             smtp_password: None,
             max_attempts: 8,

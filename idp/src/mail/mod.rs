@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::mpsc;
 
@@ -154,7 +154,22 @@ impl Mailer {
 
 fn smtp(mail: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let host = mail.smtp_host.as_str();
-    let tls = || TlsParameters::new(host.to_string()).map_err(|e| MailError::Smtp(e.to_string()));
+    let ca = match &mail.smtp_ca_file {
+        Some(path) => {
+            let bad =
+                |e: String| MailError::Smtp(format!("mail.smtp_ca_file {}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            Some(Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?)
+        }
+        None => None,
+    };
+    let tls = || {
+        let mut b = TlsParameters::builder(host.to_string());
+        if let Some(ca) = &ca {
+            b = b.add_root_certificate(ca.clone());
+        }
+        b.build().map_err(|e| MailError::Smtp(e.to_string()))
+    };
     let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
         .port(mail.smtp_port)
         .timeout(Some(Duration::from_secs(30)));
