@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,13 +35,14 @@ async function clickAndLoad(page, locator) {
 
 /** A running aiosmtpd that stores each received message in its folder. */
 class Smtp {
-  static async start(port) {
+  static async start(port, tls = null) {
     const smtp = new Smtp();
     smtp.port = port;
     smtp.dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-smtp-'));
     const venv = path.resolve(here, '../.venv/bin/python');
     const python = existsSync(venv) ? venv : 'python3';
-    smtp.child = spawn(python, [path.join(here, 'smtp_sink.py'), String(port), smtp.dir], {
+    const extra = tls ? [tls.cert, tls.key] : [];
+    smtp.child = spawn(python, [path.join(here, 'smtp_sink.py'), String(port), smtp.dir, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     smtp.log = '';
@@ -80,13 +81,31 @@ class Smtp {
   }
 }
 
-function smtpConfig(port) {
+/** A throw-away CA and a certificate for 127.0.0.1 signed by it (openssl). */
+async function makeCerts() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-smtp-tls-'));
+  const f = (n) => path.join(dir, n);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
+    '-subj', '/CN=Portcullis test mail CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { stdio: 'pipe' });
+  execFileSync('openssl', ['req', ...ec, '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=127.0.0.1'],
+    { stdio: 'pipe' });
+  await writeFile(f('ext.cnf'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n');
+  execFileSync('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
+    '-CAcreateserial', '-out', f('leaf.pem'), '-days', '2', '-extfile', f('ext.cnf')], { stdio: 'pipe' });
+  return { dir, ca: f('ca.pem'), cert: f('leaf.pem'), key: f('leaf.key') };
+}
+
+function smtpConfig(port, { tls = 'none', ca = null } = {}) {
   return `
 [mail]
 transport = "smtp"
 smtp_host = "127.0.0.1"
 smtp_port = ${port}
-smtp_tls = "none"
+smtp_tls = "${tls}"
+${ca ? `smtp_ca_file = "${ca}"` : ''}
 from = "Portcullis <no-reply@portal.localhost>"
 retry_backoff = "300ms"
 max_attempts = 10
@@ -307,6 +326,29 @@ describe('password reset by email', () => {
     } finally {
       await server.stop();
       await smtp.stop();
+    }
+  });
+
+  test('STARTTLS to a server whose certificate a private CA signed', { timeout: TEST_TIMEOUT }, async () => {
+    const certs = await makeCerts();
+    const smtp = await Smtp.start(await freePort(), certs);
+    const server = await Server.start('reset-starttls', {
+      extraConfig: smtpConfig(smtp.port, { tls: 'starttls', ca: certs.ca }),
+    });
+    const ctx = await newContext(browser);
+    try {
+      const page = await ctx.newPage();
+      await askForReset(page, server, DEMO.email);
+      const [message] = await smtp.waitFor(1);
+      linkIn(message);
+    } catch (error) {
+      error.message += `\n  server log tail:\n${server.logTail()}\n  smtp: ${smtp.log}`;
+      throw error;
+    } finally {
+      await ctx.close().catch(() => {});
+      await server.stop();
+      await smtp.stop();
+      await rm(certs.dir, { recursive: true, force: true });
     }
   });
 });

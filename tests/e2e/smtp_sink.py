@@ -2,10 +2,11 @@
 message on 127.0.0.1:<port> and writes each one, as received, to
 <dir>/<n>.eml. Prints "ready" once it listens; runs until killed.
 
-Usage: smtp_sink.py PORT DIR
+Usage: smtp_sink.py PORT DIR [CERT KEY]   (with CERT and KEY: STARTTLS required)
 """
 
 import os
+import ssl
 import sys
 import time
 
@@ -32,7 +33,12 @@ class Sink:
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port)
+    kwargs = {}
+    if len(sys.argv) > 4:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        kwargs = {"tls_context": ctx, "require_starttls": True}
+    controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     try:
