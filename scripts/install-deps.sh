@@ -88,4 +88,18 @@ if [[ "$mode" == "test" ]]; then
             echo "install-deps: tests/e2e/node_modules up to date"
         fi
     fi
+    requirements="$repo_root/tests/requirements.txt"
+    venv="$repo_root/tests/.venv"
+    if [[ -f "$requirements" ]]; then
+        # A virtual environment of our own: no system-wide pip installs, and
+        # no clash with a distribution-managed Python.
+        if [[ ! -x "$venv/bin/python" ]] || [[ "$requirements" -nt "$venv/.installed" ]]; then
+            echo "install-deps: installing Python packages in tests/.venv"
+            python3 -m venv "$venv"
+            "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+            touch "$venv/.installed"
+        else
+            echo "install-deps: tests/.venv up to date"
+        fi
+    fi
 fi

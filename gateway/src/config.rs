@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use idp::config::{
-    ConfigError, DemoConfig, MfaConfig, PasswordConfig, SecretsConfig, SessionConfig, StoreConfig,
+    ConfigError, DemoConfig, MailConfig, MfaConfig, PasswordConfig, ResetConfig, SecretsConfig,
+    SessionConfig, StoreConfig,
 };
 use serde::Deserialize;
 
@@ -27,6 +28,10 @@ struct FileConfig {
     demo: DemoConfig,
     #[serde(default)]
     mfa: MfaConfig,
+    #[serde(default)]
+    mail: MailConfig,
+    #[serde(default)]
+    reset: ResetConfig,
     #[serde(default)]
     log: LogConfig,
     #[serde(default)]
@@ -191,6 +196,12 @@ impl Config {
                 demo: file.demo,
                 mfa: file.mfa,
                 oidc: file.oidc,
+                mail: MailConfig {
+                    outbox_dir: file.mail.outbox_dir.as_ref().map(|p| resolve(base, p)),
+                    smtp_ca_file: file.mail.smtp_ca_file.as_ref().map(|p| resolve(base, p)),
+                    ..file.mail
+                },
+                reset: file.reset,
             },
             server,
             log: file.log,
@@ -299,6 +310,23 @@ mod tests {
             c.policies.is_empty(),
             "the default policies directory may be absent"
         );
+        assert_eq!(c.idp.reset.token_lifetime.as_secs(), 3600);
+        assert_eq!(
+            c.idp.outbox_dir(),
+            PathBuf::from("/etc/portcullis/data/outbox")
+        );
+        let mail = parse("[mail]\ntransport = \"smtp\"\nsmtp_tls = \"implicit\"\nsmtp_port = 465\noutbox_dir = \"out\"")
+            .unwrap()
+            .idp
+            .mail;
+        assert_eq!(mail.smtp_tls, idp::config::SmtpTls::Implicit);
+        assert_eq!(mail.outbox_dir, Some(PathBuf::from("/etc/portcullis/out")));
+    }
+
+    #[test]
+    fn the_smtp_password_is_not_printed() {
+        let c = parse("[mail]\nsmtp_username = \"u\"\nsmtp_password = \"hunter2-secret\"").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2-secret"));
     }
 
     #[test]
@@ -356,6 +384,13 @@ mod tests {
                 "[gateway]\npolicies_dir = \"missing\"",
                 "gateway.policies_dir",
             ),
+            ("[mail]\nfrom = \"not an address\"", "mail.from"),
+            ("[mail]\ntransport = \"pigeon\"", "transport"),
+            ("[mail]\nsmtp_tls = \"maybe\"", "smtp_tls"),
+            ("[mail]\nsmtp_username = \"u\"", "mail.smtp_password"),
+            ("[mail]\nmax_attempts = 0", "mail.max_attempts"),
+            ("[reset]\ntoken_lifetime = \"1s\"", "reset.token_lifetime"),
+            ("[reset]\nmax_per_account = 0", "reset.max_per_account"),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",

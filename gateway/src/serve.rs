@@ -75,6 +75,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         settings.set_alpn(ALPN::H2H1);
         service.add_tls_with_settings(&listen, None, settings);
     }
+    match config.idp.mail.transport {
+        idp::config::MailTransport::Outbox => tracing::info!(
+            outbox = %config.idp.outbox_dir().display(),
+            "mail is written to the outbox folder ([mail] transport = \"smtp\" to send it)"
+        ),
+        idp::config::MailTransport::Smtp => tracing::info!(
+            host = %config.idp.mail.smtp_host,
+            port = config.idp.mail.smtp_port,
+            "mail is sent by SMTP"
+        ),
+    }
+    if config.idp.reset.expiry_reminders {
+        // The store allows one reminder a day per user, however often this runs.
+        idp::reset::spawn_expiry_reminders(idp.clone(), config.idp.reset.reminder_interval);
+    }
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);

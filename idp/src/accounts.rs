@@ -29,6 +29,8 @@ pub struct Idp {
     pub keys: Keys,
     /// The OpenID Connect provider's runtime state (cached signing keys).
     pub oidc: crate::oidc::Provider,
+    pub mailer: crate::mail::Mailer,
+    pub reset_limiter: crate::reset::ResetLimiter,
 }
 
 /// How a sign-in attempt ended.
@@ -97,6 +99,8 @@ impl Idp {
                 _ => Arc::new(EmbeddedStore::load(store.clone(), clock::now()).await?),
             };
         let sessions = Sessions::new(session_store, &config.sessions);
+        let mailer = crate::mail::Mailer::start(&config, store.clone())
+            .map_err(|e| Error::Invalid(format!("mail: {e}")))?;
         Ok(Arc::new(Self {
             config,
             store,
@@ -104,6 +108,8 @@ impl Idp {
             sessions,
             keys,
             oidc: crate::oidc::Provider::default(),
+            mailer,
+            reset_limiter: Default::default(),
         }))
     }
 

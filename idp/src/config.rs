@@ -198,6 +198,130 @@ impl Default for MfaConfig {
     }
 }
 
+/// How `[mail]` sends messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Each message is written as an `.eml` file in `outbox_dir`: the demo
+    /// works with no mail server.
+    Outbox,
+    Smtp,
+}
+
+/// TLS towards the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text; only for a relay on the same host or in tests.
+    None,
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+}
+
+/// `[mail]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// Defaults to `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    /// A PEM file of extra roots to trust for the SMTP server's certificate
+    /// (a private CA); the public web roots are trusted in any case.
+    pub smtp_ca_file: Option<PathBuf>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// Attempts per message before it is given up (and audited).
+    pub max_attempts: u32,
+    /// The first wait after a temporary failure; it doubles each time.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+}
+
+// By hand, so that printing the configuration never shows the SMTP password.
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_ca_file", &self.smtp_ca_file)
+            .field("smtp_username", &self.smtp_username)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_backoff", &self.retry_backoff)
+            .finish()
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Outbox,
+            outbox_dir: None,
+            from: "Portcullis <no-reply@portal.localhost>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_ca_file: None,
+            smtp_username: None,
+            smtp_password: None,
+            max_attempts: 8,
+            retry_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `[reset]`: password reset by email and expiry reminders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResetConfig {
+    /// Set false to hide the reset link (administrators reset passwords).
+    pub enabled: bool,
+    /// How long an emailed link works.
+    #[serde(with = "humantime_serde")]
+    pub token_lifetime: Duration,
+    /// Requests accepted per account and per source address in `rate_window`.
+    pub max_per_account: u32,
+    pub max_per_address: u32,
+    #[serde(with = "humantime_serde")]
+    pub rate_window: Duration,
+    /// A reset also lifts a lock from failed attempts or an expired
+    /// password; an administrator's suspension always stays.
+    pub unlocks_account: bool,
+    /// Email a reminder (at most daily) when a password expires within 7 days.
+    pub expiry_reminders: bool,
+    /// How often the server looks for passwords about to expire. The store
+    /// still allows one reminder a day per user, whatever this is.
+    #[serde(with = "humantime_serde")]
+    pub reminder_interval: Duration,
+}
+
+impl Default for ResetConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token_lifetime: Duration::from_secs(3600),
+            max_per_account: 3,
+            max_per_address: 10,
+            rate_window: Duration::from_secs(15 * 60),
+            unlocks_account: true,
+            expiry_reminders: true,
+            reminder_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Everything the identity core needs, assembled by the binary from the file.
 #[derive(Debug, Clone)]
 pub struct IdpConfig {
@@ -213,6 +337,8 @@ pub struct IdpConfig {
     pub mfa: MfaConfig,
     /// `[oidc]`: the OpenID Connect provider and its clients.
     pub oidc: crate::oidc::OidcConfig,
+    pub mail: MailConfig,
+    pub reset: ResetConfig,
 }
 
 impl IdpConfig {
@@ -232,6 +358,8 @@ impl IdpConfig {
             demo: DemoConfig::default(),
             mfa: MfaConfig::default(),
             oidc: crate::oidc::OidcConfig::default(),
+            mail: MailConfig::default(),
+            reset: ResetConfig::default(),
         }
     }
 
@@ -249,6 +377,13 @@ impl IdpConfig {
             .master_key_file
             .clone()
             .unwrap_or_else(|| self.store.data_dir.join("master.key"))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.mail
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.store.data_dir.join("outbox"))
     }
 
     /// Checks ranges that serde's types cannot express.
@@ -342,6 +477,75 @@ impl IdpConfig {
         self.oidc.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
+        }
+        let mail = &self.mail;
+        if mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "mail.from",
+                "must be an address such as \"Portcullis <no-reply@example.com>\"",
+            ));
+        }
+        if mail.transport == MailTransport::Smtp && mail.smtp_host.trim().is_empty() {
+            return Err(ConfigError::new(
+                "mail.smtp_host",
+                "is required with transport = \"smtp\"",
+            ));
+        }
+        if mail.smtp_port == 0 {
+            return Err(ConfigError::new(
+                "mail.smtp_port",
+                "must be between 1 and 65535",
+            ));
+        }
+        if mail.smtp_username.is_some() != mail.smtp_password.is_some() {
+            return Err(ConfigError::new(
+                "mail.smtp_password",
+                "mail.smtp_username and mail.smtp_password go together",
+            ));
+        }
+        if !(1..=50).contains(&mail.max_attempts) {
+            return Err(ConfigError::new(
+                "mail.max_attempts",
+                "must be between 1 and 50",
+            ));
+        }
+        if mail.retry_backoff < Duration::from_millis(10)
+            || mail.retry_backoff > Duration::from_secs(3600)
+        {
+            return Err(ConfigError::new(
+                "mail.retry_backoff",
+                "must be between 10ms and 1h",
+            ));
+        }
+        let r = &self.reset;
+        if r.token_lifetime < Duration::from_secs(60)
+            || r.token_lifetime > Duration::from_secs(7 * 86_400)
+        {
+            return Err(ConfigError::new(
+                "reset.token_lifetime",
+                "must be between 1m and 7d",
+            ));
+        }
+        if r.max_per_account == 0 {
+            return Err(ConfigError::new(
+                "reset.max_per_account",
+                "must be at least 1",
+            ));
+        }
+        if r.max_per_address == 0 {
+            return Err(ConfigError::new(
+                "reset.max_per_address",
+                "must be at least 1",
+            ));
+        }
+        if r.reminder_interval < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "reset.reminder_interval",
+                "must be at least 1s",
+            ));
+        }
+        if r.rate_window < Duration::from_secs(1) {
+            return Err(ConfigError::new("reset.rate_window", "must be at least 1s"));
         }
         if let Some(url) = &self.store.database_url
             && !url.starts_with("sqlite:")

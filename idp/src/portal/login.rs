@@ -7,7 +7,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::cookies::Name;
-use super::render::{message, page};
+use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, return_to, see_other};
 use crate::accounts::SignIn;
 use crate::clock;
@@ -389,15 +389,6 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     Ok(res)
-}
-
-pub async fn reset_placeholder() -> Response {
-    message(
-        StatusCode::OK,
-        "Reset your password",
-        "Password reset by email is not available yet. Ask your administrator to set a new password for you.",
-        Some(("/login", "Back to sign in")),
-    )
 }
 
 /// Used by other handlers to end the browser's session cookie.

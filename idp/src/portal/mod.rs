@@ -12,6 +12,7 @@ mod login;
 mod mfa;
 mod profile;
 pub mod render;
+mod reset;
 pub mod return_to;
 mod security;
 mod webauthn;
@@ -92,7 +93,15 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         .route("/login/passkey/start", post(webauthn::passkey_start))
         .route("/login/passkey/finish", post(webauthn::passkey_finish))
         .route("/logout", post(login::logout))
-        .route("/password/reset", get(login::reset_placeholder))
+        .route(
+            "/password/reset",
+            get(reset::request_form).post(reset::request_submit),
+        )
+        .route(
+            "/password/reset/new",
+            get(reset::link).post(reset::password_submit),
+        )
+        .route("/password/reset/mfa", post(reset::mfa_submit))
         .route("/apps", get(apps::list))
         .route("/apps/{id}/favorite", post(apps::toggle_favorite))
         .route("/apps/{id}/launch", get(apps::launch))

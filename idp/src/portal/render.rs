@@ -37,6 +37,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "totp_setup.html",
             include_str!("../../templates/totp_setup.html"),
         ),
+        (
+            "reset_request.html",
+            include_str!("../../templates/reset_request.html"),
+        ),
+        (
+            "reset_password.html",
+            include_str!("../../templates/reset_password.html"),
+        ),
+        (
+            "reset_mfa.html",
+            include_str!("../../templates/reset_mfa.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that
@@ -106,6 +118,9 @@ mod tests {
             "mfa_verify.html",
             "mfa_code.html",
             "totp_setup.html",
+            "reset_request.html",
+            "reset_password.html",
+            "reset_mfa.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

@@ -8,6 +8,7 @@ mod groups;
 mod keys;
 mod mfa;
 mod oidc;
+mod resets;
 mod sessions;
 mod settings;
 mod users;
@@ -25,6 +26,7 @@ pub use audit::AuditRow;
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
+pub use resets::ResetRow;
 pub use users::NewUser;
 
 /// The state store.

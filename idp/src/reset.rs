@@ -1,0 +1,403 @@
+//! Password reset by emailed link, and expiry reminders. No HTTP here: the
+//! portal's pages call these operations.
+//!
+//! A reset link carries a random 256-bit token; the store keeps only its
+//! SHA-256, so a copy of the database resets nobody's password. A link works
+//! once and for `[reset] token_lifetime`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::accounts::Idp;
+use crate::audit::{self, Event, Outcome};
+use crate::clock;
+use crate::crypto;
+use crate::directory::{LockReason, User, normalize_email, valid_email};
+use crate::error::{Error, Result};
+use crate::mail::{self, Outgoing};
+
+const DAY: i64 = 86_400;
+/// Keys the limiter remembers before it prunes stale ones.
+const LIMITER_KEYS: usize = 10_000;
+
+/// How a reset request was answered. The page is the same for an unknown
+/// and a known account; only a rate limit shows.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResetRequest {
+    Accepted,
+    RateLimited,
+}
+
+/// Why a new password was not set from a link.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Used, expired, unknown or tampered: the page offers to ask again.
+    #[error("the reset link is not valid")]
+    InvalidLink,
+    /// An administrator suspended the account (or resets do not unlock).
+    #[error("the account is locked")]
+    Locked,
+    /// The user has a second factor and did not verify it.
+    #[error("the second factor was not verified")]
+    MfaRequired,
+    #[error("the new passwords do not match")]
+    Mismatch,
+    #[error("the new password does not meet the policy")]
+    Policy(Vec<String>),
+    #[error(transparent)]
+    Internal(#[from] Error),
+}
+
+/// Sliding-window counters for reset requests, per account and per source
+/// address. Kept in memory: they reset on restart and are not shared
+/// between instances, which bounds abuse per instance only.
+#[derive(Debug, Default)]
+pub struct ResetLimiter {
+    hits: Mutex<HashMap<String, VecDeque<i64>>>,
+}
+
+impl ResetLimiter {
+    /// Records a hit for each key and says whether all stayed within `max`
+    /// in the window. A refused request still counts, so hammering does not
+    /// reopen the window.
+    fn allow(&self, keys: &[(String, u32)], window: i64, now: i64) -> bool {
+        let Ok(mut hits) = self.hits.lock() else {
+            // A poisoned lock means a panic elsewhere; refuse rather than
+            // lift the limit.
+            return false;
+        };
+        if hits.len() > LIMITER_KEYS {
+            hits.retain(|_, v| v.back().is_some_and(|t| *t > now - window));
+            // Still full of live keys: a flood from many addresses. Refuse
+            // until the window frees room rather than grow without bound.
+            if hits.len() > LIMITER_KEYS {
+                return false;
+            }
+        }
+        let mut ok = true;
+        for (key, max) in keys {
+            let q = hits.entry(key.clone()).or_default();
+            while q.front().is_some_and(|t| *t <= now - window) {
+                q.pop_front();
+            }
+            if q.len() >= *max as usize {
+                ok = false;
+            }
+            q.push_back(now);
+            // Bounded, whatever the request rate.
+            while q.len() > (*max as usize).saturating_mul(2).max(1) {
+                q.pop_front();
+            }
+        }
+        ok
+    }
+}
+
+/// The SHA-256 under which a link's token is stored.
+pub fn token_hash(token: &str) -> String {
+    crypto::sha256_hex(token.as_bytes())
+}
+
+impl Idp {
+    fn portal_link(&self, path: &str) -> String {
+        self.config
+            .public_url
+            .join(path)
+            .map(String::from)
+            .unwrap_or_else(|_| {
+                format!("{}{}", self.config.public_url, path.trim_start_matches('/'))
+            })
+    }
+
+    async fn mail_user(
+        &self,
+        user: &User,
+        kind: &'static str,
+        template: &str,
+        subject: &str,
+        ctx: minijinja::Value,
+    ) {
+        let mut to = vec![user.email.clone()];
+        let recovery = normalize_email(user.profile.get("recovery_email"));
+        if kind != "password_expiry" && valid_email(&recovery) && recovery != user.email {
+            to.push(recovery);
+        }
+        let (text, html) = match mail::render(template, &ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "mail template failed");
+                return;
+            }
+        };
+        // One message per address: the company mailbox does not learn the
+        // recovery address, nor the other way round.
+        for addr in to {
+            let out = Outgoing {
+                kind,
+                user_id: Some(user.id.clone()),
+                to: vec![addr],
+                subject: subject.to_string(),
+                text: text.clone(),
+                html: html.clone(),
+            };
+            if let Err(e) = self.mailer.send(out).await {
+                tracing::error!(kind, error = %e, "mail not queued");
+            }
+        }
+    }
+
+    /// "Send Reset Request": emails a link when the account exists and may
+    /// reset. The caller shows the same page either way.
+    pub async fn request_reset(&self, email: &str, ip: Option<&str>) -> Result<ResetRequest> {
+        let now = clock::now();
+        let email = normalize_email(email);
+        let cfg = &self.config.reset;
+        let window = cfg.rate_window.as_secs() as i64;
+        let mut keys = vec![(format!("a:{email}"), cfg.max_per_account)];
+        if let Some(ip) = ip {
+            keys.push((format!("i:{ip}"), cfg.max_per_address));
+        }
+        // Keyed on the typed email, known or not: the limit itself does not
+        // tell whether an account exists.
+        if !self.reset_limiter.allow(&keys, window, now) {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("password.reset.request", Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail("rate limited"),
+            )
+            .await;
+            return Ok(ResetRequest::RateLimited);
+        }
+        let user = if valid_email(&email) {
+            self.store.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let Some(user) = user.filter(|u| {
+            u.locked != Some(LockReason::Admin) && (cfg.unlocks_account || u.locked.is_none())
+        }) else {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("password.reset.request", Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail("no account that may reset"),
+            )
+            .await;
+            return Ok(ResetRequest::Accepted);
+        };
+        let token = crypto::random_token();
+        let expires_at = now + cfg.token_lifetime.as_secs() as i64;
+        self.store
+            .create_reset(&token_hash(&token), &user.id, now, expires_at)
+            .await?;
+        let link = self.portal_link(&format!("/password/reset/new?token={token}"));
+        self.mail_user(
+            &user,
+            "password_reset",
+            "reset",
+            "Reset your Portcullis password",
+            minijinja::context! {
+                name => user.display_name(),
+                link => link,
+                minutes => cfg.token_lifetime.as_secs() / 60,
+            },
+        )
+        .await;
+        audit::record(
+            &self.store,
+            now,
+            Event::new("password.reset.request", Outcome::Success)
+                .about(&user)
+                .ip(ip),
+        )
+        .await;
+        Ok(ResetRequest::Accepted)
+    }
+
+    /// The user a link resets, while it is unused and unexpired.
+    pub async fn reset_target(&self, token: &str) -> Result<Option<User>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .store
+            .live_reset(&token_hash(token), clock::now())
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.store.user_by_id(&row.user_id).await
+    }
+
+    /// Whether the account may be reset at all (an admin suspension stays).
+    pub fn reset_allowed(&self, user: &User) -> bool {
+        match user.locked {
+            None => true,
+            Some(LockReason::Admin) => false,
+            Some(_) => self.config.reset.unlocks_account,
+        }
+    }
+
+    /// Sets the new password from a link. `mfa_verified` says whether the
+    /// portal checked the user's second factor for this link.
+    pub async fn complete_reset(
+        &self,
+        token: &str,
+        new: &str,
+        confirm: &str,
+        mfa_verified: bool,
+        ip: Option<&str>,
+    ) -> Result<User, ResetError> {
+        let now = clock::now();
+        let user = self
+            .reset_target(token)
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        if !self.reset_allowed(&user) {
+            return Err(ResetError::Locked);
+        }
+        if !mfa_verified && self.factors(&user.id).await?.any() {
+            return Err(ResetError::MfaRequired);
+        }
+        if new != confirm {
+            return Err(ResetError::Mismatch);
+        }
+        let settings = self.settings().await?;
+        let unmet = self
+            .password_problems(&user, &settings.password, new)
+            .await?;
+        if !unmet.is_empty() {
+            return Err(ResetError::Policy(unmet));
+        }
+        let hash = self.hasher.hash(new).await?;
+        // The link is spent before anything changes: of two concurrent
+        // submissions only one gets past this.
+        if !self.store.consume_reset(&token_hash(token), now).await? {
+            return Err(ResetError::InvalidLink);
+        }
+        if matches!(
+            user.locked,
+            Some(LockReason::FailedAttempts | LockReason::Expired)
+        ) {
+            self.store.unlock_user(&user.id, now).await?;
+        }
+        self.store.set_password_hash(&user.id, &hash, now).await?;
+        self.store.reset_failed_attempts(&user.id).await?;
+        self.store.void_resets(&user.id, now).await?;
+        let ended = self.end_user_sessions(&user.id).await?;
+        audit::record(
+            &self.store,
+            now,
+            Event::new("password.reset", Outcome::Success)
+                .about(&user)
+                .ip(ip)
+                .detail(format!("{ended} sessions ended")),
+        )
+        .await;
+        self.mail_user(
+            &user,
+            "password_reset_done",
+            "reset_done",
+            "Your Portcullis password was reset",
+            minijinja::context! {
+                name => user.display_name(),
+                portal => self.portal_link("/"),
+            },
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Sends the due expiry reminders: to each user whose password expires
+    /// within [`crate::accounts::EXPIRY_NOTICE_DAYS`] days, at most one a
+    /// day. Returns how many were queued.
+    pub async fn send_expiry_reminders(&self) -> Result<usize> {
+        let now = clock::now();
+        let mut sent = 0;
+        for user in self.store.list_users().await? {
+            if user.locked.is_some() {
+                continue;
+            }
+            let Some(days) = self.expiry_notice(&user).await? else {
+                continue;
+            };
+            // A little under a day, so a reminder run that drifts by a few
+            // seconds still sends the next day's.
+            if !self
+                .store
+                .claim_expiry_reminder(&user.id, now, DAY - 600)
+                .await?
+            {
+                continue;
+            }
+            self.mail_user(
+                &user,
+                "password_expiry",
+                "expiry",
+                &format!(
+                    "Your Portcullis password expires in {days} day{}",
+                    if days == 1 { "" } else { "s" }
+                ),
+                minijinja::context! {
+                    name => user.display_name(),
+                    days => days,
+                    link => self.portal_link("/security"),
+                },
+            )
+            .await;
+            audit::record(
+                &self.store,
+                now,
+                Event::new("password.expiry_reminder", Outcome::Success)
+                    .about(&user)
+                    .detail(format!("{days} days left")),
+            )
+            .await;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+}
+
+/// Runs [`Idp::send_expiry_reminders`] now and then every `every`, for the
+/// life of the server.
+pub fn spawn_expiry_reminders(idp: Arc<Idp>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match idp.send_expiry_reminders().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "password expiry reminders sent"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "password expiry reminders failed; will retry")
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_per_key_and_window() {
+        let l = ResetLimiter::default();
+        let k = |s: &str| vec![(s.to_string(), 2)];
+        assert!(l.allow(&k("a"), 60, 100));
+        assert!(l.allow(&k("a"), 60, 101));
+        assert!(!l.allow(&k("a"), 60, 102));
+        assert!(l.allow(&k("b"), 60, 102));
+        // The window slides: after it, requests pass again.
+        assert!(l.allow(&k("a"), 60, 300));
+    }
+}
