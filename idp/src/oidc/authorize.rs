@@ -20,9 +20,9 @@ use crate::portal::{ClientIp, Portal};
 use crate::session::{Session, SessionKey};
 use crate::store::GrantRow;
 
-/// Where the MFA issue's step-up page will live. Until it exists, a client
-/// whose policy needs MFA the session lacks cannot get a code: the browser
-/// is sent here with `return_to` and comes back once MFA is verified.
+/// The portal's step-up page (idp/src/portal/mfa.rs): a client whose policy
+/// needs MFA the session lacks cannot get a code; the browser is sent here
+/// with `return_to` and comes back with a new session once MFA is verified.
 pub const STEP_UP_PATH: &str = "/login/step-up";
 
 /// `acr` values: password only, or password plus a second factor.

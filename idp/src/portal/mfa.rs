@@ -21,6 +21,7 @@ use crate::config::MfaPolicy;
 use crate::crypto;
 use crate::directory::User;
 use crate::mfa::{Check, Method};
+use crate::session::{Session, SessionKey};
 
 /// How long the second step may take after the password.
 const PENDING_SECS: i64 = 10 * 60;
@@ -37,6 +38,10 @@ pub struct Pending {
     pub(super) auth_time: i64,
     return_to: Option<String>,
     exp: i64,
+    /// A step-up of a signed-in browser: the key (hash) of the session being
+    /// raised. That session must still be live to finish, and is ended then.
+    #[serde(default)]
+    step_up: Option<String>,
 }
 
 impl Pending {
@@ -47,6 +52,25 @@ impl Pending {
             auth_time,
             return_to,
             exp: auth_time + PENDING_SECS,
+            step_up: None,
+        }
+    }
+
+    /// A step-up for the signed-in session `session`: the second factor is
+    /// verified again; the password time stays the session's.
+    pub fn step_up(
+        uid: &str,
+        auth_time: i64,
+        session: &SessionKey,
+        return_to: Option<String>,
+    ) -> Self {
+        Self {
+            uid: uid.to_string(),
+            enrol: false,
+            auth_time,
+            return_to,
+            exp: clock::now() + PENDING_SECS,
+            step_up: Some(session.as_str().to_string()),
         }
     }
 
@@ -97,10 +121,35 @@ pub(super) async fn pending(
     let Some(p) = open(portal, headers) else {
         return Ok(None);
     };
+    if p.step_up.is_some() && step_up_session(portal, headers, &p).await?.is_none() {
+        return Ok(None);
+    }
     let user = portal.idp.store.user_by_id(&p.uid).await?;
     Ok(user
         .filter(|u| u.locked.is_none() && u.password_changed_at.is_none_or(|t| t <= p.auth_time))
         .map(|u| (p, u)))
+}
+
+/// For a step-up, the session it raises, while this browser still holds it
+/// and it is live and the same user's: a step-up is never a sign-in by the
+/// second factor alone.
+async fn step_up_session(
+    portal: &Portal,
+    headers: &HeaderMap,
+    p: &Pending,
+) -> PortalResult<Option<(SessionKey, Session)>> {
+    let Some(want) = p.step_up.as_deref() else {
+        return Ok(None);
+    };
+    let Some(token) = portal.cookies.get(headers, Name::Session) else {
+        return Ok(None);
+    };
+    Ok(portal
+        .idp
+        .sessions
+        .resume(&token, clock::now())
+        .await?
+        .filter(|(key, s)| key.as_str() == want && s.user_id == p.uid))
 }
 
 pub(super) fn locked_page(portal: &Portal) -> Response {
@@ -118,15 +167,36 @@ pub(super) fn locked_page(portal: &Portal) -> Response {
 /// Ends the second step: the session (new id) replaces the pending cookie.
 pub(super) async fn finish(
     portal: &Portal,
+    headers: &HeaderMap,
     user: &User,
     p: &Pending,
     amr: Vec<String>,
     ip: Option<&str>,
 ) -> PortalResult {
+    let mut amr = amr;
+    let mut replaced = None;
+    if p.step_up.is_some() {
+        // Step-up: the raised session must still be this browser's; its
+        // methods are kept and the factor added, then it ends.
+        let Some((key, old)) = step_up_session(portal, headers, p).await? else {
+            return Ok(to_login(portal));
+        };
+        let mut all = old.amr.clone();
+        for m in amr {
+            if !all.contains(&m) {
+                all.push(m);
+            }
+        }
+        amr = all;
+        replaced = Some(key);
+    }
     let token = portal
         .idp
         .complete_sign_in(user, amr, p.auth_time, ip)
         .await?;
+    if let Some(old) = replaced {
+        portal.idp.sessions.end(&old).await?;
+    }
     let notice = portal.idp.expiry_notice(user).await?.is_some();
     let mut res = super::login::signed_in_response(portal, &token, p.return_to.clone(), notice);
     res.headers_mut()
@@ -242,6 +312,9 @@ pub async fn code_submit(
     let Some(p) = open(&portal, &headers) else {
         return Ok(to_login(&portal));
     };
+    if p.step_up.is_some() && step_up_session(&portal, &headers, &p).await?.is_none() {
+        return Ok(to_login(&portal));
+    }
     // A locked account reads as locked here, not as a lost sign-in: the
     // user already proved the password.
     let user = portal.idp.store.user_by_id(&p.uid).await?;
@@ -260,7 +333,7 @@ pub async fn code_submit(
         .verify_code(&user, method, &form.code, ip.as_deref())
         .await?
     {
-        Check::Ok(amr) => return finish(&portal, &user, &p, amr, ip.as_deref()).await,
+        Check::Ok(amr) => return finish(&portal, &headers, &user, &p, amr, ip.as_deref()).await,
         Check::Locked => return Ok(locked_page(&portal)),
         Check::Wrong => match method {
             Method::Totp => "That code is not correct. Check your app and try again.",
@@ -421,6 +494,7 @@ pub async fn setup_confirm(
     State(portal): State<Portal>,
     who: Enroller,
     ip: ClientIp,
+    headers: HeaderMap,
     axum::Extension(csrf): axum::Extension<CsrfToken>,
     Form(form): Form<CodeForm>,
 ) -> PortalResult {
@@ -446,8 +520,82 @@ pub async fn setup_confirm(
     match &who.pending {
         Some(p) => {
             let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
-            finish(&portal, &who.user, p, amr, ip.as_deref()).await
+            finish(&portal, &headers, &who.user, p, amr, ip.as_deref()).await
         }
         None => Ok(see_other("/security?done=totp-on#mfa")),
     }
+}
+
+// ---- step-up -----------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct StepUpQuery {
+    return_to: Option<String>,
+    /// The gateway policy asking for it; kept in the retry link.
+    app: Option<String>,
+}
+
+/// GET /login/step-up: a signed-in user verifies a second factor again
+/// (an application's MFA policy wants a fresher one). The existing
+/// verification runs from a step-up pending cookie; only its success
+/// replaces the session (new id, `mfa_at` now). Until then, and when it
+/// fails or is abandoned, the session stays as it was.
+pub async fn step_up(
+    State(portal): State<Portal>,
+    me: Option<SignedIn>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<StepUpQuery>,
+) -> PortalResult {
+    let return_to = super::login::checked_return_to(&portal, q.return_to.as_deref()).await?;
+    let Some(me) = me else {
+        // Half-way through a sign-in: that step first.
+        if let Some(next) = pending_redirect(&portal, &headers) {
+            return Ok(see_other(next));
+        }
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(r) = &return_to {
+            q.append_pair("return_to", r);
+        }
+        let q = q.finish();
+        return Ok(see_other(&if q.is_empty() {
+            "/login".to_string()
+        } else {
+            format!("/login?{q}")
+        }));
+    };
+    let methods = portal.idp.factors(&me.user.id).await?.methods();
+    if methods.is_empty() {
+        let mut retry = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(r) = &return_to {
+            retry.append_pair("return_to", r);
+        }
+        if let Some(app) = q.app.as_deref().filter(|a| !a.is_empty()) {
+            retry.append_pair("app", app);
+        }
+        let retry = format!("/login/step-up?{}", retry.finish());
+        return Ok(page(
+            StatusCode::FORBIDDEN,
+            "message.html",
+            context! {
+                title => "Second factor required",
+                heading => "Second factor required",
+                message => "This application requires a second factor, and your account has none yet. Set up an authenticator app, then try again.",
+                link_href => "/mfa/totp/setup",
+                link_text => "Set up a second factor",
+                second_href => retry,
+                second_text => "Try again",
+            },
+        ));
+    }
+    let Some(token) = portal.cookies.get(&headers, Name::Session) else {
+        return Ok(see_other("/login"));
+    };
+    let Some((key, session)) = portal.idp.sessions.resume(&token, clock::now()).await? else {
+        return Ok(see_other("/login"));
+    };
+    let p = Pending::step_up(&me.user.id, session.auth_time, &key, return_to);
+    let mut res = see_other(p.next());
+    res.headers_mut()
+        .append(header::SET_COOKIE, pending_cookie(&portal, &p));
+    Ok(res)
 }

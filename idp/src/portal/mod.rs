@@ -64,6 +64,7 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         )
         .route("/login/notice", get(login::notice))
         .route("/login/mfa", get(mfa::chooser))
+        .route("/login/step-up", get(mfa::step_up))
         .route(
             "/login/mfa/{method}",
             get(mfa::code_form).post(mfa::code_submit),

@@ -74,6 +74,7 @@ pub async fn register_finish(
     State(portal): State<Portal>,
     who: Enroller,
     ip: ClientIp,
+    headers: HeaderMap,
     Form(form): Form<FinishForm>,
 ) -> PortalResult {
     match portal
@@ -93,7 +94,7 @@ pub async fn register_finish(
             Some(p) => {
                 let amr = vec!["pwd".into(), "hwk".into(), "user".into(), "mfa".into()];
                 Ok(as_json_redirect(
-                    super::mfa::finish(&portal, &who.user, p, amr, ip.as_deref()).await?,
+                    super::mfa::finish(&portal, &headers, &who.user, p, amr, ip.as_deref()).await?,
                 ))
             }
             None => Ok(Json(json!({ "redirect": "/security?done=key-added#mfa" })).into_response()),
@@ -155,7 +156,7 @@ pub async fn verify_finish(
         .await
     {
         Ok(Check::Ok(amr)) => Ok(as_json_redirect(
-            super::mfa::finish(&portal, &user, &p, amr, ip.as_deref()).await?,
+            super::mfa::finish(&portal, &headers, &user, &p, amr, ip.as_deref()).await?,
         )),
         Ok(Check::Locked) => {
             let mut res = error_json(
