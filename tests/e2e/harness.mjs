@@ -118,7 +118,9 @@ export class Server {
    * `policies` maps a policy id to its TOML text; they are written into the
    * server's own policies directory (`gateway.policies_dir`).
    */
-  static async start(name, { policies = {}, dataDir = null, extraToml = '' } = {}) {
+  static async start(name, { policies = {}, dataDir = null, extraToml = '', ...unknown } = {}) {
+    // A misspelt option would silently run the test on the default config.
+    if (Object.keys(unknown).length) throw new Error(`Server.start: unknown options ${Object.keys(unknown).join(', ')}`);
     const server = new Server(name);
     server.policies = policies;
     // Another server's data directory: instances sharing the state store.

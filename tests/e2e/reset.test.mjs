@@ -155,7 +155,7 @@ describe('password reset by email', () => {
 
   test('request, emailed link, new password, single use, sessions end', { timeout: TEST_TIMEOUT }, async () => {
     const smtp = await Smtp.start(await freePort());
-    const server = await Server.start('reset-smtp', { extraConfig: smtpConfig(smtp.port) });
+    const server = await Server.start('reset-smtp', { extraToml: smtpConfig(smtp.port) });
     const ctxs = [];
     const open = async () => {
       const c = await newContext(browser);
@@ -236,7 +236,7 @@ describe('password reset by email', () => {
 
   test('TOTP is asked before the new password', { timeout: TEST_TIMEOUT }, async () => {
     const smtp = await Smtp.start(await freePort());
-    const server = await Server.start('reset-totp', { extraConfig: smtpConfig(smtp.port) });
+    const server = await Server.start('reset-totp', { extraToml: smtpConfig(smtp.port) });
     const ctx = await newContext(browser);
     const ctx2 = await newContext(browser);
     try {
@@ -279,7 +279,7 @@ describe('password reset by email', () => {
 
   test('SMTP down: same answer, failure logged, sent when the server returns', { timeout: TEST_TIMEOUT }, async () => {
     const port = await freePort();
-    const server = await Server.start('reset-smtp-down', { extraConfig: smtpConfig(port) });
+    const server = await Server.start('reset-smtp-down', { extraToml: smtpConfig(port) });
     const ctx = await newContext(browser);
     let smtp;
     try {
@@ -308,7 +308,7 @@ describe('password reset by email', () => {
   test('an expiry reminder is mailed once for a password expiring in 5 days', { timeout: TEST_TIMEOUT }, async () => {
     const smtp = await Smtp.start(await freePort());
     const server = await Server.start('reset-reminder', {
-      extraConfig: `${smtpConfig(smtp.port)}\n[reset]\nreminder_interval = "1s"\n`,
+      extraToml: `${smtpConfig(smtp.port)}\n[reset]\nreminder_interval = "1s"\n`,
     });
     try {
       // The demo password was set just now: with a 5-day maximum age it expires in 5 days.
@@ -333,7 +333,7 @@ describe('password reset by email', () => {
     const certs = await makeCerts();
     const smtp = await Smtp.start(await freePort(), certs);
     const server = await Server.start('reset-starttls', {
-      extraConfig: smtpConfig(smtp.port, { tls: 'starttls', ca: certs.ca }),
+      extraToml: smtpConfig(smtp.port, { tls: 'starttls', ca: certs.ca }),
     });
     const ctx = await newContext(browser);
     try {
