@@ -30,6 +30,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/mfa_verify.html"),
         ),
         (
+            "_code_field.html",
+            include_str!("../../templates/_code_field.html"),
+        ),
+        (
             "mfa_code.html",
             include_str!("../../templates/mfa_code.html"),
         ),
