@@ -6,6 +6,14 @@
 #   nginx     wrk -> nginx reverse proxy (no authentication) -> upstream
 #   gateway   wrk -> portcullis with a valid application cookie -> upstream
 #   redirect  wrk -> portcullis without a session (the 302 to the portal)
+#   redis     the authenticated scenario again, on a second portcullis whose
+#             sessions live in Redis (skipped without redis-server)
+#
+# Then memory: RSS of the embedded-store instance restarted with
+# BENCH_SESSIONS (100,000) live sessions in its state database, and of the
+# Redis-store instance after a wrk run that sends BENCH_SESSIONS different
+# application cookies (seeded in Redis), so each session goes through the
+# gateway's caches (link, identity, signed assertion).
 #
 # All plain HTTP (server.plain_http = true) so TLS costs don't skew the
 # comparison with nginx. Release build of portcullis.
@@ -13,6 +21,7 @@
 #   bash bench/gateway.sh
 #
 # Knobs (environment): BENCH_SECONDS (10), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
+# BENCH_SESSIONS (100000), BENCH_MEMORY_SECONDS (30, the many-cookies run),
 # BENCH_KEEP=1 keeps the temporary directory (configs and logs), PORTCULLIS_BIN
 # uses that binary instead of building the release one.
 set -euo pipefail
@@ -28,7 +37,10 @@ seconds="${BENCH_SECONDS:-10}"
 threads="${BENCH_THREADS:-2}"
 connections="${BENCH_CONNECTIONS:-32}"
 
-for tool in wrk nginx curl; do
+sessions="${BENCH_SESSIONS:-100000}"
+memory_seconds="${BENCH_MEMORY_SECONDS:-30}"
+
+for tool in wrk nginx curl python3 sqlite3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh test)" >&2; exit 1; }
 done
 
@@ -45,6 +57,7 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [[ -f "$tmp/nginx.pid" ]]; then kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
     if [[ -z "${BENCH_KEEP:-}" ]]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
 }
 trap cleanup EXIT
@@ -94,13 +107,19 @@ upstreams = ["127.0.0.1:$up_port"]
 groups = ["Staff"]
 POL
 password="Bench-Passw0rd!$RANDOM"
-cat >"$tmp/portcullis.toml" <<CONF
+
+# start_portcullis NAME PORT [EXTRA_TOML]: a portcullis of its own (config,
+# data directory) on PORT, waited for; its pid is appended to pids.
+start_portcullis() {
+    local name="$1" port="$2" extra="${3:-}"
+    mkdir -p "$tmp/$name"
+    cat >"$tmp/$name/portcullis.toml" <<CONF
 [server]
-listen = "127.0.0.1:$gw_port"
-public_url = "http://portal.localhost:$gw_port"
+listen = "127.0.0.1:$port"
+public_url = "http://portal.localhost:$port"
 plain_http = true
 [gateway]
-policies_dir = "policies"
+policies_dir = "$tmp/policies"
 [store]
 data_dir = "data"
 [passwords]
@@ -110,29 +129,41 @@ argon2_iterations = 1
 password = "$password"
 [log]
 level = "warn"
+$extra
 CONF
-"$bin" serve --config "$tmp/portcullis.toml" >"$tmp/portcullis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+    "$bin" serve --config "$tmp/$name/portcullis.toml" >>"$tmp/$name/portcullis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 150); do
+        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "bench: portcullis ($name) did not start" >&2; tail -20 "$tmp/$name/portcullis.log" >&2; exit 1
+}
 
-# Sign in and run the handshake with curl to get an application cookie.
-portal="http://portal.localhost:$gw_port"
-app="http://bench.localhost:$gw_port"
-jar="$tmp/jar"
-R=(--resolve "portal.localhost:$gw_port:127.0.0.1" --resolve "bench.localhost:$gw_port:127.0.0.1")
-csrf="$(curl -s "${R[@]}" -c "$jar" -b "$jar" "$portal/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)"
-curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -H "Origin: $portal" --data-urlencode "csrf=$csrf" --data-urlencode "email=demo@example.com" --data-urlencode "return_to=" "$portal/login"
-curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -H "Origin: $portal" --data-urlencode "csrf=$csrf" --data-urlencode "password=$password" "$portal/login/password"
-authorize="$(curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -w '%{redirect_url}' "$app/")"
-callback="$(curl -s "${R[@]}" -c "$jar" -b "$jar" "$authorize" | sed -n 's/.*content="0;url=\([^"]*\)".*/\1/p' | sed 's/&amp;/\&/g')"
-curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null "$callback"
-token="$(awk '$6 == "portcullis_app" { print $7 }' "$jar")"
-[[ -n "$token" ]] || { echo "bench: could not obtain an application cookie" >&2; tail -20 "$tmp/portcullis.log" >&2; exit 1; }
-check="$(curl -s -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")"
-[[ "$check" == "hello from the upstream" ]] || { echo "bench: the gateway did not proxy: $check" >&2; exit 1; }
+# app_cookie PORT: signs in with curl, runs the handshake, prints the application cookie.
+app_cookie() {
+    local port="$1"
+    local portal="http://portal.localhost:$port" app="http://bench.localhost:$port" jar="$tmp/jar.$port"
+    local R=(--resolve "portal.localhost:$port:127.0.0.1" --resolve "bench.localhost:$port:127.0.0.1")
+    local csrf authorize callback token check
+    csrf="$(curl -s "${R[@]}" -c "$jar" -b "$jar" "$portal/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)"
+    curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -H "Origin: $portal" --data-urlencode "csrf=$csrf" --data-urlencode "email=demo@example.com" --data-urlencode "return_to=" "$portal/login"
+    curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -H "Origin: $portal" --data-urlencode "csrf=$csrf" --data-urlencode "password=$password" "$portal/login/password"
+    authorize="$(curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null -w '%{redirect_url}' "$app/")"
+    callback="$(curl -s "${R[@]}" -c "$jar" -b "$jar" "$authorize" | sed -n 's/.*content="0;url=\([^"]*\)".*/\1/p' | sed 's/&amp;/\&/g')"
+    curl -s "${R[@]}" -c "$jar" -b "$jar" -o /dev/null "$callback"
+    token="$(awk '$6 == "portcullis_app" { print $7 }' "$jar")"
+    [[ -n "$token" ]] || { echo "bench: could not obtain an application cookie on port $port" >&2; exit 1; }
+    check="$(curl -s -H "Host: bench.localhost:$port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$port/")"
+    [[ "$check" == "hello from the upstream" ]] || { echo "bench: the gateway did not proxy: $check" >&2; exit 1; }
+    echo "$token"
+}
+
+rss_mib() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
+
+start_portcullis embedded "$gw_port"
+gw_pid="${pids[-1]}"
+token="$(app_cookie "$gw_port")"
 
 # wrk --latency output -> "rps p50_ms p99_ms non2xx3xx"
 run() {
@@ -154,7 +185,42 @@ read -r d_rps d_p50 d_p99 d_bad < <(run "http://127.0.0.1:$up_port/")
 read -r n_rps n_p50 n_p99 n_bad < <(run "http://127.0.0.1:$nginx_port/")
 read -r g_rps g_p50 g_p99 g_bad < <(run -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")
 read -r r_rps r_p50 r_p99 r_bad < <(run -H "Host: bench.localhost:$gw_port" "http://127.0.0.1:$gw_port/")
-rss_kb="$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")"
+rss_after_run="$(rss_mib "$gw_pid")"
+
+have_redis=""
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+    have_redis=1
+    redis_port="$(free_port)"; gw2_port="$(free_port)"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_portcullis redis "$gw2_port" "[sessions]
+store = \"redis\"
+redis_url = \"redis://127.0.0.1:$redis_port/0\""
+    gw2_pid="${pids[-1]}"
+    token2="$(app_cookie "$gw2_port")"
+    read -r s_rps s_p50 s_p99 s_bad < <(run -H "Host: bench.localhost:$gw2_port" -H "Cookie: portcullis_app=$token2" "http://127.0.0.1:$gw2_port/")
+
+    echo "== memory: $sessions sessions in Redis, one cookie each, wrk -d${memory_seconds}s" >&2
+    user_id="$(sqlite3 "$tmp/redis/data/portcullis.db" "SELECT id FROM users WHERE email = 'demo@example.com'")"
+    python3 bench/seed_sessions.py redis "portcullis:" "$user_id" bench "$sessions" "$tmp/tokens" | redis-cli -p "$redis_port" --pipe >"$tmp/redis-seed.log"
+    rss_redis_before="$(rss_mib "$gw2_pid")"
+    m_out="$(TOKENS_FILE="$tmp/tokens" HOST="bench.localhost:$gw2_port" WRK_THREADS="$threads" \
+        wrk -t"$threads" -c"$connections" -d"${memory_seconds}s" -s bench/tokens.lua "http://127.0.0.1:$gw2_port/")"
+    echo "$m_out" >>"$tmp/wrk.log"
+    m_requests="$(awk '/requests in/ { print $1 }' <<<"$m_out")"
+    m_bad="$(awk '/Non-2xx or 3xx/ { print $5 }' <<<"$m_out")"
+    rss_redis_after="$(rss_mib "$gw2_pid")"
+fi
+
+echo "== memory: embedded store restarted with $sessions sessions in its database" >&2
+kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
+user_id="$(sqlite3 "$tmp/embedded/data/portcullis.db" "SELECT id FROM users WHERE email = 'demo@example.com'")"
+python3 bench/seed_sessions.py sqlite "$tmp/embedded/data/portcullis.db" "$user_id" "$sessions"
+start_portcullis embedded "$gw_port"
+gw_pid="${pids[-1]}"
+loaded="$(sqlite3 "$tmp/embedded/data/portcullis.db" "SELECT count(*) FROM sessions")"
+rss_embedded_loaded="$(rss_mib "$gw_pid")"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 printf '\n%-34s %12s %9s %9s %10s %10s %8s\n' scenario "req/s" "p50 ms" "p99 ms" "vs direct" "vs nginx" "errors"
@@ -162,6 +228,13 @@ printf '%-34s %12s %9s %9s %10s %10s %8s\n' "direct (upstream)" "$d_rps" "$d_p50
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "nginx proxy (no auth)" "$n_rps" "$n_p50" "$n_p99" "$(ratio "$n_rps" "$d_rps")" "1.00" "$n_bad"
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, authenticated" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$d_rps")" "$(ratio "$g_rps" "$n_rps")" "$g_bad"
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, no session (302)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$r_rps" "$d_rps")" "$(ratio "$r_rps" "$n_rps")" "$r_bad"
+if [[ -n "$have_redis" ]]; then
+    printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, authenticated, Redis" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$d_rps")" "$(ratio "$s_rps" "$n_rps")" "$s_bad"
+fi
 echo
 echo "p99 added by the gateway over direct: $(awk -v g="$g_p99" -v d="$d_p99" 'BEGIN { printf "%.3f", g - d }') ms; over nginx: $(awk -v g="$g_p99" -v n="$n_p99" 'BEGIN { printf "%.3f", g - n }') ms"
-echo "portcullis RSS after the run: $((rss_kb / 1024)) MiB"
+echo "portcullis RSS (embedded store) after the runs: $rss_after_run MiB"
+echo "portcullis RSS (embedded store) restarted with $loaded sessions loaded: $rss_embedded_loaded MiB"
+if [[ -n "$have_redis" ]]; then
+    echo "portcullis RSS (Redis store): $rss_redis_before MiB before, $rss_redis_after MiB after $m_requests requests over $sessions different sessions (${m_bad:-0} not 2xx/3xx)"
+fi

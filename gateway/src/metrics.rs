@@ -17,6 +17,7 @@ pub const OUTCOMES: &[&str] = &[
     "step_up",
     "callback",
     "callback_refused",
+    "unavailable",
 ];
 
 /// Latency bucket bounds in seconds.

@@ -38,6 +38,24 @@ struct FilePolicy {
     mfa: Option<FileMfa>,
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
+    headers: Option<Vec<String>>,
+    health_check: Option<FileHealth>,
+    #[serde(default)]
+    upstream_tls: bool,
+    upstream_ca: Option<std::path::PathBuf>,
+    upstream_verify: Option<bool>,
+    upstream_sni: Option<String>,
+    #[serde(default, with = "humantime_serde::option")]
+    upstream_idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHealth {
+    kind: String,
+    path: Option<String>,
+    #[serde(default, with = "humantime_serde::option")]
+    interval: Option<Duration>,
 }
 
 fn default_access() -> Access {
@@ -69,6 +87,51 @@ pub enum Upstream {
     Whoami,
 }
 
+/// Which identity headers the application receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: bool,
+    pub email: bool,
+    pub groups: bool,
+    pub assertion: bool,
+}
+
+impl IdentityHeaders {
+    const NAMES: &[&str] = &["user", "email", "groups", "assertion"];
+    pub const ALL: Self = Self {
+        user: true,
+        email: true,
+        groups: true,
+        assertion: true,
+    };
+}
+
+/// How the gateway checks that an upstream address is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthProbe {
+    /// A TCP connection (a TLS handshake with `upstream_tls`) succeeds.
+    Tcp,
+    /// `GET path` answers 200.
+    Http { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: HealthProbe,
+    pub interval: Duration,
+}
+
+/// HTTPS to the upstreams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The name sent in SNI and checked against the certificate.
+    pub sni: String,
+    /// Check the certificate (chain and name). Off only for development.
+    pub verify: bool,
+    /// PEM roots to trust instead of the system's (a private CA).
+    pub ca: Option<std::path::PathBuf>,
+}
+
 /// A validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -93,6 +156,12 @@ pub struct Policy {
     /// The operator's certificate for `host` (PEM chain and key); a
     /// generated development one when absent.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    pub headers: IdentityHeaders,
+    /// Unhealthy addresses are skipped; none configured means always tried.
+    pub health_check: Option<HealthCheck>,
+    pub upstream_tls: Option<UpstreamTls>,
+    /// How long an idle upstream connection is kept for reuse.
+    pub upstream_idle_timeout: Option<Duration>,
 }
 
 /// Second-factor methods a policy may name (RFC 8176 `amr` values).
@@ -269,6 +338,127 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
             ));
         }
     };
+    let headers = match &f.headers {
+        None => IdentityHeaders::ALL,
+        Some(list) => {
+            if let Some(bad) = list
+                .iter()
+                .find(|h| !IdentityHeaders::NAMES.contains(&h.as_str()))
+            {
+                return Err(err(
+                    "headers",
+                    format!(
+                        "{bad:?} is not one of {}",
+                        IdentityHeaders::NAMES.join(", ")
+                    ),
+                ));
+            }
+            let has = |n: &str| list.iter().any(|h| h == n);
+            IdentityHeaders {
+                user: has("user"),
+                email: has("email"),
+                groups: has("groups"),
+                assertion: has("assertion"),
+            }
+        }
+    };
+    let health_check = match &f.health_check {
+        None => None,
+        Some(h) => {
+            let probe = match (h.kind.as_str(), &h.path) {
+                ("tcp", None) => HealthProbe::Tcp,
+                ("tcp", Some(_)) => {
+                    return Err(err(
+                        "health_check.path",
+                        "only applies to kind = \"http\"".into(),
+                    ));
+                }
+                ("http", path) => {
+                    let path = path.clone().unwrap_or_else(|| "/".into());
+                    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        return Err(err(
+                            "health_check.path",
+                            "must be a path starting with '/'".into(),
+                        ));
+                    }
+                    HealthProbe::Http { path }
+                }
+                (other, _) => {
+                    return Err(err(
+                        "health_check.kind",
+                        format!("{other:?} is not \"tcp\" or \"http\""),
+                    ));
+                }
+            };
+            let interval = h.interval.unwrap_or(Duration::from_secs(5));
+            if interval < Duration::from_secs(1) || interval > Duration::from_secs(3600) {
+                return Err(err(
+                    "health_check.interval",
+                    "must be between 1s and 1h".into(),
+                ));
+            }
+            Some(HealthCheck { probe, interval })
+        }
+    };
+    let upstream_tls = if f.upstream_tls {
+        if upstreams.contains(&Upstream::Whoami) {
+            return Err(err(
+                "upstream_tls",
+                "the built-in whoami page speaks plain HTTP".into(),
+            ));
+        }
+        let sni = match &f.upstream_sni {
+            Some(n) => n.trim().to_ascii_lowercase(),
+            // The first address's host: what its certificate most likely names.
+            None => f.upstreams[0]
+                .rsplit_once(':')
+                .map(|(h, _)| h.trim_matches(['[', ']']).to_ascii_lowercase())
+                .unwrap_or_default(),
+        };
+        if sni.is_empty() || url::Host::parse(&sni).is_err() {
+            return Err(err(
+                "upstream_sni",
+                format!("{sni:?} is not a host name"),
+            ));
+        }
+        let ca = match &f.upstream_ca {
+            None => None,
+            Some(c) => {
+                let c = base.join(c);
+                if !c.is_file() {
+                    return Err(err(
+                        "upstream_ca",
+                        format!("{} is not a readable file", c.display()),
+                    ));
+                }
+                Some(c)
+            }
+        };
+        Some(UpstreamTls {
+            sni,
+            verify: f.upstream_verify.unwrap_or(true),
+            ca,
+        })
+    } else {
+        for (set, key) in [
+            (f.upstream_ca.is_some(), "upstream_ca"),
+            (f.upstream_verify.is_some(), "upstream_verify"),
+            (f.upstream_sni.is_some(), "upstream_sni"),
+        ] {
+            if set {
+                return Err(err(key, "only applies with upstream_tls = true".into()));
+            }
+        }
+        None
+    };
+    if let Some(t) = f.upstream_idle_timeout
+        && (t < Duration::from_secs(1) || t > Duration::from_secs(3600))
+    {
+        return Err(err(
+            "upstream_idle_timeout",
+            "must be between 1s and 1h".into(),
+        ));
+    }
     let scheme = if server.plain_http { "http" } else { "https" };
     let origin = match server.public_url.port() {
         Some(port) => format!("{scheme}://{host}:{port}"),
@@ -287,6 +477,10 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         mfa_max_age,
         mfa_methods,
         tls,
+        headers,
+        health_check,
+        upstream_tls,
+        upstream_idle_timeout: f.upstream_idle_timeout,
     })
 }
 
@@ -373,6 +567,54 @@ paths = [
                 "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"\ntls_key = \"w-key.pem\"",
                 "tls_cert",
             ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nheaders = [\"user\", \"password\"]",
+                "headers",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"ping\" }",
+                "health_check.kind",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"http\", path = \"healthz\" }",
+                "health_check.path",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"tcp\", path = \"/\" }",
+                "health_check.path",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"tcp\", interval = \"10ms\" }",
+                "health_check.interval",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"tcp\", every = \"1s\" }",
+                "every",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_ca = \"ca.pem\"",
+                "upstream_ca",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_verify = false",
+                "upstream_verify",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_tls = true\nupstream_ca = \"missing.pem\"",
+                "upstream_ca",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"builtin:whoami\"]\nupstream_tls = true",
+                "upstream_tls",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_tls = true\nupstream_sni = \"bad name\"",
+                "upstream_sni",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_idle_timeout = \"2h\"",
+                "upstream_idle_timeout",
+            ),
         ] {
             let e = format!(
                 "{:#}",
@@ -397,6 +639,38 @@ paths = [
         let (cert, key) = p.tls.clone().unwrap();
         assert_eq!(cert, dev.cert);
         crate::tls::certified_key(&cert, &key).unwrap();
+    }
+
+    #[test]
+    fn upstream_settings_have_safe_defaults() {
+        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"App.Internal:8443\"]\n");
+        assert_eq!(p.headers, IdentityHeaders::ALL);
+        assert_eq!(p.health_check, None);
+        assert_eq!(p.upstream_tls, None);
+        let p = parse_ok(
+            "host = \"w.localhost\"\nupstreams = [\"App.Internal:8443\"]\nupstream_tls = true\n\
+             headers = [\"email\", \"assertion\"]\nhealth_check = { kind = \"http\", path = \"/healthz\" }\n\
+             upstream_idle_timeout = \"30s\"\n",
+        );
+        assert_eq!(
+            p.upstream_tls,
+            Some(UpstreamTls {
+                sni: "app.internal".into(),
+                verify: true,
+                ca: None
+            })
+        );
+        assert!(!p.headers.user && p.headers.email && !p.headers.groups && p.headers.assertion);
+        assert_eq!(
+            p.health_check,
+            Some(HealthCheck {
+                probe: HealthProbe::Http {
+                    path: "/healthz".into()
+                },
+                interval: Duration::from_secs(5)
+            })
+        );
+        assert_eq!(p.upstream_idle_timeout, Some(Duration::from_secs(30)));
     }
 
     #[test]

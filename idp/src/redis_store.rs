@@ -2,20 +2,30 @@
 //! `{prefix}s:{sha256}` holds the session as JSON and expires with it;
 //! `{prefix}a:{sha256}` links an application-host cookie to its portal session;
 //! `{prefix}u:{user_id}` is the set of that user's session keys, so
-//! `revoke_user` reaches every instance's sessions at once. Instances cache
-//! sessions for at most `gateway.session_cache_ttl`, so a revocation reaches
-//! every proxy within that bound without a message bus.
+//! `revoke_user` reaches every instance's sessions at once.
+//!
+//! Revocations are also published on `{prefix}revoked`, so every instance's
+//! gateway drops its cached copy at once; `gateway.session_cache_ttl` stays
+//! the bound for anything missed while the subscription was down.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
-use crate::session::{AppLink, Session, SessionKey, Store};
+use crate::session::{AppLink, Revocation, Session, SessionKey, Store};
+
+/// Pause between attempts to subscribe again after Redis went away.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 
 /// A Redis session store; reconnects by itself after Redis comes back.
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -39,9 +49,14 @@ impl RedisStore {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let conn = client.get_connection_manager().await.map_err(unavailable)?;
         Ok(Self {
+            client,
             conn,
             prefix: prefix.to_string(),
         })
+    }
+
+    fn channel(&self) -> String {
+        format!("{}revoked", self.prefix)
     }
 
     fn session_key(&self, key: &SessionKey) -> String {
@@ -158,6 +173,18 @@ impl Store for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn announce(&self, revocation: &Revocation) -> Result<()> {
+        let mut c = self.conn.clone();
+        let json = serde_json::to_string(revocation).map_err(|e| Error::Corrupt(e.to_string()))?;
+        c.publish::<_, _, ()>(self.channel(), json)
+            .await
+            .map_err(unavailable)
+    }
+
+    fn listen(&self, tx: broadcast::Sender<Revocation>) {
+        tokio::spawn(subscribe_forever(self.client.clone(), self.channel(), tx));
+    }
+
     async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>> {
         let mut c = self.conn.clone();
         let raw: Option<String> = c
@@ -170,5 +197,55 @@ impl Store for RedisStore {
                 .map(Some)
                 .map_err(|e| Error::Corrupt(e.to_string())),
         }
+    }
+}
+
+/// Forwards announcements from `channel` to `tx` for as long as anyone
+/// listens, subscribing again whenever Redis comes back. Each (re)subscription
+/// starts with `All`: what was published while we were away is lost.
+async fn subscribe_forever(client: redis::Client, channel: String, tx: broadcast::Sender<Revocation>) {
+    let mut was_down = false;
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    if was_down {
+                        tracing::info!("revocation channel subscribed again");
+                    }
+                    was_down = false;
+                    let _ = tx.send(Revocation::All);
+                    let mut messages = pubsub.on_message();
+                    while let Some(msg) = messages.next().await {
+                        let Ok(payload) = msg.get_payload::<String>() else {
+                            continue;
+                        };
+                        match serde_json::from_str::<Revocation>(&payload) {
+                            Ok(r) => {
+                                let _ = tx.send(r);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "ignoring an unreadable revocation message")
+                            }
+                        }
+                    }
+                }
+                Err(e) => log_down(&mut was_down, &e),
+            },
+            Err(e) => log_down(&mut was_down, &e),
+        }
+        if !was_down {
+            // Cached entries stay until their lifetime ends; the `All` sent
+            // when the subscription is back covers what was missed meanwhile.
+            tracing::warn!("revocation channel lost; caches fall back to their lifetime");
+            was_down = true;
+        }
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}
+
+fn log_down(was_down: &mut bool, e: &redis::RedisError) {
+    if !*was_down {
+        tracing::warn!(error = %e, "cannot subscribe to the revocation channel");
+        *was_down = true;
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, broadcast};
 
 use crate::config::SessionConfig;
 use crate::crypto;
@@ -27,6 +27,22 @@ pub struct AppLink {
     /// The portal session's absolute end; the link is worthless after it.
     pub expires_at: i64,
 }
+
+/// A session (or all of a user's) ending. Announced so that caches in front
+/// of the store, the gateway's on every instance, drop it at once instead of
+/// when their entry's lifetime runs out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "lowercase")]
+pub enum Revocation {
+    Session(SessionKey),
+    User(String),
+    /// Announcements may have been missed (the channel between instances
+    /// was down or a listener fell behind): forget everything cached.
+    All,
+}
+
+/// Announcements kept for a slow listener before it is told to forget all.
+const REVOCATION_BACKLOG: usize = 1024;
 
 /// Links kept by the embedded store at most; beyond, expired ones go first,
 /// then all (their browsers silently repeat the handshake).
@@ -78,6 +94,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores an application-host cookie's link (keyed by the cookie's hash).
     async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()>;
     async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>>;
+    /// Tells the other instances sharing this store about a revocation. An
+    /// in-process store has nobody to tell.
+    async fn announce(&self, _revocation: &Revocation) -> Result<()> {
+        Ok(())
+    }
+    /// Forwards the other instances' announcements to `tx` from now on.
+    fn listen(&self, _tx: broadcast::Sender<Revocation>) {}
 }
 
 /// In-process sessions, written through to the state store so a restart
@@ -217,15 +240,37 @@ pub struct Sessions {
     store: Arc<dyn Store>,
     idle_secs: i64,
     lifetime_secs: i64,
+    revoked: broadcast::Sender<Revocation>,
 }
 
 impl Sessions {
     pub fn new(store: Arc<dyn Store>, cfg: &SessionConfig) -> Self {
+        let (revoked, _) = broadcast::channel(REVOCATION_BACKLOG);
+        store.listen(revoked.clone());
         Self {
             store,
             idle_secs: cfg.idle_timeout.as_secs() as i64,
             lifetime_secs: cfg.lifetime.as_secs() as i64,
+            revoked,
         }
+    }
+
+    /// Revocations made by this instance and, with a shared store, by the
+    /// others. A receiver that falls behind gets `Lagged` and should forget
+    /// everything it caches.
+    pub fn revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.revoked.subscribe()
+    }
+
+    /// Tells this instance's listeners, then the other instances. The store
+    /// change is already made: a failed announcement only delays the others
+    /// until their cache entries expire, so it is logged, not returned.
+    async fn announce(&self, revocation: Revocation) {
+        if let Err(e) = self.store.announce(&revocation).await {
+            tracing::warn!(error = %e, "could not announce a revocation to the other instances");
+        }
+        // No receiver (no gateway in this process) is not an error.
+        let _ = self.revoked.send(revocation);
     }
 
     /// Starts a session with a new random id, returned for the cookie.
@@ -281,6 +326,7 @@ impl Sessions {
         };
         if now >= session.idle_deadline(self.idle_secs) {
             self.store.remove(&key).await?;
+            self.announce(Revocation::Session(key)).await;
             return Ok(None);
         }
         self.store.touch(&key, now).await?;
@@ -297,6 +343,7 @@ impl Sessions {
         };
         if now >= session.idle_deadline(self.idle_secs) {
             self.store.remove(key).await?;
+            self.announce(Revocation::Session(key.clone())).await;
             return Ok(None);
         }
         if now > session.last_seen {
@@ -334,11 +381,15 @@ impl Sessions {
     }
 
     pub async fn end(&self, key: &SessionKey) -> Result<()> {
-        self.store.remove(key).await
+        self.store.remove(key).await?;
+        self.announce(Revocation::Session(key.clone())).await;
+        Ok(())
     }
 
     pub async fn revoke_user(&self, user_id: &str) -> Result<usize> {
-        self.store.revoke_user(user_id).await
+        let n = self.store.revoke_user(user_id).await?;
+        self.announce(Revocation::User(user_id.to_string())).await;
+        Ok(n)
     }
 
     pub fn idle_secs(&self) -> i64 {
@@ -423,5 +474,29 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn endings_are_announced_and_nothing_else() {
+        let (_db, s, uid) = setup().await;
+        let mut rx = s.revocations();
+        let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        assert!(s.resume(&token, 1001).await.unwrap().is_some());
+        assert!(rx.try_recv().is_err(), "creating and resuming announce nothing");
+        let key = SessionKey::of_token(&token);
+        s.end(&key).await.unwrap();
+        assert_eq!(rx.try_recv().unwrap(), Revocation::Session(key));
+
+        let (idle, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        assert!(s.resume(&idle, 1000 + 601).await.unwrap().is_none());
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Revocation::Session(SessionKey::of_token(&idle)),
+            "an idle session found ended"
+        );
+
+        s.revoke_user(&uid).await.unwrap();
+        assert_eq!(rx.try_recv().unwrap(), Revocation::User(uid.clone()));
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -5,8 +5,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use idp::config::SessionConfig;
 use idp::redis_store::RedisStore;
-use idp::session::{AppLink, Session, SessionKey, Store};
+use idp::session::{AppLink, Revocation, Session, SessionKey, Sessions, Store};
+use tokio::sync::broadcast;
 
 struct RedisServer {
     child: Child,
@@ -140,4 +144,68 @@ async fn two_instances_share_sessions_and_revocations() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "the connection manager reconnects by itself");
+}
+
+/// The next announcement other than `All` (sent whenever a subscription starts).
+async fn next_revocation(rx: &mut broadcast::Receiver<Revocation>) -> Revocation {
+    loop {
+        let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("an announcement arrives")
+            .expect("the channel stays open");
+        if r != Revocation::All {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn revocations_reach_the_other_instance_through_pubsub() {
+    let Some(redis) = start_redis(free_port()).await else {
+        eprintln!("redis-server not available: skipping");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let cfg = SessionConfig::default();
+    let a = Sessions::new(
+        Arc::new(RedisStore::connect(&url, "pubsub:").await.unwrap()),
+        &cfg,
+    );
+    let b = Sessions::new(
+        Arc::new(RedisStore::connect(&url, "pubsub:").await.unwrap()),
+        &cfg,
+    );
+    let mut on_b = b.revocations();
+    // B's subscription is live once it says so (an `All`).
+    let first = tokio::time::timeout(Duration::from_secs(5), on_b.recv())
+        .await
+        .expect("subscribed")
+        .unwrap();
+    assert_eq!(first, Revocation::All);
+
+    let now = idp::clock::now();
+    let (token, _) = a.create("u1", vec![], None, now).await.unwrap();
+    let key = SessionKey::of_token(&token);
+    a.end(&key).await.unwrap();
+    assert_eq!(next_revocation(&mut on_b).await, Revocation::Session(key));
+    a.revoke_user("u1").await.unwrap();
+    assert_eq!(
+        next_revocation(&mut on_b).await,
+        Revocation::User("u1".into())
+    );
+
+    // A forged or garbled message on the channel is ignored, not fatal.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("PUBLISH")
+        .arg("pubsub:revoked")
+        .arg("not json")
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    a.revoke_user("u2").await.unwrap();
+    assert_eq!(
+        next_revocation(&mut on_b).await,
+        Revocation::User("u2".into())
+    );
 }

@@ -2,13 +2,16 @@
 // HTTP servers started here, driven by headless Chromium and by plain HTTPS clients.
 // Covered: redirect without a session then access after sign-in, the per-host cookie
 // handshake for a second application, spoofed X-Portcullis-* headers stripped, group
-// denial, 401 JSON for API clients, the step-up redirect for a stale MFA, and an
-// upgraded (WebSocket-style) connection passed through.
+// denial, 401 JSON for API clients, the step-up redirect for a stale MFA, an
+// upgraded (WebSocket-style) connection passed through, and X-Portcullis-Assertion
+// verified with npm `jose` against the JWKS the discovery document names (forged,
+// replayed and tampered assertions refused).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import { once } from 'node:events';
+import { SignJWT, createLocalJWKSet, decodeJwt, generateKeyPair, jwtVerify } from 'jose';
 import { DEMO, Server, httpsGet, launchBrowser, newContext, screenshot } from './harness.mjs';
 
 const TEST_TIMEOUT = 300_000;
@@ -42,6 +45,28 @@ paths = [
   { prefix = "/mfa", access = "mfa" },
 ]
 ${extra}`;
+
+/** Verifies an identity assertion the way an application would: jose, the published JWKS. */
+async function verifyAssertion(server, token, audience) {
+  const discovery = JSON.parse((await httpsGet(server.port, '/.well-known/openid-configuration')).body);
+  const keys = await httpsGet(server.port, new URL(discovery.jwks_uri).pathname);
+  assert.equal(keys.status, 200);
+  const jwks = createLocalJWKSet(JSON.parse(keys.body));
+  return jwtVerify(token, jwks, { issuer: discovery.issuer, audience, maxTokenAge: '60s' });
+}
+
+/** A well-formed assertion signed by someone else's key, as a forger would send it. */
+async function forgedAssertion(server) {
+  const { privateKey } = await generateKeyPair('ES256');
+  return new SignJWT({ email: 'evil@example.com', groups: ['Finance'] })
+    .setProtectedHeader({ alg: 'ES256', kid: 'forged' })
+    .setIssuer(server.url)
+    .setAudience(server.appUrl('one.localhost').replace(/\/$/, ''))
+    .setSubject('evil')
+    .setIssuedAt()
+    .setExpirationTime('50s')
+    .sign(privateKey);
+}
 
 /** The JSON an upstream echoed, read from the page's body text. */
 async function echoed(page) {
@@ -84,8 +109,13 @@ describe('gateway', { timeout: TEST_TIMEOUT }, () => {
 
   test('sign-in on the way in, a second host by handshake, spoofed headers stripped, group denial, step-up', async () => {
     const context = await newContext(browser);
+    const forged = await forgedAssertion(server);
     // Every request the browser makes carries forged identity headers in odd cases.
-    await context.setExtraHTTPHeaders({ 'X-Portcullis-User': 'evil', 'x-PORTCULLIS-groups': 'Finance' });
+    await context.setExtraHTTPHeaders({
+      'X-Portcullis-User': 'evil',
+      'x-PORTCULLIS-groups': 'Finance',
+      'x-portcullis-assertion': forged,
+    });
     const page = await context.newPage();
     try {
       await page.goto(server.appUrl('one.localhost', '/hello?x=1'));
@@ -106,6 +136,34 @@ describe('gateway', { timeout: TEST_TIMEOUT }, () => {
       const app = cookies.find((c) => c.name === '__Host-portcullis_app');
       assert.ok(app && app.httpOnly && app.secure && app.domain === 'one.localhost', 'host-only app cookie');
 
+      // The signed assertion: ours (not the forged one), verifiable against the JWKS.
+      const oneOrigin = server.appUrl('one.localhost').replace(/\/$/, '');
+      const assertion = one.headers['x-portcullis-assertion'];
+      assert.ok(assertion && assertion !== forged, 'the forged assertion was replaced');
+      const { payload, protectedHeader } = await verifyAssertion(server, assertion, oneOrigin);
+      assert.equal(payload.sub, one.headers['x-portcullis-user']);
+      assert.equal(payload.email, DEMO.email);
+      assert.deepEqual(payload.groups, ['Staff']);
+      assert.ok(payload.amr.includes('pwd'), `amr ${payload.amr}`);
+      assert.equal(typeof payload.auth_time, 'number');
+      assert.ok(payload.exp - payload.iat < 60, 'lives under a minute');
+      assert.ok(protectedHeader.kid, 'names its key');
+      await assert.rejects(verifyAssertion(server, forged, oneOrigin), 'a forged assertion does not verify');
+      const [h, p, sig] = assertion.split('.');
+      const tampered = JSON.parse(Buffer.from(p, 'base64url'));
+      tampered.groups = ['Finance'];
+      await assert.rejects(
+        verifyAssertion(server, `${h}.${Buffer.from(JSON.stringify(tampered)).toString('base64url')}.${sig}`, oneOrigin),
+        'a tampered assertion does not verify',
+      );
+      await assert.rejects(
+        verifyAssertion(server, assertion, server.appUrl('two.localhost').replace(/\/$/, '')),
+        'an assertion is for one application only',
+      );
+      // Cached per session and application: the next request carries the same one.
+      await page.reload();
+      assert.equal((await echoed(page)).headers['x-portcullis-assertion'], assertion, 'reused while fresh');
+
       // A second application host: no login page, just the handshake with the portal.
       await page.goto(server.appUrl('two.localhost', '/start'));
       await page.waitForURL((u) => u.host === `two.localhost:${server.port}`);
@@ -113,6 +171,23 @@ describe('gateway', { timeout: TEST_TIMEOUT }, () => {
       assert.equal(two.upstream, 'two');
       assert.equal(two.path, '/start');
       assert.equal(two.headers['x-portcullis-email'], DEMO.email);
+      const twoAssertion = two.headers['x-portcullis-assertion'];
+      assert.notEqual(twoAssertion, assertion, 'each application its own assertion');
+      assert.equal(decodeJwt(twoAssertion).aud, server.appUrl('two.localhost').replace(/\/$/, ''));
+
+      // A genuine assertion for app two, replayed to app one by a client, is replaced too.
+      const replay = await httpsGet(server.port, '/replayed', {
+        host: 'one.localhost',
+        headers: {
+          cookie: `__Host-portcullis_app=${app.value}`,
+          accept: 'application/json',
+          'X-Portcullis-Assertion': twoAssertion,
+        },
+      });
+      assert.equal(replay.status, 200, replay.body);
+      const replayed = JSON.parse(replay.body).headers['x-portcullis-assertion'];
+      assert.notEqual(replayed, twoAssertion);
+      assert.equal((await verifyAssertion(server, replayed, oneOrigin)).payload.email, DEMO.email);
 
       // Not in the Finance group: a 403 page naming the application.
       // (The first visit runs the handshake; the page it ends on is the 403.)

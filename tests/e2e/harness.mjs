@@ -80,9 +80,10 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host 
   });
 }
 
-function configToml({ port, dataDir, policiesDir, extraToml = '' }) {
+function configToml({ port, dataDir, policiesDir, extraToml = '', gatewayToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"
+${gatewayToml}
 
 [server]
 listen = "127.0.0.1:${port}"
@@ -118,7 +119,8 @@ export class Server {
    * `policies` maps a policy id to its TOML text; they are written into the
    * server's own policies directory (`gateway.policies_dir`).
    */
-  static async start(name, { policies = {}, dataDir = null, extraToml = '', ...unknown } = {}) {
+  /** `gatewayToml` is added to the generated [gateway] section (which extraToml cannot reopen). */
+  static async start(name, { policies = {}, dataDir = null, extraToml = '', gatewayToml = '', ...unknown } = {}) {
     // A misspelt option would silently run the test on the default config.
     if (Object.keys(unknown).length) throw new Error(`Server.start: unknown options ${Object.keys(unknown).join(', ')}`);
     const server = new Server(name);
@@ -126,6 +128,7 @@ export class Server {
     // Another server's data directory: instances sharing the state store.
     server.sharedDataDir = dataDir;
     server.extraToml = extraToml;
+    server.gatewayToml = gatewayToml;
     await server.#start();
     return server;
   }
@@ -159,7 +162,7 @@ export class Server {
     for (const [id, text] of Object.entries(this.policies ?? {})) {
       await writeFile(path.join(policiesDir, `${id}.toml`), text);
     }
-    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir, extraToml: this.extraToml }));
+    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir, extraToml: this.extraToml, gatewayToml: this.gatewayToml }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,

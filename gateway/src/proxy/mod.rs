@@ -4,16 +4,16 @@
 //! routed in `upstream_peer`, and given identity headers in
 //! `upstream_request_filter`.
 
+mod assertion;
 pub mod cache;
 mod pages;
 mod portal;
+mod route;
 
 pub use pages::escape as pages_escape;
+pub use route::{Route, RouteTable};
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-use crate::policy::{Access, Policy, Upstream};
+use crate::policy::{Access, IdentityHeaders, Policy};
 use cache::{EdgeSessions, Identity};
 
 /// Where the portal's step-up ("verify your identity") page lives. The MFA
@@ -35,78 +35,10 @@ pub const STEP_UP_PATH: &str = idp::oidc::authorize::STEP_UP_PATH;
 
 /// Identity headers we set; any incoming header starting with this is removed.
 const IDENTITY_PREFIX: &str = "x-portcullis-";
-
-/// An application and where its requests go.
-#[derive(Debug)]
-pub struct Route {
-    pub policy: Policy,
-    /// Position among the applications, from 1 (0 is the portal), for metrics.
-    pub index: usize,
-    peers: Vec<SocketAddr>,
-    next: AtomicUsize,
-}
-
-impl Route {
-    pub fn new(policy: Policy, index: usize, whoami: Option<SocketAddr>) -> anyhow::Result<Self> {
-        use std::net::ToSocketAddrs;
-        let mut peers = Vec::new();
-        for u in &policy.upstreams {
-            match u {
-                Upstream::Whoami => peers.extend(whoami),
-                Upstream::Addr(a) => {
-                    let resolved = a.to_socket_addrs().map_err(|e| {
-                        anyhow::anyhow!("policy {}: upstreams: cannot resolve {a}: {e}", policy.id)
-                    })?;
-                    peers.extend(resolved.take(1));
-                }
-            }
-        }
-        anyhow::ensure!(
-            !peers.is_empty(),
-            "policy {}: upstreams: no usable address",
-            policy.id
-        );
-        Ok(Self {
-            policy,
-            index,
-            peers,
-            next: AtomicUsize::new(0),
-        })
-    }
-
-    /// Round robin over the application's addresses.
-    fn peer(&self) -> SocketAddr {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        self.peers[i % self.peers.len()]
-    }
-}
-
-/// The applications by host, replaceable while requests run (SIGHUP).
-#[derive(Debug, Default)]
-pub struct RouteTable(std::sync::RwLock<Arc<HashMap<String, Arc<Route>>>>);
-
-impl RouteTable {
-    pub fn new(routes: Vec<Route>) -> Self {
-        let t = Self::default();
-        t.replace(routes);
-        t
-    }
-
-    /// Swaps in a new set; requests already routed keep their old route.
-    pub fn replace(&self, routes: Vec<Route>) {
-        let map: HashMap<_, _> = routes
-            .into_iter()
-            .map(|r| (r.policy.host.clone(), Arc::new(r)))
-            .collect();
-        if let Ok(mut guard) = self.0.write() {
-            *guard = Arc::new(map);
-        }
-    }
-
-    fn get(&self, host: &str) -> Option<Arc<Route>> {
-        self.0.read().ok()?.get(host).cloned()
-    }
-}
+const H_USER: http::HeaderName = http::HeaderName::from_static("x-portcullis-user");
+const H_EMAIL: http::HeaderName = http::HeaderName::from_static("x-portcullis-email");
+const H_GROUPS: http::HeaderName = http::HeaderName::from_static("x-portcullis-groups");
+const H_ASSERTION: http::HeaderName = http::HeaderName::from_static("x-portcullis-assertion");
 
 /// Names of the cookies the gateway sets on application hosts.
 #[derive(Debug, Clone)]
@@ -146,7 +78,7 @@ pub struct Gateway {
     portal_origin: String,
     routes: Arc<RouteTable>,
     handoffs: Arc<Handoffs>,
-    sessions: EdgeSessions,
+    sessions: Arc<EdgeSessions>,
     cookies: CookieNames,
     scheme: &'static str,
 }
@@ -156,6 +88,8 @@ pub struct Ctx {
     started: Instant,
     route: Option<Arc<Route>>,
     identity: Option<Arc<Identity>>,
+    /// The signed `X-Portcullis-Assertion` for an allowed request.
+    assertion: Option<http::HeaderValue>,
     outcome: &'static str,
 }
 
@@ -169,6 +103,13 @@ impl Gateway {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let secure = idp.config.secure_cookies;
+        let sessions = Arc::new(EdgeSessions::new(
+            idp.clone(),
+            cache_ttl,
+            cache_entries,
+            metrics.clone(),
+        ));
+        sessions.follow_revocations();
         Self {
             idp: idp.clone(),
             metrics: metrics.clone(),
@@ -176,7 +117,7 @@ impl Gateway {
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
             routes,
             handoffs,
-            sessions: EdgeSessions::new(idp, cache_ttl, cache_entries, metrics),
+            sessions,
             cookies: CookieNames::new(secure),
             scheme: if secure { "https" } else { "http" },
         }
@@ -201,27 +142,34 @@ impl Gateway {
         route: Arc<Route>,
     ) -> Result<bool> {
         let req = session.req_header();
-        let path = req.uri.path().to_string();
-        let path_and_query = req
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        if path == CALLBACK_PATH {
+        if req.uri.path() == CALLBACK_PATH {
             return self.callback(session, ctx, &route).await;
         }
-        let access = route.policy.access_for(&path);
+        let access = route.policy.access_for(req.uri.path());
         if access == Access::Public {
             ctx.outcome = "public";
             return Ok(false);
         }
         let json = !is_navigation(&req.headers);
-        let token = cookie(&req.headers, &self.cookies.app);
-        let identity = match token {
-            Some(t) => self.sessions.identify(&t, &route.policy.id).await,
+        // Only the redirects below need it: the allowed path stays free of copies.
+        let path_and_query = |session: &Session| {
+            session
+                .req_header()
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+        };
+        let identity = match cookie(&req.headers, &self.cookies.app) {
+            Some(t) => match self.sessions.identify(t, &route.policy.id).await {
+                Ok(found) => found,
+                Err(cache::Unavailable) => {
+                    ctx.outcome = "unavailable";
+                    return self.unavailable(session, json).await;
+                }
+            },
             None => None,
         };
-        let Some(identity) = identity else {
+        let Some((link, identity)) = identity else {
             ctx.outcome = "no_session";
             if json {
                 return pages::json(
@@ -236,7 +184,7 @@ impl Gateway {
             let to = format!(
                 "{}{}",
                 self.portal_origin,
-                self.authorize_path(&route, &path_and_query, &state)
+                self.authorize_path(&route, &path_and_query(session), &state)
             );
             let set = self.cookies.set(&self.cookies.state, &state, Some(600));
             return pages::redirect(session, &to, Some(&set)).await;
@@ -254,14 +202,35 @@ impl Gateway {
                 return pages::json(session, 403, "mfa_required", "").await;
             }
             let state = idp::crypto::random_token();
-            let back = self.authorize_path(&route, &path_and_query, &state);
+            let back = self.authorize_path(&route, &path_and_query(session), &state);
             let to = step_up_url(&self.portal_origin, &route.policy.id, &back);
             let set = self.cookies.set(&self.cookies.state, &state, Some(600));
             return pages::redirect(session, &to, Some(&set)).await;
         }
         ctx.outcome = "allowed";
+        ctx.assertion = self
+            .sessions
+            .assertions
+            .get(&link, &identity, &route.policy.origin, idp::clock::now())
+            .await;
         ctx.identity = Some(identity);
         Ok(false)
+    }
+
+    /// The session store does not answer: nobody gets in, and people are
+    /// told so instead of being sent to a sign-in that cannot work either.
+    async fn unavailable(&self, session: &mut Session, json: bool) -> Result<bool> {
+        if json {
+            return pages::json(session, 503, "temporarily_unavailable", "").await;
+        }
+        pages::message(
+            session,
+            503,
+            "Sign-in is unavailable",
+            "The session service does not answer. Please try again in a few minutes.",
+            Some(("/", "Try again")),
+        )
+        .await
     }
 
     /// `/.portcullis/callback?code&state&return_to`: the application host's
@@ -309,24 +278,24 @@ impl Gateway {
             )
             .await;
         };
-        let Some(portal) = self.sessions.portal_session(&grant.session).await else {
-            ctx.outcome = "callback_refused";
-            return pages::redirect(session, "/", None).await;
+        let portal = match self.sessions.portal_session(&grant.session).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                ctx.outcome = "callback_refused";
+                return pages::redirect(session, "/", None).await;
+            }
+            Err(cache::Unavailable) => {
+                ctx.outcome = "unavailable";
+                return self.unavailable(session, false).await;
+            }
         };
         let Some(token) = self
             .sessions
             .bind(&grant.session, &route.policy.id, portal.expires_at)
             .await
         else {
-            ctx.outcome = "callback_refused";
-            return pages::message(
-                session,
-                503,
-                "Sign-in is unavailable",
-                "The session service does not answer. Please try again in a few minutes.",
-                Some(("/", "Try again")),
-            )
-            .await;
+            ctx.outcome = "unavailable";
+            return self.unavailable(session, false).await;
         };
         let target = return_to
             .filter(|r| local_path(r))
@@ -379,7 +348,7 @@ fn is_navigation(h: &HeaderMap) -> bool {
 }
 
 /// One cookie's value; a name sent twice counts as absent.
-fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
+fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut found = None;
     for value in h.get_all(header::COOKIE) {
         let Ok(s) = value.to_str() else { continue };
@@ -390,7 +359,7 @@ fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
                 if found.is_some() {
                     return None;
                 }
-                found = Some(v.to_string());
+                found = Some(v);
             }
         }
     }
@@ -440,11 +409,17 @@ fn request_host(req: &RequestHeader) -> String {
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {
+        // pingora's default adds a compression module switched off; nothing
+        // here compresses, and every module costs a context per request.
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
             route: None,
             identity: None,
+            assertion: None,
             outcome: "",
         }
     }
@@ -482,7 +457,13 @@ impl ProxyHttp for Gateway {
             .route
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route for the request"))?;
-        Ok(Box::new(HttpPeer::new(route.peer(), false, String::new())))
+        match route.peer() {
+            Some(peer) => Ok(Box::new(peer)),
+            None => Error::e_explain(
+                ErrorType::ConnectNoRoute,
+                "every upstream address failed its health check",
+            ),
+        }
     }
 
     async fn upstream_request_filter(
@@ -493,33 +474,46 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         // Header names are case-insensitive and stored lower-case, so this
         // catches every spelling a client may send.
-        let spoofed: Vec<http::HeaderName> = upstream
-            .headers
-            .keys()
-            .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
-            .cloned()
-            .collect();
-        for name in spoofed {
-            upstream.remove_header(&name);
-        }
-        match strip_our_cookies(&upstream.headers) {
-            Some(rest) => {
-                upstream.insert_header(header::COOKIE, rest)?;
-            }
-            None => {
-                upstream.remove_header(&header::COOKIE);
+        let spoofed = |k: &http::HeaderName| k.as_str().starts_with(IDENTITY_PREFIX);
+        if upstream.headers.keys().any(spoofed) {
+            let names: Vec<http::HeaderName> =
+                upstream.headers.keys().filter(|k| spoofed(k)).cloned().collect();
+            for name in names {
+                upstream.remove_header(&name);
             }
         }
+        if upstream.headers.contains_key(header::COOKIE) {
+            match strip_our_cookies(&upstream.headers) {
+                Some(rest) => {
+                    upstream.insert_header(header::COOKIE, rest)?;
+                }
+                None => {
+                    upstream.remove_header(&header::COOKIE);
+                }
+            }
+        }
+        let wanted = ctx
+            .route
+            .as_ref()
+            .map_or(IdentityHeaders::ALL, |r| r.policy.headers);
         if let Some(id) = &ctx.identity {
-            upstream.insert_header("X-Portcullis-User", id.user_id.as_str())?;
-            upstream.insert_header("X-Portcullis-Email", id.email.as_str())?;
-            let groups = id.groups.join(",");
-            if upstream
-                .insert_header("X-Portcullis-Groups", groups)
-                .is_err()
-            {
-                tracing::warn!(user = %id.user_id, "group names not valid in a header; X-Portcullis-Groups left out");
+            // Values were made once when the identity was cached.
+            if wanted.user {
+                upstream.insert_header(H_USER, id.headers.user.clone())?;
             }
+            if wanted.email {
+                upstream.insert_header(H_EMAIL, id.headers.email.clone())?;
+            }
+            if wanted.groups
+                && let Some(groups) = &id.headers.groups
+            {
+                upstream.insert_header(H_GROUPS, groups.clone())?;
+            }
+        }
+        if let Some(assertion) = ctx.assertion.take()
+            && wanted.assertion
+        {
+            upstream.insert_header(H_ASSERTION, assertion)?;
         }
         if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
             upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?;
@@ -574,12 +568,15 @@ mod tests {
 
     fn id(mfa_at: Option<i64>, amr: &[&str]) -> Identity {
         Identity {
+            session: idp::session::SessionKey::of_token("t"),
             user_id: "u".into(),
             email: "e@example.com".into(),
             groups: vec![],
             mfa_at,
             amr: amr.iter().map(|s| s.to_string()).collect(),
+            auth_time: 0,
             expires_at: 0,
+            headers: cache::HeaderValues::new("u", "e@example.com", &[]).unwrap(),
         }
     }
 

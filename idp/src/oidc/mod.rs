@@ -7,6 +7,7 @@
 //! introspection and revocation endpoints without a browser form token, and
 //! authenticate themselves instead.
 
+pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 pub mod clients;
