@@ -47,7 +47,18 @@ impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`); fails when Redis does not answer.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = client.get_connection_manager().await.map_err(unavailable)?;
+        // Fail fast while Redis is away: a request waits at most about a
+        // second for an answer (then fails closed) instead of queueing behind
+        // a long reconnection backoff; the next request tries again.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
         Ok(Self {
             client,
             conn,
