@@ -24,6 +24,11 @@ pub struct Route {
     upstreams: Arc<LoadBalancer<RoundRobin>>,
     /// The roots from `upstream_ca`, parsed once.
     ca: Option<Arc<[WrappedX509]>>,
+    /// Keeps this application's pooled upstream connections to itself:
+    /// pingora's reuse key leaves out the trusted roots, so two policies with
+    /// the same address and name but different `upstream_ca` would otherwise
+    /// share a connection one of them never verified.
+    pool_key: u64,
 }
 
 impl std::fmt::Debug for Route {
@@ -103,11 +108,18 @@ impl Route {
                 policy.id.clone(),
             );
         }
+        let pool_key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            policy.id.hash(&mut h);
+            h.finish()
+        };
         Ok(Self {
             policy,
             index,
             upstreams,
             ca,
+            pool_key,
         })
     }
 
@@ -126,6 +138,7 @@ impl Route {
             None => HttpPeer::new(backend.addr, false, String::new()),
         };
         peer.options.idle_timeout = self.policy.upstream_idle_timeout;
+        peer.group_key = self.pool_key;
         Some(peer)
     }
 }
