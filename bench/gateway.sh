@@ -21,7 +21,7 @@
 #   bash bench/gateway.sh
 #
 # Knobs (environment): BENCH_SECONDS (10), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
-# BENCH_SESSIONS (100000), BENCH_MEMORY_SECONDS (30, the many-cookies run),
+# BENCH_SESSIONS (100000), BENCH_MEMORY_SECONDS (60, the many-cookies run),
 # BENCH_KEEP=1 keeps the temporary directory (configs and logs), PORTCULLIS_BIN
 # uses that binary instead of building the release one.
 set -euo pipefail
@@ -38,7 +38,7 @@ threads="${BENCH_THREADS:-2}"
 connections="${BENCH_CONNECTIONS:-32}"
 
 sessions="${BENCH_SESSIONS:-100000}"
-memory_seconds="${BENCH_MEMORY_SECONDS:-30}"
+memory_seconds="${BENCH_MEMORY_SECONDS:-60}"
 
 for tool in wrk nginx curl python3 sqlite3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh test)" >&2; exit 1; }

@@ -375,7 +375,9 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
                 }
                 ("http", path) => {
                     let path = path.clone().unwrap_or_else(|| "/".into());
-                    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    if !path.starts_with('/')
+                        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+                    {
                         return Err(err(
                             "health_check.path",
                             "must be a path starting with '/'".into(),
@@ -416,10 +418,7 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
                 .unwrap_or_default(),
         };
         if sni.is_empty() || url::Host::parse(&sni).is_err() {
-            return Err(err(
-                "upstream_sni",
-                format!("{sni:?} is not a host name"),
-            ));
+            return Err(err("upstream_sni", format!("{sni:?} is not a host name")));
         }
         let ca = match &f.upstream_ca {
             None => None,

@@ -214,7 +214,11 @@ impl Store for RedisStore {
 /// Forwards announcements from `channel` to `tx` for as long as anyone
 /// listens, subscribing again whenever Redis comes back. Each (re)subscription
 /// starts with `All`: what was published while we were away is lost.
-async fn subscribe_forever(client: redis::Client, channel: String, tx: broadcast::Sender<Revocation>) {
+async fn subscribe_forever(
+    client: redis::Client,
+    channel: String,
+    tx: broadcast::Sender<Revocation>,
+) {
     let mut was_down = false;
     loop {
         match client.get_async_pubsub().await {

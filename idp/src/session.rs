@@ -482,7 +482,10 @@ mod tests {
         let mut rx = s.revocations();
         let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
         assert!(s.resume(&token, 1001).await.unwrap().is_some());
-        assert!(rx.try_recv().is_err(), "creating and resuming announce nothing");
+        assert!(
+            rx.try_recv().is_err(),
+            "creating and resuming announce nothing"
+        );
         let key = SessionKey::of_token(&token);
         s.end(&key).await.unwrap();
         assert_eq!(rx.try_recv().unwrap(), Revocation::Session(key));

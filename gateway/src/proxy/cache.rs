@@ -263,7 +263,10 @@ impl EdgeSessions {
     }
 
     /// The identity behind a portal session, if it is live.
-    pub async fn portal_session(&self, portal: &SessionKey) -> Result<Option<Identity>, Unavailable> {
+    pub async fn portal_session(
+        &self,
+        portal: &SessionKey,
+    ) -> Result<Option<Identity>, Unavailable> {
         self.load(portal).await
     }
 

@@ -476,8 +476,12 @@ impl ProxyHttp for Gateway {
         // catches every spelling a client may send.
         let spoofed = |k: &http::HeaderName| k.as_str().starts_with(IDENTITY_PREFIX);
         if upstream.headers.keys().any(spoofed) {
-            let names: Vec<http::HeaderName> =
-                upstream.headers.keys().filter(|k| spoofed(k)).cloned().collect();
+            let names: Vec<http::HeaderName> = upstream
+                .headers
+                .keys()
+                .filter(|k| spoofed(k))
+                .cloned()
+                .collect();
             for name in names {
                 upstream.remove_header(&name);
             }

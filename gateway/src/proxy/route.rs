@@ -76,37 +76,34 @@ impl Route {
             .with_context(|| format!("policy {}: upstreams", policy.id))?;
         if let Some(hc) = &policy.health_check {
             let tls = policy.upstream_tls.as_ref();
-            let check: Box<dyn pingora::lb::health_check::HealthCheck + Send + Sync> =
-                match &hc.probe {
-                    HealthProbe::Tcp => match tls {
-                        Some(t) => TcpHealthCheck::new_tls(&t.sni),
-                        None => TcpHealthCheck::new(),
-                    },
-                    HealthProbe::Http { path } => {
-                        let host = tls.map_or(policy.host.as_str(), |t| t.sni.as_str());
-                        let mut check = HttpHealthCheck::new(host, tls.is_some());
-                        check.req.set_uri(
-                            path.parse()
-                                .with_context(|| format!("policy {}: health_check.path", policy.id))?,
-                        );
-                        if let Some(t) = tls {
-                            check.peer_template.options.verify_cert = t.verify;
-                            check.peer_template.options.verify_hostname = t.verify;
-                            check.peer_template.options.ca = ca.clone();
-                        }
-                        Box::new(check)
+            let check: Box<dyn pingora::lb::health_check::HealthCheck + Send + Sync> = match &hc
+                .probe
+            {
+                HealthProbe::Tcp => match tls {
+                    Some(t) => TcpHealthCheck::new_tls(&t.sni),
+                    None => TcpHealthCheck::new(),
+                },
+                HealthProbe::Http { path } => {
+                    let host = tls.map_or(policy.host.as_str(), |t| t.sni.as_str());
+                    let mut check = HttpHealthCheck::new(host, tls.is_some());
+                    check.req.set_uri(
+                        path.parse()
+                            .with_context(|| format!("policy {}: health_check.path", policy.id))?,
+                    );
+                    if let Some(t) = tls {
+                        check.peer_template.options.verify_cert = t.verify;
+                        check.peer_template.options.verify_hostname = t.verify;
+                        check.peer_template.options.ca = ca.clone();
                     }
-                };
+                    Box::new(check)
+                }
+            };
             lb.set_health_check(check);
             lb.health_check_frequency = Some(hc.interval);
         }
         let upstreams = Arc::new(lb);
         if let Some(hc) = &policy.health_check {
-            spawn_health_checks(
-                Arc::downgrade(&upstreams),
-                hc.interval,
-                policy.id.clone(),
-            );
+            spawn_health_checks(Arc::downgrade(&upstreams), hc.interval, policy.id.clone());
         }
         let pool_key = {
             use std::hash::{Hash, Hasher};
@@ -191,7 +188,10 @@ fn rustls_pemfile_certs(pem: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem)
-        .map(|c| c.map(|c| c.to_vec()).map_err(|e| anyhow::anyhow!("bad PEM: {e}")))
+        .map(|c| {
+            c.map(|c| c.to_vec())
+                .map_err(|e| anyhow::anyhow!("bad PEM: {e}"))
+        })
         .collect()
 }
 
