@@ -160,6 +160,7 @@ app_cookie() {
 }
 
 rss_mib() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
+peak_mib() { awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 
 start_portcullis embedded "$gw_port"
 gw_pid="${pids[-1]}"
@@ -211,6 +212,7 @@ redis_url = \"redis://127.0.0.1:$redis_port/0\""
     m_requests="$(awk '/requests in/ { print $1 }' <<<"$m_out")"
     m_bad="$(awk '/Non-2xx or 3xx/ { print $5 }' <<<"$m_out")"
     rss_redis_after="$(rss_mib "$gw2_pid")"
+    rss_redis_peak="$(peak_mib "$gw2_pid")"
 fi
 
 echo "== memory: embedded store restarted with $sessions sessions in its database" >&2
@@ -236,5 +238,5 @@ echo "p99 added by the gateway over direct: $(awk -v g="$g_p99" -v d="$d_p99" 'B
 echo "portcullis RSS (embedded store) after the runs: $rss_after_run MiB"
 echo "portcullis RSS (embedded store) restarted with $loaded sessions loaded: $rss_embedded_loaded MiB"
 if [[ -n "$have_redis" ]]; then
-    echo "portcullis RSS (Redis store): $rss_redis_before MiB before, $rss_redis_after MiB after $m_requests requests over $sessions different sessions (${m_bad:-0} not 2xx/3xx)"
+    echo "portcullis RSS (Redis store): $rss_redis_before MiB before, $rss_redis_after MiB after (peak $rss_redis_peak MiB) $m_requests requests over $sessions different sessions (${m_bad:-0} not 2xx/3xx)"
 fi

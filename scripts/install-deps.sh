@@ -26,7 +26,9 @@ esac
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
-test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine oathtool nginx-light)
+# sqlite3 and redis-tools (redis-cli): bench/gateway.sh seeds sessions; openssl: the
+# throw-away CAs of the upstream-TLS and SMTP end-to-end tests.
+test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

@@ -110,6 +110,14 @@ impl Assertions {
         }
     }
 
+    /// Drops the assertions that would be replaced on their next use anyway.
+    pub fn sweep(&self, now: i64) {
+        if let Ok(mut map) = self.map.write() {
+            map.retain(|_, e| e.exp - now >= MIN_REMAINING_SECS);
+            map.shrink_to_fit();
+        }
+    }
+
     pub fn clear(&self) {
         if let Ok(mut map) = self.map.write() {
             map.clear();

@@ -185,6 +185,30 @@ impl EdgeSessions {
         });
     }
 
+    /// Drops expired entries now and then, so memory follows the sessions in
+    /// use rather than the largest burst since start-up (inserts only evict
+    /// once a map is full).
+    pub fn sweep_expired(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        let every = self.ttl.max(Duration::from_secs(5));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(me) = me.upgrade() else { return };
+                let ttl = me.ttl;
+                if let Ok(mut links) = me.links.write() {
+                    links.retain(|_, c| c.fetched.elapsed() < ttl);
+                    links.shrink_to_fit();
+                }
+                if let Ok(mut cache) = me.cache.write() {
+                    cache.retain(|_, c| c.fetched.elapsed() < ttl);
+                    cache.shrink_to_fit();
+                }
+                me.assertions.sweep(idp::clock::now());
+            }
+        });
+    }
+
     /// The identity behind an application cookie, with the cookie's key;
     /// `Ok(None)` when the cookie, its portal session or its account is no
     /// longer good, `Err` when the store cannot tell (the caller fails closed).

@@ -110,6 +110,7 @@ impl Gateway {
             metrics.clone(),
         ));
         sessions.follow_revocations();
+        sessions.sweep_expired();
         Self {
             idp: idp.clone(),
             metrics: metrics.clone(),
@@ -639,7 +640,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; __Host-portcullis_app=T; portcullis_session=S; b=2"),
         );
-        assert_eq!(cookie(&h, "__Host-portcullis_app").as_deref(), Some("T"));
+        assert_eq!(cookie(&h, "__Host-portcullis_app"), Some("T"));
         assert_eq!(strip_our_cookies(&h).as_deref(), Some("a=1; b=2"));
         h.append(
             header::COOKIE,
