@@ -3,7 +3,8 @@
 #
 #   scripts/install-deps.sh build   Debian packages needed to compile the workspace
 #   scripts/install-deps.sh test    the above, plus what the test suites run against
-#                                   (Chromium, Redis, xmlsec1, wrk, hyperfine, Node.js/npm)
+#                                   (Chromium, Redis, PostgreSQL, xmlsec1, wrk, hyperfine,
+#                                   Node.js/npm)
 #                                   and the npm packages of tests/e2e
 #
 # Idempotent: packages are checked with dpkg-query first, `apt-get update` runs only
@@ -26,7 +27,7 @@ esac
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
-test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine oathtool nginx-light)
+test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine oathtool nginx-light postgresql)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

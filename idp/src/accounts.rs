@@ -30,7 +30,6 @@ pub struct Idp {
     /// The OpenID Connect provider's runtime state (cached signing keys).
     pub oidc: crate::oidc::Provider,
     pub mailer: crate::mail::Mailer,
-    pub reset_limiter: crate::reset::ResetLimiter,
 }
 
 /// How a sign-in attempt ended.
@@ -109,7 +108,6 @@ impl Idp {
             keys,
             oidc: crate::oidc::Provider::default(),
             mailer,
-            reset_limiter: Default::default(),
         }))
     }
 

@@ -59,7 +59,8 @@ pub async fn authorize(
             state: state.clone(),
         },
         clock::now(),
-    );
+    )
+    .await?;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("code", &code)
         .append_pair("state", &state)
