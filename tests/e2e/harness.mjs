@@ -80,7 +80,7 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host 
   });
 }
 
-function configToml({ port, dataDir, policiesDir, extraToml = '' }) {
+function configToml({ port, dataDir, policiesDir, databaseUrl = null, extraToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"
 
@@ -90,6 +90,7 @@ public_url = "https://${PORTAL_HOST}:${port}"
 
 [store]
 data_dir = "${dataDir}"
+${databaseUrl ? `database_url = "${databaseUrl}"` : ''}
 
 [passwords]
 # cheap hashing in tests keeps them fast; production defaults are OWASP's
@@ -118,7 +119,7 @@ export class Server {
    * `policies` maps a policy id to its TOML text; they are written into the
    * server's own policies directory (`gateway.policies_dir`).
    */
-  static async start(name, { policies = {}, dataDir = null, extraToml = '', ...unknown } = {}) {
+  static async start(name, { policies = {}, dataDir = null, databaseUrl = null, extraToml = '', ...unknown } = {}) {
     // A misspelt option would silently run the test on the default config.
     if (Object.keys(unknown).length) throw new Error(`Server.start: unknown options ${Object.keys(unknown).join(', ')}`);
     const server = new Server(name);
@@ -126,6 +127,8 @@ export class Server {
     // Another server's data directory: instances sharing the state store.
     server.sharedDataDir = dataDir;
     server.extraToml = extraToml;
+    // `[store] database_url` (e.g. a PostgreSQL server shared by several instances).
+    server.databaseUrl = databaseUrl;
     await server.#start();
     return server;
   }
@@ -159,7 +162,13 @@ export class Server {
     for (const [id, text] of Object.entries(this.policies ?? {})) {
       await writeFile(path.join(policiesDir, `${id}.toml`), text);
     }
-    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir, extraToml: this.extraToml }));
+    await writeFile(this.configPath, configToml({
+        port: this.port,
+        dataDir: this.dataDir,
+        policiesDir,
+        databaseUrl: this.databaseUrl,
+        extraToml: this.extraToml,
+      }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,
