@@ -53,7 +53,7 @@ cmd_test() {
             echo "PostgreSQL runs skipped: PORTCULLIS_SKIP_POSTGRES=1"
         else
             echo "===== the idp suites again on PostgreSQL ====="
-            PORTCULLIS_TEST_DATABASE=postgres cargo test --locked -p idp --tests || rc=$?
+            PORTCULLIS_TEST_DATABASE=postgres cargo test --locked -p idp --test '*' || rc=$?
         fi
         exit "$rc"
     ) >"$logs/rust.log" 2>&1 &

@@ -295,7 +295,11 @@ mod tests {
     fn defaults_and_relative_paths() {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8443);
-        for url in ["postgres://app:pw@db:5432/portcullis", "postgresql://db/p", "sqlite://x.db"] {
+        for url in [
+            "postgres://app:pw@db:5432/portcullis",
+            "postgresql://db/p",
+            "sqlite://x.db",
+        ] {
             let c = parse(&format!("[store]\ndatabase_url = \"{url}\"")).unwrap();
             assert_eq!(c.idp.database_url(), url);
         }

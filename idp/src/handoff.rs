@@ -121,12 +121,27 @@ mod tests {
     async fn codes_are_single_use_bound_and_short_lived() {
         let h = Handoffs::new(Store::open_in_memory().await.unwrap());
         let code = h.issue(grant("wiki"), 100).await.unwrap();
-        assert_eq!(h.redeem(&code, "wiki", 101).await.unwrap(), Some(grant("wiki")));
-        assert_eq!(h.redeem(&code, "wiki", 101).await.unwrap(), None, "second use");
+        assert_eq!(
+            h.redeem(&code, "wiki", 101).await.unwrap(),
+            Some(grant("wiki"))
+        );
+        assert_eq!(
+            h.redeem(&code, "wiki", 101).await.unwrap(),
+            None,
+            "second use"
+        );
 
         let code = h.issue(grant("wiki"), 100).await.unwrap();
-        assert_eq!(h.redeem(&code, "other", 101).await.unwrap(), None, "other application");
-        assert_eq!(h.redeem(&code, "wiki", 101).await.unwrap(), None, "burnt by the wrong try");
+        assert_eq!(
+            h.redeem(&code, "other", 101).await.unwrap(),
+            None,
+            "other application"
+        );
+        assert_eq!(
+            h.redeem(&code, "wiki", 101).await.unwrap(),
+            None,
+            "burnt by the wrong try"
+        );
 
         let code = h.issue(grant("wiki"), 100).await.unwrap();
         assert_eq!(
@@ -142,7 +157,10 @@ mod tests {
         let store = Store::open_in_memory().await.unwrap();
         let (a, b) = (Handoffs::new(store.clone()), Handoffs::new(store));
         let code = a.issue(grant("wiki"), 100).await.unwrap();
-        assert_eq!(b.redeem(&code, "wiki", 101).await.unwrap(), Some(grant("wiki")));
+        assert_eq!(
+            b.redeem(&code, "wiki", 101).await.unwrap(),
+            Some(grant("wiki"))
+        );
         assert_eq!(a.redeem(&code, "wiki", 101).await.unwrap(), None);
     }
 }

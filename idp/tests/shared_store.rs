@@ -16,14 +16,22 @@ use idp::{Idp, IdpConfig};
 async fn pairs() -> Vec<(&'static str, Store, Store, tempfile::TempDir)> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    );
     let a = Store::open(&url).await.unwrap();
     let b = Store::open(&url).await.unwrap();
     out.push(("sqlite", a, b, dir));
     if !support::pg::skipped() {
         let url = support::pg::fresh_database().await;
         let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
-        out.push(("postgres", a.unwrap(), b.unwrap(), tempfile::tempdir().unwrap()));
+        out.push((
+            "postgres",
+            a.unwrap(),
+            b.unwrap(),
+            tempfile::tempdir().unwrap(),
+        ));
     }
     out
 }
@@ -97,14 +105,20 @@ async fn a_code_is_redeemed_once_across_instances() {
             s.spend_code("codehash", 2000).await.unwrap()
         })
         .await;
-        let fresh = results.iter().filter(|r| matches!(r, Spend::Fresh(_))).count();
+        let fresh = results
+            .iter()
+            .filter(|r| matches!(r, Spend::Fresh(_)))
+            .count();
         let replayed = results
             .iter()
             .filter(|r| matches!(r, Spend::Replayed { grant_id } if *grant_id == g))
             .count();
         assert_eq!((fresh, replayed), (1, 7), "{engine}");
         // Negative: a code never issued is unknown, not a replay.
-        assert!(matches!(b.spend_code("other", 2000).await.unwrap(), Spend::Unknown), "{engine}");
+        assert!(
+            matches!(b.spend_code("other", 2000).await.unwrap(), Spend::Unknown),
+            "{engine}"
+        );
     }
 }
 
@@ -113,18 +127,29 @@ async fn two_refreshes_with_one_token_have_one_winner() {
     for (engine, a, b, _dir) in pairs().await {
         let u = user(&a, "refresh@example.com").await;
         let g = grant(&a, &u).await;
-        a.insert_refresh("rt", &g, 1000, i64::MAX / 2).await.unwrap();
+        a.insert_refresh("rt", &g, 1000, i64::MAX / 2)
+            .await
+            .unwrap();
         let results = race(&a, &b, 6, |s, _| async move {
             s.spend_refresh("rt", 2000).await.unwrap()
         })
         .await;
-        let fresh = results.iter().filter(|r| matches!(r, Spend::Fresh(_))).count();
+        let fresh = results
+            .iter()
+            .filter(|r| matches!(r, Spend::Fresh(_)))
+            .count();
         assert_eq!(fresh, 1, "{engine}");
         assert!(
-            results.iter().all(|r| matches!(r, Spend::Fresh(_) | Spend::Replayed { .. })),
+            results
+                .iter()
+                .all(|r| matches!(r, Spend::Fresh(_) | Spend::Replayed { .. })),
             "{engine}: the losers are told it was a reuse"
         );
-        assert_eq!(b.refresh_token_grant("rt", 2000).await.unwrap(), None, "{engine}");
+        assert_eq!(
+            b.refresh_token_grant("rt", 2000).await.unwrap(),
+            None,
+            "{engine}"
+        );
     }
 }
 
@@ -133,7 +158,10 @@ async fn reset_links_work_once_and_reminders_go_once() {
     for (engine, a, b, _dir) in pairs().await {
         let u = user(&a, "reset@example.com").await;
         a.create_reset("th", &u, 1000, 5000).await.unwrap();
-        let won = race(&a, &b, 6, |s, _| async move { s.consume_reset("th", 2000).await.unwrap() }).await;
+        let won = race(&a, &b, 6, |s, _| async move {
+            s.consume_reset("th", 2000).await.unwrap()
+        })
+        .await;
         assert_eq!(won.iter().filter(|w| **w).count(), 1, "{engine}");
         // Negative: expired links are refused everywhere.
         a.create_reset("old", &u, 1000, 1500).await.unwrap();
@@ -146,8 +174,16 @@ async fn reset_links_work_once_and_reminders_go_once() {
         })
         .await;
         assert_eq!(claimed.iter().filter(|c| **c).count(), 1, "{engine}");
-        assert!(!a.claim_expiry_reminder(&u, 20_000, 86_400).await.unwrap(), "{engine}: same day");
-        assert!(b.claim_expiry_reminder(&u, 10_000 + 86_400, 86_400).await.unwrap(), "{engine}: next day");
+        assert!(
+            !a.claim_expiry_reminder(&u, 20_000, 86_400).await.unwrap(),
+            "{engine}: same day"
+        );
+        assert!(
+            b.claim_expiry_reminder(&u, 10_000 + 86_400, 86_400)
+                .await
+                .unwrap(),
+            "{engine}: next day"
+        );
     }
 }
 
@@ -162,7 +198,11 @@ async fn failed_attempts_and_rate_limits_count_every_instance() {
         })
         .await;
         counts.sort();
-        assert_eq!(counts, (1..=20).collect::<Vec<i64>>(), "{engine}: no increment lost");
+        assert_eq!(
+            counts,
+            (1..=20).collect::<Vec<i64>>(),
+            "{engine}: no increment lost"
+        );
         assert_eq!(b.user_by_id(&u).await.unwrap().unwrap().failed_attempts, 20);
 
         let mut hits = race(&a, &b, 10, |s, _| async move {
@@ -172,8 +212,16 @@ async fn failed_attempts_and_rate_limits_count_every_instance() {
         hits.sort();
         assert_eq!(hits, (1..=10).collect::<Vec<i64>>(), "{engine}");
         // The next window starts again at one; other keys are separate.
-        assert_eq!(a.hit_rate_limit("k", 1061, 60).await.unwrap(), 1, "{engine}");
-        assert_eq!(b.hit_rate_limit("other", 1000, 60).await.unwrap(), 1, "{engine}");
+        assert_eq!(
+            a.hit_rate_limit("k", 1061, 60).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            b.hit_rate_limit("other", 1000, 60).await.unwrap(),
+            1,
+            "{engine}"
+        );
     }
 }
 
@@ -208,7 +256,11 @@ async fn gateway_handshake_codes_are_shared_and_single_use() {
             }
         }
         assert_eq!(won, 1, "{engine}");
-        assert_eq!(ha.redeem(&code, "wiki", now).await.unwrap(), None, "{engine}");
+        assert_eq!(
+            ha.redeem(&code, "wiki", now).await.unwrap(),
+            None,
+            "{engine}"
+        );
     }
 }
 
@@ -217,7 +269,9 @@ async fn ties_within_a_second_keep_their_order() {
     for (engine, a, b, _dir) in pairs().await {
         let u = user(&a, "order@example.com").await;
         for (i, s) in [&a, &b, &a, &b].into_iter().enumerate() {
-            s.set_password_hash(&u, &format!("h{i}"), 5000).await.unwrap();
+            s.set_password_hash(&u, &format!("h{i}"), 5000)
+                .await
+                .unwrap();
         }
         assert_eq!(
             b.password_history(&u, 2).await.unwrap(),
@@ -277,20 +331,32 @@ async fn a_key_rotated_on_one_instance_is_honoured_by_the_others() {
             .oidc_keys()
             .await
             .unwrap()
-            .sign(idp::oidc::keys::Alg::ES256, "JWT", &serde_json::json!({"sub": "x"}))
+            .sign(
+                idp::oidc::keys::Alg::ES256,
+                "JWT",
+                &serde_json::json!({"sub": "x"}),
+            )
             .unwrap();
         assert!(jwt.split('.').next().is_some());
         // B has not re-read its keys yet, yet verifies the new key's token.
         let (_, claims) = ib.verify_jwt(&jwt).await.unwrap().expect("verified at B");
         assert_eq!(claims["sub"], "x", "{engine}");
         assert!(
-            ib.oidc_keys().await.unwrap().jwks().to_string().contains(&kid),
+            ib.oidc_keys()
+                .await
+                .unwrap()
+                .jwks()
+                .to_string()
+                .contains(&kid),
             "{engine}: B publishes the new key"
         );
         // Negative: a token under a kid nobody has stays refused.
         let mut parts: Vec<String> = jwt.split('.').map(str::to_string).collect();
         parts[0] = idp::crypto::b64url(br#"{"alg":"ES256","kid":"nope","typ":"JWT"}"#);
-        assert!(ib.verify_jwt(&parts.join(".")).await.unwrap().is_none(), "{engine}");
+        assert!(
+            ib.verify_jwt(&parts.join(".")).await.unwrap().is_none(),
+            "{engine}"
+        );
     }
 }
 
@@ -321,4 +387,50 @@ async fn futures_join(url: &str) -> Vec<Result<Store, idp::Error>> {
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// Start-up waits for a database that comes up late: the first attempts find
+/// the port closed, then a relay to the real server opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn start_up_waits_for_a_late_database() {
+    if support::pg::skipped() {
+        return;
+    }
+    let real = support::pg::fresh_database().await;
+    let real_url = url::Url::parse(&real).unwrap();
+    let upstream = format!("127.0.0.1:{}", real_url.port().unwrap());
+    // A free port, closed until the relay opens it.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut late_url = real_url.clone();
+    late_url.set_port(Some(port)).unwrap();
+    let retry = idp::store::ConnectRetry {
+        attempts: 40,
+        delay: std::time::Duration::from_millis(100),
+        attempt_timeout: std::time::Duration::from_secs(2),
+    };
+    let opening = tokio::spawn(async move { Store::open_with(late_url.as_str(), retry).await });
+    // Sequencing only: let some attempts fail on the closed port first.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(!opening.is_finished(), "nothing to connect to yet");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    let store = opening
+        .await
+        .unwrap()
+        .expect("opened once the database came up");
+    assert!(store.is_empty().await.unwrap());
 }

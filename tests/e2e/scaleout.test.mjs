@@ -309,7 +309,7 @@ application = "Team Wiki"
     assert.equal(new URL(page.url()).pathname, '/apps');
   });
 
-  test('SIGKILL of one instance mid-load: no request for a live session fails on the others, no write is lost', async () => {
+  test('SIGKILL of one instance mid-load: no request for a live session fails on the others, no write is lost', async (t) => {
     const cookie = await sessionCookie();
     // An application cookie for the load (through the handshake in the browser, on A).
     await page.goto(`https://shared.localhost:${A().port}/load`);
@@ -337,7 +337,6 @@ application = "Team Wiki"
     }
 
     // Load over all three; A dies in the middle; a balancer stops sending to it.
-    let killed = false;
     let live = [...servers];
     const survivors = { ok: 0, failed: [] };
     let onA = 0;
@@ -361,13 +360,12 @@ application = "Team Wiki"
     const load = Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));
     await sleep(2_000);
     A().child.kill('SIGKILL');
-    killed = true;
     live = [B(), C()];
     await load;
-    assert.ok(killed);
     assert.deepEqual(survivors.failed, [], 'no request to a live instance failed');
     assert.ok(survivors.ok > 50, `requests served by B and C: ${survivors.ok}`);
     assert.ok(onA > 0, 'A served load before it died');
+    t.diagnostic(`proxied requests: ${survivors.ok} served by B and C, none failed; ${onA} by A before SIGKILL`);
     const exit = await A().exited;
     assert.equal(exit.signal, 'SIGKILL');
 

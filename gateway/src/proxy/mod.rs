@@ -299,10 +299,10 @@ impl Gateway {
                 }
             }
             .filter(|g| {
-                    state
-                        .as_deref()
-                        .is_some_and(|s| idp::crypto::ct_eq(g.state.as_bytes(), s.as_bytes()))
-                }),
+                state
+                    .as_deref()
+                    .is_some_and(|s| idp::crypto::ct_eq(g.state.as_bytes(), s.as_bytes()))
+            }),
             _ => None,
         };
         let Some(grant) = grant else {
@@ -470,7 +470,7 @@ impl ProxyHttp for Gateway {
                 // Ready when the state store answers: without it nobody can
                 // sign in, so a load balancer should look elsewhere.
                 ctx.outcome = "readyz";
-                match self.idp.store.is_empty().await {
+                match self.idp.store.ping().await {
                     Ok(_) => pages::text(session, 200, "ready").await,
                     Err(e) => {
                         tracing::warn!(error = %e, "not ready: the store does not answer");

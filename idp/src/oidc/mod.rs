@@ -160,13 +160,11 @@ impl Idp {
             return Ok(None);
         }
         let now = clock::now();
-        let last = self
-            .oidc
-            .forced_reload_at
-            .swap(now, std::sync::atomic::Ordering::SeqCst);
-        if now - last < UNKNOWN_KID_RELOAD_SECS {
+        let last = &self.oidc.forced_reload_at;
+        if now - last.load(std::sync::atomic::Ordering::SeqCst) < UNKNOWN_KID_RELOAD_SECS {
             return Ok(None);
         }
+        last.store(now, std::sync::atomic::Ordering::SeqCst);
         self.reload_oidc_keys().await;
         Ok(self.oidc_keys().await?.verify(jwt))
     }

@@ -68,16 +68,21 @@ impl Backend {
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectRetry {
     pub attempts: u32,
+    /// The pause between two attempts.
     pub delay: Duration,
+    /// How long one attempt may take (a server that accepts nothing).
+    pub attempt_timeout: Duration,
 }
 
 impl Default for ConnectRetry {
     fn default() -> Self {
-        // About a minute: long enough for a database container or a failover
-        // to come up, short enough that a wrong URL fails the start visibly.
+        // About a minute at most: long enough for a database container or a
+        // failover to come up, short enough that a wrong URL fails the start
+        // visibly.
         Self {
-            attempts: 30,
-            delay: Duration::from_secs(2),
+            attempts: 12,
+            delay: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(4),
         }
     }
 }
@@ -101,13 +106,21 @@ impl Store {
     pub async fn open_with(url: &str, retry: ConnectRetry) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
-            Error::Invalid("database URL must start with sqlite:, postgres:// or postgresql://".into())
+            Error::Invalid(
+                "database URL must start with sqlite:, postgres:// or postgresql://".into(),
+            )
         })?;
         let options: AnyConnectOptions = url.parse()?;
         let shown = redact_url(url);
         let mut attempt = 1;
         let pool = loop {
-            match pool_options(backend).connect_with(options.clone()).await {
+            let attempt_result = tokio::time::timeout(
+                retry.attempt_timeout,
+                pool_options(backend).connect_with(options.clone()),
+            )
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+            match attempt_result {
                 Ok(pool) => break pool,
                 Err(e) if attempt < retry.attempts && retryable(&e) => {
                     tracing::warn!(
@@ -250,7 +263,10 @@ mod tests {
         assert_eq!(Backend::of_url("sqlite://x.db"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("postgres://h/db"), Some(Backend::Postgres));
-        assert_eq!(Backend::of_url("postgresql://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::of_url("mysql://h/db"), None);
     }
 
@@ -275,6 +291,7 @@ mod tests {
             ConnectRetry {
                 attempts: 2,
                 delay: Duration::from_millis(10),
+                attempt_timeout: Duration::from_millis(300),
             },
         )
         .await

@@ -26,10 +26,12 @@ impl Store {
 
     /// Forgets counters whose window ended before `before`.
     pub async fn purge_rate_limits(&self, before: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 }
