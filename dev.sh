@@ -2,8 +2,9 @@
 # Developer entry points for Portcullis.
 #
 #   ./dev.sh run    install build deps, build the release binary and serve config.example.toml
-#   ./dev.sh test   install test deps, build once, then run the Rust tests and the
-#                   end-to-end browser suite (tests/e2e) in parallel
+#   ./dev.sh test   install test deps, build once, then run the Rust tests (the idp
+#                   suites on SQLite and on PostgreSQL) and the end-to-end browser
+#                   suite (tests/e2e) in parallel
 #   ./dev.sh lint   rustfmt check and clippy with warnings as errors
 set -euo pipefail
 
@@ -42,7 +43,20 @@ cmd_test() {
     logs="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-test.XXXXXX")"
     trap 'rm -rf "$logs"' EXIT
 
-    cargo test --locked --workspace >"$logs/rust.log" 2>&1 &
+    # The idp suites run twice: on SQLite in memory, then on a real PostgreSQL
+    # server the tests start themselves (scripts/pg-test-server.sh).
+    # PORTCULLIS_SKIP_POSTGRES=1 leaves PostgreSQL out; nothing skips silently.
+    (
+        rc=0
+        cargo test --locked --workspace || rc=$?
+        if [[ "${PORTCULLIS_SKIP_POSTGRES:-}" == 1 ]]; then
+            echo "PostgreSQL runs skipped: PORTCULLIS_SKIP_POSTGRES=1"
+        else
+            echo "===== the idp suites again on PostgreSQL ====="
+            PORTCULLIS_TEST_DATABASE=postgres cargo test --locked -p idp --test '*' || rc=$?
+        fi
+        exit "$rc"
+    ) >"$logs/rust.log" 2>&1 &
     local rust_pid=$!
 
     (
@@ -55,7 +69,7 @@ cmd_test() {
     wait "$rust_pid" || rust_rc=$?
     wait "$e2e_pid" || e2e_rc=$?
 
-    echo "===== cargo test --locked --workspace (exit $rust_rc) ====="
+    echo "===== cargo test --locked --workspace, then idp on PostgreSQL (exit $rust_rc) ====="
     cat "$logs/rust.log"
     echo
     echo "===== end-to-end: node --test in tests/e2e (exit $e2e_rc) ====="

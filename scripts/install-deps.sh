@@ -3,7 +3,8 @@
 #
 #   scripts/install-deps.sh build   Debian packages needed to compile the workspace
 #   scripts/install-deps.sh test    the above, plus what the test suites run against
-#                                   (Chromium, Redis, xmlsec1, wrk, hyperfine, Node.js/npm)
+#                                   (Chromium, Redis, PostgreSQL, xmlsec1, wrk, hyperfine,
+#                                   Node.js/npm)
 #                                   and the npm packages of tests/e2e
 #
 # Idempotent: packages are checked with dpkg-query first, `apt-get update` runs only
@@ -27,8 +28,9 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
 # sqlite3 and redis-tools (redis-cli): bench/gateway.sh seeds sessions; openssl: the
-# throw-away CAs of the upstream-TLS and SMTP end-to-end tests.
-test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl)
+# throw-away CAs of the upstream-TLS and SMTP end-to-end tests; postgresql: the
+# store tests and the scale-out suite run against a real server.
+test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

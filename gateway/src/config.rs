@@ -295,6 +295,14 @@ mod tests {
     fn defaults_and_relative_paths() {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8443);
+        for url in [
+            "postgres://app:pw@db:5432/portcullis",
+            "postgresql://db/p",
+            "sqlite://x.db",
+        ] {
+            let c = parse(&format!("[store]\ndatabase_url = \"{url}\"")).unwrap();
+            assert_eq!(c.idp.database_url(), url);
+        }
         assert_eq!(c.idp.store.data_dir, PathBuf::from("/etc/portcullis/data"));
         assert!(c.idp.secure_cookies);
         assert_eq!(c.idp.mfa.policy, idp::config::MfaPolicy::Optional);
@@ -390,6 +398,10 @@ mod tests {
             ("[mail]\nsmtp_username = \"u\"", "mail.smtp_password"),
             ("[mail]\nmax_attempts = 0", "mail.max_attempts"),
             ("[reset]\ntoken_lifetime = \"1s\"", "reset.token_lifetime"),
+            (
+                "[store]\ndatabase_url = \"mysql://db/portcullis\"",
+                "store.database_url",
+            ),
             ("[reset]\nmax_per_account = 0", "reset.max_per_account"),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",

@@ -44,7 +44,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::metrics::serve(addr, metrics.clone()).await?;
         tracing::info!(%addr, "metrics at /metrics");
     }
-    let handoffs = Arc::new(idp::handoff::Handoffs::new());
+    let handoffs = Arc::new(idp::handoff::Handoffs::new(idp.store.clone()));
     handoffs.set_apps(gateway_apps(&config));
     let gateway = Gateway::new(
         idp.clone(),

@@ -30,7 +30,6 @@ pub struct Idp {
     /// The OpenID Connect provider's runtime state (cached signing keys).
     pub oidc: crate::oidc::Provider,
     pub mailer: crate::mail::Mailer,
-    pub reset_limiter: crate::reset::ResetLimiter,
 }
 
 /// How a sign-in attempt ended.
@@ -90,6 +89,13 @@ impl Idp {
             None => Keys::load_or_create(&config.master_key_file())?,
         };
         let hasher = Hasher::new(&config.passwords)?;
+        if store.backend() == crate::store::Backend::Postgres && config.sessions.store != "redis" {
+            // Legitimate for one instance on PostgreSQL; a mistake for several.
+            tracing::warn!(
+                "the state store is PostgreSQL but sessions.store is \"embedded\": sessions live in this process only; \
+                 instances sharing the database need sessions.store = \"redis\""
+            );
+        }
         let session_store: Arc<dyn crate::session::Store> =
             match (config.sessions.store.as_str(), &config.sessions.redis_url) {
                 ("redis", Some(url)) => Arc::new(
@@ -109,7 +115,6 @@ impl Idp {
             keys,
             oidc: crate::oidc::Provider::default(),
             mailer,
-            reset_limiter: Default::default(),
         }))
     }
 

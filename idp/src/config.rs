@@ -30,7 +30,9 @@ pub struct StoreConfig {
     /// Where the database, keys and certificates live; relative paths are
     /// resolved against the configuration file's folder.
     pub data_dir: PathBuf,
-    /// Defaults to `sqlite://<data_dir>/portcullis.db`.
+    /// Defaults to `sqlite://<data_dir>/portcullis.db`. A
+    /// `postgres://user:password@host/db` URL shares the state between
+    /// several instances.
     pub database_url: Option<String>,
 }
 
@@ -548,11 +550,11 @@ impl IdpConfig {
             return Err(ConfigError::new("reset.rate_window", "must be at least 1s"));
         }
         if let Some(url) = &self.store.database_url
-            && !url.starts_with("sqlite:")
+            && crate::store::Backend::of_url(url).is_none()
         {
             return Err(ConfigError::new(
                 "store.database_url",
-                "only sqlite: URLs are supported in this version",
+                "must be a sqlite: URL or a postgres:// (postgresql://) URL",
             ));
         }
         Ok(())

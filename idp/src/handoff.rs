@@ -4,20 +4,21 @@
 //! (`/gateway/authorize`). When it has a portal session there, the portal
 //! issues a single-use code bound to that session and the application, and
 //! sends the browser back to the application host, where the gateway redeems
-//! the code inside this process. The portal session id never appears in a
-//! URL; the code is worthless after one use or [`CODE_TTL_SECS`].
+//! the code. Codes live in the shared state store, so the instance that
+//! redeems one need not be the one that issued it, and a code redeemed on one
+//! instance is gone for all. The portal session id never appears in a URL;
+//! the code is worthless after one use or [`CODE_TTL_SECS`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use crate::crypto;
+use crate::error::Result;
 use crate::session::SessionKey;
+use crate::store::Store;
 
 /// How long a code may wait to be redeemed: one redirect's worth.
 pub const CODE_TTL_SECS: i64 = 60;
-/// Codes waiting at once; beyond this the oldest are dropped, so a flood of
-/// authorize requests cannot grow memory without bound.
-const MAX_PENDING: usize = 10_000;
 
 /// An application the gateway protects, as the portal needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,23 +40,19 @@ pub struct Grant {
     pub state: String,
 }
 
+/// The protected applications, and the store holding the codes in flight.
 #[derive(Debug)]
-struct Pending {
-    grant: Grant,
-    expires_at: i64,
-}
-
-/// The protected applications and the codes in flight.
-#[derive(Debug, Default)]
 pub struct Handoffs {
     apps: RwLock<HashMap<String, GatewayApp>>,
-    /// Keyed by the SHA-256 of the code, so lookups reveal nothing through timing.
-    pending: Mutex<HashMap<String, Pending>>,
+    store: Store,
 }
 
 impl Handoffs {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(store: Store) -> Self {
+        Self {
+            apps: RwLock::default(),
+            store,
+        }
     }
 
     /// Replaces the set of applications (at start-up and on reload).
@@ -70,44 +67,41 @@ impl Handoffs {
         self.apps.read().ok()?.get(id).cloned()
     }
 
-    /// A new single-use code for `grant`.
-    pub fn issue(&self, grant: Grant, now: i64) -> String {
+    /// A new single-use code for `grant`. Only its SHA-256 is stored, so
+    /// lookups reveal nothing through timing and a copy of the database
+    /// redeems nothing. Expired codes are swept here.
+    pub async fn issue(&self, grant: Grant, now: i64) -> Result<String> {
         let code = crypto::random_token();
         let key = crypto::sha256_hex(code.as_bytes());
-        if let Ok(mut pending) = self.pending.lock() {
-            if pending.len() >= MAX_PENDING {
-                pending.retain(|_, p| p.expires_at > now);
-            }
-            if pending.len() >= MAX_PENDING {
-                // Still full of live codes: someone is flooding; the oldest
-                // lose, a real browser simply retries.
-                if let Some(oldest) = pending
-                    .iter()
-                    .min_by_key(|(_, p)| p.expires_at)
-                    .map(|(k, _)| k.clone())
-                {
-                    pending.remove(&oldest);
-                }
-            }
-            pending.insert(
-                key,
-                Pending {
-                    grant,
-                    expires_at: now + CODE_TTL_SECS,
-                },
-            );
-        }
-        code
+        self.store
+            .put_handoff(
+                &key,
+                grant.session.as_str(),
+                &grant.app,
+                &grant.state,
+                now + CODE_TTL_SECS,
+                now,
+            )
+            .await?;
+        Ok(code)
     }
 
-    /// Redeems `code` for application `app`: at most once, before it expires.
-    pub fn redeem(&self, code: &str, app: &str, now: i64) -> Option<Grant> {
+    /// Redeems `code` for application `app`: at most once across every
+    /// instance, before it expires. A try for the wrong application burns it.
+    pub async fn redeem(&self, code: &str, app: &str, now: i64) -> Result<Option<Grant>> {
         if code.len() != 43 {
-            return None;
+            return Ok(None);
         }
         let key = crypto::sha256_hex(code.as_bytes());
-        let pending = self.pending.lock().ok()?.remove(&key)?;
-        (pending.expires_at > now && pending.grant.app == app).then_some(pending.grant)
+        let Some((session, code_app, state, expires_at)) = self.store.take_handoff(&key).await?
+        else {
+            return Ok(None);
+        };
+        Ok((expires_at > now && code_app == app).then(|| Grant {
+            session: SessionKey::from_stored(session),
+            app: code_app,
+            state,
+        }))
     }
 }
 
@@ -123,32 +117,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn codes_are_single_use_bound_and_short_lived() {
-        let h = Handoffs::new();
-        let code = h.issue(grant("wiki"), 100);
-        assert_eq!(h.redeem(&code, "wiki", 101), Some(grant("wiki")));
-        assert_eq!(h.redeem(&code, "wiki", 101), None, "second use");
-
-        let code = h.issue(grant("wiki"), 100);
-        assert_eq!(h.redeem(&code, "other", 101), None, "other application");
-        assert_eq!(h.redeem(&code, "wiki", 101), None, "burnt by the wrong try");
-
-        let code = h.issue(grant("wiki"), 100);
+    #[tokio::test]
+    async fn codes_are_single_use_bound_and_short_lived() {
+        let h = Handoffs::new(Store::open_in_memory().await.unwrap());
+        let code = h.issue(grant("wiki"), 100).await.unwrap();
         assert_eq!(
-            h.redeem(&code, "wiki", 100 + CODE_TTL_SECS),
+            h.redeem(&code, "wiki", 101).await.unwrap(),
+            Some(grant("wiki"))
+        );
+        assert_eq!(
+            h.redeem(&code, "wiki", 101).await.unwrap(),
+            None,
+            "second use"
+        );
+
+        let code = h.issue(grant("wiki"), 100).await.unwrap();
+        assert_eq!(
+            h.redeem(&code, "other", 101).await.unwrap(),
+            None,
+            "other application"
+        );
+        assert_eq!(
+            h.redeem(&code, "wiki", 101).await.unwrap(),
+            None,
+            "burnt by the wrong try"
+        );
+
+        let code = h.issue(grant("wiki"), 100).await.unwrap();
+        assert_eq!(
+            h.redeem(&code, "wiki", 100 + CODE_TTL_SECS).await.unwrap(),
             None,
             "expired"
         );
-        assert_eq!(h.redeem("short", "wiki", 100), None);
+        assert_eq!(h.redeem("short", "wiki", 100).await.unwrap(), None);
     }
 
-    #[test]
-    fn pending_codes_are_bounded() {
-        let h = Handoffs::new();
-        for _ in 0..MAX_PENDING + 10 {
-            h.issue(grant("wiki"), 100);
-        }
-        assert!(h.pending.lock().unwrap().len() <= MAX_PENDING);
+    #[tokio::test]
+    async fn two_handles_on_one_store_share_codes() {
+        let store = Store::open_in_memory().await.unwrap();
+        let (a, b) = (Handoffs::new(store.clone()), Handoffs::new(store));
+        let code = a.issue(grant("wiki"), 100).await.unwrap();
+        assert_eq!(
+            b.redeem(&code, "wiki", 101).await.unwrap(),
+            Some(grant("wiki"))
+        );
+        assert_eq!(a.redeem(&code, "wiki", 101).await.unwrap(), None);
     }
 }

@@ -5,9 +5,7 @@
 //! SHA-256, so a copy of the database resets nobody's password. A link works
 //! once and for `[reset] token_lifetime`.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::accounts::Idp;
@@ -19,8 +17,6 @@ use crate::error::{Error, Result};
 use crate::mail::{self, Outgoing};
 
 const DAY: i64 = 86_400;
-/// Keys the limiter remembers before it prunes stale ones.
-const LIMITER_KEYS: usize = 10_000;
 
 /// How a reset request was answered. The page is the same for an unknown
 /// and a known account; only a rate limit shows.
@@ -50,49 +46,24 @@ pub enum ResetError {
     Internal(#[from] Error),
 }
 
-/// Sliding-window counters for reset requests, per account and per source
-/// address. Kept in memory: they reset on restart and are not shared
-/// between instances, which bounds abuse per instance only.
-#[derive(Debug, Default)]
-pub struct ResetLimiter {
-    hits: Mutex<HashMap<String, VecDeque<i64>>>,
-}
-
-impl ResetLimiter {
-    /// Records a hit for each key and says whether all stayed within `max`
-    /// in the window. A refused request still counts, so hammering does not
-    /// reopen the window.
-    fn allow(&self, keys: &[(String, u32)], window: i64, now: i64) -> bool {
-        let Ok(mut hits) = self.hits.lock() else {
-            // A poisoned lock means a panic elsewhere; refuse rather than
-            // lift the limit.
-            return false;
-        };
-        if hits.len() > LIMITER_KEYS {
-            hits.retain(|_, v| v.back().is_some_and(|t| *t > now - window));
-            // Still full of live keys: a flood from many addresses. Refuse
-            // until the window frees room rather than grow without bound.
-            if hits.len() > LIMITER_KEYS {
-                return false;
-            }
+/// Counts a reset request on each key (per account, per address) in the
+/// shared store and says whether all stayed within their maximum in the
+/// window. Shared by every instance and kept across restarts. A refused
+/// request still counts, so hammering does not reopen the window. Keys are
+/// MACed so the table lists no typed email or address.
+async fn within_limits(idp: &Idp, keys: &[(String, u32)], window: i64, now: i64) -> Result<bool> {
+    let mut ok = true;
+    for (key, max) in keys {
+        let key = crypto::b64url(&idp.keys.mac("reset-rate-limit", key.as_bytes()));
+        if idp.store.hit_rate_limit(&key, now, window).await? > i64::from(*max) {
+            ok = false;
         }
-        let mut ok = true;
-        for (key, max) in keys {
-            let q = hits.entry(key.clone()).or_default();
-            while q.front().is_some_and(|t| *t <= now - window) {
-                q.pop_front();
-            }
-            if q.len() >= *max as usize {
-                ok = false;
-            }
-            q.push_back(now);
-            // Bounded, whatever the request rate.
-            while q.len() > (*max as usize).saturating_mul(2).max(1) {
-                q.pop_front();
-            }
-        }
-        ok
     }
+    // Housekeeping rides on the requests: counters of closed windows go.
+    if now % 64 == 0 {
+        idp.store.purge_rate_limits(now - window).await?;
+    }
+    Ok(ok)
 }
 
 /// The SHA-256 under which a link's token is stored.
@@ -161,7 +132,7 @@ impl Idp {
         }
         // Keyed on the typed email, known or not: the limit itself does not
         // tell whether an account exists.
-        if !self.reset_limiter.allow(&keys, window, now) {
+        if !within_limits(self, &keys, window, now).await? {
             audit::record(
                 &self.store,
                 now,
@@ -389,15 +360,19 @@ pub fn spawn_expiry_reminders(idp: Arc<Idp>, every: Duration) -> tokio::task::Jo
 mod tests {
     use super::*;
 
-    #[test]
-    fn limiter_counts_per_key_and_window() {
-        let l = ResetLimiter::default();
+    #[tokio::test]
+    async fn limits_count_per_key_and_window_in_the_store() {
+        let store = crate::store::Store::open_in_memory().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::IdpConfig::for_data_dir(dir.path().to_path_buf());
+        config.secrets.master_key = Some(crypto::b64url(&[7u8; 32]));
+        let idp = Idp::with_store(config, store).await.unwrap();
         let k = |s: &str| vec![(s.to_string(), 2)];
-        assert!(l.allow(&k("a"), 60, 100));
-        assert!(l.allow(&k("a"), 60, 101));
-        assert!(!l.allow(&k("a"), 60, 102));
-        assert!(l.allow(&k("b"), 60, 102));
-        // The window slides: after it, requests pass again.
-        assert!(l.allow(&k("a"), 60, 300));
+        assert!(within_limits(&idp, &k("a"), 60, 100).await.unwrap());
+        assert!(within_limits(&idp, &k("a"), 60, 101).await.unwrap());
+        assert!(!within_limits(&idp, &k("a"), 60, 102).await.unwrap());
+        assert!(within_limits(&idp, &k("b"), 60, 102).await.unwrap());
+        // A new window after the old one ends: requests pass again.
+        assert!(within_limits(&idp, &k("a"), 60, 300).await.unwrap());
     }
 }

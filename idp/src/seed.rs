@@ -32,7 +32,7 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
         ),
     };
     let hash = idp.hasher.hash(&password).await?;
-    let user = idp
+    let created = idp
         .store
         .create_user(
             &NewUser {
@@ -44,7 +44,13 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
             },
             now,
         )
-        .await?;
+        .await;
+    let user = match created {
+        // Instances sharing a new database started together: the one whose
+        // user insert won seeds, the others leave it to it.
+        Err(crate::Error::Conflict(_)) => return Ok(None),
+        other => other?,
+    };
     let mut profile = Profile::default();
     for (k, v) in [
         ("work_phone", "+1 555 0100"),

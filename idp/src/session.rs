@@ -55,6 +55,10 @@ impl SessionKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The key whose hash was stored earlier with [`SessionKey::as_str`].
+    pub fn from_stored(hash: String) -> Self {
+        Self(hash)
+    }
 }
 
 /// What a store keeps for one signed-in browser.

@@ -23,7 +23,7 @@ fn authorize(return_to: &str, app: &str, state: &str) -> String {
 #[tokio::test]
 async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
     let k = kit().await;
-    let handoffs = Arc::new(Handoffs::new());
+    let handoffs = Arc::new(Handoffs::new(k.idp.store.clone()));
     handoffs.set_apps([GatewayApp {
         id: "wiki".into(),
         name: "Team Wiki".into(),
@@ -69,11 +69,15 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
     );
     let grant = handoffs
         .redeem(&params["code"], "wiki", idp::clock::now())
+        .await
+        .unwrap()
         .expect("a live code");
     assert_eq!(grant.session, SessionKey::of_token(&session));
     assert!(
         handoffs
             .redeem(&params["code"], "wiki", idp::clock::now())
+            .await
+            .unwrap()
             .is_none()
     );
 

@@ -80,7 +80,7 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host 
   });
 }
 
-function configToml({ port, dataDir, policiesDir, extraToml = '', gatewayToml = '' }) {
+function configToml({ port, dataDir, policiesDir, databaseUrl = null, extraToml = '', gatewayToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"
 ${gatewayToml}
@@ -91,6 +91,7 @@ public_url = "https://${PORTAL_HOST}:${port}"
 
 [store]
 data_dir = "${dataDir}"
+${databaseUrl ? `database_url = "${databaseUrl}"` : ''}
 
 [passwords]
 # cheap hashing in tests keeps them fast; production defaults are OWASP's
@@ -120,7 +121,7 @@ export class Server {
    * server's own policies directory (`gateway.policies_dir`).
    */
   /** `gatewayToml` is added to the generated [gateway] section (which extraToml cannot reopen). */
-  static async start(name, { policies = {}, dataDir = null, extraToml = '', gatewayToml = '', ...unknown } = {}) {
+  static async start(name, { policies = {}, dataDir = null, databaseUrl = null, extraToml = '', gatewayToml = '', ...unknown } = {}) {
     // A misspelt option would silently run the test on the default config.
     if (Object.keys(unknown).length) throw new Error(`Server.start: unknown options ${Object.keys(unknown).join(', ')}`);
     const server = new Server(name);
@@ -129,6 +130,8 @@ export class Server {
     server.sharedDataDir = dataDir;
     server.extraToml = extraToml;
     server.gatewayToml = gatewayToml;
+    // `[store] database_url` (e.g. a PostgreSQL server shared by several instances).
+    server.databaseUrl = databaseUrl;
     await server.#start();
     return server;
   }
@@ -162,7 +165,14 @@ export class Server {
     for (const [id, text] of Object.entries(this.policies ?? {})) {
       await writeFile(path.join(policiesDir, `${id}.toml`), text);
     }
-    await writeFile(this.configPath, configToml({ port: this.port, dataDir: this.dataDir, policiesDir, extraToml: this.extraToml, gatewayToml: this.gatewayToml }));
+    await writeFile(this.configPath, configToml({
+        port: this.port,
+        dataDir: this.dataDir,
+        policiesDir,
+        databaseUrl: this.databaseUrl,
+        extraToml: this.extraToml,
+        gatewayToml: this.gatewayToml,
+      }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,

@@ -255,14 +255,24 @@ impl Gateway {
         // round trip: a code from someone else's session cannot be planted.
         let state_ok = matches!((&state, &expected_state), (Some(a), Some(b)) if idp::crypto::ct_eq(a.as_bytes(), b.as_bytes()));
         let grant = match (&code, state_ok) {
-            (Some(code), true) => self
+            (Some(code), true) => match self
                 .handoffs
                 .redeem(code, &route.policy.id, idp::clock::now())
-                .filter(|g| {
-                    state
-                        .as_deref()
-                        .is_some_and(|s| idp::crypto::ct_eq(g.state.as_bytes(), s.as_bytes()))
-                }),
+                .await
+            {
+                Ok(g) => g,
+                Err(e) => {
+                    // The store is down: refused like a stale code, the
+                    // browser's retry starts a fresh handshake.
+                    tracing::error!(error = %e, "handshake code could not be redeemed");
+                    None
+                }
+            }
+            .filter(|g| {
+                state
+                    .as_deref()
+                    .is_some_and(|s| idp::crypto::ct_eq(g.state.as_bytes(), s.as_bytes()))
+            }),
             _ => None,
         };
         let Some(grant) = grant else {
@@ -436,7 +446,7 @@ impl ProxyHttp for Gateway {
                 // Ready when the state store answers: without it nobody can
                 // sign in, so a load balancer should look elsewhere.
                 ctx.outcome = "readyz";
-                match self.idp.store.is_empty().await {
+                match self.idp.store.ping().await {
                     Ok(_) => pages::text(session, 200, "ready").await,
                     Err(e) => {
                         tracing::warn!(error = %e, "not ready: the store does not answer");

@@ -200,6 +200,11 @@ impl KeySet {
         // Keys are ordered by creation: searching from the end finds the newest.
     }
 
+    /// Whether a key with this id is in the set.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid == kid)
+    }
+
     /// The JWKS document: every key still published.
     pub fn jwks(&self) -> Value {
         json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
@@ -263,4 +268,14 @@ impl KeySet {
             .to_string();
         Some((typ, claims))
     }
+}
+
+/// The `kid` in a compact JWS header, unverified (to decide whether to reload keys).
+pub fn kid_of(jwt: &str) -> Option<String> {
+    if jwt.len() > 16 * 1024 {
+        return None;
+    }
+    let h = jwt.split('.').next()?;
+    let header: Value = serde_json::from_slice(&crypto::b64url_decode(h)?).ok()?;
+    Some(header.get("kid")?.as_str()?.to_string())
 }

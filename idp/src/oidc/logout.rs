@@ -55,13 +55,15 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
             "A parameter is repeated or too long.",
         );
     };
-    let keys = match idp.oidc_keys().await {
-        Ok(k) => k,
-        Err(e) => return crate::portal::PortalError::from(e).into_response(),
+    let verified = match hint {
+        Some(h) => match idp.verify_jwt(h).await {
+            Ok(v) => v,
+            Err(e) => return crate::portal::PortalError::from(e).into_response(),
+        },
+        None => None,
     };
     // The hint must be an ID token we signed for this issuer; expiry does not matter.
-    let hint_claims = hint
-        .and_then(|h| keys.verify(h))
+    let hint_claims = verified
         .map(|(_, c)| c)
         .filter(|c| c.get("iss").and_then(Value::as_str) == Some(idp.issuer().as_str()));
     if hint.is_some() && hint_claims.is_none() {

@@ -436,8 +436,7 @@ async fn issue(
 
 /// A verified, live access token's claims, or why not. Used by userinfo and introspection.
 pub async fn check_access_token(idp: &Idp, token: &str) -> crate::error::Result<Option<Value>> {
-    let keys = idp.oidc_keys().await?;
-    let Some((typ, claims)) = keys.verify(token) else {
+    let Some((typ, claims)) = idp.verify_jwt(token).await? else {
         return Ok(None);
     };
     let now = clock::now();

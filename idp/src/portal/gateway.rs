@@ -52,14 +52,17 @@ pub async fn authorize(
         path.push('?');
         path.push_str(query);
     }
-    let code = portal.gateway.issue(
-        Grant {
-            session: me.session,
-            app: app.id.clone(),
-            state: state.clone(),
-        },
-        clock::now(),
-    );
+    let code = portal
+        .gateway
+        .issue(
+            Grant {
+                session: me.session,
+                app: app.id.clone(),
+                state: state.clone(),
+            },
+            clock::now(),
+        )
+        .await?;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("code", &code)
         .append_pair("state", &state)

@@ -44,7 +44,8 @@ pub struct Portal {
 
 /// The portal's routes with their layers, without protected applications.
 pub fn router(idp: Arc<Idp>) -> Router {
-    router_with_gateway(idp, Arc::new(crate::handoff::Handoffs::new()))
+    let handoffs = crate::handoff::Handoffs::new(idp.store.clone());
+    router_with_gateway(idp, Arc::new(handoffs))
 }
 
 /// The portal's routes, sharing the handshake state with the gateway in

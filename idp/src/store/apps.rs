@@ -1,5 +1,4 @@
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{Store, new_id};
 use crate::directory::{AppKind, Application};
@@ -14,7 +13,7 @@ pub struct NewApplication {
     pub launch_url: String,
 }
 
-fn app_from_row(r: &SqliteRow) -> Application {
+fn app_from_row(r: &super::Row) -> Application {
     Application {
         id: r.get("id"),
         name: r.get("name"),
@@ -108,7 +107,7 @@ impl Store {
     pub async fn applications_for_user(&self, user_id: &str) -> Result<Vec<(Application, bool)>> {
         let rows = sqlx::query(concat!(
             "SELECT DISTINCT ", app_columns!(), ", \
-               EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = $1 AND f.application_id = a.id) AS favorite \
+               CASE WHEN EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = $1 AND f.application_id = a.id) THEN 1 ELSE 0 END AS favorite \
              FROM applications a \
              JOIN application_groups ag ON ag.application_id = a.id \
              JOIN group_members m ON m.group_id = ag.group_id \
@@ -119,7 +118,7 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| (app_from_row(r), r.get::<bool, _>("favorite")))
+            .map(|r| (app_from_row(r), r.get::<i64, _>("favorite") != 0))
             .collect())
     }
 

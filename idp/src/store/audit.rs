@@ -18,8 +18,8 @@ pub struct AuditRow {
 impl Store {
     pub async fn insert_audit(&self, row: &AuditRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO audit (id, at, event, user_id, subject, source_ip, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO audit (id, at, event, user_id, subject, source_ip, outcome, detail, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(new_id())
         .bind(row.at)
@@ -29,6 +29,7 @@ impl Store {
         .bind(&row.source_ip)
         .bind(&row.outcome)
         .bind(&row.detail)
+        .bind(super::next_seq())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -37,7 +38,7 @@ impl Store {
     /// The newest `limit` events, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(sqlx::query_as(
-            "SELECT at, event, user_id, subject, source_ip, outcome, detail FROM audit ORDER BY at DESC, rowid DESC LIMIT $1",
+            "SELECT at, event, user_id, subject, source_ip, outcome, detail FROM audit ORDER BY at DESC, seq DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

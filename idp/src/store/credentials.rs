@@ -15,11 +15,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO password_history (user_id, password_hash, changed_at) VALUES ($1, $2, $3)",
+            "INSERT INTO password_history (user_id, password_hash, changed_at, seq) VALUES ($1, $2, $3, $4)",
         )
         .bind(user_id)
         .bind(hash)
         .bind(now)
+        .bind(super::next_seq())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -33,11 +34,12 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO password_history (user_id, password_hash, changed_at) VALUES ($1, $2, $3)",
+            "INSERT INTO password_history (user_id, password_hash, changed_at, seq) VALUES ($1, $2, $3, $4)",
         )
         .bind(user_id)
         .bind(hash)
         .bind(now)
+        .bind(super::next_seq())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -46,7 +48,7 @@ impl Store {
     /// The `n` most recent password hashes, newest first.
     pub async fn password_history(&self, user_id: &str, n: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY changed_at DESC, rowid DESC LIMIT $2",
+            "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY changed_at DESC, seq DESC LIMIT $2",
         )
         .bind(user_id)
         .bind(n)

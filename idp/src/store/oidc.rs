@@ -65,6 +65,13 @@ impl Store {
         .await?)
     }
 
+    /// The ids of the stored keys: a cheap check for a rotation elsewhere.
+    pub async fn oidc_key_ids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT kid FROM oidc_keys ORDER BY kid")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Adds a key and retires the previous signer of the same algorithm, in one transaction.
     pub async fn add_oidc_key(&self, row: &SigningKeyRow) -> Result<()> {
         let mut tx = self.pool.begin().await?;

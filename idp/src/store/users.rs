@@ -1,5 +1,4 @@
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{Store, new_id};
 use crate::directory::{LockReason, Profile, User};
@@ -23,7 +22,7 @@ macro_rules! user_columns {
     };
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<User> {
+fn user_from_row(row: &super::Row) -> Result<User> {
     let profile: String = row.try_get("profile")?;
     let locked: Option<String> = row.try_get("locked_reason")?;
     Ok(User {

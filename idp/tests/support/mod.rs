@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -45,13 +47,26 @@ pub async fn kit_with(adjust: impl FnOnce(&mut IdpConfig)) -> Kit {
         password: Some(DEMO_PASSWORD.into()),
     };
     adjust(&mut config);
-    let store = idp::store::Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     let idp = Idp::with_store(config, store).await.unwrap();
     idp::seed::seed_if_new(&idp).await.unwrap().unwrap();
     Kit {
         router: idp::portal::router(idp.clone()),
         idp,
         _dir: dir,
+    }
+}
+
+/// The store the suites run on: SQLite in memory, or a fresh database on a
+/// real PostgreSQL server when `PORTCULLIS_TEST_DATABASE=postgres` (dev.sh
+/// test runs the suites both ways).
+pub async fn test_store() -> idp::store::Store {
+    match std::env::var("PORTCULLIS_TEST_DATABASE").as_deref() {
+        Ok("postgres") => idp::store::Store::open(&pg::fresh_database().await)
+            .await
+            .unwrap(),
+        Ok("sqlite") | Err(_) => idp::store::Store::open_in_memory().await.unwrap(),
+        Ok(other) => panic!("PORTCULLIS_TEST_DATABASE={other}: expected sqlite or postgres"),
     }
 }
 
