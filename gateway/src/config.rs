@@ -38,6 +38,8 @@ struct FileConfig {
     gateway: GatewayConfig,
     #[serde(default)]
     oidc: idp::oidc::OidcConfig,
+    #[serde(default)]
+    saml: idp::saml::SamlConfig,
 }
 
 /// `[gateway]`
@@ -196,6 +198,7 @@ impl Config {
                 demo: file.demo,
                 mfa: file.mfa,
                 oidc: file.oidc,
+                saml: file.saml,
                 mail: MailConfig {
                     outbox_dir: file.mail.outbox_dir.as_ref().map(|p| resolve(base, p)),
                     smtp_ca_file: file.mail.smtp_ca_file.as_ref().map(|p| resolve(base, p)),

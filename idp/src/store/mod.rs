@@ -9,6 +9,7 @@ mod keys;
 mod mfa;
 mod oidc;
 mod resets;
+mod saml;
 mod sessions;
 mod settings;
 mod users;
@@ -27,6 +28,7 @@ pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
 pub use resets::ResetRow;
+pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
 pub use users::NewUser;
 
 /// The state store.
