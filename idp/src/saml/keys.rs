@@ -170,7 +170,13 @@ impl SamlKeys {
 
     /// Every certificate in the metadata, signer first.
     pub fn published(&self) -> impl Iterator<Item = &SamlCert> {
-        self.certs.iter().rev()
+        let signer = self.signer().ok();
+        signer.into_iter().chain(
+            self.certs
+                .iter()
+                .rev()
+                .filter(move |c| !signer.is_some_and(|s| s.id == c.id)),
+        )
     }
 
     /// Writes each published certificate to `dir/<id>.pem` and the signer to
