@@ -26,7 +26,9 @@ esac
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
-test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine oathtool nginx-light)
+# xmlsec1: pysaml2 verifies with it. libxslt1-dev, python3-dev: lxml and xmlsec (python3-saml)
+# are built from source against the system libxml2/libxmlsec1 (see tests/requirements.txt).
+test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine oathtool nginx-light libxslt1-dev python3-dev)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

@@ -394,6 +394,11 @@ mod tests {
             ("[mail]\nmax_attempts = 0", "mail.max_attempts"),
             ("[reset]\ntoken_lifetime = \"1s\"", "reset.token_lifetime"),
             ("[reset]\nmax_per_account = 0", "reset.max_per_account"),
+            ("[saml]\nclock_skew = \"1h\"", "saml.clock_skew"),
+            (
+                "[[saml.service_providers]]\nentity_id = \"x\"\nacs = []\napplication = \"A\"",
+                "saml.service_providers[0].entity_id",
+            ),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",
