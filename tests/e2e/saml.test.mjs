@@ -128,7 +128,7 @@ describe('SAML IdP with pysaml2 and python3-saml', () => {
       assert.equal(p.nameid, DEMO.email);
       assert.equal(p.relay, 'again');
       assert.notEqual(p.irt, 'None');
-      assert.equal(p.lastName, DEMO.lastName);
+      assert.equal(p.lastName, DEMO.lastName, JSON.stringify(p));
       assert.deepEqual(context.blocked, []);
     } finally {
       await context.close();

@@ -30,6 +30,20 @@ with open(cert_file) as f:
 with open(idp_metadata) as f:
     idp_settings = OneLogin_Saml2_IdPMetadataParser.parse(f.read())
 
+security = {
+    "authnRequestsSigned": True,
+    "logoutRequestSigned": True,
+    "logoutResponseSigned": True,
+    "wantMessagesSigned": True,
+    "wantAssertionsSigned": True,
+    "wantNameId": True,
+    "wantAttributeStatement": False,
+    "requestedAuthnContext": False,
+    "signatureAlgorithm": C.RSA_SHA256,
+    "digestAlgorithm": C.SHA256,
+    "rejectDeprecatedAlgorithm": True,
+    "rejectUnsolicitedResponsesWithInResponseTo": True,
+}
 settings = OneLogin_Saml2_IdPMetadataParser.merge_settings(
     {
         "strict": True,
@@ -42,23 +56,12 @@ settings = OneLogin_Saml2_IdPMetadataParser.merge_settings(
             "x509cert": cert_pem,
             "privateKey": key_pem,
         },
-        "security": {
-            "authnRequestsSigned": True,
-            "logoutRequestSigned": True,
-            "logoutResponseSigned": True,
-            "wantMessagesSigned": True,
-            "wantAssertionsSigned": True,
-            "wantNameId": True,
-            "wantAttributeStatement": False,
-            "requestedAuthnContext": False,
-            "signatureAlgorithm": C.RSA_SHA256,
-            "digestAlgorithm": C.SHA256,
-            "rejectDeprecatedAlgorithm": True,
-            "rejectUnsolicitedResponsesWithInResponseTo": True,
-        },
+        "security": dict(security),
     },
     idp_settings,
 )
+# The IdP's metadata (WantAuthnRequestsSigned="false") must not weaken what this SP does.
+settings["security"].update(security)
 saml_settings = OneLogin_Saml2_Settings(settings, sp_validation_only=False)
 md_path = f"{workdir}/sp-metadata.xml"
 with open(md_path, "w") as f:

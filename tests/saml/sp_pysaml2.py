@@ -35,6 +35,8 @@ config.load(
                 },
                 # IdP-initiated sign-in from the portal tile.
                 "allow_unsolicited": True,
+                # Keep attributes under the names the IdP sends (no attribute map).
+                "allow_unknown_attributes": True,
                 "authn_requests_signed": True,
                 "logout_requests_signed": True,
                 "want_assertions_signed": True,
