@@ -57,7 +57,9 @@ pub enum SpCommand {
     },
     List,
     /// Removes a service provider added here (configured ones live in the file).
-    Remove { entity_id: String },
+    Remove {
+        entity_id: String,
+    },
 }
 
 fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
@@ -80,15 +82,18 @@ async fn audit(idp: &Idp, event: &str, detail: &str) {
 }
 
 fn sign_what(s: &str) -> anyhow::Result<idp::saml::config::SignWhat> {
-    serde_json::from_value(json!(s)).with_context(|| format!("--sign {s:?}: response, assertion or both"))
+    serde_json::from_value(json!(s))
+        .with_context(|| format!("--sign {s:?}: response, assertion or both"))
 }
 
 async fn register(idp: &Idp, sp: ServiceProviderConfig, j: bool) -> anyhow::Result<()> {
     idp.add_saml_sp(&sp).await?;
     audit(idp, "admin.saml.sp.add", &sp.entity_id).await;
-    out(j, json!({"entity_id": sp.entity_id, "acs": sp.acs, "slo_url": sp.slo_url}), || {
-        format!("added service provider {}", sp.entity_id)
-    });
+    out(
+        j,
+        json!({"entity_id": sp.entity_id, "acs": sp.acs, "slo_url": sp.slo_url}),
+        || format!("added service provider {}", sp.entity_id),
+    );
     Ok(())
 }
 
@@ -165,7 +170,11 @@ pub async fn sps(idp: &Idp, cmd: SpCommand, j: bool) -> anyhow::Result<()> {
                                 sp.entity_id,
                                 from,
                                 sp.application,
-                                sp.acs.iter().map(|a| a.url.as_str()).collect::<Vec<_>>().join(" ")
+                                sp.acs
+                                    .iter()
+                                    .map(|a| a.url.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
                             )
                         })
                         .collect::<Vec<_>>()
@@ -183,7 +192,11 @@ pub async fn sps(idp: &Idp, cmd: SpCommand, j: bool) -> anyhow::Result<()> {
             {
                 bail!("{entity_id} is declared in the configuration file: remove it there");
             }
-            if !idp.store.remove_saml_sp(&entity_id, idp::clock::now()).await? {
+            if !idp
+                .store
+                .remove_saml_sp(&entity_id, idp::clock::now())
+                .await?
+            {
                 bail!("no service provider with entity ID {entity_id:?}");
             }
             audit(idp, "admin.saml.sp.remove", &entity_id).await;
@@ -214,7 +227,9 @@ pub async fn rotate(idp: &Idp, j: bool) -> anyhow::Result<()> {
     audit(idp, "admin.saml.key.rotate", &id).await;
     let overlap = humantime::format_duration(idp.config.saml.cert_overlap).to_string();
     out(j, json!({"id": id, "overlap": overlap}), || {
-        format!("new SAML signing certificate {id}; the previous one stays in the metadata for {overlap}")
+        format!(
+            "new SAML signing certificate {id}; the previous one stays in the metadata for {overlap}"
+        )
     });
     Ok(())
 }

@@ -122,7 +122,8 @@ fn b64(s: &[u8]) -> String {
 
 /// The query of an HTTP-Redirect message, signed with the SP key when asked.
 fn redirect_query(xml: &str, relay: Option<&str>, sign: bool) -> String {
-    let url = idp::saml::binding::redirect_url("x", "SAMLRequest", xml, relay, &sp_key().0).unwrap();
+    let url =
+        idp::saml::binding::redirect_url("x", "SAMLRequest", xml, relay, &sp_key().0).unwrap();
     let q = url.split_once('?').unwrap().1.to_string();
     if sign {
         q
@@ -174,7 +175,10 @@ fn form(page: &Page) -> (String, Vec<(String, String)>) {
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The Response posted by a page, checked against the IdP's certificate.
@@ -202,7 +206,14 @@ fn status_of(root: &Element) -> Vec<String> {
         .child(NS_PROTOCOL, "Status")
         .and_then(|s| s.child(NS_PROTOCOL, "StatusCode"));
     while let Some(c) = code {
-        out.push(c.attr("Value").unwrap_or("").rsplit(':').next().unwrap().to_string());
+        out.push(
+            c.attr("Value")
+                .unwrap_or("")
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
         code = c.child(NS_PROTOCOL, "StatusCode");
     }
     out
@@ -227,7 +238,10 @@ async fn metadata_publishes_entity_certificate_endpoints_and_rotation_overlap() 
     let page = b.get("/saml/metadata").await;
     assert_eq!(page.status, StatusCode::OK);
     let root = decode::parse(&page.body).unwrap();
-    assert_eq!(root.attr("entityID"), Some("https://portal.localhost/saml/metadata"));
+    assert_eq!(
+        root.attr("entityID"),
+        Some("https://portal.localhost/saml/metadata")
+    );
     for needle in [
         "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"https://portal.localhost/saml/sso\"",
         "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"https://portal.localhost/saml/sso\"",
@@ -239,27 +253,69 @@ async fn metadata_publishes_entity_certificate_endpoints_and_rotation_overlap() 
     assert_eq!(page.body.matches("<ds:X509Certificate>").count(), 1);
 
     // Rotation: the new certificate signs, the old one stays published.
-    let old = k.idp.saml_keys().await.unwrap().signer().unwrap().cert_b64();
-    idp::saml::keys::SamlKeys::rotate(&k.idp.store, &k.idp.keys.secret_box(), "x", 30, idp::clock::now())
+    let old = k
+        .idp
+        .saml_keys()
         .await
-        .unwrap();
+        .unwrap()
+        .signer()
+        .unwrap()
+        .cert_b64();
+    idp::saml::keys::SamlKeys::rotate(
+        &k.idp.store,
+        &k.idp.keys.secret_box(),
+        "x",
+        30,
+        idp::clock::now(),
+    )
+    .await
+    .unwrap();
     k.idp.reload_saml_keys().await;
     let page = b.get("/saml/metadata").await;
     assert_eq!(page.body.matches("<ds:X509Certificate>").count(), 2);
-    let new = k.idp.saml_keys().await.unwrap().signer().unwrap().cert_b64();
+    let new = k
+        .idp
+        .saml_keys()
+        .await
+        .unwrap()
+        .signer()
+        .unwrap()
+        .cert_b64();
     assert_ne!(old, new);
-    assert!(page.body.find(&new).unwrap() < page.body.find(&old).unwrap(), "signer first");
+    assert!(
+        page.body.find(&new).unwrap() < page.body.find(&old).unwrap(),
+        "signer first"
+    );
     // The PEM files for operators.
-    assert!(k.idp.config.store.data_dir.join("saml/signing.pem").is_file());
+    assert!(
+        k.idp
+            .config
+            .store
+            .data_dir
+            .join("saml/signing.pem")
+            .is_file()
+    );
 }
 
 #[tokio::test]
 async fn sp_initiated_redirect_for_a_signed_in_user() {
     let k = saml_kit().await;
     let mut b = k.signed_in().await;
-    let xml = authn_request("_r1", SP, &format!(r#"AssertionConsumerServiceURL="{ACS}" Destination="https://portal.localhost/saml/sso""#), "");
+    let xml = authn_request(
+        "_r1",
+        SP,
+        &format!(
+            r#"AssertionConsumerServiceURL="{ACS}" Destination="https://portal.localhost/saml/sso""#
+        ),
+        "",
+    );
     let page = sso_get(&mut b, &redirect_query(&xml, Some("rs-123"), true)).await;
-    let csp = page.headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+    let csp = page
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(csp.contains("form-action https://sp.example.com;"), "{csp}");
     let (action, root, raw) = response_of(&k, &page).await;
     assert_eq!(action, ACS);
@@ -274,7 +330,10 @@ async fn sp_initiated_redirect_for_a_signed_in_user() {
     assert!(raw.contains("http://www.w3.org/2001/10/xml-exc-c14n#"));
     assert!(!raw.contains("xmldsig#sha1"), "SHA-256 digests only");
     let subject = a.child(NS_ASSERTION, "Subject").unwrap();
-    assert_eq!(subject.child(NS_ASSERTION, "NameID").unwrap().text, DEMO_EMAIL);
+    assert_eq!(
+        subject.child(NS_ASSERTION, "NameID").unwrap().text,
+        DEMO_EMAIL
+    );
     let data = subject
         .child(NS_ASSERTION, "SubjectConfirmation")
         .unwrap()
@@ -286,7 +345,11 @@ async fn sp_initiated_redirect_for_a_signed_in_user() {
     let cond = a.child(NS_ASSERTION, "Conditions").unwrap();
     assert!(cond.attr("NotBefore").is_some() && cond.attr("NotOnOrAfter").is_some());
     assert_eq!(
-        cond.child(NS_ASSERTION, "AudienceRestriction").unwrap().child(NS_ASSERTION, "Audience").unwrap().text,
+        cond.child(NS_ASSERTION, "AudienceRestriction")
+            .unwrap()
+            .child(NS_ASSERTION, "Audience")
+            .unwrap()
+            .text,
         SP
     );
     let authn = a.child(NS_ASSERTION, "AuthnStatement").unwrap();
@@ -298,7 +361,10 @@ async fn sp_initiated_redirect_for_a_signed_in_user() {
     // The NameID changed after signing: the signatures no longer verify.
     let keys = k.idp.saml_keys().await.unwrap();
     let tampered = raw.replace(DEMO_EMAIL, "mallory@example.com");
-    assert!(idp::saml::signature::verify_enveloped(&tampered, &keys.signer().unwrap().cert_der).is_err());
+    assert!(
+        idp::saml::signature::verify_enveloped(&tampered, &keys.signer().unwrap().cert_der)
+            .is_err()
+    );
 
     // The same request again is a replay.
     let page = sso_get(&mut b, &redirect_query(&xml, None, true)).await;
@@ -313,7 +379,10 @@ async fn a_user_without_a_session_signs_in_and_comes_back() {
     let xml = authn_request("_r2", SP, "", "");
     let page = sso_get(&mut b, &redirect_query(&xml, None, false)).await;
     let to = page.location().unwrap().to_string();
-    assert!(to.starts_with("/login?return_to=%2Fsaml%2Fsso%2Fcontinue"), "{to}");
+    assert!(
+        to.starts_with("/login?return_to=%2Fsaml%2Fsso%2Fcontinue"),
+        "{to}"
+    );
     let cont: String = url::form_urlencoded::parse(to.split_once('?').unwrap().1.as_bytes())
         .find(|(k, _)| k == "return_to")
         .unwrap()
@@ -338,7 +407,14 @@ async fn post_binding_with_enveloped_signature_and_its_failures() {
     let mut b = k.signed_in().await;
     let xml = authn_request("_p1", SIGNED, "", "");
     let signed = sign_post(&xml, "_p1");
-    let page = sso_post(&mut b, &[("SAMLRequest", &b64(signed.as_bytes())), ("RelayState", "x")]).await;
+    let page = sso_post(
+        &mut b,
+        &[
+            ("SAMLRequest", &b64(signed.as_bytes())),
+            ("RelayState", "x"),
+        ],
+    )
+    .await;
     let (action, root, _) = response_of(&k, &page).await;
     assert_eq!(action, SIGNED_ACS);
     assert_eq!(status_of(&root), vec!["Success"]);
@@ -357,7 +433,8 @@ async fn post_binding_with_enveloped_signature_and_its_failures() {
 
     // Signed, then changed.
     let xml = authn_request("_p3", SIGNED, "", "");
-    let tampered = sign_post(&xml, "_p3").replace("Version=\"2.0\"", "Version=\"2.0\" ForceAuthn=\"false\"");
+    let tampered =
+        sign_post(&xml, "_p3").replace("Version=\"2.0\"", "Version=\"2.0\" ForceAuthn=\"false\"");
     let page = sso_post(&mut b, &[("SAMLRequest", &b64(tampered.as_bytes()))]).await;
     let (_, root, _) = response_of(&k, &page).await;
     assert_eq!(status_of(&root), vec!["Requester", "RequestDenied"]);
@@ -390,13 +467,23 @@ async fn unknown_sp_and_unregistered_acs_get_a_page_not_a_post() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.has("not registered") && !page.body.contains("SAMLResponse"));
 
-    let xml = authn_request("_u2", SP, r#"AssertionConsumerServiceURL="https://evil.example.com/acs""#, "");
+    let xml = authn_request(
+        "_u2",
+        SP,
+        r#"AssertionConsumerServiceURL="https://evil.example.com/acs""#,
+        "",
+    );
     let page = sso_get(&mut b, &redirect_query(&xml, None, false)).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(!page.body.contains("SAMLResponse"));
 
     // A prefix of a registered ACS is not that ACS.
-    let xml = authn_request("_u3", SP, &format!(r#"AssertionConsumerServiceURL="{ACS}/x""#), "");
+    let xml = authn_request(
+        "_u3",
+        SP,
+        &format!(r#"AssertionConsumerServiceURL="{ACS}/x""#),
+        "",
+    );
     let page = sso_get(&mut b, &redirect_query(&xml, None, false)).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 
@@ -426,13 +513,41 @@ async fn malformed_messages_get_a_page() {
     );
     let big = authn_request("_big", SP, "", &"<!-- padding -->".repeat(10_000));
     for (query, status, text) in [
-        ("SAMLRequest=%%%".to_string(), StatusCode::BAD_REQUEST, "base64"),
-        (format!("SAMLRequest={}", enc(&b64(b"not deflate"))), StatusCode::BAD_REQUEST, "DEFLATE"),
-        (format!("SAMLRequest={}", enc(&deflate("<samlp:AuthnRequest"))), StatusCode::BAD_REQUEST, "well-formed"),
-        (format!("SAMLRequest={}", enc(&deflate(&xxe))), StatusCode::BAD_REQUEST, "DTD"),
-        (format!("SAMLRequest={}", enc(&deflate(&big))), StatusCode::PAYLOAD_TOO_LARGE, "larger"),
-        ("RelayState=x".to_string(), StatusCode::BAD_REQUEST, "no SAMLRequest"),
-        ("SAMLRequest=a&SAMLRequest=b".to_string(), StatusCode::BAD_REQUEST, "repeated"),
+        (
+            "SAMLRequest=%%%".to_string(),
+            StatusCode::BAD_REQUEST,
+            "base64",
+        ),
+        (
+            format!("SAMLRequest={}", enc(&b64(b"not deflate"))),
+            StatusCode::BAD_REQUEST,
+            "DEFLATE",
+        ),
+        (
+            format!("SAMLRequest={}", enc(&deflate("<samlp:AuthnRequest"))),
+            StatusCode::BAD_REQUEST,
+            "well-formed",
+        ),
+        (
+            format!("SAMLRequest={}", enc(&deflate(&xxe))),
+            StatusCode::BAD_REQUEST,
+            "DTD",
+        ),
+        (
+            format!("SAMLRequest={}", enc(&deflate(&big))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger",
+        ),
+        (
+            "RelayState=x".to_string(),
+            StatusCode::BAD_REQUEST,
+            "no SAMLRequest",
+        ),
+        (
+            "SAMLRequest=a&SAMLRequest=b".to_string(),
+            StatusCode::BAD_REQUEST,
+            "repeated",
+        ),
     ] {
         let page = sso_get(&mut b, &query).await;
         assert_eq!(page.status, status, "{query:.60}: {}", page.body);
@@ -456,13 +571,56 @@ async fn bad_requests_from_a_known_sp_get_a_saml_error_at_the_acs() {
     );
     let cases = [
         (expired, vec!["Requester", "RequestDenied"]),
-        (authn_request("_e2", SP, "Version=\"2.0\"", "").replacen("Version=\"2.0\" ", "", 1).replace("Version=\"2.0\"", "Version=\"3.0\""), vec!["VersionMismatch"]),
-        (authn_request("_e3", SP, r#"Destination="https://elsewhere.example.com/sso""#, ""), vec!["Requester", "RequestDenied"]),
-        (authn_request("_e4", SP, r#"ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact""#, ""), vec!["Responder", "UnsupportedBinding"]),
-        (authn_request("_e5", SP, "", r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos"/>"#), vec!["Requester", "InvalidNameIDPolicy"]),
-        (authn_request("_e6", SP, "", r#"<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>urn:example:retina-scan</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#), vec!["Responder", "NoAuthnContext"]),
-        (authn_request("_e7", SP, r#"ForceAuthn="maybe""#, ""), vec!["Requester"]),
-        (authn_request("_e8", PAYROLL, "", ""), vec!["Responder", "RequestDenied"]),
+        (
+            authn_request("_e2", SP, "Version=\"2.0\"", "")
+                .replacen("Version=\"2.0\" ", "", 1)
+                .replace("Version=\"2.0\"", "Version=\"3.0\""),
+            vec!["VersionMismatch"],
+        ),
+        (
+            authn_request(
+                "_e3",
+                SP,
+                r#"Destination="https://elsewhere.example.com/sso""#,
+                "",
+            ),
+            vec!["Requester", "RequestDenied"],
+        ),
+        (
+            authn_request(
+                "_e4",
+                SP,
+                r#"ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact""#,
+                "",
+            ),
+            vec!["Responder", "UnsupportedBinding"],
+        ),
+        (
+            authn_request(
+                "_e5",
+                SP,
+                "",
+                r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:kerberos"/>"#,
+            ),
+            vec!["Requester", "InvalidNameIDPolicy"],
+        ),
+        (
+            authn_request(
+                "_e6",
+                SP,
+                "",
+                r#"<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>urn:example:retina-scan</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
+            ),
+            vec!["Responder", "NoAuthnContext"],
+        ),
+        (
+            authn_request("_e7", SP, r#"ForceAuthn="maybe""#, ""),
+            vec!["Requester"],
+        ),
+        (
+            authn_request("_e8", PAYROLL, "", ""),
+            vec!["Responder", "RequestDenied"],
+        ),
     ];
     for (xml, want) in cases {
         let page = sso_get(&mut b, &redirect_query(&xml, Some("keep"), false)).await;
@@ -472,7 +630,12 @@ async fn bad_requests_from_a_known_sp_get_a_saml_error_at_the_acs() {
         assert!(root.child(NS_ASSERTION, "Assertion").is_none());
         assert_eq!(field(&form(&page).1, "RelayState"), Some("keep"));
     }
-    let failures = k.audit_events().await.into_iter().filter(|(e, o)| e == "saml.sso" && o == "failure").count();
+    let failures = k
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|(e, o)| e == "saml.sso" && o == "failure")
+        .count();
     assert!(failures >= 7, "{failures}");
 }
 
@@ -482,7 +645,13 @@ async fn mfa_policy_and_requested_context_go_through_step_up_and_passive_fails()
     let mut b = k.signed_in().await;
     let xml = authn_request("_m1", MFA_SP, "", "");
     let page = sso_get(&mut b, &redirect_query(&xml, None, false)).await;
-    assert!(page.location().unwrap().starts_with("/login/step-up?return_to=%2Fsaml%2Fsso%2Fcontinue"), "{:?}", page.location());
+    assert!(
+        page.location()
+            .unwrap()
+            .starts_with("/login/step-up?return_to=%2Fsaml%2Fsso%2Fcontinue"),
+        "{:?}",
+        page.location()
+    );
 
     let xml = authn_request(
         "_m2",
@@ -510,7 +679,10 @@ async fn mfa_policy_and_requested_context_go_through_step_up_and_passive_fails()
     let xml = authn_request("_m5", SP, r#"ForceAuthn="true""#, "");
     let page = sso_get(&mut b, &redirect_query(&xml, None, false)).await;
     let to = page.location().unwrap();
-    assert!(to.starts_with("/login?return_to=") && to.ends_with("&change=1"), "{to}");
+    assert!(
+        to.starts_with("/login?return_to=") && to.ends_with("&change=1"),
+        "{to}"
+    );
 }
 
 #[tokio::test]
@@ -519,7 +691,13 @@ async fn idp_initiated_from_the_portal_tile() {
     let mut b = k.signed_in().await;
     let user = k.demo_user().await;
     let apps = k.idp.store.applications_for_user(&user.id).await.unwrap();
-    let wiki = apps.iter().find(|(a, _)| a.name == "Team Wiki").unwrap().0.id.clone();
+    let wiki = apps
+        .iter()
+        .find(|(a, _)| a.name == "Team Wiki")
+        .unwrap()
+        .0
+        .id
+        .clone();
     let res = b.get(&format!("/apps/{wiki}/launch")).await;
     let to = res.location().unwrap().to_string();
     assert!(to.starts_with("/saml/idp-init?sp="), "{to}");
@@ -533,11 +711,22 @@ async fn idp_initiated_from_the_portal_tile() {
     // Not signed in: the sign-in comes first.
     let mut anon = k.browser();
     let page = anon.get(&to).await;
-    assert!(page.location().unwrap().starts_with("/login?return_to=%2Fsaml%2Fidp-init"));
+    assert!(
+        page.location()
+            .unwrap()
+            .starts_with("/login?return_to=%2Fsaml%2Fidp-init")
+    );
     // Unknown SP, and an SP whose application the user does not have.
-    let page = b.get("/saml/idp-init?sp=https%3A%2F%2Fnope.example.com").await;
+    let page = b
+        .get("/saml/idp-init?sp=https%3A%2F%2Fnope.example.com")
+        .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    let page = b.get(&format!("/saml/idp-init?sp={}", url::form_urlencoded::byte_serialize(PAYROLL.as_bytes()).collect::<String>())).await;
+    let page = b
+        .get(&format!(
+            "/saml/idp-init?sp={}",
+            url::form_urlencoded::byte_serialize(PAYROLL.as_bytes()).collect::<String>()
+        ))
+        .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(!page.body.contains("SAMLResponse"));
 }
@@ -548,8 +737,19 @@ async fn sso_to_sp(k: &Kit, b: &mut Browser, id: &str) -> (String, String) {
     let page = sso_get(b, &redirect_query(&xml, None, false)).await;
     let (_, root, _) = response_of(k, &page).await;
     let a = assertion(&root);
-    let name_id = a.child(NS_ASSERTION, "Subject").unwrap().child(NS_ASSERTION, "NameID").unwrap().text.clone();
-    let sidx = a.child(NS_ASSERTION, "AuthnStatement").unwrap().attr("SessionIndex").unwrap().to_string();
+    let name_id = a
+        .child(NS_ASSERTION, "Subject")
+        .unwrap()
+        .child(NS_ASSERTION, "NameID")
+        .unwrap()
+        .text
+        .clone();
+    let sidx = a
+        .child(NS_ASSERTION, "AuthnStatement")
+        .unwrap()
+        .attr("SessionIndex")
+        .unwrap()
+        .to_string();
     (name_id, sidx)
 }
 
@@ -582,29 +782,63 @@ async fn sp_initiated_logout_ends_the_portal_session() {
     let (name_id, sidx) = sso_to_sp(&k, &mut b, "_s1").await;
 
     // Unsigned, from an SP with a certificate: refused, session kept.
-    let page = b.get(&format!("/saml/slo?{}", redirect_query(&logout_request("_l1", &name_id, &sidx), None, false))).await;
+    let page = b
+        .get(&format!(
+            "/saml/slo?{}",
+            redirect_query(&logout_request("_l1", &name_id, &sidx), None, false)
+        ))
+        .await;
     let (to, _, xml) = redirect_target(&page);
     assert_eq!(to, SLO);
-    assert!(xml.contains("RequestDenied") && xml.contains("InResponseTo=\"_l1\""), "{xml}");
+    assert!(
+        xml.contains("RequestDenied") && xml.contains("InResponseTo=\"_l1\""),
+        "{xml}"
+    );
     assert_eq!(b.get("/apps").await.status, StatusCode::OK);
     // Another subject: refused, session kept.
-    let page = b.get(&format!("/saml/slo?{}", redirect_query(&logout_request("_l2", "mallory@example.com", &sidx), None, true))).await;
+    let page = b
+        .get(&format!(
+            "/saml/slo?{}",
+            redirect_query(
+                &logout_request("_l2", "mallory@example.com", &sidx),
+                None,
+                true
+            )
+        ))
+        .await;
     assert!(redirect_target(&page).2.contains("UnknownPrincipal"));
     assert_eq!(b.get("/apps").await.status, StatusCode::OK);
 
     // Signed and matching: Success, the session is over, the answer is signed.
-    let page = b.get(&format!("/saml/slo?{}", redirect_query(&logout_request("_l3", &name_id, &sidx), Some("bye"), true))).await;
+    let page = b
+        .get(&format!(
+            "/saml/slo?{}",
+            redirect_query(&logout_request("_l3", &name_id, &sidx), Some("bye"), true)
+        ))
+        .await;
     let (to, query, xml) = redirect_target(&page);
     assert_eq!(to, SLO);
-    assert!(xml.contains("status:Success") && xml.contains("InResponseTo=\"_l3\""), "{xml}");
+    assert!(
+        xml.contains("status:Success") && xml.contains("InResponseTo=\"_l3\""),
+        "{xml}"
+    );
     let keys = k.idp.saml_keys().await.unwrap();
-    idp::saml::signature::verify_redirect(&query, "SAMLResponse", &keys.signer().unwrap().cert_der).unwrap();
+    idp::saml::signature::verify_redirect(&query, "SAMLResponse", &keys.signer().unwrap().cert_der)
+        .unwrap();
     assert!(query.contains("RelayState=bye"));
-    assert!(b.get("/apps").await.location().unwrap().starts_with("/login"));
+    assert!(
+        b.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login")
+    );
 
     // Unknown issuer: a page.
     let bad = logout_request("_l4", &name_id, &sidx).replace(SP, "https://evil.example.com");
-    let page = b.get(&format!("/saml/slo?{}", redirect_query(&bad, None, false))).await;
+    let page = b
+        .get(&format!("/saml/slo?{}", redirect_query(&bad, None, false)))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }
 
@@ -619,17 +853,28 @@ async fn portal_logout_tells_each_sp_in_turn() {
     let to = res.location().unwrap().to_string();
     assert!(to.starts_with("/saml/slo/next?chain="), "{to}");
     // The portal session is over at once.
-    assert!(b.get("/apps").await.location().unwrap().starts_with("/login"));
+    assert!(
+        b.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login")
+    );
 
     let page = b.get(&to).await;
     let (target, query, xml) = redirect_target(&page);
     assert_eq!(target, SLO);
     let keys = k.idp.saml_keys().await.unwrap();
-    idp::saml::signature::verify_redirect(&query, "SAMLRequest", &keys.signer().unwrap().cert_der).unwrap();
+    idp::saml::signature::verify_redirect(&query, "SAMLRequest", &keys.signer().unwrap().cert_der)
+        .unwrap();
     let req = idp::saml::wire::LogoutRequest::parse(&xml).unwrap();
     assert_eq!(req.name_id, name_id);
     assert_eq!(req.session_indexes, vec![sidx]);
-    let chain: String = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "RelayState").unwrap().1.into_owned();
+    let chain: String = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "RelayState")
+        .unwrap()
+        .1
+        .into_owned();
 
     // An answer to something we never asked: a page.
     let answer = |irt: &str| {
@@ -638,38 +883,68 @@ async fn portal_logout_tells_each_sp_in_turn() {
             instant(idp::clock::now())
         )
     };
-    let resp_query = |xml: &str, sign: bool| redirect_query(xml, Some(&chain), sign).replacen("SAMLRequest=", "SAMLResponse=", 1);
-    let page = b.get(&format!("/saml/slo?{}", resp_query(&answer("_nope"), false))).await;
+    let resp_query = |xml: &str, sign: bool| {
+        redirect_query(xml, Some(&chain), sign).replacen("SAMLRequest=", "SAMLResponse=", 1)
+    };
+    let page = b
+        .get(&format!(
+            "/saml/slo?{}",
+            resp_query(&answer("_nope"), false)
+        ))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     // The SP's answer (signed over the SAMLResponse parameter) ends the chain.
     let xml = answer(&req.id);
-    let url = idp::saml::binding::redirect_url("x", "SAMLResponse", &xml, Some(&chain), &sp_key().0).unwrap();
-    let page = b.get(&format!("/saml/slo?{}", url.split_once('?').unwrap().1)).await;
+    let url =
+        idp::saml::binding::redirect_url("x", "SAMLResponse", &xml, Some(&chain), &sp_key().0)
+            .unwrap();
+    let page = b
+        .get(&format!("/saml/slo?{}", url.split_once('?').unwrap().1))
+        .await;
     let (target, query, _) = redirect_target(&page);
-    assert_eq!((target.as_str(), query.as_str()), ("/login", "signed_out=1"));
+    assert_eq!(
+        (target.as_str(), query.as_str()),
+        ("/login", "signed_out=1")
+    );
 }
 
 #[tokio::test]
 async fn sp_registry_from_metadata_and_store() {
     let k = saml_kit().await;
-    let cert_b64: String = sp_key().1.lines().filter(|l| !l.starts_with("-----")).collect();
+    let cert_b64: String = sp_key()
+        .1
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     let md = format!(
         r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://new.example.com/sp"><md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://new.example.com/slo"/><md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://new.example.com/acs" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>"#
     );
     let sp = idp::saml::sps::from_metadata(&md, "Team Wiki").unwrap();
     assert!(sp.require_signed_requests);
     assert_eq!(sp.slo_url.as_deref(), Some("https://new.example.com/slo"));
-    assert_eq!(sp.name_id_format_urn(), idp::saml::config::NAMEID_PERSISTENT);
+    assert_eq!(
+        sp.name_id_format_urn(),
+        idp::saml::config::NAMEID_PERSISTENT
+    );
     k.idp.add_saml_sp(&sp).await.unwrap();
     assert!(k.idp.add_saml_sp(&sp).await.is_err(), "twice");
-    assert!(k.idp.saml_sp("https://new.example.com/sp").await.unwrap().is_some());
+    assert!(
+        k.idp
+            .saml_sp("https://new.example.com/sp")
+            .await
+            .unwrap()
+            .is_some()
+    );
     let mut wrong_app = sp.clone();
     wrong_app.entity_id = "https://other.example.com/sp".into();
     wrong_app.application = "Nope".into();
     assert!(k.idp.add_saml_sp(&wrong_app).await.is_err());
     // Metadata with a DTD, or without an HTTP-POST ACS, is refused.
     assert!(idp::saml::sps::from_metadata(&format!("<!DOCTYPE x []>{md}"), "Team Wiki").is_err());
-    assert!(idp::saml::sps::from_metadata(&md.replace("HTTP-POST", "HTTP-Artifact"), "Team Wiki").is_err());
+    assert!(
+        idp::saml::sps::from_metadata(&md.replace("HTTP-POST", "HTTP-Artifact"), "Team Wiki")
+            .is_err()
+    );
     // The stored SP works: a signed request is answered.
     let mut b = k.signed_in().await;
     let xml = authn_request("_n1", "https://new.example.com/sp", "", "");
@@ -677,5 +952,11 @@ async fn sp_registry_from_metadata_and_store() {
     let (action, root, _) = response_of(&k, &page).await;
     assert_eq!(action, "https://new.example.com/acs");
     assert_eq!(status_of(&root), vec!["Success"]);
-    assert!(k.idp.store.remove_saml_sp("https://new.example.com/sp", 0).await.unwrap());
+    assert!(
+        k.idp
+            .store
+            .remove_saml_sp("https://new.example.com/sp", 0)
+            .await
+            .unwrap()
+    );
 }

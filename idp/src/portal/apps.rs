@@ -170,7 +170,11 @@ pub async fn launch(
     // An OIDC application starts at its client's login, which comes back
     // through the authorization endpoint and lands the user signed in.
     // A SAML application gets an IdP-initiated sign-in posted to its ACS.
-    let to = match portal.idp.oidc_launch_url(&app.name, &me.user.email).await? {
+    let to = match portal
+        .idp
+        .oidc_launch_url(&app.name, &me.user.email)
+        .await?
+    {
         Some(u) => u,
         None => portal
             .idp

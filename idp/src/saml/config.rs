@@ -277,10 +277,7 @@ impl ServiceProviderConfig {
             if let Some(ix) = a.index
                 && !indexes.insert(ix)
             {
-                return Err(ConfigError::new(
-                    ak("index"),
-                    format!("{ix} is used twice"),
-                ));
+                return Err(ConfigError::new(ak("index"), format!("{ix} is used twice")));
             }
         }
         if let Some(u) = &self.slo_url {
@@ -479,19 +476,31 @@ mod tests {
                 "saml.authn_context_mfa",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("").replace("https://sp.example.com/metadata", "nope")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("").replace("https://sp.example.com/metadata", "nope")
+                ),
                 "saml.service_providers[0].entity_id",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("").replace("https://sp.example.com/acs", "http://sp.example.com/acs")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("").replace("https://sp.example.com/acs", "http://sp.example.com/acs")
+                ),
                 "saml.service_providers[0].acs[0].url",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("").replace("/acs\" }", "/acs\", binding = \"HTTP-Redirect\" }")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("").replace("/acs\" }", "/acs\", binding = \"HTTP-Redirect\" }")
+                ),
                 "saml.service_providers[0].acs[0].binding",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("require_signed_requests = true")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("require_signed_requests = true")
+                ),
                 "saml.service_providers[0].certificate",
             ),
             (
@@ -499,19 +508,31 @@ mod tests {
                 "saml.service_providers[0].certificate",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("name_id_format = \"kerberos\"")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("name_id_format = \"kerberos\"")
+                ),
                 "saml.service_providers[0].name_id_format",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("name_id_source = \"groups\"")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("name_id_source = \"groups\"")
+                ),
                 "saml.service_providers[0].name_id_source",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("attributes = { mail = \"shoe_size\" }")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("attributes = { mail = \"shoe_size\" }")
+                ),
                 "saml.service_providers[0].attributes.mail",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp("slo_url = \"ftp://sp.example.com/slo\"")),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp("slo_url = \"ftp://sp.example.com/slo\"")
+                ),
                 "saml.service_providers[0].slo_url",
             ),
             (
@@ -519,11 +540,18 @@ mod tests {
                 "saml.service_providers[0].slo_binding",
             ),
             (
-                &format!("[[service_providers]]\n{}", sp(&format!("relay_state = \"{}\"", "x".repeat(81)))),
+                &format!(
+                    "[[service_providers]]\n{}",
+                    sp(&format!("relay_state = \"{}\"", "x".repeat(81)))
+                ),
                 "saml.service_providers[0].relay_state",
             ),
             (
-                &format!("[[service_providers]]\n{}\n[[service_providers]]\n{}", sp(""), sp("")),
+                &format!(
+                    "[[service_providers]]\n{}\n[[service_providers]]\n{}",
+                    sp(""),
+                    sp("")
+                ),
                 "saml.service_providers[1].entity_id",
             ),
             (

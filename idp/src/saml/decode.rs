@@ -181,9 +181,9 @@ pub fn parse(xml: &str) -> Result<Element, DecodeError> {
                     let value = a
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|e| match e {
-                        quick_xml::Error::Escape(_) => DecodeError::Entity,
-                        other => xml_err(other),
-                    })?;
+                            quick_xml::Error::Escape(_) => DecodeError::Entity,
+                            other => xml_err(other),
+                        })?;
                     let (ans, local) = reader.resolver().resolve_attribute(key);
                     let ans = ns_of(&ans)?;
                     let local = String::from_utf8_lossy(local.as_ref()).into_owned();
@@ -253,13 +253,17 @@ pub fn parse(xml: &str) -> Result<Element, DecodeError> {
             // processing instructions have no business in a SAML message.
             Event::Comment(_) | Event::Decl(_) => {}
             Event::PI(_) => {
-                return Err(DecodeError::Xml("processing instructions are not allowed".into()));
+                return Err(DecodeError::Xml(
+                    "processing instructions are not allowed".into(),
+                ));
             }
             Event::Eof => break,
         }
     }
     if !stack.is_empty() {
-        return Err(DecodeError::Xml("the document ends inside an element".into()));
+        return Err(DecodeError::Xml(
+            "the document ends inside an element".into(),
+        ));
     }
     let root = root.ok_or_else(|| DecodeError::Xml("no root element".into()))?;
     let mut ids = Vec::new();
@@ -291,7 +295,15 @@ mod tests {
 
     #[test]
     fn refuses_malformed_and_deep_documents() {
-        for bad in ["", "<a>", "<a></b>", "<a/><b/>", "text", "<a><?pi x?></a>", "<p:a/>"] {
+        for bad in [
+            "",
+            "<a>",
+            "<a></b>",
+            "<a/><b/>",
+            "text",
+            "<a><?pi x?></a>",
+            "<p:a/>",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
@@ -301,7 +313,8 @@ mod tests {
 
     #[test]
     fn namespaces_resolve() {
-        let r = parse(r#"<p:a xmlns:p="urn:p" xmlns:q="urn:q" q:x="1" y="2"><q:b/></p:a>"#).unwrap();
+        let r =
+            parse(r#"<p:a xmlns:p="urn:p" xmlns:q="urn:q" q:x="1" y="2"><q:b/></p:a>"#).unwrap();
         assert!(r.is("urn:p", "a"));
         assert_eq!(r.attr("{urn:q}x"), Some("1"));
         assert_eq!(r.attr("y"), Some("2"));
@@ -318,8 +331,14 @@ mod tests {
             redirect_message(&bomb, 65536).unwrap_err(),
             DecodeError::TooLarge(65536)
         );
-        assert_eq!(redirect_message("!!!", 65536).unwrap_err(), DecodeError::Base64);
-        assert_eq!(redirect_message("AAAA", 65536).unwrap_err(), DecodeError::Inflate);
+        assert_eq!(
+            redirect_message("!!!", 65536).unwrap_err(),
+            DecodeError::Base64
+        );
+        assert_eq!(
+            redirect_message("AAAA", 65536).unwrap_err(),
+            DecodeError::Inflate
+        );
         assert_eq!(
             post_message(&"A".repeat(200_000), 65536).unwrap_err(),
             DecodeError::TooLarge(65536)

@@ -70,7 +70,9 @@ fn generate(sb: &SecretBox, common_name: &str, days: u32, now: i64) -> Result<Sa
     let mut b = X509Builder::new().map_err(ossl)?;
     b.set_version(2).map_err(ossl)?;
     let mut serial = BigNum::new().map_err(ossl)?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false).map_err(ossl)?;
+    serial
+        .rand(127, MsbOption::MAYBE_ZERO, false)
+        .map_err(ossl)?;
     let serial = serial.to_asn1_integer().map_err(ossl)?;
     b.set_serial_number(&serial).map_err(ossl)?;
     b.set_subject_name(&name).map_err(ossl)?;

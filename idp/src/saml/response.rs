@@ -105,7 +105,11 @@ impl Status {
         }
     }
 
-    pub fn error(code: &'static str, sub: Option<&'static str>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        sub: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             sub,

@@ -51,8 +51,8 @@ pub fn template(ref_id: &str, cert_b64: &str) -> String {
 /// Signs the first signature template of `xml` (in document order) with
 /// the PKCS#1 DER key; returns the document without its XML declaration.
 pub fn sign_enveloped(xml: &str, private_der: &[u8]) -> Result<String, SignatureError> {
-    let signed = XmlSec::sign_xml(xml, private_der)
-        .map_err(|e| SignatureError::Signing(e.to_string()))?;
+    let signed =
+        XmlSec::sign_xml(xml, private_der).map_err(|e| SignatureError::Signing(e.to_string()))?;
     let body = match signed.strip_prefix("<?xml") {
         Some(rest) => rest.split_once("?>").map(|(_, b)| b).unwrap_or(rest),
         None => &signed,

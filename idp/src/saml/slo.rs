@@ -38,19 +38,35 @@ pub async fn handle_get(State(portal): State<Portal>, headers: HeaderMap, uri: U
     receive(&portal, &headers, raw.as_bytes(), true).await
 }
 
-pub async fn handle_post(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_post(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     receive(&portal, &headers, &body, false).await
 }
 
 async fn receive(portal: &Portal, headers: &HeaderMap, raw: &[u8], redirect: bool) -> Response {
     if raw.len() > portal.idp.config.saml.max_message_bytes * 2 {
-        return error_page(StatusCode::PAYLOAD_TOO_LARGE, "The logout message is too large.");
+        return error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The logout message is too large.",
+        );
     }
     let is_response = url::form_urlencoded::parse(raw).any(|(k, _)| k == "SAMLResponse");
-    let field = if is_response { "SAMLResponse" } else { "SAMLRequest" };
+    let field = if is_response {
+        "SAMLResponse"
+    } else {
+        "SAMLRequest"
+    };
     let p = match params(raw, field, redirect) {
         Ok(p) if p.message.is_some() => p,
-        Ok(_) => return error_page(StatusCode::BAD_REQUEST, "The request carries no SAML message."),
+        Ok(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The request carries no SAML message.",
+            );
+        }
         Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
     };
     if is_response {
@@ -67,10 +83,16 @@ async fn send(
     sp: &ServiceProviderConfig,
     field: &str,
     relay_state: Option<&str>,
-    make: impl FnOnce(&str, Option<&super::keys::SamlCert>) -> Result<String, super::signature::SignatureError>,
+    make: impl FnOnce(
+        &str,
+        Option<&super::keys::SamlCert>,
+    ) -> Result<String, super::signature::SignatureError>,
 ) -> Response {
     let Some(url) = sp.slo_url.as_deref() else {
-        return error_page(StatusCode::BAD_REQUEST, "The service provider has no logout address.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The service provider has no logout address.",
+        );
     };
     let keys = match portal.idp.saml_keys().await {
         Ok(k) => k,
@@ -86,7 +108,10 @@ async fn send(
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, "SAML logout message could not be signed");
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The logout message could not be signed.");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The logout message could not be signed.",
+            );
         }
     };
     if post {
@@ -101,7 +126,10 @@ async fn send(
             Ok(to) => binding::redirect_page(&to),
             Err(e) => {
                 tracing::error!(error = %e, "SAML logout message could not be signed");
-                error_page(StatusCode::INTERNAL_SERVER_ERROR, "The logout message could not be signed.")
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The logout message could not be signed.",
+                )
             }
         }
     }
@@ -158,14 +186,24 @@ async fn logout_request(portal: &Portal, headers: &HeaderMap, p: BindingParams) 
     };
     let entity = idp.saml_entity_id();
     let now = clock::now();
-    let mut res = send(portal, &sp, "SAMLResponse", p.relay_state.as_deref(), |dest, signer| {
-        let irt = in_response_to
-            .as_deref()
-            .map(|r| format!(r#" InResponseTo="{}""#, esc(r)))
-            .unwrap_or_default();
-        let attrs = format!(r#" IssueInstant="{}" Destination="{}"{irt}"#, instant(now), esc(dest));
-        protocol_message("LogoutResponse", &attrs, &entity, &status.xml(), signer)
-    })
+    let mut res = send(
+        portal,
+        &sp,
+        "SAMLResponse",
+        p.relay_state.as_deref(),
+        |dest, signer| {
+            let irt = in_response_to
+                .as_deref()
+                .map(|r| format!(r#" InResponseTo="{}""#, esc(r)))
+                .unwrap_or_default();
+            let attrs = format!(
+                r#" IssueInstant="{}" Destination="{}"{irt}"#,
+                instant(now),
+                esc(dest)
+            );
+            protocol_message("LogoutResponse", &attrs, &entity, &status.xml(), signer)
+        },
+    )
     .await;
     if cleared {
         for n in [Name::Session, Name::Mfa] {
@@ -204,14 +242,18 @@ fn validate(
     let now = clock::now();
     let skew = cfg.clock_skew.as_secs() as i64;
     if (req.issue_instant - now).abs() > skew {
-        return Err(denied("IssueInstant is outside the accepted clock skew".into()));
+        return Err(denied(
+            "IssueInstant is outside the accepted clock skew".into(),
+        ));
     }
     if req.not_on_or_after.is_some_and(|t| t + skew <= now) {
         return Err(denied("the logout request has expired".into()));
     }
     let ours = format!("{}{}", portal.idp.issuer(), super::SLO_PATH);
     if req.destination.as_ref().is_some_and(|d| *d != ours) {
-        return Err(denied("Destination is not this IdP's logout endpoint".into()));
+        return Err(denied(
+            "Destination is not this IdP's logout endpoint".into(),
+        ));
     }
     Ok(())
 }
@@ -227,17 +269,30 @@ async fn end_if_matching(
     let idp = &portal.idp;
     let internal = |e: crate::Error| {
         tracing::error!(error = %e, "SAML logout failed");
-        Status::error(wire::STATUS_RESPONDER, None, "the logout could not be completed")
+        Status::error(
+            wire::STATUS_RESPONDER,
+            None,
+            "the logout could not be completed",
+        )
     };
     let Some(token) = portal.cookies.get(headers, Name::Session) else {
         // Nothing to end in this browser: the SP's own session is its business.
         return Ok(false);
     };
     let key = SessionKey::of_token(&token);
-    let Some(session) = idp.sessions.resume_key(&key, clock::now()).await.map_err(internal)? else {
+    let Some(session) = idp
+        .sessions
+        .resume_key(&key, clock::now())
+        .await
+        .map_err(internal)?
+    else {
         return Ok(false);
     };
-    let rows = idp.store.saml_sessions_of(key.as_str()).await.map_err(internal)?;
+    let rows = idp
+        .store
+        .saml_sessions_of(key.as_str())
+        .await
+        .map_err(internal)?;
     let matches = rows.iter().any(|r| {
         r.sp_entity_id == sp.entity_id
             && crypto::ct_eq(r.name_id.as_bytes(), req.name_id.as_bytes())
@@ -275,19 +330,30 @@ async fn logout_response(portal: &Portal, p: BindingParams) -> Response {
     let res = match LogoutResponse::parse(&xml) {
         Ok(r) => r,
         Err(e) => {
-            return error_page(StatusCode::BAD_REQUEST, &format!("The logout answer is not valid: {e}."));
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("The logout answer is not valid: {e}."),
+            );
         }
     };
     let sp = match idp.saml_sp(&res.issuer).await {
         Ok(Some(sp)) => sp,
-        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "The service provider is not registered."),
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The service provider is not registered.",
+            );
+        }
         Err(e) => return PortalError::from(e).into_response(),
     };
     match check_signature(&p, &xml, res.signed.is_some(), "SAMLResponse", &sp) {
         Ok(true) => {}
         Ok(false) if sp.certificate.is_none() => {}
         _ => {
-            return error_page(StatusCode::BAD_REQUEST, "The logout answer's signature is missing or wrong.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The logout answer's signature is missing or wrong.",
+            );
         }
     }
     let chain = match res.in_response_to.as_deref() {
@@ -298,7 +364,10 @@ async fn logout_response(portal: &Portal, p: BindingParams) -> Response {
         None => None,
     };
     let Some(chain) = chain else {
-        return error_page(StatusCode::BAD_REQUEST, "The logout answer does not belong to a logout in progress.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The logout answer does not belong to a logout in progress.",
+        );
     };
     if res.status != wire::STATUS_SUCCESS {
         tracing::info!(sp = %sp.entity_id, status = %res.status, "SP reported a partial logout");
@@ -314,7 +383,11 @@ pub struct NextQuery {
 pub async fn next(State(portal): State<Portal>, Query(q): Query<NextQuery>) -> Response {
     match q.chain.filter(|c| c.len() <= 128) {
         Some(chain) => next_step(&portal, &chain).await,
-        None => (StatusCode::FOUND, [(header::LOCATION, "/login?signed_out=1")]).into_response(),
+        None => (
+            StatusCode::FOUND,
+            [(header::LOCATION, "/login?signed_out=1")],
+        )
+            .into_response(),
     }
 }
 
@@ -365,9 +438,15 @@ async fn next_step(portal: &Portal, chain: &str) -> Response {
 impl crate::accounts::Idp {
     /// Starts the front-channel logout of a portal session's SAML sessions;
     /// the URL to send the browser to, or None when no SP is to be told.
-    pub async fn saml_start_logout(&self, key: &SessionKey) -> crate::error::Result<Option<String>> {
+    pub async fn saml_start_logout(
+        &self,
+        key: &SessionKey,
+    ) -> crate::error::Result<Option<String>> {
         let chain = crypto::random_token();
-        let n = self.store.start_saml_logout_chain(key.as_str(), &chain).await?;
+        let n = self
+            .store
+            .start_saml_logout_chain(key.as_str(), &chain)
+            .await?;
         Ok((n > 0).then(|| format!("{}?chain={chain}", super::SLO_NEXT_PATH)))
     }
 }

@@ -54,7 +54,8 @@ impl Idp {
 
     /// Registers an SP in the store after validating it like a configured one.
     pub async fn add_saml_sp(&self, sp: &ServiceProviderConfig) -> Result<()> {
-        sp.validate("sp").map_err(|e| Error::Invalid(e.to_string()))?;
+        sp.validate("sp")
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         if self.saml_sp(&sp.entity_id).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "a service provider with entity ID {}",
@@ -148,7 +149,9 @@ pub fn from_metadata(xml: &str, application: &str) -> Result<ServiceProviderConf
         })
         .collect();
     if acs.is_empty() {
-        return Err(bad("no AssertionConsumerService with the HTTP-POST binding"));
+        return Err(bad(
+            "no AssertionConsumerService with the HTTP-POST binding",
+        ));
     }
     // Redirect first: every SP library speaks it for logout.
     let slo = [BINDING_REDIRECT, BINDING_POST].iter().find_map(|b| {

@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::binding;
-use super::config::{BINDING_POST, NAMEID_PERSISTENT, NAMEID_TRANSIENT, NAMEID_UNSPECIFIED, ServiceProviderConfig};
+use super::config::{
+    BINDING_POST, NAMEID_PERSISTENT, NAMEID_TRANSIENT, NAMEID_UNSPECIFIED, ServiceProviderConfig,
+};
 use super::decode::{self, DecodeError};
 use super::response::{self, AssertionFacts, Status};
 use super::signature;
@@ -89,7 +91,10 @@ impl Reply<'_> {
             Ok(xml) => post_to_acs(&self.acs_url, &xml, self.relay_state.as_deref()),
             Err(e) => {
                 tracing::error!(error = %e, "SAML error response could not be signed");
-                error_page(StatusCode::INTERNAL_SERVER_ERROR, "The answer could not be signed.")
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The answer could not be signed.",
+                )
             }
         }
     }
@@ -112,7 +117,11 @@ pub(crate) struct BindingParams {
     pub redirect_query: Option<String>,
 }
 
-pub(crate) fn params(raw: &[u8], field: &str, redirect: bool) -> Result<BindingParams, &'static str> {
+pub(crate) fn params(
+    raw: &[u8],
+    field: &str,
+    redirect: bool,
+) -> Result<BindingParams, &'static str> {
     let mut seen: HashMap<String, String> = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(raw) {
         if seen.insert(k.into_owned(), v.into_owned()).is_some() {
@@ -120,7 +129,10 @@ pub(crate) fn params(raw: &[u8], field: &str, redirect: bool) -> Result<BindingP
         }
     }
     let relay_state = seen.remove("RelayState");
-    if relay_state.as_ref().is_some_and(|r| r.len() > MAX_RELAY_STATE) {
+    if relay_state
+        .as_ref()
+        .is_some_and(|r| r.len() > MAX_RELAY_STATE)
+    {
         return Err("The RelayState is too long.");
     }
     Ok(BindingParams {
@@ -138,7 +150,10 @@ pub async fn handle_get(
 ) -> Response {
     let raw = uri.query().unwrap_or("");
     if raw.len() > portal.idp.config.saml.max_message_bytes * 2 {
-        return error_page(StatusCode::PAYLOAD_TOO_LARGE, "The sign-in request is too large.");
+        return error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The sign-in request is too large.",
+        );
     }
     match params(raw.as_bytes(), "SAMLRequest", true) {
         Ok(p) => receive(&portal, &headers, p, ip.as_deref()).await,
@@ -153,7 +168,10 @@ pub async fn handle_post(
     body: Bytes,
 ) -> Response {
     if body.len() > portal.idp.config.saml.max_message_bytes * 2 {
-        return error_page(StatusCode::PAYLOAD_TOO_LARGE, "The sign-in request is too large.");
+        return error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The sign-in request is too large.",
+        );
     }
     match params(&body, "SAMLRequest", false) {
         Ok(p) => receive(&portal, &headers, p, ip.as_deref()).await,
@@ -229,7 +247,10 @@ async fn receive(
     let idp = &portal.idp;
     let cfg = &idp.config.saml;
     if p.message.is_none() {
-        return error_page(StatusCode::BAD_REQUEST, "The request carries no SAMLRequest.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The request carries no SAMLRequest.",
+        );
     }
     // Stage one: who asks and where to answer. Failures get a page.
     let xml = match decode_message(&p, cfg.max_message_bytes) {
@@ -244,13 +265,19 @@ async fn receive(
         .child(NS_ASSERTION, "Issuer")
         .map(|i| i.text.trim().to_string())
     else {
-        return error_page(StatusCode::BAD_REQUEST, "The request does not name its service provider (Issuer).");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The request does not name its service provider (Issuer).",
+        );
     };
     let sp = match idp.saml_sp(&issuer).await {
         Ok(Some(sp)) => sp,
         Ok(None) => {
             audit_failure(portal, ip, &issuer, "unknown service provider".into()).await;
-            return error_page(StatusCode::BAD_REQUEST, "The service provider is not registered.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The service provider is not registered.",
+            );
         }
         Err(e) => return PortalError::from(e).into_response(),
     };
@@ -267,7 +294,13 @@ async fn receive(
         (None, None) => sp.default_acs(),
     };
     let Some(acs) = acs else {
-        audit_failure(portal, ip, &sp.entity_id, "unregistered assertion consumer service".into()).await;
+        audit_failure(
+            portal,
+            ip,
+            &sp.entity_id,
+            "unregistered assertion consumer service".into(),
+        )
+        .await;
         return error_page(
             StatusCode::BAD_REQUEST,
             "The address the service provider wants the answer at is not registered.",
@@ -287,13 +320,23 @@ async fn receive(
         Ok(r) => r,
         Err(wire::MessageError::Version) => {
             return reply
-                .error(portal, Status::error(wire::STATUS_VERSION_MISMATCH, None, "only SAML 2.0 is supported"))
+                .error(
+                    portal,
+                    Status::error(
+                        wire::STATUS_VERSION_MISMATCH,
+                        None,
+                        "only SAML 2.0 is supported",
+                    ),
+                )
                 .await;
         }
         Err(e) => {
             audit_failure(portal, ip, &sp.entity_id, e.to_string()).await;
             return reply
-                .error(portal, Status::error(wire::STATUS_REQUESTER, None, e.to_string()))
+                .error(
+                    portal,
+                    Status::error(wire::STATUS_REQUESTER, None, e.to_string()),
+                )
                 .await;
         }
     };
@@ -412,7 +455,10 @@ async fn validate(
         return Err(Status::error(
             wire::STATUS_REQUESTER,
             Some(wire::STATUS_INVALID_NAMEID_POLICY),
-            format!("this service provider gets NameIDs of format {}", sp.name_id_format_urn()),
+            format!(
+                "this service provider gets NameIDs of format {}",
+                sp.name_id_format_urn()
+            ),
         ));
     }
     if let Some((cmp, refs)) = &req.authn_context {
@@ -498,7 +544,11 @@ async fn gate(
 ) -> crate::error::Result<Gate> {
     let now = clock::now();
     let Some((user, key, session)) = current_session(portal, headers).await? else {
-        return Ok(if is_passive { Gate::Passive } else { Gate::Interact(to_login(cont, false)) });
+        return Ok(if is_passive {
+            Gate::Passive
+        } else {
+            Gate::Interact(to_login(cont, false))
+        });
     };
     if force_since.is_some_and(|t| session.auth_time < t) {
         return Ok(if is_passive {
@@ -513,15 +563,26 @@ async fn gate(
         .mfa_at
         .is_some_and(|t| max.is_none_or(|m| now - t <= m));
     if wants && !fresh {
-        return Ok(if is_passive { Gate::Passive } else { Gate::Interact(to_step_up(cont)) });
+        return Ok(if is_passive {
+            Gate::Passive
+        } else {
+            Gate::Interact(to_step_up(cont))
+        });
     }
     Ok(Gate::Ready(Box::new((user, key, session))))
 }
 
-async fn assigned(portal: &Portal, user: &User, sp: &ServiceProviderConfig) -> crate::error::Result<bool> {
+async fn assigned(
+    portal: &Portal,
+    user: &User,
+    sp: &ServiceProviderConfig,
+) -> crate::error::Result<bool> {
     let store = &portal.idp.store;
     Ok(match store.application_by_name(&sp.application).await? {
-        Some(app) => store.application_for_user(&user.id, &app.id).await?.is_some(),
+        Some(app) => store
+            .application_for_user(&user.id, &app.id)
+            .await?
+            .is_some(),
         None => {
             tracing::error!(sp = %sp.entity_id, application = %sp.application, "linked application missing");
             false
@@ -545,7 +606,12 @@ async fn answer(portal: &Portal, headers: &HeaderMap, handle: &str, ip: Option<&
     };
     let sp = match idp.saml_sp(&req.sp_entity_id).await {
         Ok(Some(sp)) => sp,
-        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "The service provider is no longer registered."),
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The service provider is no longer registered.",
+            );
+        }
         Err(e) => return PortalError::from(e).into_response(),
     };
     let reply = Reply {
@@ -596,7 +662,10 @@ async fn answer(portal: &Portal, headers: &HeaderMap, handle: &str, ip: Option<&
     match idp.store.answer_saml_request(&hash, now).await {
         Ok(true) => {}
         Ok(false) => {
-            return error_page(StatusCode::BAD_REQUEST, "This sign-in request was already answered.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request was already answered.",
+            );
         }
         Err(e) => return PortalError::from(e).into_response(),
     }
@@ -692,9 +761,10 @@ async fn build(
     let format = sp.name_id_format_urn();
     let name_id = match format {
         // A pairwise, stable identifier: the SP cannot correlate it with others.
-        NAMEID_PERSISTENT => {
-            crypto::b64url(&idp.keys.mac("saml-persistent", format!("{}\n{}", sp.entity_id, user.id).as_bytes()))
-        }
+        NAMEID_PERSISTENT => crypto::b64url(&idp.keys.mac(
+            "saml-persistent",
+            format!("{}\n{}", sp.entity_id, user.id).as_bytes(),
+        )),
         NAMEID_TRANSIENT => wire::new_id(),
         _ => source_values(user, &groups, &sp.name_id_source)
             .into_iter()
@@ -767,7 +837,12 @@ pub async fn idp_initiated(
     };
     let sp = match idp.saml_sp(&entity_id).await {
         Ok(Some(sp)) => sp,
-        Ok(None) => return error_page(StatusCode::NOT_FOUND, "The service provider is not registered."),
+        Ok(None) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "The service provider is not registered.",
+            );
+        }
         Err(e) => return PortalError::from(e).into_response(),
     };
     let Some(acs) = sp.default_acs().map(|a| a.url.clone()) else {

@@ -107,8 +107,8 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 
 /// Unix seconds as xs:dateTime, `2026-11-23T16:40:00Z`.
 pub fn instant(ts: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ts)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(ts).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year(),
@@ -281,9 +281,7 @@ impl AuthnRequest {
             issue_instant: c.issue_instant,
             issuer: c.issuer,
             destination: c.destination,
-            acs_url: root
-                .attr("AssertionConsumerServiceURL")
-                .map(str::to_string),
+            acs_url: root.attr("AssertionConsumerServiceURL").map(str::to_string),
             acs_index,
             protocol_binding: root.attr("ProtocolBinding").map(str::to_string),
             force_authn: bool_attr(root, "ForceAuthn")?,
@@ -394,9 +392,17 @@ mod tests {
                 &format!(r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:SignatureMethod Algorithm="{alg}"/><ds:Reference URI="{uri}"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature><samlp:NameIDPolicy"#),
             )
         };
-        assert!(AuthnRequest::parse(&sig("#_abc", SIG_RSA_SHA256)).unwrap().signed.is_some());
+        assert!(
+            AuthnRequest::parse(&sig("#_abc", SIG_RSA_SHA256))
+                .unwrap()
+                .signed
+                .is_some()
+        );
         assert!(AuthnRequest::parse(&sig("#_other", SIG_RSA_SHA256)).is_err());
-        assert!(AuthnRequest::parse(&sig("#_abc", "http://www.w3.org/2000/09/xmldsig#rsa-sha1")).is_err());
+        assert!(
+            AuthnRequest::parse(&sig("#_abc", "http://www.w3.org/2000/09/xmldsig#rsa-sha1"))
+                .is_err()
+        );
     }
 
     #[test]

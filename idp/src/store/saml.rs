@@ -104,12 +104,13 @@ impl Store {
     }
 
     pub async fn add_saml_sp(&self, entity_id: &str, data: &str, now: i64) -> Result<()> {
-        let res = sqlx::query("INSERT INTO saml_sps (entity_id, data, created_at) VALUES ($1, $2, $3)")
-            .bind(entity_id)
-            .bind(data)
-            .bind(now)
-            .execute(&self.pool)
-            .await;
+        let res =
+            sqlx::query("INSERT INTO saml_sps (entity_id, data, created_at) VALUES ($1, $2, $3)")
+                .bind(entity_id)
+                .bind(data)
+                .bind(now)
+                .execute(&self.pool)
+                .await;
         match res {
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(Error::Conflict(
                 format!("a service provider with entity ID {entity_id}"),
@@ -140,7 +141,11 @@ impl Store {
     }
 
     /// Records an accepted AuthnRequest; false when this SP sent this ID before.
-    pub async fn insert_saml_request(&self, row: &SamlRequestRow, handle_hash: &str) -> Result<bool> {
+    pub async fn insert_saml_request(
+        &self,
+        row: &SamlRequestRow,
+        handle_hash: &str,
+    ) -> Result<bool> {
         let res = sqlx::query(
             "INSERT INTO saml_requests (sp_entity_id, request_id, handle_hash, acs_url, relay_state, \
              force_authn, is_passive, wants_mfa, received_at, expires_at) \
@@ -199,11 +204,12 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        let b = sqlx::query("DELETE FROM saml_sessions WHERE expires_at < $1 OR ended_at < $1 - 86400")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let b =
+            sqlx::query("DELETE FROM saml_sessions WHERE expires_at < $1 OR ended_at < $1 - 86400")
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         Ok(a + b)
     }
 
