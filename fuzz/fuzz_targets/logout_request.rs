@@ -4,7 +4,10 @@
 //! allocation past the size limit.
 #![no_main]
 
-use idp::saml::{decode, wire::{LogoutRequest, LogoutResponse}};
+use idp::saml::{
+    decode,
+    wire::{LogoutRequest, LogoutResponse},
+};
 use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 64 * 1024;

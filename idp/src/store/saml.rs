@@ -244,6 +244,19 @@ impl Store {
         .await?)
     }
 
+    /// Moves the live SAML sessions of a portal session to its successor
+    /// (a step-up replaces the session id).
+    pub async fn move_saml_sessions(&self, from: &str, to: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE saml_sessions SET session_hash = $1 WHERE session_hash = $2 AND ended_at IS NULL",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Ends every SAML session of a portal session (no message is sent).
     pub async fn end_saml_sessions_of(&self, session_hash: &str, now: i64) -> Result<u64> {
         Ok(sqlx::query(
