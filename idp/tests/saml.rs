@@ -960,3 +960,77 @@ async fn sp_registry_from_metadata_and_store() {
             .unwrap()
     );
 }
+
+fn oath(secret: &str, at: i64) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret, "-N", &format!("@{at}")])
+        .output()
+        .expect("oathtool is installed (scripts/install-deps.sh test)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn step_up_for_an_mfa_sp_then_the_context_says_mfa_and_logout_still_reaches_the_first_sp() {
+    let k = saml_kit().await;
+    let mut b = k.signed_in().await;
+    // TOTP enrolment.
+    b.get("/mfa/totp/setup").await;
+    b.post("/mfa/totp/setup", &[]).await;
+    let scan = b.get("/mfa/totp/setup/scan").await;
+    let marker = "<code id=\"totp-key\">";
+    let start = scan.body.find(marker).unwrap() + marker.len();
+    let key = scan.body[start..start + scan.body[start..].find("</code>").unwrap()].to_string();
+    b.get("/mfa/totp/setup/confirm").await;
+    let done = b
+        .post(
+            "/mfa/totp/setup/confirm",
+            &[("code", &oath(&key, idp::clock::now()))],
+        )
+        .await;
+    assert_eq!(done.location(), Some("/security?done=totp-on#mfa"));
+
+    // A password-only assertion to the first SP.
+    sso_to_sp(&k, &mut b, "_t1").await;
+    // The MFA SP: step-up with TOTP, then back to the continuation.
+    let xml = authn_request("_t2", MFA_SP, "", "");
+    let step_up = sso_get(&mut b, &redirect_query(&xml, None, false))
+        .await
+        .location()
+        .unwrap()
+        .to_string();
+    assert_eq!(b.get(&step_up).await.location(), Some("/login/mfa"));
+    b.get("/login/mfa/totp").await;
+    let done = b
+        .post(
+            "/login/mfa/totp",
+            &[("code", &oath(&key, idp::clock::now() + 30))],
+        )
+        .await;
+    let back = done.location().unwrap().to_string();
+    assert!(back.starts_with("/saml/sso/continue?r="), "{back}");
+    let page = b.get(&back).await;
+    let (action, root, raw) = response_of(&k, &page).await;
+    assert_eq!(action, "https://mfa.example.com/acs");
+    assert_eq!(status_of(&root), vec!["Success"]);
+    assert!(raw.contains(
+        "<saml:AuthnContextClassRef>https://refeds.org/profile/mfa</saml:AuthnContextClassRef>"
+    ));
+    // A persistent NameID: pairwise and stable, not the email.
+    let name_id = &assertion(&root)
+        .child(NS_ASSERTION, "Subject")
+        .unwrap()
+        .child(NS_ASSERTION, "NameID")
+        .unwrap()
+        .text;
+    assert!(!name_id.contains('@') && name_id.len() > 20, "{name_id}");
+
+    // Portal logout: the first SP (signed in before the step-up replaced the
+    // session id) is told; the MFA SP has no logout URL and is skipped.
+    let res = b.post("/logout", &[]).await;
+    let next = res.location().unwrap().to_string();
+    assert!(next.starts_with("/saml/slo/next?chain="), "{next}");
+    let (target, _, xml) = redirect_target(&b.get(&next).await);
+    assert_eq!(target, SLO);
+    assert!(xml.contains("LogoutRequest"));
+}

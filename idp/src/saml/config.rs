@@ -291,14 +291,13 @@ impl ServiceProviderConfig {
             ));
         }
         match &self.certificate {
-            Some(pem) => {
-                if super::keys::parse_certificate(pem).is_none() {
-                    return Err(ConfigError::new(
-                        k("certificate"),
-                        "is not a PEM (or base64 DER) X.509 certificate",
-                    ));
-                }
+            Some(pem) if super::keys::parse_certificate(pem).is_none() => {
+                return Err(ConfigError::new(
+                    k("certificate"),
+                    "is not a PEM (or base64 DER) X.509 certificate",
+                ));
             }
+            Some(_) => {}
             None if self.require_signed_requests => {
                 return Err(ConfigError::new(
                     k("certificate"),

@@ -177,7 +177,7 @@ impl SamlKeys {
             self.certs
                 .iter()
                 .rev()
-                .filter(move |c| !signer.is_some_and(|s| s.id == c.id)),
+                .filter(move |c| signer.is_none_or(|s| s.id != c.id)),
         )
     }
 
