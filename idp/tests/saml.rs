@@ -1027,6 +1027,7 @@ async fn step_up_for_an_mfa_sp_then_the_context_says_mfa_and_logout_still_reache
 
     // Portal logout: the first SP (signed in before the step-up replaced the
     // session id) is told; the MFA SP has no logout URL and is skipped.
+    assert_eq!(b.get("/apps").await.status, StatusCode::OK);
     let res = b.post("/logout", &[]).await;
     let next = res.location().unwrap().to_string();
     assert!(next.starts_with("/saml/slo/next?chain="), "{next}");
