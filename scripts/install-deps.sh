@@ -29,8 +29,10 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
 # sqlite3 and redis-tools (redis-cli): bench/gateway.sh seeds sessions; openssl: the
 # throw-away CAs of the upstream-TLS and SMTP end-to-end tests; postgresql: the
-# store tests and the scale-out suite run against a real server.
-test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql)
+# store tests and the scale-out suite run against a real server; xmlsec1: pysaml2
+# verifies with it. libxslt1-dev, python3-dev: lxml and xmlsec (python3-saml) are
+# built from source against the system libxml2/libxmlsec1 (see tests/requirements.txt).
+test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql libxslt1-dev python3-dev)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

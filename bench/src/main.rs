@@ -9,6 +9,7 @@
 //! stdout holds exactly one JSON object; without `--json` the table goes to
 //! stdout.
 
+mod saml;
 mod token;
 
 use std::collections::BTreeMap;
@@ -47,6 +48,8 @@ enum Command {
     Signin(SigninArgs),
     /// OIDC token endpoint grants per second: client credentials, refresh, code exchange.
     Token(token::TokenArgs),
+    /// SAML SP-initiated SSO round trips per second for a signed-in user.
+    Saml(saml::SamlArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +125,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("starting the tokio runtime")?;
             rt.block_on(token::run(&out, args))
+        }
+        Command::Saml(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(saml::run(&out, args))
         }
     }
 }

@@ -36,9 +36,12 @@ enum AdminCommand {
     /// OpenID Connect clients kept in the store: add, list, remove.
     #[command(subcommand)]
     Clients(Box<crate::admin_oidc::ClientCommand>),
-    /// OpenID Connect signing keys: rotate, list.
+    /// Signing keys: rotate (OIDC), rotate-saml (the SAML certificate), list.
     #[command(subcommand)]
     Keys(crate::admin_oidc::KeyCommand),
+    /// SAML service providers kept in the store: add, import-metadata, list, remove.
+    #[command(subcommand, name = "saml-sps")]
+    SamlSps(Box<crate::admin_saml::SpCommand>),
     /// The newest audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -460,6 +463,7 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Clients(cmd) => crate::admin_oidc::clients(idp, *cmd, j).await?,
         AdminCommand::Keys(cmd) => crate::admin_oidc::keys(idp, cmd, j).await?,
+        AdminCommand::SamlSps(cmd) => crate::admin_saml::sps(idp, *cmd, j).await?,
         AdminCommand::Audit { limit } => {
             let rows = idp.store.recent_audit(limit.clamp(1, 10_000)).await?;
             out(j, json!(rows), || {

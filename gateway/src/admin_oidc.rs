@@ -60,6 +60,9 @@ pub enum KeyCommand {
         #[arg(long)]
         alg: Option<String>,
     },
+    /// Adds a new SAML signing certificate that becomes the signer; the old
+    /// one stays in the metadata until `saml.cert_overlap` has passed.
+    RotateSaml,
     List,
 }
 
@@ -194,6 +197,7 @@ pub async fn keys(idp: &Idp, cmd: KeyCommand, j: bool) -> anyhow::Result<()> {
     // Make sure the first keys exist, so a rotation retires a real key.
     idp.oidc_keys().await?;
     match cmd {
+        KeyCommand::RotateSaml => crate::admin_saml::rotate(idp, j).await?,
         KeyCommand::Rotate { alg } => {
             let algs = match alg.as_deref() {
                 None => Alg::ALL.to_vec(),
@@ -230,22 +234,33 @@ pub async fn keys(idp: &Idp, cmd: KeyCommand, j: bool) -> anyhow::Result<()> {
         }
         KeyCommand::List => {
             let rows = idp.store.oidc_keys().await?;
+            let saml = crate::admin_saml::list(idp).await?;
             out(
                 j,
                 json!(
                     rows.iter()
                         .map(|r| json!({"kid": r.kid, "alg": r.alg, "created_at": r.created_at, "retired_at": r.retired_at}))
+                        .chain(saml.iter().cloned())
                         .collect::<Vec<_>>()
                 ),
                 || {
                     rows.iter()
-                        .map(|r| {
+                        .map(|r| (r.kid.as_str(), r.alg.as_str(), r.created_at, r.retired_at))
+                        .chain(saml.iter().map(|v| {
+                            (
+                                v["kid"].as_str().unwrap_or(""),
+                                "SAML",
+                                v["created_at"].as_i64().unwrap_or(0),
+                                v["retired_at"].as_i64(),
+                            )
+                        }))
+                        .map(|(kid, alg, created, retired)| {
                             format!(
                                 "{:<18} {} created {} {}",
-                                r.kid,
-                                r.alg,
-                                idp::clock::date(r.created_at),
-                                if r.retired_at.is_some() { "retired" } else { "signing" }
+                                kid,
+                                alg,
+                                idp::clock::date(created),
+                                if retired.is_some() { "retired" } else { "signing" }
                             )
                         })
                         .collect::<Vec<_>>()

@@ -38,6 +38,8 @@ struct FileConfig {
     gateway: GatewayConfig,
     #[serde(default)]
     oidc: idp::oidc::OidcConfig,
+    #[serde(default)]
+    saml: idp::saml::SamlConfig,
 }
 
 /// `[gateway]`
@@ -196,6 +198,7 @@ impl Config {
                 demo: file.demo,
                 mfa: file.mfa,
                 oidc: file.oidc,
+                saml: file.saml,
                 mail: MailConfig {
                     outbox_dir: file.mail.outbox_dir.as_ref().map(|p| resolve(base, p)),
                     smtp_ca_file: file.mail.smtp_ca_file.as_ref().map(|p| resolve(base, p)),
@@ -403,6 +406,11 @@ mod tests {
                 "store.database_url",
             ),
             ("[reset]\nmax_per_account = 0", "reset.max_per_account"),
+            ("[saml]\nclock_skew = \"1h\"", "saml.clock_skew"),
+            (
+                "[[saml.service_providers]]\nentity_id = \"x\"\nacs = []\napplication = \"A\"",
+                "saml.service_providers[0].entity_id",
+            ),
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",

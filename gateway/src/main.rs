@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_oidc;
+mod admin_saml;
 mod config;
 mod metrics;
 mod policy;

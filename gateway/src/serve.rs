@@ -34,6 +34,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     idp.oidc_keys()
         .await
         .context("loading the OIDC signing keys")?;
+    idp.check_saml_sps().await?;
+    idp.saml_keys()
+        .await
+        .context("loading the SAML signing certificate")?;
 
     let mut whoami = None;
     let routes = Arc::new(RouteTable::new(build_routes(&config, &mut whoami).await?));

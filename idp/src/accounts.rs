@@ -29,6 +29,8 @@ pub struct Idp {
     pub keys: Keys,
     /// The OpenID Connect provider's runtime state (cached signing keys).
     pub oidc: crate::oidc::Provider,
+    /// The SAML identity provider's runtime state (cached certificates).
+    pub saml: crate::saml::Provider,
     pub mailer: crate::mail::Mailer,
 }
 
@@ -114,6 +116,7 @@ impl Idp {
             sessions,
             keys,
             oidc: crate::oidc::Provider::default(),
+            saml: crate::saml::Provider::default(),
             mailer,
         }))
     }

@@ -339,6 +339,8 @@ pub struct IdpConfig {
     pub mfa: MfaConfig,
     /// `[oidc]`: the OpenID Connect provider and its clients.
     pub oidc: crate::oidc::OidcConfig,
+    /// `[saml]`: the SAML identity provider and its service providers.
+    pub saml: crate::saml::SamlConfig,
     pub mail: MailConfig,
     pub reset: ResetConfig,
 }
@@ -360,6 +362,7 @@ impl IdpConfig {
             demo: DemoConfig::default(),
             mfa: MfaConfig::default(),
             oidc: crate::oidc::OidcConfig::default(),
+            saml: crate::saml::SamlConfig::default(),
             mail: MailConfig::default(),
             reset: ResetConfig::default(),
         }
@@ -477,6 +480,7 @@ impl IdpConfig {
             ));
         }
         self.oidc.validate()?;
+        self.saml.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

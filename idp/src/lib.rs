@@ -21,6 +21,7 @@ pub mod oidc;
 pub mod portal;
 pub mod redis_store;
 pub mod reset;
+pub mod saml;
 pub mod seed;
 pub mod session;
 pub mod settings;

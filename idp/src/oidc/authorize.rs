@@ -155,7 +155,7 @@ async fn authorize(
 
 /// The live portal session behind the cookie, with its user, if the account
 /// is still usable (the same rules as the portal's `SignedIn`).
-async fn current_session(
+pub(crate) async fn current_session(
     portal: &Portal,
     headers: &HeaderMap,
 ) -> crate::error::Result<Option<(User, SessionKey, Session)>> {

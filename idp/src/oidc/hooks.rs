@@ -14,6 +14,9 @@ impl Idp {
     /// OIDC grants; returns how many portal sessions ended.
     pub async fn end_user_sessions(&self, user_id: &str) -> Result<usize> {
         let ended = self.sessions.revoke_user(user_id).await?;
+        self.store
+            .end_user_saml_sessions(user_id, clock::now())
+            .await?;
         let clients = self.store.revoke_user_grants(user_id, clock::now()).await?;
         if !clients.is_empty() {
             tracing::info!(
@@ -29,6 +32,10 @@ impl Idp {
     /// Ends one portal session and the OIDC grants made through it.
     pub async fn end_session(&self, key: &SessionKey) -> Result<()> {
         self.sessions.end(key).await?;
+        // SAML sessions in a logout chain stay until their SP has been told.
+        self.store
+            .end_saml_sessions_of(key.as_str(), clock::now())
+            .await?;
         let user = self.store.session_grants_user(key.as_str()).await?;
         let clients = self
             .store

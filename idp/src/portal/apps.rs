@@ -169,10 +169,18 @@ pub async fn launch(
         .await;
     // An OIDC application starts at its client's login, which comes back
     // through the authorization endpoint and lands the user signed in.
-    let to = portal
+    // A SAML application gets an IdP-initiated sign-in posted to its ACS.
+    let to = match portal
         .idp
         .oidc_launch_url(&app.name, &me.user.email)
         .await?
-        .unwrap_or(app.launch_url);
+    {
+        Some(u) => u,
+        None => portal
+            .idp
+            .saml_launch_url(&app.name)
+            .await?
+            .unwrap_or(app.launch_url),
+    };
     Ok(see_other(&to))
 }

@@ -22,10 +22,14 @@ pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Re
     let sign_in = req.uri().path().starts_with("/login");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if sign_in { CSP_SIGN_IN } else { CSP }),
-    );
+    // A page that posts a SAML message to a service provider sets its own
+    // policy, with that one origin added to form-action.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(if sign_in { CSP_SIGN_IN } else { CSP }),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

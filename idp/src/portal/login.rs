@@ -370,6 +370,7 @@ pub async fn notice(
 }
 
 pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalResult {
+    let mut to = "/login?signed_out=1".to_string();
     if let Some(token) = portal.cookies.get(&headers, Name::Session) {
         let key = crate::session::SessionKey::of_token(&token);
         if let Some(session) = portal.idp.sessions.resume(&token, clock::now()).await? {
@@ -380,10 +381,15 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
                 )
                 .await;
         }
+        // SAML service providers signed in through this session are told
+        // one after another (front channel), then the sign-in page follows.
+        if let Some(chain) = portal.idp.saml_start_logout(&key).await? {
+            to = chain;
+        }
         // Ends the grants made through this session too.
         portal.idp.end_session(&key).await?;
     }
-    let mut res = see_other("/login?signed_out=1");
+    let mut res = see_other(&to);
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
     res.headers_mut()

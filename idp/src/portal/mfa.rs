@@ -195,6 +195,14 @@ pub(super) async fn finish(
         .complete_sign_in(user, amr, p.auth_time, ip)
         .await?;
     if let Some(old) = replaced {
+        // SAML service providers signed in through the old session are still
+        // to be told at logout: their sessions follow the new id.
+        let new = SessionKey::of_token(&token);
+        portal
+            .idp
+            .store
+            .move_saml_sessions(old.as_str(), new.as_str())
+            .await?;
         portal.idp.sessions.end(&old).await?;
     }
     let notice = portal.idp.expiry_notice(user).await?.is_some();

@@ -133,11 +133,17 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
             "/static/webauthn.js",
             get(|| asset("text/javascript; charset=utf-8", render::WEBAUTHN_JS)),
         )
+        .route(
+            "/static/saml.js",
+            get(|| asset("text/javascript; charset=utf-8", render::SAML_JS)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
         .merge(crate::oidc::routes(portal.clone()))
+        // SPs post SAML messages from their own origin: outside CSRF too.
+        .merge(crate::saml::routes())
         .layer(middleware::from_fn_with_state(
             portal.clone(),
             headers::layer,

@@ -53,6 +53,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "reset_mfa.html",
             include_str!("../../templates/reset_mfa.html"),
         ),
+        (
+            "saml_post.html",
+            include_str!("../../templates/saml_post.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that
@@ -66,6 +70,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 pub const CSS: &str = include_str!("../../static/portal.css");
 pub const JS: &str = include_str!("../../static/portal.js");
 pub const WEBAUTHN_JS: &str = include_str!("../../static/webauthn.js");
+pub const SAML_JS: &str = include_str!("../../static/saml.js");
 
 /// Renders a page with the given status.
 pub fn page(status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
@@ -125,6 +130,7 @@ mod tests {
             "reset_request.html",
             "reset_password.html",
             "reset_mfa.html",
+            "saml_post.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

@@ -21,6 +21,7 @@ mod mfa;
 mod oidc;
 mod rate_limits;
 mod resets;
+mod saml;
 mod sessions;
 mod settings;
 mod users;
@@ -39,6 +40,7 @@ pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
 pub use resets::ResetRow;
+pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
 pub use users::NewUser;
 
 /// The rows a query returns, whatever the engine.

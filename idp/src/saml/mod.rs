@@ -1,0 +1,119 @@
+//! The SAML 2.0 identity provider: metadata, SP-initiated SSO over
+//! HTTP-Redirect and HTTP-POST, IdP-initiated SSO from the portal tile,
+//! signed responses and assertions (RSA-SHA256, exclusive c14n, through
+//! `samael`'s xmlsec binding), and single logout in both directions.
+//!
+//! One file per job: [`decode`] (wire to element tree), [`wire`] (messages),
+//! [`signature`], [`keys`], [`config`], [`sps`] (the SP registry),
+//! [`response`] (what is sent), [`binding`] (how it travels), [`sso`] (the
+//! decisions of a sign-in), [`slo`] (logout) and [`metadata`]. The routes
+//! are merged into the portal router outside its CSRF layer: SPs post to
+//! them from their own origin, and authenticate by signature instead.
+
+pub mod binding;
+pub mod config;
+pub mod decode;
+pub mod keys;
+pub mod metadata;
+pub mod response;
+pub mod signature;
+pub mod slo;
+pub mod sps;
+pub mod sso;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::sync::RwLock;
+
+use crate::accounts::Idp;
+use crate::clock;
+use crate::error::Result;
+use crate::portal::Portal;
+pub use config::{SamlConfig, ServiceProviderConfig};
+use keys::SamlKeys;
+
+pub const METADATA_PATH: &str = "/saml/metadata";
+pub const SSO_PATH: &str = "/saml/sso";
+/// Where a sign-in resumes an accepted AuthnRequest (`?r=<handle>`).
+pub const CONTINUE_PATH: &str = "/saml/sso/continue";
+/// IdP-initiated sign-in from a portal tile (`?sp=<entity ID>`).
+pub const IDP_INIT_PATH: &str = "/saml/idp-init";
+pub const SLO_PATH: &str = "/saml/slo";
+/// The next step of a portal logout's front-channel chain (`?chain=<id>`).
+pub const SLO_NEXT_PATH: &str = "/saml/slo/next";
+
+/// Certificates are re-read this often, so a rotation made by
+/// `portcullis admin keys rotate-saml` (another process) reaches every instance.
+const KEY_REFRESH_SECS: i64 = 60;
+
+/// The IdP's runtime state: the cached certificates.
+#[derive(Debug, Default)]
+pub struct Provider {
+    keys: RwLock<Option<(i64, Arc<SamlKeys>)>>,
+}
+
+impl Idp {
+    /// The IdP's entity ID: configured, or `<public URL>/saml/metadata`.
+    pub fn saml_entity_id(&self) -> String {
+        self.config
+            .saml
+            .entity_id
+            .clone()
+            .unwrap_or_else(|| format!("{}{METADATA_PATH}", self.issuer()))
+    }
+
+    /// The current certificates, generating the first on first use.
+    pub async fn saml_keys(&self) -> Result<Arc<SamlKeys>> {
+        let now = clock::now();
+        if let Some((at, keys)) = &*self.saml.keys.read().await
+            && now - at < KEY_REFRESH_SECS
+        {
+            return Ok(keys.clone());
+        }
+        let mut slot = self.saml.keys.write().await;
+        if let Some((at, keys)) = &*slot
+            && now - at < KEY_REFRESH_SECS
+        {
+            return Ok(keys.clone());
+        }
+        let overlap = self.config.saml.cert_overlap.as_secs() as i64;
+        self.store.drop_retired_saml_certs(now - overlap).await?;
+        // Housekeeping rides on the refresh: once a minute per instance.
+        let purged = self.store.purge_saml(now).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "expired SAML requests and sessions removed");
+        }
+        let keys = Arc::new(
+            SamlKeys::load_or_create(
+                &self.store,
+                &self.keys.secret_box(),
+                &self.saml_entity_id(),
+                self.config.saml.cert_validity_days,
+                now,
+            )
+            .await?,
+        );
+        keys.write_pems(&self.config.store.data_dir.join("saml"));
+        *slot = Some((now, keys.clone()));
+        Ok(keys)
+    }
+
+    /// Forgets the cached certificates (after a rotation in this process).
+    pub async fn reload_saml_keys(&self) {
+        *self.saml.keys.write().await = None;
+    }
+}
+
+/// The IdP's routes, merged into the portal router outside its CSRF layer.
+pub fn routes() -> Router<Portal> {
+    Router::new()
+        .route(METADATA_PATH, get(metadata::handle))
+        .route(SSO_PATH, get(sso::handle_get).post(sso::handle_post))
+        .route(CONTINUE_PATH, get(sso::resume))
+        .route(IDP_INIT_PATH, get(sso::idp_initiated))
+        .route(SLO_PATH, get(slo::handle_get).post(slo::handle_post))
+        .route(SLO_NEXT_PATH, get(slo::next))
+}
