@@ -3,7 +3,8 @@
 // to the portal's "Verify Your Identity" page, enters a TOTP code computed by Debian's
 // oathtool (independent of our implementation), and lands back on the original URL
 // with access; the signed assertion then carries `otp`. A wrong code keeps the
-// browser on the step-up page with an error and no access.
+// browser on the step-up page with an error and no access. A second application whose
+// policy lists only `headers = ["email"]` receives that header and no other identity.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -48,6 +49,10 @@ groups = ["Staff"]
 mfa = { max_age = "5m", methods = ["otp"] }
 paths = [{ prefix = "/secret", access = "mfa" }]
 `,
+        mini: `host = "mini.localhost"
+upstreams = ["127.0.0.1:${upstream.address().port}"]
+headers = ["email"]
+`,
       },
     });
     browser = await launchBrowser();
@@ -72,6 +77,15 @@ paths = [{ prefix = "/secret", access = "mfa" }]
       await page.getByRole('button', { name: 'Login', exact: true }).click();
       await page.waitForURL((u) => u.host === `vault.localhost:${server.port}`);
       assert.equal((await echoed()).path, '/');
+      const full = (await echoed()).headers;
+      for (const h of ['user', 'email', 'groups', 'assertion']) assert.ok(full[`x-portcullis-${h}`], `${h} by default`);
+
+      // Only the headers a policy lists reach its application.
+      await page.goto(server.appUrl('mini.localhost', '/'));
+      await page.waitForURL((u) => u.host === `mini.localhost:${server.port}`);
+      const mini = (await echoed()).headers;
+      assert.equal(mini['x-portcullis-email'], DEMO.email);
+      for (const h of ['user', 'groups', 'assertion']) assert.equal(mini[`x-portcullis-${h}`], undefined, `${h} not listed`);
 
       // An authenticator app, enrolled on the Security page.
       await page.goto(`${server.url}/security`);
