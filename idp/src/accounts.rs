@@ -31,6 +31,8 @@ pub struct Idp {
     pub oidc: crate::oidc::Provider,
     pub mailer: crate::mail::Mailer,
     pub reset_limiter: crate::reset::ResetLimiter,
+    /// Upstream identity providers, by email domain.
+    pub federation: std::sync::Arc<crate::federation::Federation>,
 }
 
 /// How a sign-in attempt ended.
@@ -56,6 +58,10 @@ pub enum SignIn {
     Locked,
     /// The password was right but has expired; the account is now locked.
     Expired,
+    /// The email's domain signs in at an upstream provider (this id) and
+    /// local passwords are not allowed for it. Decided by the domain alone,
+    /// so it tells nothing about whether the account exists.
+    Federated(String),
 }
 
 /// Why a password change was refused.
@@ -99,6 +105,13 @@ impl Idp {
                 _ => Arc::new(EmbeddedStore::load(store.clone(), clock::now()).await?),
             };
         let sessions = Sessions::new(session_store, &config.sessions);
+        let federation = std::sync::Arc::new(crate::federation::Federation::new(
+            &config.federation,
+            &config.public_url,
+        )?);
+        if !federation.is_empty() {
+            federation.start_background();
+        }
         let mailer = crate::mail::Mailer::start(&config, store.clone())
             .map_err(|e| Error::Invalid(format!("mail: {e}")))?;
         Ok(Arc::new(Self {
@@ -110,6 +123,7 @@ impl Idp {
             oidc: crate::oidc::Provider::default(),
             mailer,
             reset_limiter: Default::default(),
+            federation,
         }))
     }
 
@@ -122,6 +136,23 @@ impl Idp {
     pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<SignIn> {
         let now = clock::now();
         let email = normalize_email(email);
+        if let Some(p) = self.federation.for_email(&email)
+            && !p.common().allow_local_password
+        {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("signin", Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail(format!(
+                        "local password refused: domain signs in at provider {}",
+                        p.common().id
+                    )),
+            )
+            .await;
+            return Ok(SignIn::Federated(p.common().id.clone()));
+        }
         let user = if valid_email(&email) {
             self.store.user_by_email(&email).await?
         } else {

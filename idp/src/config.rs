@@ -339,6 +339,8 @@ pub struct IdpConfig {
     pub oidc: crate::oidc::OidcConfig,
     pub mail: MailConfig,
     pub reset: ResetConfig,
+    /// `[federation]`: upstream OIDC providers and SAML IdPs by email domain.
+    pub federation: crate::federation::FederationConfig,
 }
 
 impl IdpConfig {
@@ -360,6 +362,7 @@ impl IdpConfig {
             oidc: crate::oidc::OidcConfig::default(),
             mail: MailConfig::default(),
             reset: ResetConfig::default(),
+            federation: crate::federation::FederationConfig::default(),
         }
     }
 
@@ -475,6 +478,7 @@ impl IdpConfig {
             ));
         }
         self.oidc.validate()?;
+        self.federation.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

@@ -4,6 +4,7 @@
 mod apps;
 mod audit;
 mod credentials;
+mod federation;
 mod groups;
 mod keys;
 mod mfa;
@@ -23,6 +24,7 @@ use crate::error::Result;
 
 pub use apps::NewApplication;
 pub use audit::AuditRow;
+pub use federation::{FederatedLink, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
