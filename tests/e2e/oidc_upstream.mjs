@@ -54,8 +54,13 @@ export class OidcUpstream {
       jwks: { keys: [jwk] },
       cookies: { keys: ['federation-test-cookie-key'] },
       scopes: ['openid', 'email', 'profile', 'groups'],
+      // amr/acr/auth_time reach the ID token only when a scope's claims list them.
       claims: {
-        openid: ['sub'],
+        acr: null,
+        amr: null,
+        auth_time: null,
+        sid: null,
+        openid: ['sub', 'acr', 'amr', 'auth_time'],
         email: ['email', 'email_verified'],
         profile: ['given_name', 'family_name'],
         groups: ['groups'],

@@ -10,7 +10,8 @@ Endpoints:
   POST /test/sp           {"entity_id", "acs_url"}: the service provider to trust
   POST /test/next         the next sign-in: {"sub", "mail", "givenName", "sn",
                           "groups", "class_ref", "deny", "tamper", "expired",
-                          "unsigned"}
+                          "unsigned", "sha1"}
+Signatures are RSA-SHA256 (pysaml2's default is SHA-1; "sha1" asks for it).
 Prints "ready <port>" on stdout once listening.
 """
 
@@ -28,6 +29,7 @@ from saml2.metadata import create_metadata_string
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
 from saml2.samlp import STATUS_AUTHN_FAILED
+from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 PORT = int(sys.argv[1])
 WORK = Path(sys.argv[2])
@@ -134,10 +136,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         relay = query.get("RelayState", [""])[0]
         args = idp.response_args(req.message)
+        algs = ({"sign_alg": SIG_RSA_SHA1, "digest_alg": DIGEST_SHA1} if nxt.get("sha1")
+                else {"sign_alg": SIG_RSA_SHA256, "digest_alg": DIGEST_SHA256})
         if nxt.get("deny"):
             resp = idp.create_error_response(
                 req.message.id, args["destination"], (STATUS_AUTHN_FAILED, "The user cancelled"),
-                sign=True)
+                sign=True, **algs)
         else:
             identity = {
                 "mail": [nxt.get("mail", "")],
@@ -150,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             resp = idp.create_authn_response(
                 identity, name_id=name_id,
                 authn={"class_ref": nxt.get("class_ref", PASSWORD), "authn_auth": f"{BASE}/metadata"},
-                sign_response=not nxt.get("unsigned"), sign_assertion=False,
+                sign_response=not nxt.get("unsigned"), sign_assertion=False, **algs,
                 **{k: args[k] for k in ("in_response_to", "destination", "sp_entity_id", "name_id_policy")},
             )
         xml = str(resp)
