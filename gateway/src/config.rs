@@ -425,7 +425,10 @@ mod tests {
                 "[[federation.saml]]\nid = \"s\"\nname = \"S\"\ndomains = [\"s.example\"]\nmetadata_file = \"idp.xml\"",
                 "federation.saml[0].metadata_file",
             ),
-            ("[federation]\nlogin_timeout = \"1s\"", "federation.login_timeout"),
+            (
+                "[federation]\nlogin_timeout = \"1s\"",
+                "federation.login_timeout",
+            ),
         ] {
             let e = format!("{:#}", parse(text).unwrap_err());
             assert!(e.contains("/etc/portcullis/config.toml"), "{e}");

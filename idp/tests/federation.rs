@@ -82,20 +82,40 @@ async fn the_email_step_routes_federated_domains_to_their_provider() {
     let (kit, _d) = fed_kit("").await;
     let mut b = kit.browser();
     b.get("/login").await;
-    let step = b.post("/login", &[("email", "Ann@Partner.example"), ("return_to", "")]).await;
+    let step = b
+        .post(
+            "/login",
+            &[("email", "Ann@Partner.example"), ("return_to", "")],
+        )
+        .await;
     assert_eq!(step.location(), Some("/login/federation/partner"));
     let note = b.get("/login/federation/partner").await;
-    assert!(note.has("You will be routed to your identity provider's login page"), "{}", note.body);
+    assert!(
+        note.has("You will be routed to your identity provider's login page"),
+        "{}",
+        note.body
+    );
     assert!(note.has("Continue to Partner"));
     assert!(!note.has("Use a password instead"));
     // The password page is not for this domain.
-    assert_eq!(b.get("/login/password").await.location(), Some("/login/federation/partner"));
+    assert_eq!(
+        b.get("/login/password").await.location(),
+        Some("/login/federation/partner")
+    );
     // Other domains continue as before.
     let mut other = kit.browser();
     other.get("/login").await;
-    let step = other.post("/login", &[("email", "demo@example.com"), ("return_to", "")]).await;
+    let step = other
+        .post(
+            "/login",
+            &[("email", "demo@example.com"), ("return_to", "")],
+        )
+        .await;
     assert_eq!(step.location(), Some("/login/password"));
-    assert_eq!(kit.browser().get("/login/federation/nobody").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        kit.browser().get("/login/federation/nobody").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -103,22 +123,48 @@ async fn an_unreachable_provider_gets_a_page_naming_it_and_creates_nothing() {
     let (kit, _d) = fed_kit("").await;
     let mut b = kit.browser();
     b.get("/login").await;
-    b.post("/login", &[("email", "ann@partner.example"), ("return_to", "")]).await;
+    b.post(
+        "/login",
+        &[("email", "ann@partner.example"), ("return_to", "")],
+    )
+    .await;
     let page = b.get("/login/federation/partner/start").await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY);
     assert!(page.has("Sign-in with Partner failed"), "{}", page.body);
     assert!(page.has("Back to sign in"));
-    assert!(kit.idp.store.user_by_email("ann@partner.example").await.unwrap().is_none());
-    assert!(kit.audit_events().await.contains(&("federation.signin".into(), "failure".into())));
+    assert!(
+        kit.idp
+            .store
+            .user_by_email("ann@partner.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        kit.audit_events()
+            .await
+            .contains(&("federation.signin".into(), "failure".into()))
+    );
 }
 
 #[tokio::test]
 async fn local_passwords_are_refused_for_federated_domains_unless_allowed() {
     let (kit, _d) = fed_kit("").await;
-    let out = kit.idp.sign_in("someone@partner.example", "whatever", None).await.unwrap();
-    assert!(matches!(out, SignIn::Federated(ref p) if p == "partner"), "{out:?}");
+    let out = kit
+        .idp
+        .sign_in("someone@partner.example", "whatever", None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, SignIn::Federated(ref p) if p == "partner"),
+        "{out:?}"
+    );
     let (open, _d2) = fed_kit("allow_local_password = true").await;
-    let out = open.idp.sign_in("someone@partner.example", "whatever", None).await.unwrap();
+    let out = open
+        .idp
+        .sign_in("someone@partner.example", "whatever", None)
+        .await
+        .unwrap();
     assert!(matches!(out, SignIn::Invalid), "{out:?}");
 }
 
@@ -131,11 +177,20 @@ async fn first_sign_in_provisions_and_later_ones_match_the_subject() {
         panic!("no session");
     };
     assert_eq!(user.email, "ann@partner.example");
-    assert!(user.password_hash.is_none(), "federated users have no local password");
+    assert!(
+        user.password_hash.is_none(),
+        "federated users have no local password"
+    );
     let mut groups = kit.idp.store.groups_of(&user.id).await.unwrap();
     groups.sort();
     assert_eq!(groups, ["Engineers", "Partners"]);
-    let (_, session) = kit.idp.sessions.resume(&token, idp::clock::now()).await.unwrap().unwrap();
+    let (_, session) = kit
+        .idp
+        .sessions
+        .resume(&token, idp::clock::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(session.amr, ["fed"]);
     assert_eq!(session.mfa_at, None);
 
@@ -146,11 +201,23 @@ async fn first_sign_in_provisions_and_later_ones_match_the_subject() {
         panic!("no session");
     };
     assert_eq!(same.id, user.id);
-    assert_eq!(kit.idp.store.groups_of(&user.id).await.unwrap(), ["Partners"]);
-    assert!(kit.idp.store.user_by_email("ann.lee@partner.example").await.unwrap().is_none());
+    assert_eq!(
+        kit.idp.store.groups_of(&user.id).await.unwrap(),
+        ["Partners"]
+    );
+    assert!(
+        kit.idp
+            .store
+            .user_by_email("ann.lee@partner.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Another subject claiming Ann's email cannot take her account.
-    let err = sign_in(&kit, &identity("sub-2", "ann@partner.example")).await.unwrap_err();
+    let err = sign_in(&kit, &identity("sub-2", "ann@partner.example"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, FederationError::AlreadyLinked), "{err:?}");
     let events = kit.audit_events().await;
     assert!(events.contains(&("federation.provision".into(), "success".into())));
@@ -177,8 +244,18 @@ async fn existing_accounts_are_linked_by_verified_email_only() {
     unverified.email_verified = false;
     let err = sign_in(&kit, &unverified).await.unwrap_err();
     assert!(matches!(err, FederationError::EmailNotVerified), "{err:?}");
-    assert!(kit.idp.store.federated_links_of(&local.id).await.unwrap().is_empty());
-    let SignIn::Success { user, .. } = sign_in(&kit, &identity("sub-b", "bob@partner.example")).await.unwrap() else {
+    assert!(
+        kit.idp
+            .store
+            .federated_links_of(&local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let SignIn::Success { user, .. } = sign_in(&kit, &identity("sub-b", "bob@partner.example"))
+        .await
+        .unwrap()
+    else {
         panic!("no session");
     };
     assert_eq!(user.id, local.id);
@@ -191,15 +268,30 @@ async fn existing_accounts_are_linked_by_verified_email_only() {
 #[tokio::test]
 async fn a_provider_speaks_only_for_its_own_domains() {
     let (kit, _d) = fed_kit("").await;
-    let err = sign_in(&kit, &identity("sub-x", "demo@example.com")).await.unwrap_err();
+    let err = sign_in(&kit, &identity("sub-x", "demo@example.com"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, FederationError::ForeignDomain), "{err:?}");
     let mut none = identity("sub-x", "");
     none.email = None;
-    assert!(matches!(sign_in(&kit, &none).await.unwrap_err(), FederationError::NoEmail));
+    assert!(matches!(
+        sign_in(&kit, &none).await.unwrap_err(),
+        FederationError::NoEmail
+    ));
     let (closed, _d2) = fed_kit("provision = false").await;
-    let err = sign_in(&closed, &identity("sub-y", "new@partner.example")).await.unwrap_err();
+    let err = sign_in(&closed, &identity("sub-y", "new@partner.example"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, FederationError::NoAccount), "{err:?}");
-    assert!(closed.idp.store.user_by_email("new@partner.example").await.unwrap().is_none());
+    assert!(
+        closed
+            .idp
+            .store
+            .user_by_email("new@partner.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -209,14 +301,23 @@ async fn upstream_mfa_counts_only_when_the_provider_is_trusted_for_it() {
     let mut id = identity("sub-m", "mia@partner.example");
     id.upstream_mfa = true; // claimed, but this provider is not trusted for it
     let out = sign_in(&kit, &id).await.unwrap();
-    assert!(matches!(out, SignIn::SecondFactor { enrol: true, .. }), "{out:?}");
+    assert!(
+        matches!(out, SignIn::SecondFactor { enrol: true, .. }),
+        "{out:?}"
+    );
 
     let (trusting, _d2) = fed_kit("accept_upstream_mfa = true").await;
     trusting.set("mfa.policy", "required").await;
     let SignIn::Success { token, .. } = sign_in(&trusting, &id).await.unwrap() else {
         panic!("upstream MFA was not accepted");
     };
-    let (_, s) = trusting.idp.sessions.resume(&token, idp::clock::now()).await.unwrap().unwrap();
+    let (_, s) = trusting
+        .idp
+        .sessions
+        .resume(&token, idp::clock::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.amr, ["fed", "mfa"]);
     assert!(s.mfa_at.is_some());
     id.upstream_mfa = false;
@@ -227,18 +328,26 @@ async fn upstream_mfa_counts_only_when_the_provider_is_trusted_for_it() {
 #[tokio::test]
 async fn locked_accounts_get_no_session() {
     let (kit, _d) = fed_kit("").await;
-    let SignIn::Success { user, .. } = sign_in(&kit, &identity("sub-l", "lee@partner.example")).await.unwrap() else {
+    let SignIn::Success { user, .. } = sign_in(&kit, &identity("sub-l", "lee@partner.example"))
+        .await
+        .unwrap()
+    else {
         panic!("no session");
     };
     kit.idp.lock_user(&user.email).await.unwrap();
-    let err = sign_in(&kit, &identity("sub-l", "lee@partner.example")).await.unwrap_err();
+    let err = sign_in(&kit, &identity("sub-l", "lee@partner.example"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, FederationError::Locked), "{err:?}");
 }
 
 #[tokio::test]
 async fn the_security_page_says_federated_users_have_no_password() {
     let (kit, _d) = fed_kit("").await;
-    let SignIn::Success { token, .. } = sign_in(&kit, &identity("sub-s", "sam@partner.example")).await.unwrap() else {
+    let SignIn::Success { token, .. } = sign_in(&kit, &identity("sub-s", "sam@partner.example"))
+        .await
+        .unwrap()
+    else {
         panic!("no session");
     };
     let mut b = kit.browser();
@@ -248,7 +357,14 @@ async fn the_security_page_says_federated_users_have_no_password() {
     assert!(page.has("You sign in with Partner, so you have no password here"));
     assert!(!page.has("action=\"/security/password\""));
     let refused = b
-        .post("/security/password", &[("current_password", ""), ("new_password", "Xx-123456789!"), ("confirm_password", "Xx-123456789!")])
+        .post(
+            "/security/password",
+            &[
+                ("current_password", ""),
+                ("new_password", "Xx-123456789!"),
+                ("confirm_password", "Xx-123456789!"),
+            ],
+        )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
@@ -257,15 +373,22 @@ async fn the_security_page_says_federated_users_have_no_password() {
 async fn callbacks_without_their_browser_state_are_refused() {
     let (kit, _d) = fed_kit("").await;
     let mut b = kit.browser();
-    let page = b.get("/login/federation/partner/callback?code=abc&state=xyz").await;
+    let page = b
+        .get("/login/federation/partner/callback?code=abc&state=xyz")
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.has("Sign-in with Partner failed"));
-    let page = b.get("/login/federation/partner/callback?error=access_denied").await;
+    let page = b
+        .get("/login/federation/partner/callback?error=access_denied")
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     let page = b.get("/login/federation/saml/return").await;
     assert!(page.has("Sign-in with SAML Partner failed"));
     // The SAML endpoints do not exist for an OIDC provider and vice versa.
-    assert_eq!(b.get("/login/federation/saml/callback?code=a").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.get("/login/federation/saml/callback?code=a").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -274,24 +397,62 @@ async fn bad_saml_posts_get_a_page_and_change_nothing() {
     let mut b = kit.browser();
     use base64::Engine as _;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let forged = b64(r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" InResponseTo="_never-sent" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><saml:Issuer>https://idp.saml.example/metadata</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:Response>"#);
-    let error_status = b64(r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r" InResponseTo="_x" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"/></samlp:Status></samlp:Response>"#);
+    let forged = b64(
+        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" InResponseTo="_never-sent" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><saml:Issuer>https://idp.saml.example/metadata</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:Response>"#,
+    );
+    let error_status = b64(
+        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r" InResponseTo="_x" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"/></samlp:Status></samlp:Response>"#,
+    );
     let huge = "A".repeat(300 * 1024);
     for (body, status, text) in [
         ("", StatusCode::BAD_REQUEST, "could not be accepted"),
-        ("%%%not-base64", StatusCode::BAD_REQUEST, "could not be accepted"),
-        (b64("<not-saml/>").as_str(), StatusCode::BAD_REQUEST, "could not be accepted"),
-        (b64("\u{0}\u{1}").as_str(), StatusCode::BAD_REQUEST, "could not be accepted"),
-        (forged.as_str(), StatusCode::BAD_REQUEST, "could not be accepted"),
-        (error_status.as_str(), StatusCode::BAD_REQUEST, "did not sign you in"),
-        (huge.as_str(), StatusCode::BAD_REQUEST, "could not be accepted"),
+        (
+            "%%%not-base64",
+            StatusCode::BAD_REQUEST,
+            "could not be accepted",
+        ),
+        (
+            b64("<not-saml/>").as_str(),
+            StatusCode::BAD_REQUEST,
+            "could not be accepted",
+        ),
+        (
+            b64("\u{0}\u{1}").as_str(),
+            StatusCode::BAD_REQUEST,
+            "could not be accepted",
+        ),
+        (
+            forged.as_str(),
+            StatusCode::BAD_REQUEST,
+            "could not be accepted",
+        ),
+        (
+            error_status.as_str(),
+            StatusCode::BAD_REQUEST,
+            "did not sign you in",
+        ),
+        (
+            huge.as_str(),
+            StatusCode::BAD_REQUEST,
+            "could not be accepted",
+        ),
     ] {
-        let page = b.post_raw("/login/federation/saml/acs", &[("SAMLResponse", body)]).await;
+        let page = b
+            .post_raw("/login/federation/saml/acs", &[("SAMLResponse", body)])
+            .await;
         assert_eq!(page.status, status, "{}", &body[..body.len().min(40)]);
-        assert!(page.has("Sign-in with SAML Partner failed"), "{}", page.body);
+        assert!(
+            page.has("Sign-in with SAML Partner failed"),
+            "{}",
+            page.body
+        );
         assert!(page.has(text), "{}", page.body);
     }
-    assert_eq!(kit.idp.store.list_users().await.unwrap().len(), 1, "only the demo user");
+    assert_eq!(
+        kit.idp.store.list_users().await.unwrap().len(),
+        1,
+        "only the demo user"
+    );
 }
 
 #[tokio::test]
@@ -307,7 +468,11 @@ async fn sp_metadata_names_our_acs() {
 async fn a_saml_metadata_file_without_a_signing_certificate_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("idp.xml");
-    std::fs::write(&md, metadata().replace("use=\"signing\"", "use=\"encryption\"")).unwrap();
+    std::fs::write(
+        &md,
+        metadata().replace("use=\"signing\"", "use=\"encryption\""),
+    )
+    .unwrap();
     let fed: idp::federation::FederationConfig = toml::from_str(&format!(
         "[[saml]]\nid = \"s\"\nname = \"S\"\ndomains = [\"s.example\"]\nmetadata_file = \"{}\"\n",
         md.display()

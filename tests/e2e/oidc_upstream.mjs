@@ -66,6 +66,7 @@ export class OidcUpstream {
         groups: ['groups'],
       },
       conformIdTokenClaims: false,
+      ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
       acrValues: ['urn:test:pwd', 'urn:test:mfa'],
       features: {
         devInteractions: { enabled: false },

@@ -7,6 +7,8 @@ next, without a login form, so the tests drive Portcullis' side of the flow.
 Endpoints:
   GET  /metadata          the IdP's metadata (signing certificate, SSO endpoint)
   GET  /sso/redirect      SSO over HTTP-Redirect; answers an auto-posting form
+  GET  /slo/redirect      single logout over HTTP-Redirect; records the NameID
+  GET  /test/logouts      the NameIDs logged out so far (JSON)
   POST /test/sp           {"entity_id", "acs_url"}: the service provider to trust
   POST /test/next         the next sign-in: {"sub", "mail", "givenName", "sn",
                           "groups", "class_ref", "deny", "tamper", "expired",
@@ -45,7 +47,7 @@ if not KEY.exists():
         check=True, capture_output=True,
     )
 
-STATE = {"sp": None, "next": {}}
+STATE = {"sp": None, "next": {}, "logouts": []}
 
 
 def sp_metadata(entity_id, acs_url):
@@ -67,6 +69,7 @@ def make_server(lifetime_minutes=15):
                 "name": "Test IdP",
                 "endpoints": {
                     "single_sign_on_service": [(f"{BASE}/sso/redirect", BINDING_HTTP_REDIRECT)],
+                    "single_logout_service": [(f"{BASE}/slo/redirect", BINDING_HTTP_REDIRECT)],
                 },
                 "name_id_format": [NAMEID_FORMAT_PERSISTENT],
                 "policy": {
@@ -111,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
                        "application/samlmetadata+xml")
         elif url.path == "/sso/redirect":
             self.sso(parse_qs(url.query))
+        elif url.path == "/slo/redirect":
+            self.slo(parse_qs(url.query))
+        elif url.path == "/test/logouts":
+            self.reply(200, json.dumps(STATE["logouts"]), "application/json")
         else:
             self.reply(404, "not found")
 
@@ -125,6 +132,16 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, "ok", "text/plain")
         else:
             self.reply(404, "not found")
+
+    def slo(self, query):
+        idp = make_server()
+        try:
+            req = idp.parse_logout_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
+        except Exception as e:
+            self.reply(400, f"bad LogoutRequest: {e}", "text/plain")
+            return
+        STATE["logouts"].append(req.message.name_id.text)
+        self.reply(200, "You have been signed out of the test IdP.", "text/plain")
 
     def sso(self, query):
         nxt = STATE["next"]

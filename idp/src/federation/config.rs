@@ -255,7 +255,10 @@ impl SamlProviderConfig {
 }
 
 fn lower(domains: &[String]) -> Vec<String> {
-    domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect()
+    domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect()
 }
 
 fn valid_id(id: &str) -> bool {
@@ -286,17 +289,15 @@ pub fn valid_upstream_url(raw: &str) -> bool {
     };
     match u.scheme() {
         "https" => u.host_str().is_some(),
-        "http" => matches!(
-            u.host_str(),
-            Some("127.0.0.1" | "localhost" | "[::1]")
-        ),
+        "http" => matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
         _ => false,
     }
 }
 
 impl FederationConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.http_timeout < Duration::from_secs(1) || self.http_timeout > Duration::from_secs(120)
+        if self.http_timeout < Duration::from_secs(1)
+            || self.http_timeout > Duration::from_secs(120)
         {
             return Err(ConfigError::new(
                 "federation.http_timeout",
@@ -493,10 +494,22 @@ client_secret = "s3cret-value"
     fn errors_name_the_key() {
         let saml = "[[federation.saml]]\nid = \"s\"\nname = \"S\"\ndomains = [\"s.example\"]\n";
         for (text, key) in [
-            (OIDC.replace("partner\"", "Partner!\""), "federation.oidc[0].id"),
-            (OIDC.replace("[\"Partner.example\"]", "[]"), "federation.oidc[0].domains"),
-            (OIDC.replace("Partner.example", "nodot"), "federation.oidc[0].domains"),
-            (OIDC.replace("https://idp", "http://idp"), "federation.oidc[0].issuer"),
+            (
+                OIDC.replace("partner\"", "Partner!\""),
+                "federation.oidc[0].id",
+            ),
+            (
+                OIDC.replace("[\"Partner.example\"]", "[]"),
+                "federation.oidc[0].domains",
+            ),
+            (
+                OIDC.replace("Partner.example", "nodot"),
+                "federation.oidc[0].domains",
+            ),
+            (
+                OIDC.replace("https://idp", "http://idp"),
+                "federation.oidc[0].issuer",
+            ),
             (
                 OIDC.replace("client_id = \"portcullis\"", "client_id = \"\""),
                 "federation.oidc[0].client_id",

@@ -144,12 +144,9 @@ impl OidcProvider {
         login_hint: Option<&str>,
     ) -> Result<(url::Url, OidcPending), FederationError> {
         let d = self.discovered(http).await?;
-        let client = CoreClient::from_provider_metadata(
-            d.metadata,
-            self.client_id(),
-            self.client_secret(),
-        )
-        .set_redirect_uri(self.redirect()?);
+        let client =
+            CoreClient::from_provider_metadata(d.metadata, self.client_id(), self.client_secret())
+                .set_redirect_uri(self.redirect()?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client
             .authorize_url(

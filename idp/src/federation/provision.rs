@@ -103,12 +103,7 @@ impl Idp {
 
         if id.upstream_mfa && common.accept_upstream_mfa {
             let token = self
-                .complete_sign_in(
-                    &user,
-                    vec![AMR_FEDERATED.into(), "mfa".into()],
-                    now,
-                    ip,
-                )
+                .complete_sign_in(&user, vec![AMR_FEDERATED.into(), "mfa".into()], now, ip)
                 .await?;
             return Ok(SignIn::Success {
                 user: Box::new(user),

@@ -10,8 +10,8 @@ use super::saml::SamlProvider;
 /// One upstream provider of either kind.
 #[derive(Debug)]
 pub enum Provider {
-    Oidc(OidcProvider),
-    Saml(SamlProvider),
+    Oidc(Box<OidcProvider>),
+    Saml(Box<SamlProvider>),
 }
 
 impl Provider {
@@ -34,19 +34,17 @@ pub struct Federation {
 impl Federation {
     /// Builds the providers; SAML metadata files are read and parsed now,
     /// so a bad file stops the start-up with its key named.
-    pub fn new(
-        config: &FederationConfig,
-        public_url: &url::Url,
-    ) -> Result<Self, crate::Error> {
+    pub fn new(config: &FederationConfig, public_url: &url::Url) -> Result<Self, crate::Error> {
         let http = super::http_client(config.http_timeout)?;
         let mut providers = Vec::new();
         for p in &config.oidc {
-            providers.push(Arc::new(Provider::Oidc(OidcProvider::new(p.clone(), public_url))));
+            let op = OidcProvider::new(p.clone(), public_url);
+            providers.push(Arc::new(Provider::Oidc(Box::new(op))));
         }
         for (i, p) in config.saml.iter().enumerate() {
             let sp = SamlProvider::new(p.clone(), public_url)
                 .map_err(|e| crate::Error::Invalid(format!("federation.saml[{i}]: {e}")))?;
-            providers.push(Arc::new(Provider::Saml(sp)));
+            providers.push(Arc::new(Provider::Saml(Box::new(sp))));
         }
         Ok(Self {
             providers,
@@ -60,10 +58,7 @@ impl Federation {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Provider>> {
-        self.providers
-            .iter()
-            .find(|p| p.common().id == id)
-            .cloned()
+        self.providers.iter().find(|p| p.common().id == id).cloned()
     }
 
     /// The provider owning the email's domain. `email` is already normalised.
@@ -112,7 +107,10 @@ mod tests {
     #[tokio::test]
     async fn routes_by_exact_domain() {
         let cfg = FederationConfig {
-            oidc: vec![oidc("a", &["a.example", "A2.example"]), oidc("b", &["b.example"])],
+            oidc: vec![
+                oidc("a", &["a.example", "A2.example"]),
+                oidc("b", &["b.example"]),
+            ],
             ..FederationConfig::default()
         };
         let url = url::Url::parse("https://portal.localhost").unwrap();
@@ -120,7 +118,10 @@ mod tests {
         assert_eq!(f.for_email("x@a.example").unwrap().common().id, "a");
         assert_eq!(f.for_email("x@a2.example").unwrap().common().id, "a");
         assert_eq!(f.for_email("x@b.example").unwrap().common().id, "b");
-        assert!(f.for_email("x@sub.a.example").is_none(), "no suffix matching");
+        assert!(
+            f.for_email("x@sub.a.example").is_none(),
+            "no suffix matching"
+        );
         assert!(f.for_email("x@example.com").is_none());
         assert!(f.for_email("not-an-email").is_none());
         assert!(f.get("b").is_some() && f.get("c").is_none());

@@ -9,6 +9,7 @@ use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING, NameIdFormat};
 use samael::schema::{Assertion, Response};
 use samael::service_provider::ServiceProvider;
 use serde::{Deserialize, Serialize};
+use std::io::Write as _;
 use tokio::sync::RwLock;
 
 use super::config::{Common, SamlProviderConfig};
@@ -25,6 +26,23 @@ const TRANSIENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
 /// How long an accepted assertion ID is remembered when the assertion
 /// itself names no expiry.
 const REPLAY_WINDOW: i64 = 24 * 3600;
+
+/// What single logout needs from the sign-in (sealed in the store with the
+/// portal session).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionFacts {
+    name_id: String,
+    format: Option<String>,
+    session_index: Option<String>,
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
 
 /// What the browser carries (sealed) from the AuthnRequest to its return.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,9 +89,8 @@ impl SamlProvider {
         let base = public_url.as_str().trim_end_matches('/');
         let metadata = match &cfg.metadata_file {
             Some(path) => {
-                let xml = std::fs::read_to_string(path).map_err(|e| {
-                    format!("metadata_file: {}: {e}", path.display())
-                })?;
+                let xml = std::fs::read_to_string(path)
+                    .map_err(|e| format!("metadata_file: {}: {e}", path.display()))?;
                 Some(parse_metadata(&xml).map_err(|e| format!("metadata_file: {e}"))?)
             }
             None => None,
@@ -251,7 +268,15 @@ impl SamlProvider {
         .map_err(|e| FederationError::Invalid(format!("validation task: {e}")))?
         .map_err(FederationError::Invalid)?;
         self.check_audience(&assertion)?;
-        let identity = self.identity(&assertion)?;
+        let mut identity = self.identity(&assertion)?;
+        if self.common.logout_upstream
+            && self
+                .service_provider(self.idp_metadata(http).await?)
+                .slo_binding_location(HTTP_REDIRECT_BINDING)
+                .is_some()
+        {
+            identity.logout_hint = session_facts(&assertion);
+        }
         let expires = assertion
             .conditions
             .as_ref()
@@ -271,6 +296,48 @@ impl SamlProvider {
             RequestUse::Accepted => Ok((request_id, identity)),
             RequestUse::Unknown => Err(FederationError::Replayed),
         }
+    }
+
+    /// SP-initiated single logout over HTTP-Redirect: the IdP's SLO URL
+    /// with an (unsigned) LogoutRequest for the NameID and SessionIndex of
+    /// the sign-in. None when the IdP publishes no such endpoint.
+    pub async fn logout_url(&self, http: &Http, facts: &str) -> Option<String> {
+        use base64::Engine as _;
+        let facts: SessionFacts = serde_json::from_str(facts).ok()?;
+        let md = self.idp_metadata(http).await.ok()?;
+        let slo = self
+            .service_provider(md)
+            .slo_binding_location(HTTP_REDIRECT_BINDING)?;
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()?;
+        let format = facts
+            .format
+            .as_deref()
+            .map(|f| format!(" Format=\"{}\"", xml_escape(f)))
+            .unwrap_or_default();
+        let index = facts
+            .session_index
+            .as_deref()
+            .map(|i| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", xml_escape(i)))
+            .unwrap_or_default();
+        let xml = format!(
+            "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+             xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_{}\" Version=\"2.0\" \
+             IssueInstant=\"{now}\" Destination=\"{}\"><saml:Issuer>{}</saml:Issuer>\
+             <saml:NameID{format}>{}</saml:NameID>{index}</samlp:LogoutRequest>",
+            hex::encode(crypto::random_bytes::<32>()),
+            xml_escape(&slo),
+            xml_escape(&self.sp_entity_id),
+            xml_escape(&facts.name_id),
+        );
+        let mut deflated =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        deflated.write_all(xml.as_bytes()).ok()?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(deflated.finish().ok()?);
+        let mut url = url::Url::parse(&slo).ok()?;
+        url.query_pairs_mut().append_pair("SAMLRequest", &encoded);
+        Some(url.to_string())
     }
 
     /// samael checks an audience restriction only when there is one; an
@@ -349,6 +416,20 @@ impl SamlProvider {
             logout_hint: None,
         })
     }
+}
+
+fn session_facts(a: &Assertion) -> Option<String> {
+    let name_id = a.subject.as_ref()?.name_id.as_ref()?;
+    let facts = SessionFacts {
+        name_id: name_id.value.trim().to_string(),
+        format: name_id.format.clone(),
+        session_index: a
+            .authn_statements
+            .iter()
+            .flatten()
+            .find_map(|s| s.session_index.clone()),
+    };
+    serde_json::to_string(&facts).ok()
 }
 
 #[cfg(test)]

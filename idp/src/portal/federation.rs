@@ -215,7 +215,14 @@ pub async fn callback(
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        return Ok(failure(&portal, &p, FederationError::ProviderError { code }, ip, None).await);
+        return Ok(failure(
+            &portal,
+            &p,
+            FederationError::ProviderError { code },
+            ip,
+            None,
+        )
+        .await);
     }
     if let Some(iss) = &q.iss
         && !o.issuer_matches(iss)
@@ -370,7 +377,18 @@ pub async fn upstream_logout(portal: &Portal, key: &SessionKey) -> Option<String
         portal.idp.config.public_url.as_str().trim_end_matches('/')
     );
     match p.as_ref() {
-        Provider::Oidc(o) => o.logout_url(&portal.idp.federation.http, &hint, &back).await,
-        Provider::Saml(_) => None,
+        Provider::Oidc(o) => {
+            o.logout_url(&portal.idp.federation.http, &hint, &back)
+                .await
+        }
+        Provider::Saml(s) => s.logout_url(&portal.idp.federation.http, &hint).await,
     }
+}
+
+/// GET /login/federation/{id}/slo: where the IdP's LogoutResponse lands.
+/// The portal session ended before the browser left; nothing is left to do
+/// but say so.
+pub async fn slo_return(State(portal): State<Portal>, Path(id): Path<String>) -> PortalResult {
+    provider(&portal, &id)?;
+    Ok(see_other("/login?signed_out=1"))
 }

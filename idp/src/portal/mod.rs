@@ -67,8 +67,12 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         .route("/login/federation/{id}", get(federation::note))
         .route("/login/federation/{id}/start", get(federation::start))
         .route("/login/federation/{id}/callback", get(federation::callback))
-        .route("/login/federation/{id}/return", get(federation::saml_return))
+        .route(
+            "/login/federation/{id}/return",
+            get(federation::saml_return),
+        )
         .route("/login/federation/{id}/metadata", get(federation::metadata))
+        .route("/login/federation/{id}/slo", get(federation::slo_return))
         .route("/login/mfa", get(mfa::chooser))
         .route("/login/step-up", get(mfa::step_up))
         .route(

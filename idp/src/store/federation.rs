@@ -137,7 +137,12 @@ impl Store {
 
     /// Whether `id` is a live, unanswered request of `provider` (read only:
     /// to choose the InResponseTo the response is checked against).
-    pub async fn federation_request_open(&self, id: &str, provider: &str, now: i64) -> Result<bool> {
+    pub async fn federation_request_open(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM federation_requests \
              WHERE id = $1 AND provider = $2 AND used_at IS NULL AND expires_at > $3",
