@@ -485,3 +485,37 @@ async fn a_saml_metadata_file_without_a_signing_certificate_stops_the_start() {
     assert!(err.to_string().contains("federation.saml[0]"), "{err}");
     assert!(err.to_string().contains("signing certificate"), "{err}");
 }
+
+#[tokio::test]
+async fn federated_accounts_get_no_password_reset_link() {
+    let (kit, _d) = fed_kit("allow_local_password = true").await;
+    let SignIn::Success { .. } = sign_in(&kit, &identity("sub-r", "rae@partner.example"))
+        .await
+        .unwrap()
+    else {
+        panic!("no session");
+    };
+    kit.idp.request_reset("rae@partner.example", None).await.unwrap();
+    let (strict, _d2) = fed_kit("").await;
+    strict
+        .idp
+        .add_user(
+            idp::store::NewUser {
+                email: "old@partner.example".into(),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    strict.idp.request_reset("old@partner.example", None).await.unwrap();
+    for k in [&kit, &strict] {
+        let rows = k.idp.store.recent_audit(50).await.unwrap();
+        let reset = rows
+            .iter()
+            .find(|r| r.event == "password.reset.request")
+            .unwrap();
+        assert_eq!(reset.outcome, "failure");
+        assert_eq!(reset.detail, "no account that may reset");
+    }
+}
