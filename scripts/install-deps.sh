@@ -26,7 +26,8 @@ esac
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2-dev libxmlsec1-dev)
-test_packages=(chromium chromium-driver redis-server xmlsec1 wrk hyperfine oathtool nginx-light)
+# xmlsec1 and openssl: the pysaml2 IdP of the federation tests signs with one and makes its key with the other.
+test_packages=(chromium chromium-driver redis-server xmlsec1 openssl wrk hyperfine oathtool nginx-light)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

@@ -311,18 +311,19 @@ logout_upstream = true
     assert.match(details, /Condition expired/);
   });
 
-  test('in Chromium: email, the routing note, the provider, and back signed in', async () => {
+  test('in Chromium: email, the routing note, the provider, and back signed in where the user was going', async () => {
     op.next({ sub: 'sub-zoe', email: 'zoe@partner.test', given_name: 'Zoe', family_name: 'Park' });
     const browser = await launchBrowser();
     try {
       const context = await newContext(browser);
       const page = await context.newPage();
-      await page.goto(`${server.url}/login`);
+      await page.goto(`${server.url}/login?return_to=%2Fprofile`);
       await page.getByLabel('Email').fill('zoe@partner.test');
       await page.getByRole('button', { name: 'Continue' }).click();
       await page.getByText("You will be routed to your identity provider's login page").waitFor();
       await screenshot(page, 'federation-note');
-      await page.waitForURL(/\/apps$/);
+      // return_to survives the trip to the provider.
+      await page.waitForURL(/\/profile$/);
       await screenshot(page, 'federation-signed-in');
       await page.goto(`${server.url}/security`);
       await page.getByText('You sign in with Partner OIDC, so you have no password here').waitFor();
