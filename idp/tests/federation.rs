@@ -495,7 +495,10 @@ async fn federated_accounts_get_no_password_reset_link() {
     else {
         panic!("no session");
     };
-    kit.idp.request_reset("rae@partner.example", None).await.unwrap();
+    kit.idp
+        .request_reset("rae@partner.example", None)
+        .await
+        .unwrap();
     let (strict, _d2) = fed_kit("").await;
     strict
         .idp
@@ -508,7 +511,11 @@ async fn federated_accounts_get_no_password_reset_link() {
         )
         .await
         .unwrap();
-    strict.idp.request_reset("old@partner.example", None).await.unwrap();
+    strict
+        .idp
+        .request_reset("old@partner.example", None)
+        .await
+        .unwrap();
     for k in [&kit, &strict] {
         let rows = k.idp.store.recent_audit(50).await.unwrap();
         let reset = rows

@@ -353,8 +353,9 @@ async fn complete(
         Ok(res) => res,
         Err(_) => return Err(PortalError::Forbidden("This sign-in cannot continue.")),
     };
-    res.headers_mut()
-        .append(header::SET_COOKIE, portal.cookies.clear(Name::Federation));
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, portal.cookies.clear(Name::Federation));
+    h.append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
     Ok(res)
 }
 
