@@ -283,7 +283,7 @@ logout_upstream = true
     assert.match(res.url, /\/mfa\/totp\/setup$/);
   });
 
-  test('SAML: tampered, expired, SHA-1, refused and unsigned responses create no user', async () => {
+  test('SAML: tampered, expired, SHA-1, wrong audience or recipient, refused and unsigned responses create no user', async () => {
     await idp.next({ sub: 'saml-ned', mail: 'ned@saml.test', tamper: 'admin@saml.test' });
     const tampered = await samlSignIn(server, 'ned@saml.test');
     assertFailurePage(tampered.res, 'Partner SAML');
@@ -296,6 +296,12 @@ logout_upstream = true
     await idp.next({ sub: 'saml-ned', mail: 'ned@saml.test', sha1: true });
     const sha1 = await samlSignIn(server, 'ned@saml.test');
     assertFailurePage(sha1.res, 'Partner SAML');
+    await idp.next({ sub: 'saml-ned', mail: 'ned@saml.test', audience: 'https://someone-else.example/sp' });
+    const audience = await samlSignIn(server, 'ned@saml.test');
+    assertFailurePage(audience.res, 'Partner SAML');
+    await idp.next({ sub: 'saml-ned', mail: 'ned@saml.test', recipient: 'https://someone-else.example/acs' });
+    const recipient = await samlSignIn(server, 'ned@saml.test');
+    assertFailurePage(recipient.res, 'Partner SAML');
     await idp.next({ sub: 'saml-ned', mail: 'ned@saml.test', deny: true });
     const denied = await samlSignIn(server, 'ned@saml.test');
     assertFailurePage(denied.res, 'Partner SAML');
@@ -307,8 +313,10 @@ logout_upstream = true
       .filter((e) => e.event === 'federation.signin' && e.outcome === 'failure')
       .map((e) => e.detail)
       .join('\n');
-    assert.match(details, /must be signed/);
+    assert.match(details, /must be signed/, details);
     assert.match(details, /Condition expired/);
+    assert.match(details, /AudienceRequirement/);
+    assert.match(details, /destination does not match/i);
   });
 
   test('in Chromium: email, the routing note, the provider, and back signed in where the user was going', async () => {

@@ -12,7 +12,7 @@ Endpoints:
   POST /test/sp           {"entity_id", "acs_url"}: the service provider to trust
   POST /test/next         the next sign-in: {"sub", "mail", "givenName", "sn",
                           "groups", "class_ref", "deny", "tamper", "expired",
-                          "unsigned", "sha1"}
+                          "unsigned", "sha1", "audience", "recipient"}
 Signatures are RSA-SHA256 (pysaml2's default is SHA-1; "sha1" asks for it).
 Prints "ready <port>" on stdout once listening.
 """
@@ -48,6 +48,7 @@ if not KEY.exists():
     )
 
 STATE = {"sp": None, "next": {}, "logouts": []}
+OTHER_SP = "https://someone-else.example/sp"
 
 
 def sp_metadata(entity_id, acs_url):
@@ -86,7 +87,9 @@ def make_server(lifetime_minutes=15):
         "key_file": str(KEY),
         "cert_file": str(CERT),
         "xmlsec_binary": "/usr/bin/xmlsec1",
-        "metadata": {"inline": [sp_metadata(*sp)]} if sp else {},
+        # A second, unrelated service provider sharing the ACS URL: the IdP can then
+        # sign a response for someone else ("audience"), as for a replay from that SP.
+        "metadata": {"inline": [sp_metadata(*sp), sp_metadata(OTHER_SP, sp[1])]} if sp else {},
         "accepted_time_diff": 60,
     }
     cfg = IdPConfig()
@@ -168,11 +171,17 @@ class Handler(BaseHTTPRequestHandler):
             if nxt.get("groups"):
                 identity["groups"] = nxt["groups"]
             name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, text=nxt.get("sub", "anonymous"))
+            # A response signed for another service provider or ACS.
+            signed_for = dict(args)
+            if nxt.get("audience"):
+                signed_for["sp_entity_id"] = OTHER_SP
+            if nxt.get("recipient"):
+                signed_for["destination"] = nxt["recipient"]
             resp = idp.create_authn_response(
                 identity, name_id=name_id,
                 authn={"class_ref": nxt.get("class_ref", PASSWORD), "authn_auth": f"{BASE}/metadata"},
                 sign_response=not nxt.get("unsigned"), sign_assertion=False, **algs,
-                **{k: args[k] for k in ("in_response_to", "destination", "sp_entity_id", "name_id_policy")},
+                **{k: signed_for[k] for k in ("in_response_to", "destination", "sp_entity_id", "name_id_policy")},
             )
         xml = str(resp)
         if nxt.get("tamper"):
