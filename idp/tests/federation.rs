@@ -526,3 +526,99 @@ async fn federated_accounts_get_no_password_reset_link() {
         assert_eq!(reset.detail, "no account that may reset");
     }
 }
+
+#[tokio::test]
+async fn saml_requests_are_answered_once_and_assertions_accepted_once() {
+    use idp::store::RequestUse;
+    let store = idp::store::Store::open_in_memory().await.unwrap();
+    let now = 1_000_000;
+    store
+        .put_federation_request("_r1", "saml", now, now + 600)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .federation_request_open("_r1", "saml", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .federation_request_open("_r1", "other", now)
+            .await
+            .unwrap(),
+        "bound to its provider"
+    );
+    assert!(
+        !store
+            .federation_request_open("_r1", "saml", now + 601)
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert_eq!(
+        store
+            .answer_federation_request("_r1", "saml", "sealed", now)
+            .await
+            .unwrap(),
+        RequestUse::Accepted
+    );
+    assert_eq!(
+        store
+            .answer_federation_request("_r1", "saml", "again", now)
+            .await
+            .unwrap(),
+        RequestUse::Unknown,
+        "a second answer to the same request"
+    );
+    assert!(
+        store
+            .take_federation_result("_r1", "other", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .take_federation_result("_r1", "saml", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("sealed")
+    );
+    assert!(
+        store
+            .take_federation_result("_r1", "saml", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "taken once"
+    );
+    assert!(
+        store
+            .remember_assertion("saml", "_a1", now + 60, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remember_assertion("saml", "_a1", now + 60, now)
+            .await
+            .unwrap(),
+        "replay"
+    );
+    assert!(
+        store
+            .remember_assertion("other", "_a1", now + 60, now)
+            .await
+            .unwrap(),
+        "per provider"
+    );
+    // Forgotten only once it could not be accepted anyway.
+    assert!(
+        store
+            .remember_assertion("saml", "_a1", now + 400, now + 61)
+            .await
+            .unwrap()
+    );
+}
