@@ -10,6 +10,7 @@
 // SAML responses). One OIDC flow runs through headless Chromium.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { Server, freePort, launchBrowser, newContext, screenshot } from './harness.mjs';
 import { OidcUpstream } from './oidc_upstream.mjs';
 import { Agent, oidcSignIn, samlSignIn, startSamlIdp } from './federation_agent.mjs';
@@ -174,6 +175,21 @@ logout_upstream = true
     op.next({ sub: 'sub-eve', email: 'eve@partner.test', groups: ['engineering'], amr: ['pwd', 'mfa'] });
     const notAccepted = await oidcSignIn(server, 'eve@partner.test');
     assert.match(notAccepted.res.url, /\/mfa\/totp\/setup$/, 'Partner OIDC is not trusted for MFA');
+    // Our own enrolment then ends the sign-in, as for a local user (code from oathtool).
+    const eve = notAccepted.agent;
+    assert.equal((await eve.request('GET', '/apps')).headers.location, '/mfa/totp/setup', 'no session before the factor');
+    const csrf = notAccepted.res.body.match(/name="csrf" value="([^"]+)"/)[1];
+    await eve.post('/mfa/totp/setup', { csrf });
+    const scan = await eve.follow('/mfa/totp/setup/scan');
+    const key = scan.body.match(/<code id="totp-key">([^<]+)<\/code>/)[1];
+    const code = execFileSync('oathtool', ['--totp', '-b', key]).toString().trim();
+    const done = await eve.post('/mfa/totp/setup/confirm', { csrf, code });
+    assert.equal(done.status, 303, done.body.slice(0, 300));
+    assert.equal(done.headers.location, '/apps');
+    assert.equal((await eve.request('GET', '/apps')).status, 200);
+    const { stdout } = await server.adminOk('audit', '--limit', '5', '--json');
+    const signin = JSON.parse(stdout).find((e) => e.event === 'signin' && e.subject === 'eve@partner.test');
+    assert.equal(signin.detail, 'amr fed otp mfa', 'the session says the first factor was the provider');
   });
 
   test('a local account of a federated domain cannot use its password unless allowed', async () => {

@@ -349,10 +349,11 @@ async fn complete(
             .put_federated_session(key.as_str(), &c.id, &sealed, exp)
             .await?;
     }
-    let mut res = match super::login::session_response(portal, headers, outcome, return_to).await? {
-        Ok(res) => res,
-        Err(_) => return Err(PortalError::Forbidden("This sign-in cannot continue.")),
-    };
+    let mut res =
+        match super::login::session_response(portal, headers, outcome, return_to, true).await? {
+            Ok(res) => res,
+            Err(_) => return Err(PortalError::Forbidden("This sign-in cannot continue.")),
+        };
     let h = res.headers_mut();
     h.append(header::SET_COOKIE, portal.cookies.clear(Name::Federation));
     h.append(header::SET_COOKIE, portal.cookies.clear(Name::Login));

@@ -280,7 +280,7 @@ pub async fn password_submit(
         .idp
         .sign_in(&flow.email, &form.password, ip.as_deref())
         .await?;
-    let outcome = match session_response(&portal, &headers, outcome, flow.return_to).await? {
+    let outcome = match session_response(&portal, &headers, outcome, flow.return_to, false).await? {
         Ok(mut res) => {
             res.headers_mut()
                 .append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
@@ -315,6 +315,7 @@ pub(super) async fn session_response(
     headers: &HeaderMap,
     outcome: SignIn,
     return_to: Option<String>,
+    federated: bool,
 ) -> PortalResult<Result<Response, SignIn>> {
     match outcome {
         SignIn::Success {
@@ -339,6 +340,11 @@ pub(super) async fn session_response(
             // factor: until then this browser is signed in as nobody.
             end_previous_session(portal, headers).await?;
             let pending = super::mfa::Pending::new(&user.id, enrol, auth_time, return_to);
+            let pending = if federated {
+                pending.federated()
+            } else {
+                pending
+            };
             let mut res = see_other(pending.next());
             let h = res.headers_mut();
             h.append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
