@@ -40,6 +40,7 @@ struct FileConfig {
     oidc: idp::oidc::OidcConfig,
     #[serde(default)]
     saml: idp::saml::SamlConfig,
+    federation: idp::federation::FederationConfig,
 }
 
 /// `[gateway]`
@@ -205,6 +206,13 @@ impl Config {
                     ..file.mail
                 },
                 reset: file.reset,
+                federation: {
+                    let mut f = file.federation;
+                    for p in &mut f.saml {
+                        p.metadata_file = p.metadata_file.as_ref().map(|m| resolve(base, m));
+                    }
+                    f
+                },
             },
             server,
             log: file.log,
@@ -335,6 +343,19 @@ mod tests {
     }
 
     #[test]
+    fn federation_paths_are_relative_to_the_file() {
+        let e = format!(
+            "{:#}",
+            parse("[[federation.saml]]\nid = \"s\"\nname = \"S\"\ndomains = [\"s.example\"]\nmetadata_file = \"idp.xml\"")
+                .unwrap_err()
+        );
+        assert!(e.contains("/etc/portcullis/idp.xml"), "{e}");
+        let c = parse("[[federation.oidc]]\nid = \"p\"\nname = \"P\"\ndomains = [\"p.example\"]\nissuer = \"https://p.example\"\nclient_id = \"c\"\nclient_secret = \"topsecret-value\"").unwrap();
+        assert_eq!(c.idp.federation.oidc[0].domains, ["p.example"]);
+        assert!(!format!("{c:?}").contains("topsecret-value"));
+    }
+
+    #[test]
     fn the_smtp_password_is_not_printed() {
         let c = parse("[mail]\nsmtp_username = \"u\"\nsmtp_password = \"hunter2-secret\"").unwrap();
         assert!(!format!("{c:?}").contains("hunter2-secret"));
@@ -414,6 +435,18 @@ mod tests {
             (
                 "[server]\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"",
                 "server.tls_cert",
+            ),
+            (
+                "[[federation.oidc]]\nid = \"x\"\nname = \"X\"\ndomains = []\nissuer = \"https://x.example\"\nclient_id = \"c\"",
+                "federation.oidc[0].domains",
+            ),
+            (
+                "[[federation.saml]]\nid = \"s\"\nname = \"S\"\ndomains = [\"s.example\"]\nmetadata_file = \"idp.xml\"",
+                "federation.saml[0].metadata_file",
+            ),
+            (
+                "[federation]\nlogin_timeout = \"1s\"",
+                "federation.login_timeout",
             ),
         ] {
             let e = format!("{:#}", parse(text).unwrap_err());

@@ -32,6 +32,8 @@ pub struct Idp {
     /// The SAML identity provider's runtime state (cached certificates).
     pub saml: crate::saml::Provider,
     pub mailer: crate::mail::Mailer,
+    /// Upstream identity providers, by email domain.
+    pub federation: std::sync::Arc<crate::federation::Federation>,
 }
 
 /// How a sign-in attempt ended.
@@ -57,6 +59,10 @@ pub enum SignIn {
     Locked,
     /// The password was right but has expired; the account is now locked.
     Expired,
+    /// The email's domain signs in at an upstream provider (this id) and
+    /// local passwords are not allowed for it. Decided by the domain alone,
+    /// so it tells nothing about whether the account exists.
+    Federated(String),
 }
 
 /// Why a password change was refused.
@@ -107,6 +113,13 @@ impl Idp {
                 _ => Arc::new(EmbeddedStore::load(store.clone(), clock::now()).await?),
             };
         let sessions = Sessions::new(session_store, &config.sessions);
+        let federation = std::sync::Arc::new(crate::federation::Federation::new(
+            &config.federation,
+            &config.public_url,
+        )?);
+        if !federation.is_empty() {
+            federation.start_background();
+        }
         let mailer = crate::mail::Mailer::start(&config, store.clone())
             .map_err(|e| Error::Invalid(format!("mail: {e}")))?;
         Ok(Arc::new(Self {
@@ -118,6 +131,7 @@ impl Idp {
             oidc: crate::oidc::Provider::default(),
             saml: crate::saml::Provider::default(),
             mailer,
+            federation,
         }))
     }
 
@@ -130,6 +144,23 @@ impl Idp {
     pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<SignIn> {
         let now = clock::now();
         let email = normalize_email(email);
+        if let Some(p) = self.federation.for_email(&email)
+            && !p.common().allow_local_password
+        {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("signin", Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail(format!(
+                        "local password refused: domain signs in at provider {}",
+                        p.common().id
+                    )),
+            )
+            .await;
+            return Ok(SignIn::Federated(p.common().id.clone()));
+        }
         let user = if valid_email(&email) {
             self.store.user_by_email(&email).await?
         } else {

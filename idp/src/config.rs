@@ -343,6 +343,8 @@ pub struct IdpConfig {
     pub saml: crate::saml::SamlConfig,
     pub mail: MailConfig,
     pub reset: ResetConfig,
+    /// `[federation]`: upstream OIDC providers and SAML IdPs by email domain.
+    pub federation: crate::federation::FederationConfig,
 }
 
 impl IdpConfig {
@@ -365,6 +367,7 @@ impl IdpConfig {
             saml: crate::saml::SamlConfig::default(),
             mail: MailConfig::default(),
             reset: ResetConfig::default(),
+            federation: crate::federation::FederationConfig::default(),
         }
     }
 
@@ -481,6 +484,7 @@ impl IdpConfig {
         }
         self.oidc.validate()?;
         self.saml.validate()?;
+        self.federation.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod directory;
 pub mod error;
+pub mod federation;
 pub mod handoff;
 pub mod mail;
 pub mod mfa;

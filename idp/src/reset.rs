@@ -144,10 +144,20 @@ impl Idp {
             .await;
             return Ok(ResetRequest::RateLimited);
         }
-        let user = if valid_email(&email) {
+        // A domain that signs in upstream has no local passwords to reset,
+        // nor has an account linked to an upstream identity.
+        let federated_only = self
+            .federation
+            .for_email(&email)
+            .is_some_and(|p| !p.common().allow_local_password);
+        let user = if valid_email(&email) && !federated_only {
             self.store.user_by_email(&email).await?
         } else {
             None
+        };
+        let user = match user {
+            Some(u) if self.store.federated_links_of(&u.id).await?.is_empty() => Some(u),
+            _ => None,
         };
         let Some(user) = user.filter(|u| {
             u.locked != Some(LockReason::Admin) && (cfg.unlocks_account || u.locked.is_none())

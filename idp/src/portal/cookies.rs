@@ -16,6 +16,8 @@ pub enum Name {
     Email,
     /// A sign-in waiting for its second factor.
     Mfa,
+    /// A sign-in in flight at an upstream identity provider.
+    Federation,
 }
 
 impl Name {
@@ -26,6 +28,7 @@ impl Name {
             Self::Login => "portcullis_login",
             Self::Email => "portcullis_email",
             Self::Mfa => "portcullis_mfa",
+            Self::Federation => "portcullis_fed",
         }
     }
 }

@@ -46,6 +46,28 @@ fn open_flow(portal: &Portal, headers: &HeaderMap) -> Option<Flow> {
     (flow.exp > clock::now()).then_some(flow)
 }
 
+/// The email typed at the first step, while its flow is live.
+pub(super) fn flow_email(portal: &Portal, headers: &HeaderMap) -> Option<String> {
+    open_flow(portal, headers).map(|f| f.email)
+}
+
+/// The email and `return_to` of the first step, while its flow is live.
+pub(super) fn flow_parts(portal: &Portal, headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    match open_flow(portal, headers) {
+        Some(f) => (Some(f.email), f.return_to),
+        None => (None, None),
+    }
+}
+
+/// Where the email step continues: the provider that owns the domain, or
+/// the password page.
+fn next_step(portal: &Portal, email: &str) -> String {
+    match portal.idp.federation.for_email(email) {
+        Some(p) => format!("/login/federation/{}", p.common().id),
+        None => "/login/password".to_string(),
+    }
+}
+
 fn remembered_email(portal: &Portal, headers: &HeaderMap) -> Option<String> {
     let raw = portal.cookies.get(headers, Name::Email)?;
     String::from_utf8(crypto::b64url_decode(&raw)?)
@@ -185,7 +207,7 @@ pub async fn email_submit(
         return_to,
         exp: clock::now() + FLOW_SECS,
     };
-    let mut res = see_other("/login/password");
+    let mut res = see_other(&next_step(&portal, &email));
     let h = res.headers_mut();
     h.append(
         header::SET_COOKIE,
@@ -228,7 +250,12 @@ pub async fn password_page_get(
     headers: HeaderMap,
 ) -> Response {
     match open_flow(&portal, &headers) {
-        Some(flow) => password_page(StatusCode::OK, &csrf, &flow.email, None),
+        Some(flow) => match portal.idp.federation.for_email(&flow.email) {
+            Some(p) if !p.common().allow_local_password => {
+                see_other(&format!("/login/federation/{}", p.common().id))
+            }
+            _ => password_page(StatusCode::OK, &csrf, &flow.email, None),
+        },
         None => see_other("/login"),
     }
 }
@@ -253,18 +280,56 @@ pub async fn password_submit(
         .idp
         .sign_in(&flow.email, &form.password, ip.as_deref())
         .await?;
+    let outcome = match session_response(&portal, &headers, outcome, flow.return_to, false).await? {
+        Ok(mut res) => {
+            res.headers_mut()
+                .append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
+            return Ok(res);
+        }
+        Err(other) => other,
+    };
     let error = match outcome {
+        SignIn::Success { .. } | SignIn::SecondFactor { .. } => {
+            "Something went wrong on our side. Please try again."
+        }
+        SignIn::Invalid => "Incorrect email or password.",
+        SignIn::Locked => "This account is locked. Contact your administrator.",
+        SignIn::Expired => "Your password has expired. Contact your administrator.",
+        SignIn::Federated(id) => {
+            return Ok(see_other(&format!("/login/federation/{id}")));
+        }
+    };
+    Ok(password_page(
+        StatusCode::UNAUTHORIZED,
+        &csrf,
+        &flow.email,
+        Some(error),
+    ))
+}
+
+/// The answer to a sign-in that got past its first factor (a password, or
+/// an upstream provider): the session, or the second-factor step. Any
+/// other outcome is handed back for the caller's own page.
+pub(super) async fn session_response(
+    portal: &Portal,
+    headers: &HeaderMap,
+    outcome: SignIn,
+    return_to: Option<String>,
+    federated: bool,
+) -> PortalResult<Result<Response, SignIn>> {
+    match outcome {
         SignIn::Success {
             token,
             expires_in_days,
             ..
         } => {
-            end_previous_session(&portal, &headers).await?;
-            let mut res =
-                signed_in_response(&portal, &token, flow.return_to, expires_in_days.is_some());
-            res.headers_mut()
-                .append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
-            return Ok(res);
+            end_previous_session(portal, headers).await?;
+            Ok(Ok(signed_in_response(
+                portal,
+                &token,
+                return_to,
+                expires_in_days.is_some(),
+            )))
         }
         SignIn::SecondFactor {
             user,
@@ -273,29 +338,24 @@ pub async fn password_submit(
         } => {
             // The browser's previous session ends now, not after the second
             // factor: until then this browser is signed in as nobody.
-            end_previous_session(&portal, &headers).await?;
-            let pending = super::mfa::Pending::new(&user.id, enrol, auth_time, flow.return_to);
+            end_previous_session(portal, headers).await?;
+            let pending = super::mfa::Pending::new(&user.id, enrol, auth_time, return_to);
+            let pending = if federated {
+                pending.federated()
+            } else {
+                pending
+            };
             let mut res = see_other(pending.next());
-            res.headers_mut()
-                .append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
             let h = res.headers_mut();
+            h.append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
             h.append(
                 header::SET_COOKIE,
-                super::mfa::pending_cookie(&portal, &pending),
+                super::mfa::pending_cookie(portal, &pending),
             );
-            h.append(header::SET_COOKIE, portal.cookies.clear(Name::Login));
-            return Ok(res);
+            Ok(Ok(res))
         }
-        SignIn::Invalid => "Incorrect email or password.",
-        SignIn::Locked => "This account is locked. Contact your administrator.",
-        SignIn::Expired => "Your password has expired. Contact your administrator.",
-    };
-    Ok(password_page(
-        StatusCode::UNAUTHORIZED,
-        &csrf,
-        &flow.email,
-        Some(error),
-    ))
+        other => Ok(Err(other)),
+    }
 }
 
 /// Signing in again replaces the browser's previous session.
@@ -383,8 +443,13 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
         }
         // SAML service providers signed in through this session are told
         // one after another (front channel), then the sign-in page follows.
+        // The upstream provider's logout is used when no SAML chain runs:
+        // the chain ends on our sign-in page, not at the provider.
+        let upstream = super::federation::upstream_logout(&portal, &key).await;
         if let Some(chain) = portal.idp.saml_start_logout(&key).await? {
             to = chain;
+        } else if let Some(upstream) = upstream {
+            to = upstream;
         }
         // Ends the grants made through this session too.
         portal.idp.end_session(&key).await?;

@@ -42,6 +42,10 @@ pub struct Pending {
     /// raised. That session must still be live to finish, and is ended then.
     #[serde(default)]
     step_up: Option<String>,
+    /// The first factor was an upstream identity provider: the session's
+    /// `amr` keeps saying so.
+    #[serde(default)]
+    federated: bool,
 }
 
 impl Pending {
@@ -53,7 +57,14 @@ impl Pending {
             return_to,
             exp: auth_time + PENDING_SECS,
             step_up: None,
+            federated: false,
         }
+    }
+
+    /// This sign-in's first factor was an upstream identity provider.
+    pub fn federated(mut self) -> Self {
+        self.federated = true;
+        self
     }
 
     /// A step-up for the signed-in session `session`: the second factor is
@@ -71,6 +82,7 @@ impl Pending {
             return_to,
             exp: clock::now() + PENDING_SECS,
             step_up: Some(session.as_str().to_string()),
+            federated: false,
         }
     }
 
@@ -174,6 +186,11 @@ pub(super) async fn finish(
     ip: Option<&str>,
 ) -> PortalResult {
     let mut amr = amr;
+    if p.federated {
+        // The first factor was the provider's, not a password here.
+        amr.retain(|m| m != "pwd");
+        amr.insert(0, crate::federation::provision::AMR_FEDERATED.to_string());
+    }
     let mut replaced = None;
     if p.step_up.is_some() {
         // Step-up: the raised session must still be this browser's; its

@@ -6,6 +6,7 @@ mod auth;
 pub mod cookies;
 mod csrf;
 mod error;
+mod federation;
 pub mod gateway;
 mod headers;
 mod login;
@@ -64,6 +65,15 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
             get(login::password_page_get).post(login::password_submit),
         )
         .route("/login/notice", get(login::notice))
+        .route("/login/federation/{id}", get(federation::note))
+        .route("/login/federation/{id}/start", get(federation::start))
+        .route("/login/federation/{id}/callback", get(federation::callback))
+        .route(
+            "/login/federation/{id}/return",
+            get(federation::saml_return),
+        )
+        .route("/login/federation/{id}/metadata", get(federation::metadata))
+        .route("/login/federation/{id}/slo", get(federation::slo_return))
         .route("/login/mfa", get(mfa::chooser))
         .route("/login/step-up", get(mfa::step_up))
         .route(
@@ -144,6 +154,9 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         .merge(crate::oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
         .merge(crate::saml::routes())
+        // The SAML IdP posts from its own origin; the response's signature
+        // and single-use InResponseTo stand in for the CSRF token.
+        .route("/login/federation/{id}/acs", post(federation::acs))
         .layer(middleware::from_fn_with_state(
             portal.clone(),
             headers::layer,

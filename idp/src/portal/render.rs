@@ -26,6 +26,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("message.html", include_str!("../../templates/message.html")),
         (
+            "federation.html",
+            include_str!("../../templates/federation.html"),
+        ),
+        (
             "mfa_verify.html",
             include_str!("../../templates/mfa_verify.html"),
         ),
@@ -124,6 +128,7 @@ mod tests {
             "profile.html",
             "security.html",
             "message.html",
+            "federation.html",
             "mfa_verify.html",
             "mfa_code.html",
             "totp_setup.html",

@@ -45,6 +45,20 @@ struct ApiKeyView {
     last_used: String,
 }
 
+/// The provider a federated user signs in with: such users have no local
+/// password to change.
+async fn federated_provider(portal: &Portal, me: &User) -> PortalResult<Option<String>> {
+    let links = portal.idp.store.federated_links_of(&me.id).await?;
+    Ok(links.first().map(|l| {
+        portal
+            .idp
+            .federation
+            .get(&l.provider)
+            .map(|p| p.common().name.clone())
+            .unwrap_or_else(|| l.provider.clone())
+    }))
+}
+
 async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> PortalResult {
     let settings = portal.idp.settings().await?;
     let ssh: Vec<SshKeyView> = portal
@@ -93,7 +107,7 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             api_keys => api,
             new_api_key => fb.new_api_key,
             api_error => fb.api_error,
-            federated => false,
+            federated => federated_provider(portal, me).await?,
             mfa_off => mfa_policy == crate::config::MfaPolicy::Off,
             mfa_required => portal.idp.mfa_required_for(me).await?,
             totp_on => factors.totp,
@@ -166,6 +180,22 @@ pub async fn change_password(
     axum::Extension(csrf): axum::Extension<CsrfToken>,
     Form(form): Form<PasswordForm>,
 ) -> PortalResult {
+    if federated_provider(&portal, &me.user).await?.is_some() {
+        return render(
+            &portal,
+            &me.user,
+            &csrf,
+            Feedback {
+                status: Some(StatusCode::FORBIDDEN),
+                password_errors: vec![
+                    "Your password is managed by your identity provider; change it there."
+                        .to_string(),
+                ],
+                ..Feedback::default()
+            },
+        )
+        .await;
+    }
     let result = portal
         .idp
         .change_password(

@@ -14,6 +14,7 @@
 mod apps;
 mod audit;
 mod credentials;
+mod federation;
 mod groups;
 mod handoffs;
 mod keys;
@@ -36,6 +37,7 @@ use crate::error::{Error, Result};
 
 pub use apps::NewApplication;
 pub use audit::AuditRow;
+pub use federation::{FederatedLink, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
