@@ -150,6 +150,15 @@ async fn two_refreshes_with_one_token_have_one_winner() {
             None,
             "{engine}"
         );
+        // Negative: an unused token of a revoked family is worthless, and not a replay.
+        a.insert_refresh("rt2", &g, 1000, i64::MAX / 2)
+            .await
+            .unwrap();
+        assert!(a.revoke_grant(&g, 2000).await.unwrap());
+        assert!(
+            matches!(b.spend_refresh("rt2", 2001).await.unwrap(), Spend::Revoked),
+            "{engine}"
+        );
     }
 }
 

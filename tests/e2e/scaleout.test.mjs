@@ -273,8 +273,12 @@ application = "Team Wiki"
     const answers = await Promise.all(
       [...servers, ...servers].map((s) => token(s, { grant_type: 'authorization_code', code: raced, redirect_uri: CB })),
     );
-    assert.equal(answers.filter((r) => r.status === 200).length, 1, JSON.stringify(answers.map((r) => r.status)));
+    const served = answers.filter((r) => r.status === 200);
+    assert.equal(served.length, 1, JSON.stringify(answers.map((r) => r.status)));
     assert.ok(answers.filter((r) => r.status !== 200).every((r) => r.json.error === 'invalid_grant'));
+    // The replays revoked what the one winner was given (RFC 6749 section 4.1.2).
+    const after = await token(B(), { grant_type: 'refresh_token', refresh_token: served[0].json.refresh_token });
+    assert.equal(after.json.error, 'invalid_grant');
   });
 
   test('two concurrent refreshes with one token on different instances: exactly one wins', async () => {

@@ -162,6 +162,7 @@ async fn code_grant(
             .await;
             return Err(OAuthError::invalid_grant("the code was already used"));
         }
+        Spend::Revoked => return Err(OAuthError::invalid_grant("the grant was revoked")),
         Spend::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
     };
     if row.client_id != client.client_id {
@@ -227,6 +228,7 @@ async fn refresh_grant(
                 "the refresh token was already used",
             ));
         }
+        Spend::Revoked => return Err(OAuthError::invalid_grant("the grant was revoked")),
         Spend::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
     if expires_at <= now {
@@ -247,8 +249,12 @@ async fn refresh_grant(
     issue(idp, client, &grant, now, false).await
 }
 
-/// The grant if it belongs to the client, is not revoked or expired, and
-/// its user may still sign in.
+/// The grant of a code or refresh token just spent, if it belongs to the
+/// client, has not expired and its user may still sign in. Revocation is not
+/// looked at again: the spend checked it in the same statement, and a
+/// revocation since (a concurrent reuse of the same secret revoking the
+/// family) must not undo that win, or two racing requests could both lose.
+/// What is issued then is dead on arrival anyway: every use checks the grant.
 async fn live_grant(
     idp: &Idp,
     grant_id: &str,
@@ -261,10 +267,8 @@ async fn live_grant(
         .await?
         .filter(|g| g.client_id == client.client_id)
         .ok_or_else(|| OAuthError::invalid_grant("the grant does not exist"))?;
-    if grant.revoked_at.is_some() || grant.expires_at <= now {
-        return Err(OAuthError::invalid_grant(
-            "the grant was revoked or has expired",
-        ));
+    if grant.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the grant has expired"));
     }
     match idp.store.user_by_id(&grant.user_id).await? {
         Some(u) if u.locked.is_none() => Ok(grant),

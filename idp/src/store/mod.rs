@@ -10,6 +10,9 @@
 //!   because SQLite has no boolean values. Binding a `bool` works on both.
 //! - no `rowid`, no `SUM` (NUMERIC on PostgreSQL): order ties by `seq`
 //!   ([`next_seq`]), count with `COUNT(*)`.
+//! - a row is [`Row`] (`sqlx::any::AnyRow`), never `SqliteRow`.
+//! - PostgreSQL types parameters strictly: bind what the column holds
+//!   (`i64` for BIGINT, `&str` for TEXT, `bool` for a condition).
 
 mod apps;
 mod audit;
@@ -185,11 +188,6 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         let _: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?;
         Ok(())
-    }
-
-    /// Closes the pool (tests dropping a database first close their store).
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }
 

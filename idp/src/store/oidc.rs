@@ -43,7 +43,20 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
-/// What spending a single-use secret found.
+/// Why a spend found nothing to take: `(grant_id, used_at)` of the row, if any.
+fn unspent<T>(row: Option<(String, Option<i64>)>) -> Spend<T> {
+    match row {
+        Some((grant_id, Some(_))) => Spend::Replayed { grant_id },
+        Some((_, None)) => Spend::Revoked,
+        None => Spend::Unknown,
+    }
+}
+
+/// What spending a single-use secret found. The spend also requires the
+/// grant to be live, in the same statement: the one caller that gets
+/// `Fresh` won against every concurrent use and revocation, so of two
+/// concurrent requests with one code or refresh token exactly one is served
+/// (and the other's reuse detection then revokes what it was given).
 #[derive(Debug)]
 pub enum Spend<T> {
     /// First use: the row, now marked used.
@@ -52,6 +65,8 @@ pub enum Spend<T> {
     Replayed {
         grant_id: String,
     },
+    /// Unused, but its grant was revoked: worthless, and no replay either.
+    Revoked,
     Unknown,
 }
 
@@ -288,6 +303,7 @@ impl Store {
     pub async fn spend_code(&self, code_hash: &str, now: i64) -> Result<Spend<CodeRow>> {
         let row: Option<CodeRow> = sqlx::query_as(
             "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+             AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
              RETURNING grant_id, client_id, redirect_uri, code_challenge, expires_at",
         )
         .bind(now)
@@ -297,15 +313,12 @@ impl Store {
         if let Some(row) = row {
             return Ok(Spend::Fresh(row));
         }
-        let grant: Option<String> =
-            sqlx::query_scalar("SELECT grant_id FROM oidc_codes WHERE code_hash = $1")
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1")
                 .bind(code_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(match grant {
-            Some(grant_id) => Spend::Replayed { grant_id },
-            None => Spend::Unknown,
-        })
+        Ok(unspent(row))
     }
 
     pub async fn insert_refresh(
@@ -331,6 +344,7 @@ impl Store {
     pub async fn spend_refresh(&self, token_hash: &str, now: i64) -> Result<Spend<(String, i64)>> {
         let row: Option<(String, i64)> = sqlx::query_as(
             "UPDATE oidc_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+             AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
              RETURNING grant_id, expires_at",
         )
         .bind(now)
@@ -340,15 +354,13 @@ impl Store {
         if let Some(row) = row {
             return Ok(Spend::Fresh(row));
         }
-        let grant: Option<String> =
-            sqlx::query_scalar("SELECT grant_id FROM oidc_refresh_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match grant {
-            Some(grant_id) => Spend::Replayed { grant_id },
-            None => Spend::Unknown,
-        })
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(unspent(row))
     }
 
     /// The refresh token's grant, if the token is live (for introspection and revocation).

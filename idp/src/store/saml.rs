@@ -18,7 +18,7 @@ pub struct SamlCertRow {
 }
 
 /// An accepted AuthnRequest waiting for (or given) its answer.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct SamlRequestRow {
     pub sp_entity_id: String,
     pub request_id: String,
@@ -29,6 +29,19 @@ pub struct SamlRequestRow {
     pub wants_mfa: bool,
     pub received_at: i64,
     pub expires_at: i64,
+}
+
+#[derive(FromRow)]
+struct SamlRequestFlagsRow {
+    sp_entity_id: String,
+    request_id: String,
+    acs_url: String,
+    relay_state: Option<String>,
+    force_authn: i64,
+    is_passive: i64,
+    wants_mfa: i64,
+    received_at: i64,
+    expires_at: i64,
 }
 
 /// One assertion issued through a portal session.
@@ -173,15 +186,31 @@ impl Store {
         handle_hash: &str,
         now: i64,
     ) -> Result<Option<SamlRequestRow>> {
-        Ok(sqlx::query_as(
-            "SELECT sp_entity_id, request_id, acs_url, relay_state, force_authn, is_passive, wants_mfa, \
+        // Flags are read as integers: SQLite has no boolean values, and sqlx's
+        // Any driver cannot decode its 0/1 as `bool` (see the rules in mod.rs).
+        let row: Option<SamlRequestFlagsRow> = sqlx::query_as(
+            "SELECT sp_entity_id, request_id, acs_url, relay_state, \
+             CASE WHEN force_authn THEN 1 ELSE 0 END AS force_authn, \
+             CASE WHEN is_passive THEN 1 ELSE 0 END AS is_passive, \
+             CASE WHEN wants_mfa THEN 1 ELSE 0 END AS wants_mfa, \
              received_at, expires_at FROM saml_requests \
              WHERE handle_hash = $1 AND answered_at IS NULL AND expires_at > $2",
         )
         .bind(handle_hash)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(|r| SamlRequestRow {
+            sp_entity_id: r.sp_entity_id,
+            request_id: r.request_id,
+            acs_url: r.acs_url,
+            relay_state: r.relay_state,
+            force_authn: r.force_authn != 0,
+            is_passive: r.is_passive != 0,
+            wants_mfa: r.wants_mfa != 0,
+            received_at: r.received_at,
+            expires_at: r.expires_at,
+        }))
     }
 
     /// Marks the request answered; false when another answer won the race.
