@@ -40,6 +40,7 @@ struct FileConfig {
     oidc: idp::oidc::OidcConfig,
     #[serde(default)]
     saml: idp::saml::SamlConfig,
+    #[serde(default)]
     federation: idp::federation::FederationConfig,
 }
 

@@ -69,6 +69,9 @@ with open(md_path, "w") as f:
     f.write(md.decode() if isinstance(md, bytes) else md)
 
 outstanding = set()
+# The LogoutRequest this SP sent last, apart from AuthnRequest IDs (a set has
+# no order to pick it by).
+pending_logout = {}
 last = {}
 
 
@@ -130,7 +133,7 @@ def logout(h, query, form, raw):
         name_id_format=who.get("fmt"),
     )
     with lock:
-        outstanding.add(auth.get_last_request_id())
+        pending_logout["id"] = auth.get_last_request_id()
     redirect(h, url)
 
 
@@ -139,7 +142,7 @@ def slo(h, query, form, raw):
     request_id = None
     if "SAMLResponse" in query:
         with lock:
-            request_id = next(iter(outstanding), None)
+            request_id = pending_logout.pop("id", None)
     url = auth.process_slo(request_id=request_id, keep_local_session=True)
     if auth.get_errors():
         raise ValueError(f"{auth.get_errors()} {auth.get_last_error_reason()}")
