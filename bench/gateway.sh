@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Proxy scenario for Portcullis: one run, one table. A small fast upstream
-# (nginx answering a fixed 200) is reached three ways on loopback:
+# (an nginx of its own answering a fixed 200) is reached three ways on loopback:
 #
 #   direct    wrk -> upstream
 #   nginx     wrk -> nginx reverse proxy (no authentication) -> upstream
+#   bare      wrk -> pingora with nothing but an upstream (gateway/examples/
+#             bare_proxy.rs): the framework's own floor, to tell its cost
+#             from Portcullis'
 #   gateway   wrk -> portcullis with a valid application cookie -> upstream
 #   redirect  wrk -> portcullis without a session (the 302 to the portal)
 #   redis     the authenticated scenario again, on a second portcullis whose
@@ -23,7 +26,8 @@
 # Knobs (environment): BENCH_SECONDS (10), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
 # BENCH_SESSIONS (100000), BENCH_MEMORY_SECONDS (60, the many-cookies run),
 # BENCH_KEEP=1 keeps the temporary directory (configs and logs), PORTCULLIS_BIN
-# uses that binary instead of building the release one.
+# uses that binary instead of building the release one (BARE_PROXY_BIN likewise
+# for the bare pingora proxy; that line is skipped when neither is built).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,13 +54,17 @@ else
     echo "== building (release)" >&2
     cargo build --locked --release -p portcullis >&2
     bin="$target_dir/release/portcullis"
+    cargo build --locked --release -p portcullis --example bare_proxy >&2
 fi
+bare_bin="${BARE_PROXY_BIN:-$target_dir/release/examples/bare_proxy}"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-bench-gw.XXXXXX")"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    if [[ -f "$tmp/nginx.pid" ]]; then kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true; fi
+    for pidfile in "$tmp/nginx.pid" "$tmp/upstream.pid"; do
+        if [[ -f "$pidfile" ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+    done
     wait 2>/dev/null || true
     if [[ -z "${BENCH_KEEP:-}" ]]; then rm -rf "$tmp"; else echo "kept $tmp" >&2; fi
 }
@@ -65,40 +73,49 @@ trap cleanup EXIT
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
-up_port="$(free_port)"; nginx_port="$(free_port)"; gw_port="$(free_port)"
+up_port="$(free_port)"; nginx_port="$(free_port)"; gw_port="$(free_port)"; bare_port="$(free_port)"
 
-# One nginx: the upstream, and a plain reverse proxy in front of it.
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx.conf" <<CONF
+# Two nginx instances, each with its own worker processes: the upstream, and
+# a plain reverse proxy in front of it. One instance playing both parts would
+# hand each proxied request to the upstream inside the same worker, without
+# the wake-up of another process that every real proxy (the gateway among
+# them) pays, and so flatter the comparison.
+# nginx_instance NAME SERVER_BLOCKS
+nginx_instance() {
+    local name="$1" servers="$2"
+    mkdir -p "$tmp/$name"
+    cat >"$tmp/$name.conf" <<CONF
 worker_processes 2;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx/error.log warn;
+pid $tmp/$name.pid;
+error_log $tmp/$name/error.log warn;
 daemon on;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $tmp/nginx;
-    proxy_temp_path $tmp/nginx;
-    fastcgi_temp_path $tmp/nginx;
-    uwsgi_temp_path $tmp/nginx;
-    scgi_temp_path $tmp/nginx;
-    upstream app { server 127.0.0.1:$up_port; keepalive 64; }
-    server {
+    client_body_temp_path $tmp/$name;
+    proxy_temp_path $tmp/$name;
+    fastcgi_temp_path $tmp/$name;
+    uwsgi_temp_path $tmp/$name;
+    scgi_temp_path $tmp/$name;
+$servers
+}
+CONF
+    nginx -c "$tmp/$name.conf" -p "$tmp/$name" 2>"$tmp/$name-start.log"
+}
+nginx_instance upstream "    server {
         listen 127.0.0.1:$up_port;
-        location / { default_type text/plain; return 200 "hello from the upstream\n"; }
-    }
+        location / { default_type text/plain; return 200 \"hello from the upstream\\n\"; }
+    }"
+nginx_instance nginx "    upstream app { server 127.0.0.1:$up_port; keepalive 64; }
     server {
         listen 127.0.0.1:$nginx_port;
         location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection \"\";
             proxy_set_header Host \$host;
         }
-    }
-}
-CONF
-nginx -c "$tmp/nginx.conf" -p "$tmp/nginx" 2>"$tmp/nginx-start.log"
+    }"
 
 mkdir -p "$tmp/policies"
 cat >"$tmp/policies/bench.toml" <<POL
@@ -184,6 +201,16 @@ run() {
 echo "== wrk -t$threads -c$connections -d${seconds}s (each scenario in turn)" >&2
 read -r d_rps d_p50 d_p99 d_bad < <(run "http://127.0.0.1:$up_port/")
 read -r n_rps n_p50 n_p99 n_bad < <(run "http://127.0.0.1:$nginx_port/")
+have_bare=""
+if [[ -x "$bare_bin" ]]; then
+    have_bare=1
+    "$bare_bin" "127.0.0.1:$bare_port" "127.0.0.1:$up_port" >"$tmp/bare.log" 2>&1 &
+    bare_pid=$!
+    pids+=("$bare_pid")
+    for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$bare_port/" >/dev/null 2>&1 && break; sleep 0.1; done
+    read -r b_rps b_p50 b_p99 b_bad < <(run "http://127.0.0.1:$bare_port/")
+    kill "$bare_pid"
+fi
 read -r g_rps g_p50 g_p99 g_bad < <(run -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")
 read -r r_rps r_p50 r_p99 r_bad < <(run -H "Host: bench.localhost:$gw_port" "http://127.0.0.1:$gw_port/")
 rss_after_run="$(rss_mib "$gw_pid")"
@@ -228,6 +255,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 printf '\n%-34s %12s %9s %9s %10s %10s %8s\n' scenario "req/s" "p50 ms" "p99 ms" "vs direct" "vs nginx" "errors"
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "direct (upstream)" "$d_rps" "$d_p50" "$d_p99" "1.00" "" "$d_bad"
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "nginx proxy (no auth)" "$n_rps" "$n_p50" "$n_p99" "$(ratio "$n_rps" "$d_rps")" "1.00" "$n_bad"
+if [[ -n "$have_bare" ]]; then
+    printf '%-34s %12s %9s %9s %10s %10s %8s\n' "pingora bare proxy (no auth)" "$b_rps" "$b_p50" "$b_p99" "$(ratio "$b_rps" "$d_rps")" "$(ratio "$b_rps" "$n_rps")" "$b_bad"
+fi
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, authenticated" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$d_rps")" "$(ratio "$g_rps" "$n_rps")" "$g_bad"
 printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, no session (302)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$r_rps" "$d_rps")" "$(ratio "$r_rps" "$n_rps")" "$r_bad"
 if [[ -n "$have_redis" ]]; then
@@ -235,6 +265,9 @@ if [[ -n "$have_redis" ]]; then
 fi
 echo
 echo "p99 added by the gateway over direct: $(awk -v g="$g_p99" -v d="$d_p99" 'BEGIN { printf "%.3f", g - d }') ms; over nginx: $(awk -v g="$g_p99" -v n="$n_p99" 'BEGIN { printf "%.3f", g - n }') ms"
+if [[ -n "$have_bare" ]]; then
+    echo "portcullis authenticated vs pingora bare proxy: $(ratio "$g_rps" "$b_rps")x the requests per second"
+fi
 echo "portcullis RSS (embedded store) after the runs: $rss_after_run MiB"
 echo "portcullis RSS (embedded store) restarted with $loaded sessions loaded: $rss_embedded_loaded MiB"
 if [[ -n "$have_redis" ]]; then

@@ -112,17 +112,78 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct EmbeddedStore {
     db: crate::store::Store,
-    map: RwLock<HashMap<SessionKey, Entry>>,
+    map: RwLock<HashMap<RawKey, Entry>>,
     /// In memory only: after a restart browsers repeat the (silent) handshake.
     links: RwLock<HashMap<SessionKey, AppLink>>,
 }
 
+/// A session key as the 32 bytes its hex spells: half the size of the hex
+/// string and no allocation of its own.
+type RawKey = [u8; 32];
+
+/// A stored key back to raw bytes; keys are always our SHA-256 hex, so
+/// anything else names no session.
+fn raw_key(key: &SessionKey) -> Option<RawKey> {
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(key.as_str(), &mut raw).ok()?;
+    Some(raw)
+}
+
+/// A [`Session`] as the embedded store keeps it. Boxed strings and the amr
+/// list as one string make an entry about half of a `Session`'s size, which
+/// is what keeps 100,000 sessions within a few tens of MB.
 #[derive(Debug, Clone)]
 struct Entry {
-    session: Session,
+    user_id: Box<str>,
+    /// The amr values joined by [`AMR_SEPARATOR`].
+    amr: Box<str>,
+    source_ip: Option<Box<str>>,
+    created_at: i64,
+    auth_time: i64,
+    mfa_at: Option<i64>,
+    expires_at: i64,
+    last_seen: i64,
     /// `last_seen` as last written to the database.
     persisted_seen: i64,
 }
+
+impl Entry {
+    fn new(s: &Session) -> Self {
+        Self {
+            user_id: s.user_id.as_str().into(),
+            amr: s.amr.join(AMR_SEPARATOR).into_boxed_str(),
+            source_ip: s.source_ip.as_deref().map(Into::into),
+            created_at: s.created_at,
+            auth_time: s.auth_time,
+            mfa_at: s.mfa_at,
+            expires_at: s.expires_at,
+            last_seen: s.last_seen,
+            persisted_seen: s.last_seen,
+        }
+    }
+
+    fn session(&self) -> Session {
+        Session {
+            user_id: self.user_id.to_string(),
+            created_at: self.created_at,
+            auth_time: self.auth_time,
+            amr: self
+                .amr
+                .split(AMR_SEPARATOR)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
+            mfa_at: self.mfa_at,
+            expires_at: self.expires_at,
+            last_seen: self.last_seen,
+            source_ip: self.source_ip.as_deref().map(str::to_string),
+        }
+    }
+}
+
+/// Joins amr values in an [`Entry`]: a control character, because values
+/// relayed from an upstream provider are not ours to restrict.
+const AMR_SEPARATOR: &str = "\u{1f}";
 
 /// Activity is written back at most this often per session, to keep page
 /// views from turning into database writes.
@@ -132,21 +193,20 @@ impl EmbeddedStore {
     /// Loads the unexpired sessions from the database.
     pub async fn load(db: crate::store::Store, now: i64) -> Result<Self> {
         let mut map = HashMap::new();
-        for (hash, json) in db.load_sessions(now).await? {
+        db.load_sessions(now, |hash, json| {
+            let Some(key) = raw_key(&SessionKey(hash)) else {
+                tracing::warn!("dropping a stored session with a malformed key");
+                return;
+            };
             match serde_json::from_str::<Session>(&json) {
                 Ok(session) => {
-                    let persisted_seen = session.last_seen;
-                    map.insert(
-                        SessionKey(hash),
-                        Entry {
-                            session,
-                            persisted_seen,
-                        },
-                    );
+                    map.insert(key, Entry::new(&session));
                 }
                 Err(e) => tracing::warn!(error = %e, "dropping unreadable stored session"),
             }
-        }
+        })
+        .await?;
+        map.shrink_to_fit();
         Ok(Self {
             db,
             map: RwLock::new(map),
@@ -165,31 +225,33 @@ impl EmbeddedStore {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn insert(&self, key: &SessionKey, session: &Session) -> Result<()> {
+        let raw = raw_key(key)
+            .ok_or_else(|| crate::Error::Corrupt("session key is not a SHA-256 hex".into()))?;
         self.persist(key, session).await?;
-        self.map.write().await.insert(
-            key.clone(),
-            Entry {
-                session: session.clone(),
-                persisted_seen: session.last_seen,
-            },
-        );
+        self.map.write().await.insert(raw, Entry::new(session));
         Ok(())
     }
 
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>> {
-        Ok(self.map.read().await.get(key).map(|e| e.session.clone()))
+        let Some(raw) = raw_key(key) else {
+            return Ok(None);
+        };
+        Ok(self.map.read().await.get(&raw).map(Entry::session))
     }
 
     async fn touch(&self, key: &SessionKey, now: i64) -> Result<()> {
+        let Some(raw) = raw_key(key) else {
+            return Ok(());
+        };
         let to_persist = {
             let mut map = self.map.write().await;
-            let Some(entry) = map.get_mut(key) else {
+            let Some(entry) = map.get_mut(&raw) else {
                 return Ok(());
             };
-            entry.session.last_seen = now;
+            entry.last_seen = now;
             if now - entry.persisted_seen >= TOUCH_PERSIST_SECS {
                 entry.persisted_seen = now;
-                Some(entry.session.clone())
+                Some(entry.session())
             } else {
                 None
             }
@@ -201,7 +263,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<()> {
-        self.map.write().await.remove(key);
+        if let Some(raw) = raw_key(key) {
+            self.map.write().await.remove(&raw);
+        }
         self.db.delete_session(key.as_str()).await
     }
 
@@ -209,7 +273,7 @@ impl Store for EmbeddedStore {
         let n = {
             let mut map = self.map.write().await;
             let before = map.len();
-            map.retain(|_, e| e.session.user_id != user_id);
+            map.retain(|_, e| &*e.user_id != user_id);
             before - map.len()
         };
         self.db.delete_user_sessions(user_id).await?;
@@ -454,6 +518,34 @@ mod tests {
             "absolute lifetime"
         );
         assert!(s.resume("not-a-token", 1000).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn compact_entries_give_back_the_session_they_were_given() {
+        let (db, s, uid) = setup().await;
+        let (token, made) = s
+            .create_with(
+                &uid,
+                vec!["pwd".into(), "otp".into(), "urn:upstream method".into()],
+                Some("2001:db8::1".into()),
+                990,
+                Some(995),
+                1000,
+            )
+            .await
+            .unwrap();
+        let key = SessionKey::of_token(&token);
+        let fresh = EmbeddedStore::load(db, 1001).await.unwrap();
+        for store in [&*s.store, &fresh as &dyn Store] {
+            assert_eq!(store.get(&key).await.unwrap().as_ref(), Some(&made));
+        }
+        let (bare, bare_made) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        let got = s.store.get(&SessionKey::of_token(&bare)).await.unwrap();
+        assert_eq!(got, Some(bare_made), "no amr, no address");
+        let not_hex = SessionKey::from_stored("not a key".into());
+        assert_eq!(s.store.get(&not_hex).await.unwrap(), None);
+        s.store.touch(&not_hex, 1002).await.unwrap();
+        s.store.remove(&not_hex).await.unwrap();
     }
 
     #[tokio::test]

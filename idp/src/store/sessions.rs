@@ -39,14 +39,25 @@ impl Store {
         Ok(res.rows_affected())
     }
 
-    /// Drops expired sessions and returns the rest as (id hash, JSON).
-    pub async fn load_sessions(&self, now: i64) -> Result<Vec<(String, String)>> {
+    /// Drops expired sessions, then hands the rest to `each` as (id hash,
+    /// JSON) one row at a time: collecting 100,000 documents first would
+    /// make the start-up peak, and so the resident size, several times the
+    /// sessions' own.
+    pub async fn load_sessions(
+        &self,
+        now: i64,
+        mut each: impl FnMut(String, String),
+    ) -> Result<()> {
+        use futures_util::TryStreamExt;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_as("SELECT id_hash, data FROM sessions")
-            .fetch_all(&self.pool)
-            .await?)
+        let mut rows = sqlx::query_as::<_, (String, String)>("SELECT id_hash, data FROM sessions")
+            .fetch(&self.pool);
+        while let Some((hash, json)) = rows.try_next().await? {
+            each(hash, json);
+        }
+        Ok(())
     }
 }
