@@ -1,6 +1,6 @@
 // End-to-end test of a policy's session idle override (issue 5, `session = { idle = "1m" }`)
 // against the real binary, with Debian's Chromium and a plain HTTPS client.
-// Two applications share one small upstream: `vault` with the override, `wiki` without.
+// Two applications share one small upstream: `vault` with the override, `docs` without.
 // Leaving: an application cookie unused for longer than the override admits nobody
 // (navigation goes back through the handshake, JSON clients get 401) while the other
 // application stays reachable without a password. Entering: the portal hands the
@@ -48,8 +48,8 @@ host = "vault.localhost"
 upstreams = ["${addr}"]
 session = { idle = "1m" }
 `,
-        wiki: `name = "Team Wiki"
-host = "wiki.localhost"
+        docs: `name = "Docs"
+host = "docs.localhost"
 upstreams = ["${addr}"]
 `,
       },
@@ -88,7 +88,7 @@ upstreams = ["${addr}"]
   test('a cookie unused beyond the override admits nobody; entering needs a recent sign-in', async () => {
     // A: signs in at the portal, then enters both applications without a password.
     const a = await newContext(browser);
-    // B: signs in at the portal and uses only the wiki before the wait.
+    // B: signs in at the portal and uses only docs before the wait.
     const b = await newContext(browser);
     const pa = await a.newPage();
     const pb = await b.newPage();
@@ -102,8 +102,8 @@ upstreams = ["${addr}"]
       await pa.goto(server.appUrl('vault.localhost', '/first'));
       await pa.waitForURL(onHost('vault.localhost'));
       assert.equal((await echoed(pa)).email, DEMO.email);
-      await pa.goto(server.appUrl('wiki.localhost', '/first'));
-      await pa.waitForURL(onHost('wiki.localhost'));
+      await pa.goto(server.appUrl('docs.localhost', '/first'));
+      await pa.waitForURL(onHost('docs.localhost'));
       assert.equal((await echoed(pa)).email, DEMO.email);
 
       // A JSON client with A's vault cookie is admitted while the cookie is in use.
@@ -121,8 +121,8 @@ upstreams = ["${addr}"]
       await pb.goto(`${server.url}/login`);
       await signIn(pb);
       await pb.waitForURL(onPortal('/apps'));
-      await pb.goto(server.appUrl('wiki.localhost', '/'));
-      await pb.waitForURL(onHost('wiki.localhost'));
+      await pb.goto(server.appUrl('docs.localhost', '/'));
+      await pb.waitForURL(onHost('docs.localhost'));
 
       // Nobody uses vault for longer than its override (the only wait in this file).
       await sleep(WAIT_MS);
@@ -134,8 +134,8 @@ upstreams = ["${addr}"]
 
       // The application without the override, at the same moment: still reachable.
       current = pa;
-      const wiki = await pa.goto(server.appUrl('wiki.localhost', '/after'));
-      assert.equal(wiki.status(), 200);
+      const docs = await pa.goto(server.appUrl('docs.localhost', '/after'));
+      assert.equal(docs.status(), 200);
       assert.deepEqual(await echoed(pa), { path: '/after', email: DEMO.email });
 
       // Leaving, for a browser: through the handshake to the password form, email
