@@ -566,6 +566,137 @@ mod tests {
         assert!(!u.pending());
     }
 
+    /// An identity behind a fresh portal session, and an application cookie
+    /// for `vault` linked to it, on one embedded store.
+    async fn linked() -> (Arc<Idp>, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = idp::store::Store::open_in_memory().await.unwrap();
+        let idp = Idp::with_store(
+            idp::IdpConfig::for_data_dir(dir.path().to_path_buf()),
+            store,
+        )
+        .await
+        .unwrap();
+        let now = idp::clock::now();
+        let user = idp
+            .store
+            .create_user(
+                &idp::store::NewUser {
+                    email: "a@example.com".into(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let (portal, _) = idp
+            .sessions
+            .create(&user.id, vec!["pwd".into()], None, now)
+            .await
+            .unwrap();
+        let app = idp
+            .sessions
+            .link_app(&SessionKey::of_token(&portal), "vault", now + 3600)
+            .await
+            .unwrap();
+        (idp, app, dir)
+    }
+
+    /// Another instance on the same store: its own caches.
+    fn instance(idp: &Arc<Idp>) -> EdgeSessions {
+        let metrics = Arc::new(crate::metrics::Metrics::new(["vault"]));
+        EdgeSessions::new(idp.clone(), Duration::from_secs(60), 100, metrics)
+    }
+
+    /// Stores the cookie's last use as another instance would write it back.
+    async fn store_last_use(idp: &Idp, token: &str, at: i64) {
+        let mut link = idp.sessions.app_link(token, at).await.unwrap().unwrap();
+        link.last_used = at;
+        idp.sessions
+            .record_link_use(&SessionKey::of_token(token), &link)
+            .await
+            .unwrap();
+    }
+
+    const OVERRIDE: Option<Duration> = Some(Duration::from_secs(60));
+
+    #[tokio::test]
+    async fn identify_applies_the_override_from_the_stored_last_use() {
+        let (idp, token, _dir) = linked().await;
+        let now = idp::clock::now();
+        let a = instance(&idp);
+        assert!(
+            a.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Unused for two minutes as far as the store knows: a fresh instance
+        // refuses it for the override's application, and only for it.
+        store_last_use(&idp, &token, now - 120).await;
+        let b = instance(&idp);
+        assert!(
+            b.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(b.identify(&token, "vault", None).await.unwrap().is_some());
+        assert!(
+            a.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_some(),
+            "the instance that saw the use keeps it in memory"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_use_is_written_back_once_the_period_passed() {
+        let (idp, token, _dir) = linked().await;
+        let now = idp::clock::now();
+        // Last written 20 s ago: past the 15 s period of a one-minute override.
+        store_last_use(&idp, &token, now - 20).await;
+        let a = instance(&idp);
+        assert!(
+            a.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Written in a spawned task, never awaited by the request.
+        let mut stored = 0;
+        for _ in 0..100 {
+            stored = idp
+                .sessions
+                .app_link(&token, now)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used;
+            if stored >= now {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(stored >= now, "the store heard of the use");
+
+        // Without the override nothing is written.
+        store_last_use(&idp, &token, now - 20).await;
+        let b = instance(&idp);
+        assert!(b.identify(&token, "vault", None).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stored = idp
+            .sessions
+            .app_link(&token, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used;
+        assert_eq!(stored, now - 20);
+    }
+
     #[test]
     fn write_back_period_follows_the_idle_override() {
         assert_eq!(write_back_period(60), 15);
