@@ -47,7 +47,20 @@ struct FilePolicy {
     upstream_sni: Option<String>,
     #[serde(default, with = "humantime_serde::option")]
     upstream_idle_timeout: Option<Duration>,
+    session: Option<FileSession>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSession {
+    #[serde(with = "humantime_serde")]
+    idle: Duration,
+}
+
+/// Bounds of `session.idle`: under a minute the gateway's write-back and
+/// cache lifetimes would blur the rule; beyond a day it is no override.
+pub const SESSION_IDLE_MIN: Duration = Duration::from_secs(60);
+pub const SESSION_IDLE_MAX: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +175,10 @@ pub struct Policy {
     pub upstream_tls: Option<UpstreamTls>,
     /// How long an idle upstream connection is kept for reuse.
     pub upstream_idle_timeout: Option<Duration>,
+    /// `session.idle`: the application cookie admits nobody after this long
+    /// without a request to the application, and entering it needs a sign-in
+    /// (or second factor) at most this old. None: the portal's rules only.
+    pub session_idle: Option<Duration>,
 }
 
 /// Second-factor methods a policy may name (RFC 8176 `amr` values).
@@ -458,6 +475,12 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
             "must be between 1s and 1h".into(),
         ));
     }
+    let session_idle = f.session.as_ref().map(|s| s.idle);
+    if let Some(idle) = session_idle
+        && !(SESSION_IDLE_MIN..=SESSION_IDLE_MAX).contains(&idle)
+    {
+        return Err(err("session.idle", "must be between 1m and 24h".into()));
+    }
     let scheme = if server.plain_http { "http" } else { "https" };
     let origin = match server.public_url.port() {
         Some(port) => format!("{scheme}://{host}:{port}"),
@@ -480,6 +503,7 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         health_check,
         upstream_tls,
         upstream_idle_timeout: f.upstream_idle_timeout,
+        session_idle,
     })
 }
 
@@ -614,6 +638,26 @@ paths = [
                 "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_idle_timeout = \"2h\"",
                 "upstream_idle_timeout",
             ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"30s\" }",
+                "session.idle",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"25h\" }",
+                "session.idle",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"15m\", absolute = \"1h\" }",
+                "absolute",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"a while\" }",
+                "idle",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = {}",
+                "idle",
+            ),
         ] {
             let e = format!(
                 "{:#}",
@@ -670,6 +714,22 @@ paths = [
             })
         );
         assert_eq!(p.upstream_idle_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn session_idle_override() {
+        let p = parse_ok(
+            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"15m\" }\n",
+        );
+        assert_eq!(p.session_idle, Some(Duration::from_secs(900)));
+        for edge in ["1m", "24h"] {
+            let p = parse_ok(&format!(
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = {{ idle = \"{edge}\" }}\n"
+            ));
+            assert!(p.session_idle.is_some(), "{edge} is allowed");
+        }
+        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"a:1\"]\n");
+        assert_eq!(p.session_idle, None, "none unless asked for");
     }
 
     #[test]

@@ -158,6 +158,7 @@ fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
             id: p.id.clone(),
             name: p.name.clone(),
             origin: p.origin.clone(),
+            idle: p.session_idle,
         })
         .collect()
 }

@@ -29,6 +29,10 @@ pub struct GatewayApp {
     pub name: String,
     /// `scheme://host[:port]` as browsers reach the application.
     pub origin: String,
+    /// The policy's session idle override: the portal hands this
+    /// application a code silently only when the user proved who they are
+    /// within it, and asks for the password again otherwise.
+    pub idle: Option<std::time::Duration>,
 }
 
 /// What a redeemed code proves.

@@ -26,6 +26,12 @@ pub struct AppLink {
     pub app: String,
     /// The portal session's absolute end; the link is worthless after it.
     pub expires_at: i64,
+    /// When the cookie was last used on its application, for policies with
+    /// a session idle override. Written back by the gateway now and then, so
+    /// instances sharing the store see each other's activity; links stored
+    /// before the field existed read as never used.
+    #[serde(default)]
+    pub last_used: i64,
 }
 
 /// A session (or all of a user's) ending. Announced so that caches in front
@@ -432,6 +438,7 @@ impl Sessions {
             session: session.clone(),
             app: app.to_string(),
             expires_at,
+            last_used: crate::clock::now(),
         };
         self.store
             .insert_link(&SessionKey::of_token(&token), &link)
@@ -446,6 +453,13 @@ impl Sessions {
         }
         let link = self.store.get_link(&SessionKey::of_token(token)).await?;
         Ok(link.filter(|l| l.expires_at > now))
+    }
+
+    /// Stores `link` again under its cookie's hash: how the gateway writes a
+    /// newer `last_used` back. Last write wins; the writers throttle
+    /// themselves, so a lost update costs at most one write-back period.
+    pub async fn record_link_use(&self, key: &SessionKey, link: &AppLink) -> Result<()> {
+        self.store.insert_link(key, link).await
     }
 
     pub async fn end(&self, key: &SessionKey) -> Result<()> {
@@ -570,6 +584,25 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn links_carry_their_last_use() {
+        let (_db, s, uid) = setup().await;
+        let (portal, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        let portal = SessionKey::of_token(&portal);
+        let before = crate::clock::now();
+        let token = s.link_app(&portal, "wiki", i64::MAX).await.unwrap();
+        let mut link = s.app_link(&token, before).await.unwrap().unwrap();
+        assert!(link.last_used >= before, "used when issued");
+        link.last_used += 30;
+        let key = SessionKey::of_token(&token);
+        s.record_link_use(&key, &link).await.unwrap();
+        assert_eq!(s.app_link(&token, before).await.unwrap(), Some(link));
+        // Links written before the field existed: never used.
+        let old: AppLink =
+            serde_json::from_str(r#"{"session":"ab","app":"wiki","expires_at":5}"#).unwrap();
+        assert_eq!(old.last_used, 0);
     }
 
     #[tokio::test]

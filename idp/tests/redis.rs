@@ -106,14 +106,22 @@ async fn two_instances_share_sessions_and_revocations() {
     assert_eq!(a.get(&k2).await.unwrap(), None, "touch never resurrects");
 
     // An application-host cookie linked on one instance is known to the other.
-    let link = AppLink {
+    let mut link = AppLink {
         session: k1.clone(),
         app: "wiki".into(),
         expires_at: now + 3600,
+        last_used: now,
     };
     let cookie = SessionKey::of_token("app-cookie");
     a.insert_link(&cookie, &link).await.unwrap();
-    assert_eq!(b.get_link(&cookie).await.unwrap(), Some(link));
+    assert_eq!(b.get_link(&cookie).await.unwrap(), Some(link.clone()));
+    // A later use written back on one instance (an upsert) is what the other reads.
+    link.last_used = now + 40;
+    b.insert_link(&cookie, &link).await.unwrap();
+    assert_eq!(
+        a.get_link(&cookie).await.unwrap().map(|l| l.last_used),
+        Some(now + 40)
+    );
     assert_eq!(
         b.get_link(&SessionKey::of_token("nope")).await.unwrap(),
         None

@@ -4,7 +4,7 @@
 //! store and the directory once, then serves from memory again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,77 @@ struct Cached<T> {
     fetched: Instant,
 }
 
+/// When an application cookie was last used, as this instance knows it, for
+/// applications with a session idle override. Requests update it in memory;
+/// the store hears of it at most once per write-back period, so a busy
+/// application costs no store write per request, and another instance
+/// sharing the store learns of the activity within that period.
+#[derive(Debug)]
+pub struct LinkUse {
+    last_used: AtomicI64,
+    /// The `last_used` the store holds (or is being sent).
+    written: AtomicI64,
+}
+
+/// What one request finds out about its cookie's use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Unused for longer than the idle override: admits nobody.
+    Idle,
+    /// In use; `write_back`: this request sends the new last use to the store.
+    Active { write_back: bool },
+}
+
+impl LinkUse {
+    /// `stored`: the last use the store holds; `seen`: a newer one this
+    /// instance may know of from an earlier cache entry.
+    pub fn new(stored: i64, seen: i64) -> Self {
+        Self {
+            last_used: AtomicI64::new(stored.max(seen)),
+            written: AtomicI64::new(stored),
+        }
+    }
+
+    /// A request at `now`. An idle cookie stays idle (the refused request is
+    /// no use), so only the handshake's new cookie lets the user back in.
+    pub fn record(&self, now: i64, idle_secs: i64, period_secs: i64) -> Use {
+        if now - self.last_used.load(Ordering::Relaxed) > idle_secs {
+            return Use::Idle;
+        }
+        self.last_used.fetch_max(now, Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed);
+        // One request per period wins the exchange and writes; the others go on.
+        let write_back = now - written >= period_secs
+            && self
+                .written
+                .compare_exchange(written, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        Use::Active { write_back }
+    }
+
+    pub fn last_used(&self) -> i64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
+
+    /// A use the store has not heard of yet.
+    fn pending(&self) -> bool {
+        self.last_used() > self.written.load(Ordering::Relaxed)
+    }
+}
+
+/// How often a link's last use is written back: a quarter of the idle
+/// override, at most 30 s, so the store lags the truth by a small part of it.
+pub fn write_back_period(idle_secs: i64) -> i64 {
+    (idle_secs / 4).clamp(1, 30)
+}
+
+/// An application cookie's link with its use.
+#[derive(Debug)]
+struct LinkEntry {
+    link: AppLink,
+    usage: LinkUse,
+}
+
 /// Application-host cookies (linked to portal sessions in the session store,
 /// so every instance honours them) and the identity cache.
 #[derive(Debug)]
@@ -67,8 +138,9 @@ pub struct EdgeSessions {
     metrics: Arc<crate::metrics::Metrics>,
     ttl: Duration,
     max_entries: usize,
-    /// SHA-256 of the application cookie → its link, as last read from the store.
-    links: RwLock<HashMap<SessionKey, Cached<Arc<AppLink>>>>,
+    /// SHA-256 of the application cookie → its link, as last read from the
+    /// store, and its use as this instance saw it.
+    links: RwLock<HashMap<SessionKey, Cached<Arc<LinkEntry>>>>,
     /// Portal session → identity, refreshed after `ttl`.
     cache: RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>,
     /// Signed identity assertions, dropped with their sessions.
@@ -196,8 +268,18 @@ impl EdgeSessions {
                 tokio::time::sleep(every).await;
                 let Some(me) = me.upgrade() else { return };
                 let ttl = me.ttl;
+                let now = idp::clock::now();
+                let max_idle = crate::policy::SESSION_IDLE_MAX.as_secs() as i64;
                 if let Ok(mut links) = me.links.write() {
-                    links.retain(|_, c| c.fetched.elapsed() < ttl);
+                    // A use not yet written back stays until the next request
+                    // merges it into the store's (or the link ends), so the
+                    // idle override never counts from an older use.
+                    links.retain(|_, c| {
+                        c.fetched.elapsed() < ttl
+                            || (c.value.usage.pending()
+                                && c.value.link.expires_at > now
+                                && now - c.value.usage.last_used() <= max_idle)
+                    });
                     links.shrink_to_fit();
                 }
                 if let Ok(mut cache) = me.cache.write() {
@@ -211,11 +293,14 @@ impl EdgeSessions {
 
     /// The identity behind an application cookie, with the cookie's key;
     /// `Ok(None)` when the cookie, its portal session or its account is no
-    /// longer good, `Err` when the store cannot tell (the caller fails closed).
+    /// longer good, or when `idle` (the application's session idle override)
+    /// passed since the cookie was last used; `Err` when the store cannot
+    /// tell (the caller fails closed).
     pub async fn identify(
         &self,
         token: &str,
         app: &str,
+        idle: Option<Duration>,
     ) -> Result<Option<(SessionKey, Arc<Identity>)>, Unavailable> {
         if token.len() != 43 {
             return Ok(None);
@@ -225,34 +310,29 @@ impl EdgeSessions {
         let cached_link = self.links.read().ok().and_then(|links| {
             links
                 .get(&key)
-                .filter(|c| c.fetched.elapsed() < self.ttl)
-                .map(|c| c.value.clone())
+                .map(|c| (c.value.clone(), c.fetched.elapsed() < self.ttl))
         });
-        let link = match cached_link {
-            Some(l) => l,
-            None => {
-                let l = match self.idp.sessions.app_link(token, idp::clock::now()).await {
-                    Ok(Some(l)) => Arc::new(l),
-                    Ok(None) => return Ok(None),
-                    Err(e) => {
-                        tracing::error!(error = %e, "session store unavailable");
-                        return Err(Unavailable);
-                    }
-                };
-                put(
-                    &self.links,
-                    self.max_entries,
-                    self.ttl,
-                    (&self.epoch, epoch),
-                    key.clone(),
-                    l.clone(),
-                );
-                l
-            }
+        let (entry, from_store) = match cached_link {
+            Some((entry, true)) => (entry, false),
+            stale => match self
+                .fetch_link(token, &key, epoch, stale.map(|(e, _)| e))
+                .await?
+            {
+                Some(entry) => (entry, true),
+                None => return Ok(None),
+            },
         };
-        if link.app != app {
+        if entry.link.app != app {
             return Ok(None);
         }
+        if let Some(idle) = idle
+            && !self
+                .in_use(token, &key, epoch, entry.clone(), from_store, idle)
+                .await?
+        {
+            return Ok(None);
+        }
+        let link = &entry.link;
         let hit = self.cache.read().ok().and_then(|cache| {
             cache
                 .get(&link.session)
@@ -282,6 +362,90 @@ impl EdgeSessions {
                     cache.remove(&link.session);
                 }
                 Ok(None)
+            }
+        }
+    }
+
+    /// Reads an application cookie's link from the store and caches it,
+    /// keeping the newer of the stored last use and the one `previous` (this
+    /// instance's expired entry) saw.
+    async fn fetch_link(
+        &self,
+        token: &str,
+        key: &SessionKey,
+        epoch: u64,
+        previous: Option<Arc<LinkEntry>>,
+    ) -> Result<Option<Arc<LinkEntry>>, Unavailable> {
+        let link = match self.idp.sessions.app_link(token, idp::clock::now()).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::error!(error = %e, "session store unavailable");
+                return Err(Unavailable);
+            }
+        };
+        let seen = previous.map_or(0, |p| p.usage.last_used());
+        let entry = Arc::new(LinkEntry {
+            usage: LinkUse::new(link.last_used, seen),
+            link,
+        });
+        put(
+            &self.links,
+            self.max_entries,
+            self.ttl,
+            (&self.epoch, epoch),
+            key.clone(),
+            entry.clone(),
+        );
+        Ok(Some(entry))
+    }
+
+    /// The idle override's check for one request: records the use, writes it
+    /// back now and then without making the request wait, and refuses a
+    /// cookie unused for longer than `idle`. Before refusing on what this
+    /// instance remembers, it asks the store, where another instance may
+    /// have recorded a use it did not see.
+    async fn in_use(
+        &self,
+        token: &str,
+        key: &SessionKey,
+        epoch: u64,
+        entry: Arc<LinkEntry>,
+        from_store: bool,
+        idle: Duration,
+    ) -> Result<bool, Unavailable> {
+        let idle_secs = idle.as_secs() as i64;
+        let period = write_back_period(idle_secs);
+        let now = idp::clock::now();
+        let mut entry = entry;
+        let mut decision = entry.usage.record(now, idle_secs, period);
+        if decision == Use::Idle && !from_store {
+            entry = match self.fetch_link(token, key, epoch, Some(entry)).await? {
+                Some(e) => e,
+                None => return Ok(false),
+            };
+            decision = entry.usage.record(now, idle_secs, period);
+        }
+        match decision {
+            Use::Idle => {
+                tracing::debug!(app = %entry.link.app, "application cookie unused beyond the policy's session idle; refused");
+                Ok(false)
+            }
+            Use::Active { write_back } => {
+                if write_back {
+                    let mut link = entry.link.clone();
+                    link.last_used = entry.usage.last_used().max(now);
+                    let sessions = self.idp.sessions.clone();
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = sessions.record_link_use(&key, &link).await {
+                            // Only other instances' view lags; this one
+                            // keeps the use in memory and tries next period.
+                            tracing::warn!(error = %e, "could not write back an application cookie's last use");
+                        }
+                    });
+                }
+                Ok(true)
             }
         }
     }
@@ -345,5 +509,198 @@ impl EdgeSessions {
             auth_time: session.auth_time,
             expires_at: session.expires_at,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: i64 = 60;
+    const PERIOD: i64 = 15;
+
+    #[test]
+    fn use_within_idle_passes_and_extends_it() {
+        let u = LinkUse::new(1000, 0);
+        assert!(matches!(u.record(1060, IDLE, PERIOD), Use::Active { .. }));
+        // The use at 1060 moved the deadline: 1115 is 55 s after it.
+        assert!(matches!(u.record(1115, IDLE, PERIOD), Use::Active { .. }));
+        assert_eq!(u.last_used(), 1115);
+    }
+
+    #[test]
+    fn idle_refuses_and_stays_refused() {
+        let u = LinkUse::new(1000, 0);
+        assert_eq!(u.record(1061, IDLE, PERIOD), Use::Idle);
+        assert_eq!(u.last_used(), 1000, "a refused request is no use");
+        assert_eq!(u.record(1062, IDLE, PERIOD), Use::Idle);
+        // Links stored before `last_used` existed read as never used.
+        assert_eq!(LinkUse::new(0, 0).record(1000, IDLE, PERIOD), Use::Idle);
+    }
+
+    #[test]
+    fn write_back_at_most_once_per_period() {
+        let u = LinkUse::new(1000, 0);
+        let writes = (1001..=1059)
+            .filter(|t| u.record(*t, IDLE, PERIOD) == Use::Active { write_back: true })
+            .collect::<Vec<_>>();
+        assert_eq!(writes, vec![1015, 1030, 1045]);
+        assert!(u.pending(), "the uses after 1045 are not written yet");
+        assert_eq!(
+            u.record(1060, IDLE, PERIOD),
+            Use::Active { write_back: true }
+        );
+        assert!(!u.pending());
+    }
+
+    #[test]
+    fn a_refreshed_entry_keeps_the_newer_use() {
+        // The store lags this instance's memory: memory wins, and is pending.
+        let u = LinkUse::new(1000, 1050);
+        assert_eq!(u.last_used(), 1050);
+        assert!(u.pending());
+        assert!(matches!(u.record(1100, IDLE, PERIOD), Use::Active { .. }));
+        // Another instance wrote a newer use: the store wins.
+        let u = LinkUse::new(1050, 1000);
+        assert_eq!(u.last_used(), 1050);
+        assert!(!u.pending());
+    }
+
+    /// An identity behind a fresh portal session, and an application cookie
+    /// for `vault` linked to it, on one embedded store.
+    async fn linked() -> (Arc<Idp>, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = idp::store::Store::open_in_memory().await.unwrap();
+        let idp = Idp::with_store(
+            idp::IdpConfig::for_data_dir(dir.path().to_path_buf()),
+            store,
+        )
+        .await
+        .unwrap();
+        let now = idp::clock::now();
+        let user = idp
+            .store
+            .create_user(
+                &idp::store::NewUser {
+                    email: "a@example.com".into(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let (portal, _) = idp
+            .sessions
+            .create(&user.id, vec!["pwd".into()], None, now)
+            .await
+            .unwrap();
+        let app = idp
+            .sessions
+            .link_app(&SessionKey::of_token(&portal), "vault", now + 3600)
+            .await
+            .unwrap();
+        (idp, app, dir)
+    }
+
+    /// Another instance on the same store: its own caches.
+    fn instance(idp: &Arc<Idp>) -> EdgeSessions {
+        let metrics = Arc::new(crate::metrics::Metrics::new(["vault"]));
+        EdgeSessions::new(idp.clone(), Duration::from_secs(60), 100, metrics)
+    }
+
+    /// Stores the cookie's last use as another instance would write it back.
+    async fn store_last_use(idp: &Idp, token: &str, at: i64) {
+        let mut link = idp.sessions.app_link(token, at).await.unwrap().unwrap();
+        link.last_used = at;
+        idp.sessions
+            .record_link_use(&SessionKey::of_token(token), &link)
+            .await
+            .unwrap();
+    }
+
+    const OVERRIDE: Option<Duration> = Some(Duration::from_secs(60));
+
+    #[tokio::test]
+    async fn identify_applies_the_override_from_the_stored_last_use() {
+        let (idp, token, _dir) = linked().await;
+        let now = idp::clock::now();
+        let a = instance(&idp);
+        assert!(
+            a.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Unused for two minutes as far as the store knows: a fresh instance
+        // refuses it for the override's application, and only for it.
+        store_last_use(&idp, &token, now - 120).await;
+        let b = instance(&idp);
+        assert!(
+            b.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(b.identify(&token, "vault", None).await.unwrap().is_some());
+        assert!(
+            a.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_some(),
+            "the instance that saw the use keeps it in memory"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_use_is_written_back_once_the_period_passed() {
+        let (idp, token, _dir) = linked().await;
+        let now = idp::clock::now();
+        // Last written 20 s ago: past the 15 s period of a one-minute override.
+        store_last_use(&idp, &token, now - 20).await;
+        let a = instance(&idp);
+        assert!(
+            a.identify(&token, "vault", OVERRIDE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Written in a spawned task, never awaited by the request.
+        let mut stored = 0;
+        for _ in 0..100 {
+            stored = idp
+                .sessions
+                .app_link(&token, now)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used;
+            if stored >= now {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(stored >= now, "the store heard of the use");
+
+        // Without the override nothing is written.
+        store_last_use(&idp, &token, now - 20).await;
+        let b = instance(&idp);
+        assert!(b.identify(&token, "vault", None).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stored = idp
+            .sessions
+            .app_link(&token, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used;
+        assert_eq!(stored, now - 20);
+    }
+
+    #[test]
+    fn write_back_period_follows_the_idle_override() {
+        assert_eq!(write_back_period(60), 15);
+        assert_eq!(write_back_period(15 * 60), 30);
+        assert_eq!(write_back_period(24 * 3600), 30);
     }
 }

@@ -161,7 +161,11 @@ impl Gateway {
                 .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
         };
         let identity = match cookie(&req.headers, &self.cookies.app) {
-            Some(t) => match self.sessions.identify(t, &route.policy.id).await {
+            Some(t) => match self
+                .sessions
+                .identify(t, &route.policy.id, route.policy.session_idle)
+                .await
+            {
                 Ok(found) => found,
                 Err(cache::Unavailable) => {
                     ctx.outcome = "unavailable";

@@ -19,6 +19,19 @@ use crate::session::SessionKey;
 pub struct SignedIn {
     pub user: User,
     pub session: SessionKey,
+    /// When this session's user last gave a password (or passkey).
+    pub auth_time: i64,
+    /// When a second factor was last verified in this session.
+    pub mfa_at: Option<i64>,
+}
+
+impl SignedIn {
+    /// When the user last proved who they are, by any means: a step-up
+    /// counts as much as the sign-in itself.
+    pub fn proved_at(&self) -> i64 {
+        self.mfa_at
+            .map_or(self.auth_time, |m| m.max(self.auth_time))
+    }
 }
 
 impl FromRequestParts<Portal> for SignedIn {
@@ -87,7 +100,12 @@ impl FromRequestParts<Portal> for SignedIn {
                     }
                     return Err(Redirect::to(&format!("/login?{}", q.finish())).into_response());
                 }
-                Ok(Self { user, session: key })
+                Ok(Self {
+                    user,
+                    session: key,
+                    auth_time: session.auth_time,
+                    mfa_at: session.mfa_at,
+                })
             }
             _ => {
                 // Deleted, locked or re-keyed meanwhile: the session is worthless.

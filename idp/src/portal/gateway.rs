@@ -2,7 +2,7 @@
 //! handshake (see [`crate::handoff`]).
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{Portal, PortalError, PortalResult, SignedIn};
@@ -11,6 +11,9 @@ use crate::handoff::Grant;
 
 /// Where the gateway receives the code on the application host.
 pub const CALLBACK_PATH: &str = "/.portcullis/callback";
+
+/// This handler's path on the portal.
+pub const AUTHORIZE_PATH: &str = "/gateway/authorize";
 
 #[derive(Deserialize)]
 pub struct AuthorizeQuery {
@@ -21,7 +24,10 @@ pub struct AuthorizeQuery {
 
 /// Signed in: a single-use code and back to the application host. Not
 /// signed in: the [`SignedIn`] extractor sends the browser to `/login` with
-/// this very URL as `return_to`, so it comes back here afterwards.
+/// this very URL as `return_to`, so it comes back here afterwards. For an
+/// application with a session idle override, a sign-in older than the
+/// override (the newest of password and second factor) counts as not signed
+/// in for it: the user gives the password again first.
 pub async fn authorize(
     State(portal): State<Portal>,
     me: SignedIn,
@@ -47,6 +53,16 @@ pub async fn authorize(
         .filter(|u| u.origin().ascii_serialization() == app.origin)
         .filter(|u| u.username().is_empty() && u.password().is_none())
         .ok_or_else(bad)?;
+    if let Some(idle) = app.idle
+        && clock::now() - me.proved_at() > idle.as_secs() as i64
+    {
+        return Ok(fresh_sign_in(
+            &app.id,
+            target.as_str(),
+            &state,
+            &me.user.email,
+        ));
+    }
     let mut path = target.path().to_string();
     if let Some(query) = target.query() {
         path.push('?');
@@ -72,6 +88,24 @@ pub async fn authorize(
         &format!("{}{CALLBACK_PATH}?{query}", app.origin),
         &app.name,
     ))
+}
+
+/// The sign-in form again (OIDC `prompt=login`'s way: `change=1` shows it
+/// to a signed-in browser, the email filled in), coming back to this very
+/// request. The sign-in makes a new session whose `auth_time` is now, so the
+/// second visit passes the idle check and goes on silently: no loop.
+fn fresh_sign_in(app: &str, return_to: &str, state: &str, email: &str) -> Response {
+    let back = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("app", app)
+        .append_pair("return_to", return_to)
+        .append_pair("state", state)
+        .finish();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", &format!("{AUTHORIZE_PATH}?{back}"))
+        .append_pair("login_hint", email)
+        .append_pair("change", "1")
+        .finish();
+    Redirect::to(&format!("/login?{q}")).into_response()
 }
 
 /// A page that moves on to `to` at once. Not a redirect: this request is
