@@ -183,24 +183,42 @@ start_portcullis embedded "$gw_port"
 gw_pid="${pids[-1]}"
 token="$(app_cookie "$gw_port")"
 
-# wrk --latency output -> "rps p50_ms p99_ms non2xx3xx"
+# CPU time (user + system, clock ticks) the given processes have used so far.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+tck="$(getconf CLK_TCK)"
+
+# run "PIDS" WRK_ARGS...: wrk --latency, and the CPU the proxy under test
+# (PIDS) spent per request -> "rps p50_ms p99_ms non2xx3xx cpu_us_per_request"
 run() {
-    local out
+    local pids="$1" out before after
+    shift
+    # shellcheck disable=SC2086 # PIDS is a list
+    before="$(cpu_ticks $pids)"
     out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$@")"
+    # shellcheck disable=SC2086
+    after="$(cpu_ticks $pids)"
     echo "$out" >>"$tmp/wrk.log"
-    awk '
+    awk -v ticks="$((after - before))" -v tck="$tck" '
         function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+        /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
         $1 == "50.000%" || $1 == "50%" { p50 = ms($2) }
         $1 == "99.000%" || $1 == "99%" { p99 = ms($2) }
         /Non-2xx or 3xx/ { bad = $5 }
-        END { printf "%s %.3f %.3f %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }
+        END { printf "%s %.3f %.3f %s %.1f\n", rps, p50, p99, (bad == "" ? 0 : bad), (n > 0 ? ticks / tck * 1e6 / n : 0) }
     ' <<<"$out"
 }
+workers() { pgrep -P "$(cat "$1")" | tr '\n' ' '; }
 
 echo "== wrk -t$threads -c$connections -d${seconds}s (each scenario in turn)" >&2
-read -r d_rps d_p50 d_p99 d_bad < <(run "http://127.0.0.1:$up_port/")
-read -r n_rps n_p50 n_p99 n_bad < <(run "http://127.0.0.1:$nginx_port/")
+read -r d_rps d_p50 d_p99 d_bad d_cpu < <(run "$(workers "$tmp/upstream.pid")" "http://127.0.0.1:$up_port/")
+read -r n_rps n_p50 n_p99 n_bad n_cpu < <(run "$(workers "$tmp/nginx.pid")" "http://127.0.0.1:$nginx_port/")
 have_bare=""
 if [[ -x "$bare_bin" ]]; then
     have_bare=1
@@ -208,11 +226,11 @@ if [[ -x "$bare_bin" ]]; then
     bare_pid=$!
     pids+=("$bare_pid")
     for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$bare_port/" >/dev/null 2>&1 && break; sleep 0.1; done
-    read -r b_rps b_p50 b_p99 b_bad < <(run "http://127.0.0.1:$bare_port/")
+    read -r b_rps b_p50 b_p99 b_bad b_cpu < <(run "$bare_pid" "http://127.0.0.1:$bare_port/")
     kill "$bare_pid"
 fi
-read -r g_rps g_p50 g_p99 g_bad < <(run -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")
-read -r r_rps r_p50 r_p99 r_bad < <(run -H "Host: bench.localhost:$gw_port" "http://127.0.0.1:$gw_port/")
+read -r g_rps g_p50 g_p99 g_bad g_cpu < <(run "$gw_pid" -H "Host: bench.localhost:$gw_port" -H "Cookie: portcullis_app=$token" "http://127.0.0.1:$gw_port/")
+read -r r_rps r_p50 r_p99 r_bad r_cpu < <(run "$gw_pid" -H "Host: bench.localhost:$gw_port" "http://127.0.0.1:$gw_port/")
 rss_after_run="$(rss_mib "$gw_pid")"
 
 have_redis=""
@@ -227,7 +245,7 @@ store = \"redis\"
 redis_url = \"redis://127.0.0.1:$redis_port/0\""
     gw2_pid="${pids[-1]}"
     token2="$(app_cookie "$gw2_port")"
-    read -r s_rps s_p50 s_p99 s_bad < <(run -H "Host: bench.localhost:$gw2_port" -H "Cookie: portcullis_app=$token2" "http://127.0.0.1:$gw2_port/")
+    read -r s_rps s_p50 s_p99 s_bad s_cpu < <(run "$gw2_pid" -H "Host: bench.localhost:$gw2_port" -H "Cookie: portcullis_app=$token2" "http://127.0.0.1:$gw2_port/")
 
     echo "== memory: $sessions sessions in Redis, one cookie each, wrk -d${memory_seconds}s" >&2
     user_id="$(sqlite3 "$tmp/redis/data/portcullis.db" "SELECT id FROM users WHERE email = 'demo@example.com'")"
@@ -252,18 +270,19 @@ loaded="$(sqlite3 "$tmp/embedded/data/portcullis.db" "SELECT count(*) FROM sessi
 rss_embedded_loaded="$(rss_mib "$gw_pid")"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-printf '\n%-34s %12s %9s %9s %10s %10s %8s\n' scenario "req/s" "p50 ms" "p99 ms" "vs direct" "vs nginx" "errors"
-printf '%-34s %12s %9s %9s %10s %10s %8s\n' "direct (upstream)" "$d_rps" "$d_p50" "$d_p99" "1.00" "" "$d_bad"
-printf '%-34s %12s %9s %9s %10s %10s %8s\n' "nginx proxy (no auth)" "$n_rps" "$n_p50" "$n_p99" "$(ratio "$n_rps" "$d_rps")" "1.00" "$n_bad"
+printf '\n%-34s %12s %9s %9s %10s %10s %8s %12s\n' scenario "req/s" "p50 ms" "p99 ms" "vs direct" "vs nginx" "errors" "CPU us/req"
+printf '%-34s %12s %9s %9s %10s %10s %8s %12s\n' "direct (upstream)" "$d_rps" "$d_p50" "$d_p99" "1.00" "" "$d_bad" "$d_cpu"
+printf '%-34s %12s %9s %9s %10s %10s %8s %12s\n' "nginx proxy (no auth)" "$n_rps" "$n_p50" "$n_p99" "$(ratio "$n_rps" "$d_rps")" "1.00" "$n_bad" "$n_cpu"
 if [[ -n "$have_bare" ]]; then
-    printf '%-34s %12s %9s %9s %10s %10s %8s\n' "pingora bare proxy (no auth)" "$b_rps" "$b_p50" "$b_p99" "$(ratio "$b_rps" "$d_rps")" "$(ratio "$b_rps" "$n_rps")" "$b_bad"
+    printf '%-34s %12s %9s %9s %10s %10s %8s %12s\n' "pingora bare proxy (no auth)" "$b_rps" "$b_p50" "$b_p99" "$(ratio "$b_rps" "$d_rps")" "$(ratio "$b_rps" "$n_rps")" "$b_bad" "$b_cpu"
 fi
-printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, authenticated" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$d_rps")" "$(ratio "$g_rps" "$n_rps")" "$g_bad"
-printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, no session (302)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$r_rps" "$d_rps")" "$(ratio "$r_rps" "$n_rps")" "$r_bad"
+printf '%-34s %12s %9s %9s %10s %10s %8s %12s\n' "portcullis, authenticated" "$g_rps" "$g_p50" "$g_p99" "$(ratio "$g_rps" "$d_rps")" "$(ratio "$g_rps" "$n_rps")" "$g_bad" "$g_cpu"
+printf '%-34s %12s %9s %9s %10s %10s %8s %12s\n' "portcullis, no session (302)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$r_rps" "$d_rps")" "$(ratio "$r_rps" "$n_rps")" "$r_bad" "$r_cpu"
 if [[ -n "$have_redis" ]]; then
-    printf '%-34s %12s %9s %9s %10s %10s %8s\n' "portcullis, authenticated, Redis" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$d_rps")" "$(ratio "$s_rps" "$n_rps")" "$s_bad"
+    printf '%-34s %12s %9s %9s %10s %10s %8s %12s\n' "portcullis, authenticated, Redis" "$s_rps" "$s_p50" "$s_p99" "$(ratio "$s_rps" "$d_rps")" "$(ratio "$s_rps" "$n_rps")" "$s_bad" "$s_cpu"
 fi
 echo
+echo "CPU us/req: CPU time (user + system) of the process answering (the upstream's nginx workers for direct, the proxy's for the rest) per request; the load generator and the upstream share the same cores."
 echo "p99 added by the gateway over direct: $(awk -v g="$g_p99" -v d="$d_p99" 'BEGIN { printf "%.3f", g - d }') ms; over nginx: $(awk -v g="$g_p99" -v n="$n_p99" 'BEGIN { printf "%.3f", g - n }') ms"
 if [[ -n "$have_bare" ]]; then
     echo "portcullis authenticated vs pingora bare proxy: $(ratio "$g_rps" "$b_rps")x the requests per second"
