@@ -18,6 +18,7 @@ pub const OUTCOMES: &[&str] = &[
     "callback",
     "callback_refused",
     "unavailable",
+    "no_app",
 ];
 
 /// Latency bucket bounds in seconds.

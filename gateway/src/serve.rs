@@ -123,7 +123,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "portcullis is ready"
     );
     for p in &config.policies {
-        tracing::info!(app = %p.id, url = %p.origin, "protecting");
+        tracing::info!(app = %p.id, url = %p.base_url, "protecting");
     }
 
     #[cfg(unix)]
@@ -158,6 +158,7 @@ fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
             id: p.id.clone(),
             name: p.name.clone(),
             origin: p.origin.clone(),
+            path_prefix: p.path_prefix.clone(),
             idle: p.session_idle,
         })
         .collect()
@@ -222,7 +223,8 @@ async fn reload_on_sighup(
     }
 }
 
-/// The certificate of every protected host: the policy's, or a development one.
+/// The certificate of every protected host: the policy's, or a development
+/// one. Policies sharing a host name the same one (checked at load).
 fn app_certs(
     config: &Config,
 ) -> anyhow::Result<std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>> {
@@ -271,7 +273,7 @@ async fn add_policy_tiles(idp: &idp::Idp, config: &Config) -> anyhow::Result<()>
                     description: p.description.clone(),
                     detail_url: None,
                     logo_url: None,
-                    launch_url: format!("{}/", p.origin),
+                    launch_url: p.launch_url(),
                 },
                 now,
             )

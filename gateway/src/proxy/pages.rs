@@ -83,6 +83,21 @@ pub async fn forbidden(session: &mut Session, app: &str, portal_origin: &str) ->
     .await
 }
 
+/// A known application host, but no application's path prefix matches.
+pub async fn no_app(session: &mut Session, json_client: bool, portal_origin: &str) -> Result<bool> {
+    if json_client {
+        return json(session, 404, "not_found", "").await;
+    }
+    message(
+        session,
+        404,
+        "No application at this address",
+        "Nothing is published at this address. Your applications are listed on the portal.",
+        Some((&format!("{portal_origin}/apps"), "Go to your applications")),
+    )
+    .await
+}
+
 pub async fn message(
     session: &mut Session,
     status: u16,
