@@ -604,7 +604,11 @@ impl ProxyHttp for Gateway {
             host = %request_host(req),
             path = %req.uri.path(),
             status,
-            app = ctx.route.as_ref().map(|r| r.policy.id.as_str()).unwrap_or("portal"),
+            // A 404 on an application host is nobody's: not the portal's.
+            app = ctx.route.as_ref().map_or(
+                if ctx.outcome == "no_app" { "" } else { "portal" },
+                |r| r.policy.id.as_str()
+            ),
             outcome = ctx.outcome,
             user = ctx.identity.as_ref().map(|i| i.user_id.as_str()).unwrap_or(""),
             micros,
@@ -710,6 +714,17 @@ mod tests {
             HeaderValue::from_static("__Host-portcullis_app=T"),
         );
         assert_eq!(strip_our_cookies(&only), None);
+        // The per-application names on a shared host are ours too.
+        let mut shared = HeaderMap::new();
+        shared.insert(
+            header::COOKIE,
+            HeaderValue::from_static(
+                "__Host-portcullis_app_a=T; x=1; __Host-portcullis_state_b=S; portcullis_app_c=U",
+            ),
+        );
+        assert_eq!(strip_our_cookies(&shared).as_deref(), Some("x=1"));
+        assert_eq!(cookie(&shared, "__Host-portcullis_app_a"), Some("T"));
+        assert_eq!(cookie(&shared, "__Host-portcullis_app"), None);
     }
 
     #[test]
