@@ -7,13 +7,17 @@
 // on one application while the other works; one application's cookie value refused by
 // the other; the assertion's audience is origin + prefix (verified with npm `jose`
 // against the JWKS); Portcullis' cookies never reach an upstream; the callback picks
-// the application by `app`; the portal tile launches origin + prefix.
+// the application by `app`; the portal tile launches origin + prefix; metrics per
+// application and a SIGHUP reload adding a prefix to the shared host.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { DEMO, Server, httpsGet, launchBrowser, newContext, screenshot } from './harness.mjs';
+import { DEMO, Server, freePort, httpsGet, launchBrowser, newContext, screenshot } from './harness.mjs';
 
 const TEST_TIMEOUT = 300_000;
 const HOST = 'apps.localhost';
@@ -214,6 +218,57 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
       throw error;
     } finally {
       await context.close();
+    }
+  });
+
+  test('metrics count each application on the shared host; SIGHUP swaps in a new prefix', async () => {
+    const d = await echoUpstream('D');
+    upstreams.push(d);
+    const metricsPort = await freePort();
+    const s = await Server.start('gateway-prefix-reload', {
+      policies: { a: policy({ name: 'App A', prefix: '/a', addr: upstreams[0].addr, groups: [] }) },
+      gatewayToml: `metrics_listen = "127.0.0.1:${metricsPort}"`,
+    });
+    try {
+      const on = (p) => httpsGet(s.port, p, { host: HOST });
+      const a = await on('/a/public/x');
+      assert.equal(a.status, 200);
+      assert.equal(JSON.parse(a.body).upstream, 'A');
+      assert.equal((await on('/d/public/x')).status, 404, 'no application at /d yet');
+
+      await writeFile(path.join(s.dir, 'policies', 'd.toml'), policy({ name: 'App D', prefix: '/d', addr: d.addr, groups: [] }));
+      s.child.kill('SIGHUP');
+      let reached = null;
+      for (let i = 0; i < 50 && !reached; i++) {
+        const res = await on('/d/public/x');
+        if (res.status === 200) reached = JSON.parse(res.body);
+        else await sleep(200);
+      }
+      assert.equal(reached?.upstream, 'D', `the reload added /d\n${s.logTail()}`);
+      assert.equal(JSON.parse((await on('/a/public/y')).body).upstream, 'A', 'A kept');
+      assert.equal((await on('/c')).status, 404);
+
+      // A bad reload (same host and prefix twice) keeps the running table.
+      await writeFile(path.join(s.dir, 'policies', 'e.toml'), policy({ name: 'E', prefix: '/d/', addr: d.addr, groups: [] }));
+      s.child.kill('SIGHUP');
+      for (let i = 0; i < 50 && !s.log.includes('reload refused'); i++) await sleep(100);
+      const refused = s.log.split('\n').find((l) => l.includes('reload refused')) ?? '';
+      assert.ok(refused.includes('e.toml') && refused.includes('d.toml') && refused.includes('path_prefix'), refused);
+      assert.equal(JSON.parse((await on('/d/public/z')).body).upstream, 'D', 'the running table stays');
+
+      const metrics = await new Promise((resolve, reject) => {
+        http.get(`http://127.0.0.1:${metricsPort}/metrics`, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+      const count = (app, outcome) =>
+        Number(metrics.match(new RegExp(`portcullis_requests_total\\{app="${app}",outcome="${outcome}"\\} (\\d+)`))?.[1] ?? 0);
+      assert.ok(count('a', 'public') >= 2, metrics);
+      assert.ok(count('portal', 'no_app') >= 2, 'a 404 on an application host is counted, under no application');
+    } finally {
+      await s.stop();
     }
   });
 
