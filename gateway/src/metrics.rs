@@ -71,6 +71,15 @@ impl Metrics {
         }
     }
 
+    /// The series index of application `id` (0 is the portal's).
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.apps
+            .iter()
+            .skip(1)
+            .position(|a| a.name == id)
+            .map(|i| i + 1)
+    }
+
     /// Records one finished request of application `app` (0 = portal).
     pub fn record(&self, app: usize, outcome: &str, micros: u64, upstream_error: bool) {
         let Some(m) = self.apps.get(app) else { return };
@@ -205,6 +214,17 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applications_are_found_by_id_not_position() {
+        let m = Metrics::new(["wiki", "grafana"]);
+        assert_eq!(m.index_of("wiki"), Some(1));
+        assert_eq!(m.index_of("grafana"), Some(2));
+        assert_eq!(m.index_of("portal"), None, "no application is the portal");
+        assert_eq!(m.index_of("added-later"), None);
+        // Out of range: not counted, and no panic.
+        m.record(usize::MAX, "allowed", 1, false);
+    }
 
     #[test]
     fn renders_counts_and_histograms() {

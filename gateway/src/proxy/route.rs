@@ -20,7 +20,8 @@ use crate::policy::{HealthProbe, Policy, Upstream};
 /// An application and where its requests go.
 pub struct Route {
     pub policy: Policy,
-    /// Position among the applications, from 1 (0 is the portal), for metrics.
+    /// This application's metric series, from 1 (0 is the portal); out of
+    /// range (not counted) for one added by a reload.
     pub index: usize,
     /// This application's cookies on its host, named once here.
     pub cookies: CookieNames,
