@@ -19,6 +19,7 @@ pub const OUTCOMES: &[&str] = &[
     "callback_refused",
     "unavailable",
     "no_app",
+    "bad_path",
 ];
 
 /// Latency bucket bounds in seconds.

@@ -7,7 +7,8 @@
 // on one application while the other works; one application's cookie value refused by
 // the other; the assertion's audience is origin + prefix (verified with npm `jose`
 // against the JWKS); Portcullis' cookies never reach an upstream; the callback picks
-// the application by `app`; the portal tile launches origin + prefix; metrics per
+// the application by `app`; the portal tile launches origin + prefix; dot segments
+// refused; metrics per
 // application and a SIGHUP reload adding a prefix to the shared host.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -194,6 +195,17 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
       assert.deepEqual(JSON.parse(missing.body), { error: 'not_found' });
       const portalPath = await get('/login');
       assert.equal(portalPath.status, 404, 'portal paths are not served on an application host');
+
+      // Dot segments (which browsers resolve before sending) are refused, not routed by
+      // one prefix and resolved by the upstream into another's path.
+      for (const p of ['/a/../b/x', '/a/%2e%2e/b/x', '/a/./x', '/a/public/../../b/x']) {
+        const res = await get(p, { cookie: jar });
+        assert.equal(res.status, 400, p);
+        assert.match(res.body, /This address is not valid/);
+        const api = await get(p, { ...json, cookie: jar });
+        assert.equal(api.status, 400, p);
+        assert.deepEqual(JSON.parse(api.body), { error: 'invalid_request' });
+      }
 
       // Public rule inside A's prefix needs no session; spoofed identity never reaches A.
       const pub = await get('/a/public/x', { 'x-portcullis-user': 'evil' });

@@ -353,6 +353,34 @@ impl Gateway {
     }
 }
 
+/// Whether a request path has a `.` or `..` segment, plain or
+/// percent-encoded (`%2e`), as upstreams may resolve them.
+fn has_dot_segment(path: &str) -> bool {
+    // The common path has neither byte: one scan, nothing more.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
+    path.split('/').any(|seg| {
+        let seg = seg.as_bytes();
+        let mut dots = 0;
+        let mut i = 0;
+        while i < seg.len() {
+            if seg[i] == b'.' {
+                i += 1;
+            } else if seg[i] == b'%'
+                && seg.get(i + 1) == Some(&b'2')
+                && matches!(seg.get(i + 2), Some(b'e' | b'E'))
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
+}
+
 /// Whether `raw` is a path on this host (not `//host`, not a URL).
 fn local_path(raw: &str) -> bool {
     raw.starts_with('/')
@@ -479,6 +507,14 @@ impl ProxyHttp for Gateway {
                 if path == CALLBACK_PATH {
                     return self.callback(session, ctx, &apps).await;
                 }
+                // Browsers resolve `.` and `..` before sending; a request that
+                // still has them would be routed (and its rules chosen) by one
+                // prefix, then resolved by the upstream into another's path.
+                if has_dot_segment(path) {
+                    ctx.outcome = "bad_path";
+                    let json = !is_navigation(&session.req_header().headers);
+                    return pages::bad_path(session, json).await;
+                }
                 let Some(route) = apps.find(path).cloned() else {
                     // A known host but no application here: never the
                     // portal, never another application's upstream.
@@ -604,9 +640,14 @@ impl ProxyHttp for Gateway {
             host = %request_host(req),
             path = %req.uri.path(),
             status,
-            // A 404 on an application host is nobody's: not the portal's.
+            // A refusal on an application host before routing is nobody's:
+            // not the portal's.
             app = ctx.route.as_ref().map_or(
-                if ctx.outcome == "no_app" { "" } else { "portal" },
+                if matches!(ctx.outcome, "no_app" | "bad_path") {
+                    ""
+                } else {
+                    "portal"
+                },
                 |r| r.policy.id.as_str()
             ),
             outcome = ctx.outcome,
@@ -725,6 +766,34 @@ mod tests {
         assert_eq!(strip_our_cookies(&shared).as_deref(), Some("x=1"));
         assert_eq!(cookie(&shared, "__Host-portcullis_app_a"), Some("T"));
         assert_eq!(cookie(&shared, "__Host-portcullis_app"), None);
+    }
+
+    #[test]
+    fn dot_segments_are_found_plain_or_encoded() {
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/a/..",
+            "/..",
+            "/a/%2e%2e/b",
+            "/a/%2E./b",
+            "/a/.%2e",
+            "/a/%2e/b",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in [
+            "/",
+            "/a/b",
+            "/a/x.css",
+            "/a/..x",
+            "/a/...",
+            "/a/%2ex",
+            "/a/%20",
+            "/.well-known/x",
+        ] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
     }
 
     #[test]

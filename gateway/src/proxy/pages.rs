@@ -98,6 +98,21 @@ pub async fn no_app(session: &mut Session, json_client: bool, portal_origin: &st
     .await
 }
 
+/// A path with `.` or `..` segments, which no browser sends.
+pub async fn bad_path(session: &mut Session, json_client: bool) -> Result<bool> {
+    if json_client {
+        return json(session, 400, "invalid_request", "").await;
+    }
+    message(
+        session,
+        400,
+        "This address is not valid",
+        "The address contains \".\" or \"..\" path segments. Open the link again from its application.",
+        None,
+    )
+    .await
+}
+
 pub async fn message(
     session: &mut Session,
     status: u16,
