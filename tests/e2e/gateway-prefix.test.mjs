@@ -54,6 +54,19 @@ async function echoed(page) {
   return JSON.parse(await page.locator('body').innerText());
 }
 
+/** The URLs of the navigations `page` makes while `step` runs. */
+async function navigations(page, step) {
+  const seen = [];
+  const record = (r) => r.isNavigationRequest() && seen.push(new URL(r.url()));
+  page.on('request', record);
+  try {
+    await step();
+  } finally {
+    page.off('request', record);
+  }
+  return seen;
+}
+
 describe('gateway: several applications on one host, by path prefix', { timeout: TEST_TIMEOUT }, () => {
   let browser;
   let server;
@@ -114,8 +127,13 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
       await assert.rejects(verifyAssertion(server, assertionA, base()), 'not valid for the bare origin');
 
       // B: its own handshake (no sign-in form), its own upstream and cookie; A's cookie kept.
-      await page.goto(server.appUrl(HOST, '/b/y'));
-      await page.waitForURL((u) => u.host === `${HOST}:${server.port}` && u.pathname === '/b/y');
+      const toB = await navigations(page, async () => {
+        await page.goto(server.appUrl(HOST, '/b/y'));
+        await page.waitForURL((u) => u.host === `${HOST}:${server.port}` && u.pathname === '/b/y');
+      });
+      assert.ok(toB.some((u) => u.pathname === '/gateway/authorize' && u.searchParams.get('app') === 'b'), 'B ran its own handshake');
+      assert.ok(toB.some((u) => u.pathname === '/.portcullis/callback' && u.searchParams.get('app') === 'b'), 'the callback names B');
+      assert.ok(!toB.some((u) => u.pathname === '/login'), 'no sign-in form again');
       const b = await echoed(page);
       assert.equal(b.upstream, 'B');
       assert.equal(b.path, '/b/y');
@@ -130,8 +148,12 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
       assert.notEqual(cookieB.value, cookieA.value);
 
       // Back to A: no new handshake, still upstream A.
-      const again = await page.goto(server.appUrl(HOST, '/a/again'));
+      let again;
+      const toA = await navigations(page, async () => {
+        again = await page.goto(server.appUrl(HOST, '/a/again'));
+      });
       assert.equal(again.status(), 200);
+      assert.deepEqual(toA.map((u) => u.pathname), ['/a/again'], 'A\'s cookie still admits: no handshake');
       assert.equal((await echoed(page)).upstream, 'A');
 
       // Finance on the same host: not in its group, its 403 page; A still works.
