@@ -369,8 +369,43 @@ mod tests {
         assert_eq!(c.policies.len(), 1);
         let whoami = &c.policies[0];
         assert_eq!(whoami.origin, "https://whoami.localhost:8443");
+        assert_eq!(whoami.path_prefix, "/", "the whole host by default");
+        assert_eq!(whoami.base_url, whoami.origin);
         assert_eq!(whoami.access_for("/mfa/x"), crate::policy::Access::Mfa);
         assert_eq!(whoami.mfa_max_age, std::time::Duration::from_secs(300));
+    }
+
+    #[test]
+    fn policies_sharing_a_host_load_and_clashes_stop_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let pol = dir.path().join("policies");
+        std::fs::create_dir(&pol).unwrap();
+        let write = |name: &str, prefix: &str| {
+            std::fs::write(
+                pol.join(name),
+                format!("host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"{prefix}\"\n"),
+            )
+            .unwrap();
+        };
+        write("a.toml", "/a");
+        write("b.toml", "/b");
+        let file = dir.path().join("portcullis.toml");
+        let text = "[gateway]\npolicies_dir = \"policies\"\n";
+        let c = Config::parse(&file, text).unwrap();
+        let bases: Vec<_> = c.policies.iter().map(|p| p.base_url.as_str()).collect();
+        assert_eq!(
+            bases,
+            [
+                "https://apps.localhost:8443/a",
+                "https://apps.localhost:8443/b"
+            ]
+        );
+        write("b.toml", "/a/");
+        let e = format!("{:#}", Config::parse(&file, text).unwrap_err());
+        assert!(
+            e.contains("a.toml") && e.contains("b.toml") && e.contains("path_prefix"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub const OUTCOMES: &[&str] = &[
     "callback",
     "callback_refused",
     "unavailable",
+    "no_app",
+    "bad_path",
 ];
 
 /// Latency bucket bounds in seconds.
@@ -68,6 +70,15 @@ impl Metrics {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
         }
+    }
+
+    /// The series index of application `id` (0 is the portal's).
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.apps
+            .iter()
+            .skip(1)
+            .position(|a| a.name == id)
+            .map(|i| i + 1)
     }
 
     /// Records one finished request of application `app` (0 = portal).
@@ -204,6 +215,17 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applications_are_found_by_id_not_position() {
+        let m = Metrics::new(["wiki", "grafana"]);
+        assert_eq!(m.index_of("wiki"), Some(1));
+        assert_eq!(m.index_of("grafana"), Some(2));
+        assert_eq!(m.index_of("portal"), None, "no application is the portal");
+        assert_eq!(m.index_of("added-later"), None);
+        // Out of range: not counted, and no panic.
+        m.record(usize::MAX, "allowed", 1, false);
+    }
 
     #[test]
     fn renders_counts_and_histograms() {

@@ -28,6 +28,7 @@ struct FilePolicy {
     name: Option<String>,
     description: Option<String>,
     host: String,
+    path_prefix: Option<String>,
     upstreams: Vec<String>,
     #[serde(default)]
     groups: Vec<String>,
@@ -156,6 +157,14 @@ pub struct Policy {
     pub host: String,
     /// `scheme://host[:port]` as browsers reach the application.
     pub origin: String,
+    /// The path the application lives under: `/` for the whole host, else
+    /// without a trailing slash. Several policies may share a host when
+    /// their prefixes differ; the longest matching prefix wins.
+    pub path_prefix: String,
+    /// Where the application starts as a URL: the origin for prefix `/`,
+    /// else origin + prefix. The assertion audience, and what `return_to`
+    /// must lie inside.
+    pub base_url: String,
     pub upstreams: Vec<Upstream>,
     /// Allowed groups; empty means every signed-in user.
     pub groups: Vec<String>,
@@ -199,17 +208,39 @@ impl Policy {
     pub fn allows_groups(&self, groups: &[String]) -> bool {
         self.groups.is_empty() || self.groups.iter().any(|g| groups.contains(g))
     }
+
+    /// Whether a request path belongs to this application on its host.
+    pub fn covers(&self, path: &str) -> bool {
+        prefix_matches(&self.path_prefix, path)
+    }
+
+    /// What the portal tile opens: the application's own start page.
+    pub fn launch_url(&self) -> String {
+        if self.path_prefix == "/" {
+            format!("{}/", self.origin)
+        } else {
+            self.base_url.clone()
+        }
+    }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    if prefix == "/" {
-        return true;
+/// The same segment matcher the portal checks `return_to` with, so the
+/// gateway and the portal never disagree on what lies inside a prefix.
+pub(crate) use idp::handoff::path_in_prefix as prefix_matches;
+
+/// A `path_prefix` value, normalised (no trailing slash but for `/`).
+fn parse_path_prefix(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') {
+        return Err("must be a path starting with '/', such as \"/grafana\"".into());
     }
-    let p = prefix.trim_end_matches('/');
-    path == p
-        || path
-            .strip_prefix(p)
-            .is_some_and(|rest| rest.starts_with('/'))
+    if let Some(bad) = ["?", "#", "..", "//"].iter().find(|b| raw.contains(*b)) {
+        return Err(format!("must not contain {bad:?}"));
+    }
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    let trimmed = raw.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_string())
 }
 
 /// Loads every `*.toml` in `dir`, sorted by name.
@@ -224,21 +255,39 @@ pub fn load_dir(dir: &Path, server: &ServerConfig) -> anyhow::Result<Vec<Policy>
         .collect();
     files.sort();
     let mut policies: Vec<Policy> = Vec::new();
+    let mut loaded: Vec<std::path::PathBuf> = Vec::new();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => bail!("{}: cannot read: {e}", file.display()),
         };
         let policy = parse(&file, &text, server)?;
-        if let Some(other) = policies.iter().find(|p| p.host == policy.host) {
-            bail!(
-                "{}: host: {} is already protected by the policy {:?}",
-                file.display(),
-                policy.host,
-                other.id
-            );
+        for (other, other_file) in policies.iter().zip(&loaded) {
+            if other.host != policy.host {
+                continue;
+            }
+            if other.path_prefix == policy.path_prefix {
+                bail!(
+                    "{}: host: {} with path_prefix {:?} is already protected by {}",
+                    file.display(),
+                    policy.host,
+                    policy.path_prefix,
+                    other_file.display()
+                );
+            }
+            // One certificate per host: SNI knows the host, not the path.
+            if other.tls != policy.tls {
+                bail!(
+                    "{}: tls_cert: the host {} is shared with {}, which names a different \
+                     certificate (policies sharing a host must name the same tls_cert and tls_key, or none)",
+                    file.display(),
+                    policy.host,
+                    other_file.display()
+                );
+            }
         }
         policies.push(policy);
+        loaded.push(file);
     }
     Ok(policies)
 }
@@ -299,12 +348,24 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         }
         upstreams.push(Upstream::Addr(u.clone()));
     }
+    let path_prefix = match &f.path_prefix {
+        None => "/".to_string(),
+        Some(raw) => parse_path_prefix(raw).map_err(|reason| err("path_prefix", reason))?,
+    };
     let mut paths = Vec::new();
     for (i, p) in f.paths.iter().enumerate() {
         if !p.prefix.starts_with('/') || p.prefix.contains(['?', '#']) {
             return Err(err(
                 &format!("paths[{i}].prefix"),
                 "must be a path starting with '/'".into(),
+            ));
+        }
+        // Rules stay absolute paths; one outside the application could
+        // never apply, which is surely a mistake worth stopping for.
+        if !prefix_matches(&path_prefix, &p.prefix) {
+            return Err(err(
+                &format!("paths[{i}].prefix"),
+                format!("{:?} is outside path_prefix {path_prefix:?}", p.prefix),
             ));
         }
         paths.push((p.prefix.clone(), p.access));
@@ -486,12 +547,19 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         Some(port) => format!("{scheme}://{host}:{port}"),
         None => format!("{scheme}://{host}"),
     };
+    let base_url = if path_prefix == "/" {
+        origin.clone()
+    } else {
+        format!("{origin}{path_prefix}")
+    };
     Ok(Policy {
         name: f.name.unwrap_or_else(|| id.clone()),
         description: f.description.unwrap_or_default(),
         id,
         host,
         origin,
+        path_prefix,
+        base_url,
         upstreams,
         groups: f.groups,
         access: f.access,
@@ -743,6 +811,165 @@ paths = [
             .unwrap();
         }
         let e = format!("{:#}", load_dir(dir.path(), &server()).unwrap_err());
-        assert!(e.contains("b.toml") && e.contains("host"), "{e}");
+        assert!(
+            e.contains("b.toml") && e.contains("a.toml") && e.contains("host"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn path_prefix_defaults_to_the_whole_host_and_is_normalised() {
+        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"a:1\"]\n");
+        assert_eq!(p.path_prefix, "/");
+        assert_eq!(p.base_url, "https://w.localhost:8443");
+        assert_eq!(p.launch_url(), "https://w.localhost:8443/");
+        for (raw, want) in [
+            ("/", "/"),
+            ("/grafana", "/grafana"),
+            ("/grafana/", "/grafana"),
+            ("/tools/wiki/", "/tools/wiki"),
+        ] {
+            let p = parse_ok(&format!(
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"{raw}\"\n"
+            ));
+            assert_eq!(p.path_prefix, want, "{raw}");
+        }
+        let p = parse_ok(
+            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"/grafana/\"\n",
+        );
+        assert_eq!(p.base_url, "https://w.localhost:8443/grafana");
+        assert_eq!(p.launch_url(), "https://w.localhost:8443/grafana");
+        assert!(p.covers("/grafana") && p.covers("/grafana/") && p.covers("/grafana/d/1"));
+        assert!(!p.covers("/grafana2") && !p.covers("/") && !p.covers("/wiki"));
+    }
+
+    #[test]
+    fn bad_path_prefixes_are_refused_by_name() {
+        for bad in [
+            "grafana", "", "/a?b", "/a#b", "/a/../b", "/..", "//a", "/a//b", "/a\\tb", "/a b",
+        ] {
+            let text =
+                format!("host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"{bad}\"\n");
+            let e = format!(
+                "{:#}",
+                parse(Path::new("/p/wiki.toml"), &text, &server()).unwrap_err()
+            );
+            assert!(
+                e.contains("/p/wiki.toml") && e.contains("path_prefix"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_rules_must_lie_inside_the_prefix() {
+        let p = parse_ok(
+            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"/wiki\"\n\
+             paths = [{ prefix = \"/wiki/public\", access = \"public\" }, { prefix = \"/wiki\", access = \"session\" }]\n",
+        );
+        assert_eq!(p.access_for("/wiki/public/x"), Access::Public);
+        assert_eq!(p.access_for("/wiki/page"), Access::Session);
+        for outside in ["/public", "/", "/wikipedia", "/other/wiki"] {
+            let text = format!(
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"/wiki\"\n\
+                 paths = [{{ prefix = \"/wiki/x\", access = \"public\" }}, {{ prefix = \"{outside}\", access = \"public\" }}]\n"
+            );
+            let e = format!(
+                "{:#}",
+                parse(Path::new("/p/wiki.toml"), &text, &server()).unwrap_err()
+            );
+            assert!(
+                e.contains("paths[1].prefix") && e.contains("outside path_prefix"),
+                "{outside}: {e}"
+            );
+        }
+    }
+
+    fn write_policies(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_host_is_shared_by_prefix_but_not_twice_with_one_prefix() {
+        let dir = write_policies(&[
+            (
+                "a.toml",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/a\"\n",
+            ),
+            (
+                "b.toml",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\npath_prefix = \"/b\"\n",
+            ),
+            (
+                "root.toml",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:3\"]\n",
+            ),
+        ]);
+        let ps = load_dir(dir.path(), &server()).unwrap();
+        let prefixes: Vec<_> = ps.iter().map(|p| p.path_prefix.as_str()).collect();
+        assert_eq!(prefixes, ["/a", "/b", "/"]);
+
+        let dir = write_policies(&[
+            (
+                "a.toml",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/a\"\n",
+            ),
+            (
+                "b.toml",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\npath_prefix = \"/a/\"\n",
+            ),
+        ]);
+        let e = format!("{:#}", load_dir(dir.path(), &server()).unwrap_err());
+        assert!(
+            e.contains("a.toml") && e.contains("b.toml") && e.contains("path_prefix"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_shared_host_has_one_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = crate::tls::ensure_dev_certs(dir.path(), "apps.localhost").unwrap();
+        let cert = format!(
+            "tls_cert = \"certs/{}\"\ntls_key = \"certs/{}\"\n",
+            dev.cert.file_name().unwrap().to_str().unwrap(),
+            dev.key.file_name().unwrap().to_str().unwrap(),
+        );
+        let a = format!(
+            "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/a\"\n{cert}"
+        );
+        let b = |extra: &str| {
+            format!(
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\npath_prefix = \"/b\"\n{extra}"
+            )
+        };
+        std::fs::write(dir.path().join("a.toml"), &a).unwrap();
+        std::fs::write(dir.path().join("b.toml"), b(&cert)).unwrap();
+        assert_eq!(
+            load_dir(dir.path(), &server()).unwrap().len(),
+            2,
+            "the same one"
+        );
+
+        let other = crate::tls::ensure_dev_certs(dir.path(), "other.localhost").unwrap();
+        for extra in [
+            String::new(),
+            format!(
+                "tls_cert = \"certs/{}\"\ntls_key = \"certs/{}\"\n",
+                other.cert.file_name().unwrap().to_str().unwrap(),
+                other.key.file_name().unwrap().to_str().unwrap(),
+            ),
+        ] {
+            std::fs::write(dir.path().join("b.toml"), b(&extra)).unwrap();
+            let e = format!("{:#}", load_dir(dir.path(), &server()).unwrap_err());
+            assert!(
+                e.contains("b.toml") && e.contains("a.toml") && e.contains("tls_cert"),
+                "{e}"
+            );
+        }
     }
 }

@@ -40,9 +40,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("loading the SAML signing certificate")?;
 
     let mut whoami = None;
-    let routes = Arc::new(RouteTable::new(build_routes(&config, &mut whoami).await?));
     let metrics = Arc::new(crate::metrics::Metrics::new(
         config.policies.iter().map(|p| p.id.as_str()),
+    ));
+    let routes = Arc::new(RouteTable::new(
+        build_routes(&config, &mut whoami, &metrics).await?,
     ));
     if let Some(addr) = config.gateway.metrics_listen {
         crate::metrics::serve(addr, metrics.clone()).await?;
@@ -56,7 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         routes.clone(),
         config.gateway.session_cache_ttl,
         config.gateway.session_cache_entries,
-        metrics,
+        metrics.clone(),
     );
 
     let conf = Arc::new(ServerConf::default());
@@ -115,7 +117,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "portcullis is ready"
     );
     for p in &config.policies {
-        tracing::info!(app = %p.id, url = %p.origin, "protecting");
+        tracing::info!(app = %p.id, url = %p.base_url, "protecting");
     }
 
     #[cfg(unix)]
@@ -125,6 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         handoffs,
         sni,
         whoami,
+        metrics,
     ));
 
     shutdown_signal().await;
@@ -147,6 +150,7 @@ fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
             id: p.id.clone(),
             name: p.name.clone(),
             origin: p.origin.clone(),
+            path_prefix: p.path_prefix.clone(),
             idle: p.session_idle,
         })
         .collect()
@@ -156,6 +160,7 @@ fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
 async fn build_routes(
     config: &Config,
     whoami: &mut Option<std::net::SocketAddr>,
+    metrics: &crate::metrics::Metrics,
 ) -> anyhow::Result<Vec<Route>> {
     if whoami.is_none()
         && config
@@ -166,8 +171,13 @@ async fn build_routes(
         *whoami = Some(crate::whoami::start().await?);
     }
     let mut routes = Vec::new();
-    for (i, p) in config.policies.iter().enumerate() {
-        routes.push(Route::new(p.clone(), i + 1, *whoami)?);
+    for p in &config.policies {
+        // By id, not position: a reload that adds a policy sorting before
+        // others must not shift their counts onto it. Metric series are
+        // fixed at start, so an application added by a reload is counted
+        // from the next restart.
+        let index = metrics.index_of(&p.id).unwrap_or(usize::MAX);
+        routes.push(Route::new(p.clone(), index, *whoami)?);
     }
     Ok(routes)
 }
@@ -181,6 +191,7 @@ async fn reload_on_sighup(
     handoffs: Arc<idp::handoff::Handoffs>,
     sni: Option<Arc<tls::SniResolver>>,
     mut whoami: Option<std::net::SocketAddr>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return;
@@ -188,7 +199,7 @@ async fn reload_on_sighup(
     while hup.recv().await.is_some() {
         let result = async {
             let fresh = Config::load(&config.path)?;
-            let new_routes = build_routes(&fresh, &mut whoami).await?;
+            let new_routes = build_routes(&fresh, &mut whoami, &metrics).await?;
             let certs = match &sni {
                 Some(_) => Some(app_certs(&fresh)?),
                 None => None,
@@ -211,7 +222,8 @@ async fn reload_on_sighup(
     }
 }
 
-/// The certificate of every protected host: the policy's, or a development one.
+/// The certificate of every protected host: the policy's, or a development
+/// one. Policies sharing a host name the same one (checked at load).
 fn app_certs(
     config: &Config,
 ) -> anyhow::Result<std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>> {
@@ -260,7 +272,7 @@ async fn add_policy_tiles(idp: &idp::Idp, config: &Config) -> anyhow::Result<()>
                     description: p.description.clone(),
                     detail_url: None,
                     logo_url: None,
-                    launch_url: format!("{}/", p.origin),
+                    launch_url: p.launch_url(),
                 },
                 now,
             )

@@ -29,10 +29,37 @@ pub struct GatewayApp {
     pub name: String,
     /// `scheme://host[:port]` as browsers reach the application.
     pub origin: String,
+    /// The path the application lives under on its host (`/` for the whole
+    /// host, else without a trailing slash): several applications may share
+    /// one host, told apart by this.
+    pub path_prefix: String,
     /// The policy's session idle override: the portal hands this
     /// application a code silently only when the user proved who they are
     /// within it, and asks for the password again otherwise.
     pub idle: Option<std::time::Duration>,
+}
+
+impl GatewayApp {
+    /// Whether `url` is on this application: its origin and, on a shared
+    /// host, inside its path prefix (whole segments).
+    pub fn contains(&self, url: &url::Url) -> bool {
+        url.origin().ascii_serialization() == self.origin
+            && path_in_prefix(&self.path_prefix, url.path())
+    }
+}
+
+/// Whether `path` lies inside `prefix` on segment boundaries: `/grafana`
+/// covers `/grafana`, `/grafana/` and `/grafana/x`, not `/grafana2`. The one
+/// matcher for application prefixes and policy path rules alike.
+pub fn path_in_prefix(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    let p = prefix.trim_end_matches('/');
+    path == p
+        || path
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// What a redeemed code proves.
@@ -112,6 +139,49 @@ impl Handoffs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        for (prefix, path, inside) in [
+            ("/", "/", true),
+            ("/", "/anything/x", true),
+            ("/grafana", "/grafana", true),
+            ("/grafana", "/grafana/", true),
+            ("/grafana", "/grafana/d/x", true),
+            ("/grafana/", "/grafana/d", true),
+            ("/grafana", "/grafana2", false),
+            ("/grafana", "/graf", false),
+            ("/grafana", "/", false),
+            ("/grafana", "/wiki/grafana", false),
+        ] {
+            assert_eq!(path_in_prefix(prefix, path), inside, "{prefix} {path}");
+        }
+    }
+
+    #[test]
+    fn an_app_contains_its_origin_and_prefix_only() {
+        let app = GatewayApp {
+            id: "a".into(),
+            name: "A".into(),
+            origin: "https://apps.localhost:8443".into(),
+            path_prefix: "/a".into(),
+            idle: None,
+        };
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert!(app.contains(&url("https://apps.localhost:8443/a")));
+        assert!(app.contains(&url("https://apps.localhost:8443/a/x?q=1")));
+        for bad in [
+            "https://apps.localhost:8443/",
+            "https://apps.localhost:8443/b/x",
+            "https://apps.localhost:8443/ab",
+            "https://apps.localhost:8443/a/../b",
+            "https://apps.localhost:8443/a/%2e%2e/b",
+            "https://other.localhost:8443/a",
+            "http://apps.localhost:8443/a",
+        ] {
+            assert!(!app.contains(&url(bad)), "{bad}");
+        }
+    }
 
     fn grant(app: &str) -> Grant {
         Grant {

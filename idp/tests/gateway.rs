@@ -28,6 +28,7 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
         id: "wiki".into(),
         name: "Team Wiki".into(),
         origin: "https://wiki.localhost:8443".into(),
+        path_prefix: "/".into(),
         idle: None,
     }]);
     let router = idp::portal::router_with_gateway(k.idp.clone(), handoffs.clone());
@@ -64,6 +65,7 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
             .collect();
     assert_eq!(params["state"], STATE);
     assert_eq!(params["return_to"], "/page?a=1");
+    assert_eq!(params["app"], "wiki", "the callback names the application");
     assert!(
         !res.body.contains(&session),
         "the portal session id never leaves in a URL"
@@ -104,12 +106,14 @@ fn idle_router(k: &support::Kit) -> axum::Router {
             id: "vault".into(),
             name: "Vault".into(),
             origin: "https://vault.localhost:8443".into(),
+            path_prefix: "/".into(),
             idle: Some(std::time::Duration::from_secs(300)),
         },
         GatewayApp {
             id: "wiki".into(),
             name: "Team Wiki".into(),
             origin: "https://wiki.localhost:8443".into(),
+            path_prefix: "/".into(),
             idle: None,
         },
     ]);
@@ -251,4 +255,66 @@ async fn a_recent_second_factor_counts_as_proving_who_one_is() {
         "{:?}",
         res.location()
     );
+}
+
+/// Two applications on one host, told apart by path prefix: a code is only
+/// for a `return_to` inside the application's own prefix, and the callback
+/// names the application so the gateway picks the right one on the host.
+#[tokio::test]
+async fn on_a_shared_host_codes_only_inside_the_apps_prefix() {
+    let k = kit().await;
+    let handoffs = Arc::new(Handoffs::new(k.idp.store.clone()));
+    let app = |id: &str| GatewayApp {
+        id: id.into(),
+        name: id.to_uppercase(),
+        origin: "https://apps.localhost:8443".into(),
+        path_prefix: format!("/{id}"),
+        idle: None,
+    };
+    handoffs.set_apps([app("a"), app("b")]);
+    let router = idp::portal::router_with_gateway(k.idp.clone(), handoffs.clone());
+    let mut b = k.browser_with(router);
+    b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+
+    for inside in [
+        "https://apps.localhost:8443/a",
+        "https://apps.localhost:8443/a/",
+        "https://apps.localhost:8443/a/x?y=1",
+    ] {
+        let res = b.get(&authorize(inside, "a", STATE)).await;
+        assert_eq!(res.status, StatusCode::OK, "{inside}: {}", res.body);
+        let marker = "url=https://apps.localhost:8443/.portcullis/callback?";
+        let start = res.body.find(marker).expect("continues to the callback") + marker.len();
+        let query =
+            res.body[start..start + res.body[start..].find('"').unwrap()].replace("&amp;", "&");
+        let params: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(params["app"], "a", "the callback names the application");
+        assert_eq!(
+            params["return_to"],
+            inside.trim_start_matches("https://apps.localhost:8443")
+        );
+        // The code is for `a` only.
+        assert!(
+            handoffs
+                .redeem(&params["code"], "b", idp::clock::now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    for outside in [
+        authorize("https://apps.localhost:8443/", "a", STATE),
+        authorize("https://apps.localhost:8443/b/x", "a", STATE),
+        authorize("https://apps.localhost:8443/ab", "a", STATE),
+        authorize("https://apps.localhost:8443/a/../b/x", "a", STATE),
+        authorize("https://apps.localhost:8443/a/x", "b", STATE),
+    ] {
+        let res = b.get(&outside).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{outside}");
+        assert!(res.has("This sign-in link is not valid."), "{}", res.body);
+    }
 }

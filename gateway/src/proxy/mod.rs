@@ -11,7 +11,7 @@ mod portal;
 mod route;
 
 pub use pages::escape as pages_escape;
-pub use route::{Route, RouteTable};
+pub use route::{HostRoutes, Route, RouteTable};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,7 +40,7 @@ const H_EMAIL: http::HeaderName = http::HeaderName::from_static("x-portcullis-em
 const H_GROUPS: http::HeaderName = http::HeaderName::from_static("x-portcullis-groups");
 const H_ASSERTION: http::HeaderName = http::HeaderName::from_static("x-portcullis-assertion");
 
-/// Names of the cookies the gateway sets on application hosts.
+/// Names of the cookies the gateway sets for one application on its host.
 #[derive(Debug, Clone)]
 pub struct CookieNames {
     pub app: String,
@@ -49,11 +49,22 @@ pub struct CookieNames {
 }
 
 impl CookieNames {
-    fn new(secure: bool) -> Self {
+    /// `portcullis_app` for an application owning its whole host (the names
+    /// of before shared hosts existed, so cookies survive an upgrade);
+    /// `portcullis_app_<id>` under a path prefix, so applications sharing a
+    /// host never overwrite each other's cookie. Always `Path=/`, which
+    /// `__Host-` requires; `__Host-` whenever the origin is HTTPS.
+    pub fn for_policy(policy: &Policy) -> Self {
+        let secure = policy.origin.starts_with("https://");
         let prefix = if secure { "__Host-" } else { "" };
+        let suffix = if policy.path_prefix == "/" {
+            String::new()
+        } else {
+            format!("_{}", policy.id)
+        };
         Self {
-            app: format!("{prefix}portcullis_app"),
-            state: format!("{prefix}portcullis_state"),
+            app: format!("{prefix}portcullis_app{suffix}"),
+            state: format!("{prefix}portcullis_state{suffix}"),
             secure,
         }
     }
@@ -79,7 +90,6 @@ pub struct Gateway {
     routes: Arc<RouteTable>,
     handoffs: Arc<Handoffs>,
     sessions: Arc<EdgeSessions>,
-    cookies: CookieNames,
     scheme: &'static str,
 }
 
@@ -119,7 +129,6 @@ impl Gateway {
             routes,
             handoffs,
             sessions,
-            cookies: CookieNames::new(secure),
             scheme: if secure { "https" } else { "http" },
         }
     }
@@ -143,9 +152,6 @@ impl Gateway {
         route: Arc<Route>,
     ) -> Result<bool> {
         let req = session.req_header();
-        if req.uri.path() == CALLBACK_PATH {
-            return self.callback(session, ctx, &route).await;
-        }
         let access = route.policy.access_for(req.uri.path());
         if access == Access::Public {
             ctx.outcome = "public";
@@ -160,7 +166,7 @@ impl Gateway {
                 .path_and_query()
                 .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
         };
-        let identity = match cookie(&req.headers, &self.cookies.app) {
+        let identity = match cookie(&req.headers, &route.cookies.app) {
             Some(t) => match self
                 .sessions
                 .identify(t, &route.policy.id, route.policy.session_idle)
@@ -191,7 +197,7 @@ impl Gateway {
                 self.portal_origin,
                 self.authorize_path(&route, &path_and_query(session), &state)
             );
-            let set = self.cookies.set(&self.cookies.state, &state, Some(600));
+            let set = route.cookies.set(&route.cookies.state, &state, Some(600));
             return pages::redirect(session, &to, Some(&set)).await;
         };
         if !route.policy.allows_groups(&identity.groups) {
@@ -209,14 +215,14 @@ impl Gateway {
             let state = idp::crypto::random_token();
             let back = self.authorize_path(&route, &path_and_query(session), &state);
             let to = step_up_url(&self.portal_origin, &route.policy.id, &back);
-            let set = self.cookies.set(&self.cookies.state, &state, Some(600));
+            let set = route.cookies.set(&route.cookies.state, &state, Some(600));
             return pages::redirect(session, &to, Some(&set)).await;
         }
         ctx.outcome = "allowed";
         ctx.assertion = self
             .sessions
             .assertions
-            .get(&link, &identity, &route.policy.origin, idp::clock::now())
+            .get(&link, &identity, &route.policy.base_url, idp::clock::now())
             .await;
         ctx.identity = Some(identity);
         Ok(false)
@@ -238,23 +244,47 @@ impl Gateway {
         .await
     }
 
-    /// `/.portcullis/callback?code&state&return_to`: the application host's
-    /// half of the handshake.
-    async fn callback(&self, session: &mut Session, ctx: &mut Ctx, route: &Route) -> Result<bool> {
+    /// `/.portcullis/callback?app&code&state&return_to`: the application
+    /// host's half of the handshake. The path is per host, not per
+    /// application, so `app` picks the application among the host's.
+    async fn callback(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        host: &HostRoutes,
+    ) -> Result<bool> {
         ctx.outcome = "callback";
         let req = session.req_header();
+        let mut app = None;
         let mut code = None;
         let mut state = None;
         let mut return_to = None;
         for (k, v) in url::form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes()) {
             match &*k {
+                "app" => app = Some(v.into_owned()),
                 "code" => code = Some(v.into_owned()),
                 "state" => state = Some(v.into_owned()),
                 "return_to" => return_to = Some(v.into_owned()),
                 _ => {}
             }
         }
-        let expected_state = cookie(&req.headers, &self.cookies.state);
+        let Some(route) = app.as_deref().and_then(|id| host.app(id)).cloned() else {
+            ctx.outcome = "callback_refused";
+            return pages::message(
+                session,
+                400,
+                "Sign-in could not be completed",
+                "This sign-in link is not for an application at this address.",
+                Some((
+                    &format!("{}/apps", self.portal_origin),
+                    "Go to your applications",
+                )),
+            )
+            .await;
+        };
+        ctx.route = Some(route.clone());
+        let req = session.req_header();
+        let expected_state = cookie(&req.headers, &route.cookies.state);
         // The state cookie ties the code to the browser that started the
         // round trip: a code from someone else's session cannot be planted.
         let state_ok = matches!((&state, &expected_state), (Some(a), Some(b)) if idp::crypto::ct_eq(a.as_bytes(), b.as_bytes()));
@@ -289,7 +319,7 @@ impl Gateway {
                     "The sign-in for {} expired or was started in another browser.",
                     route.policy.name
                 ),
-                Some(("/", "Try again")),
+                Some((&route.policy.path_prefix, "Try again")),
             )
             .await;
         };
@@ -297,7 +327,7 @@ impl Gateway {
             Ok(Some(p)) => p,
             Ok(None) => {
                 ctx.outcome = "callback_refused";
-                return pages::redirect(session, "/", None).await;
+                return pages::redirect(session, &route.policy.path_prefix, None).await;
             }
             Err(cache::Unavailable) => {
                 ctx.outcome = "unavailable";
@@ -314,13 +344,41 @@ impl Gateway {
         };
         let target = return_to
             .filter(|r| local_path(r))
-            .unwrap_or_else(|| "/".into());
+            .unwrap_or_else(|| route.policy.path_prefix.clone());
         let cookies = [
-            self.cookies.set(&self.cookies.app, &token, None),
-            self.cookies.set(&self.cookies.state, "", Some(0)),
+            route.cookies.set(&route.cookies.app, &token, None),
+            route.cookies.set(&route.cookies.state, "", Some(0)),
         ];
         pages::redirect_with(session, &target, &cookies).await
     }
+}
+
+/// Whether a request path has a `.` or `..` segment, plain or
+/// percent-encoded (`%2e`), as upstreams may resolve them.
+fn has_dot_segment(path: &str) -> bool {
+    // The common path has neither byte: one scan, nothing more.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
+    path.split('/').any(|seg| {
+        let seg = seg.as_bytes();
+        let mut dots = 0;
+        let mut i = 0;
+        while i < seg.len() {
+            if seg[i] == b'.' {
+                i += 1;
+            } else if seg[i] == b'%'
+                && seg.get(i + 1) == Some(&b'2')
+                && matches!(seg.get(i + 2), Some(b'e' | b'E'))
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
 }
 
 /// Whether `raw` is a path on this host (not `//host`, not a URL).
@@ -442,7 +500,28 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let host = request_host(session.req_header());
         match self.routes.get(&host) {
-            Some(route) => {
+            Some(apps) => {
+                let path = session.req_header().uri.path();
+                // Before prefix routing: the handshake's path is the host's,
+                // whatever applications share it.
+                if path == CALLBACK_PATH {
+                    return self.callback(session, ctx, &apps).await;
+                }
+                // Browsers resolve `.` and `..` before sending; a request that
+                // still has them would be routed (and its rules chosen) by one
+                // prefix, then resolved by the upstream into another's path.
+                if has_dot_segment(path) {
+                    ctx.outcome = "bad_path";
+                    let json = !is_navigation(&session.req_header().headers);
+                    return pages::bad_path(session, json).await;
+                }
+                let Some(route) = apps.find(path).cloned() else {
+                    // A known host but no application here: never the
+                    // portal, never another application's upstream.
+                    ctx.outcome = "no_app";
+                    let json = !is_navigation(&session.req_header().headers);
+                    return pages::no_app(session, json, &self.portal_origin).await;
+                };
                 ctx.route = Some(route.clone());
                 self.enforce(session, ctx, route).await
             }
@@ -561,7 +640,16 @@ impl ProxyHttp for Gateway {
             host = %request_host(req),
             path = %req.uri.path(),
             status,
-            app = ctx.route.as_ref().map(|r| r.policy.id.as_str()).unwrap_or("portal"),
+            // A refusal on an application host before routing is nobody's:
+            // not the portal's.
+            app = ctx.route.as_ref().map_or(
+                if matches!(ctx.outcome, "no_app" | "bad_path") {
+                    ""
+                } else {
+                    "portal"
+                },
+                |r| r.policy.id.as_str()
+            ),
             outcome = ctx.outcome,
             user = ctx.identity.as_ref().map(|i| i.user_id.as_str()).unwrap_or(""),
             micros,
@@ -667,6 +755,45 @@ mod tests {
             HeaderValue::from_static("__Host-portcullis_app=T"),
         );
         assert_eq!(strip_our_cookies(&only), None);
+        // The per-application names on a shared host are ours too.
+        let mut shared = HeaderMap::new();
+        shared.insert(
+            header::COOKIE,
+            HeaderValue::from_static(
+                "__Host-portcullis_app_a=T; x=1; __Host-portcullis_state_b=S; portcullis_app_c=U",
+            ),
+        );
+        assert_eq!(strip_our_cookies(&shared).as_deref(), Some("x=1"));
+        assert_eq!(cookie(&shared, "__Host-portcullis_app_a"), Some("T"));
+        assert_eq!(cookie(&shared, "__Host-portcullis_app"), None);
+    }
+
+    #[test]
+    fn dot_segments_are_found_plain_or_encoded() {
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/a/..",
+            "/..",
+            "/a/%2e%2e/b",
+            "/a/%2E./b",
+            "/a/.%2e",
+            "/a/%2e/b",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in [
+            "/",
+            "/a/b",
+            "/a/x.css",
+            "/a/..x",
+            "/a/...",
+            "/a/%2ex",
+            "/a/%20",
+            "/.well-known/x",
+        ] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
     }
 
     #[test]

@@ -83,6 +83,36 @@ pub async fn forbidden(session: &mut Session, app: &str, portal_origin: &str) ->
     .await
 }
 
+/// A known application host, but no application's path prefix matches.
+pub async fn no_app(session: &mut Session, json_client: bool, portal_origin: &str) -> Result<bool> {
+    if json_client {
+        return json(session, 404, "not_found", "").await;
+    }
+    message(
+        session,
+        404,
+        "No application at this address",
+        "Nothing is published at this address. Your applications are listed on the portal.",
+        Some((&format!("{portal_origin}/apps"), "Go to your applications")),
+    )
+    .await
+}
+
+/// A path with `.` or `..` segments, which no browser sends.
+pub async fn bad_path(session: &mut Session, json_client: bool) -> Result<bool> {
+    if json_client {
+        return json(session, 400, "invalid_request", "").await;
+    }
+    message(
+        session,
+        400,
+        "This address is not valid",
+        "The address contains \".\" or \"..\" path segments. Open the link again from its application.",
+        None,
+    )
+    .await
+}
+
 pub async fn message(
     session: &mut Session,
     status: u16,

@@ -14,13 +14,17 @@ use pingora::lb::selection::RoundRobin;
 use pingora::prelude::HttpPeer;
 use pingora::utils::tls::WrappedX509;
 
+use super::CookieNames;
 use crate::policy::{HealthProbe, Policy, Upstream};
 
 /// An application and where its requests go.
 pub struct Route {
     pub policy: Policy,
-    /// Position among the applications, from 1 (0 is the portal), for metrics.
+    /// This application's metric series, from 1 (0 is the portal); out of
+    /// range (not counted) for one added by a reload.
     pub index: usize,
+    /// This application's cookies on its host, named once here.
+    pub cookies: CookieNames,
     upstreams: Arc<LoadBalancer<RoundRobin>>,
     /// The roots from `upstream_ca`, parsed once.
     ca: Option<Arc<[WrappedX509]>>,
@@ -112,6 +116,7 @@ impl Route {
             h.finish()
         };
         Ok(Self {
+            cookies: CookieNames::for_policy(&policy),
             policy,
             index,
             upstreams,
@@ -195,9 +200,31 @@ fn rustls_pemfile_certs(pem: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// The applications on one host, longest path prefix first.
+#[derive(Debug)]
+pub struct HostRoutes(Vec<Arc<Route>>);
+
+impl HostRoutes {
+    fn new(mut routes: Vec<Arc<Route>>) -> Self {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.policy.path_prefix.len()));
+        Self(routes)
+    }
+
+    /// The application a request path belongs to: the longest prefix that
+    /// matches on segment boundaries. None: no application at this path.
+    pub fn find(&self, path: &str) -> Option<&Arc<Route>> {
+        self.0.iter().find(|r| r.policy.covers(path))
+    }
+
+    /// The application with this policy id, if it is on this host.
+    pub fn app(&self, id: &str) -> Option<&Arc<Route>> {
+        self.0.iter().find(|r| r.policy.id == id)
+    }
+}
+
 /// The applications by host, replaceable while requests run (SIGHUP).
 #[derive(Debug, Default)]
-pub struct RouteTable(std::sync::RwLock<Arc<HashMap<String, Arc<Route>>>>);
+pub struct RouteTable(std::sync::RwLock<Arc<HashMap<String, Arc<HostRoutes>>>>);
 
 impl RouteTable {
     pub fn new(routes: Vec<Route>) -> Self {
@@ -208,16 +235,131 @@ impl RouteTable {
 
     /// Swaps in a new set; requests already routed keep their old route.
     pub fn replace(&self, routes: Vec<Route>) {
-        let map: HashMap<_, _> = routes
+        let mut by_host: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
+        for r in routes {
+            by_host
+                .entry(r.policy.host.clone())
+                .or_default()
+                .push(Arc::new(r));
+        }
+        let map = by_host
             .into_iter()
-            .map(|r| (r.policy.host.clone(), Arc::new(r)))
+            .map(|(host, routes)| (host, Arc::new(HostRoutes::new(routes))))
             .collect();
         if let Ok(mut guard) = self.0.write() {
             *guard = Arc::new(map);
         }
     }
 
-    pub fn get(&self, host: &str) -> Option<Arc<Route>> {
+    /// The applications on `host`; None for the portal and unknown hosts.
+    pub fn get(&self, host: &str) -> Option<Arc<HostRoutes>> {
         self.0.read().ok()?.get(host).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(id: &str, host: &str, prefix: Option<&str>, index: usize) -> Route {
+        let prefix = prefix.map_or(String::new(), |p| format!("path_prefix = \"{p}\"\n"));
+        let policy = crate::policy::parse(
+            std::path::Path::new(&format!("/p/{id}.toml")),
+            &format!("host = \"{host}\"\nupstreams = [\"127.0.0.1:{index}\"]\n{prefix}"),
+            &crate::config::ServerConfig::default(),
+        )
+        .unwrap();
+        Route::new(policy, index, None).unwrap()
+    }
+
+    fn table() -> RouteTable {
+        RouteTable::new(vec![
+            route("root", "apps.localhost", None, 1),
+            route("a", "apps.localhost", Some("/a"), 2),
+            route("deep", "apps.localhost", Some("/a/deep"), 3),
+            route("b", "apps.localhost", Some("/b"), 4),
+            route("solo", "solo.localhost", Some("/only"), 5),
+            route("wiki", "wiki.localhost", None, 6),
+        ])
+    }
+
+    fn chosen(t: &RouteTable, host: &str, path: &str) -> Option<String> {
+        t.get(host)?.find(path).map(|r| r.policy.id.clone())
+    }
+
+    #[test]
+    fn host_first_then_the_longest_prefix_on_segments() {
+        let t = table();
+        for (path, app) in [
+            ("/a", "a"),
+            ("/a/", "a"),
+            ("/a/x", "a"),
+            ("/a/deep", "deep"),
+            ("/a/deep/x", "deep"),
+            ("/a/deeper", "a"),
+            ("/ab", "root"),
+            ("/b/y", "b"),
+            ("/", "root"),
+            ("/c", "root"),
+        ] {
+            assert_eq!(
+                chosen(&t, "apps.localhost", path).as_deref(),
+                Some(app),
+                "{path}"
+            );
+        }
+        assert_eq!(chosen(&t, "wiki.localhost", "/a").as_deref(), Some("wiki"));
+        assert!(
+            t.get("portal.localhost").is_none(),
+            "not an application host"
+        );
+    }
+
+    #[test]
+    fn no_prefix_matches_no_application() {
+        let t = table();
+        for path in ["/", "/onlyx", "/other", "/a/only"] {
+            assert_eq!(chosen(&t, "solo.localhost", path), None, "{path}");
+        }
+        assert_eq!(
+            chosen(&t, "solo.localhost", "/only/x").as_deref(),
+            Some("solo")
+        );
+    }
+
+    #[test]
+    fn the_callback_picks_the_application_by_id_on_its_host_only() {
+        let t = table();
+        let apps = t.get("apps.localhost").unwrap();
+        assert_eq!(apps.app("b").unwrap().policy.id, "b");
+        assert!(apps.app("wiki").is_none(), "another host's application");
+        assert!(apps.app("nope").is_none());
+    }
+
+    #[test]
+    fn cookie_names_per_prefix() {
+        let t = table();
+        let apps = t.get("apps.localhost").unwrap();
+        let root = apps.app("root").unwrap();
+        assert_eq!(root.cookies.app, "__Host-portcullis_app");
+        assert_eq!(root.cookies.state, "__Host-portcullis_state");
+        let a = apps.app("a").unwrap();
+        assert_eq!(a.cookies.app, "__Host-portcullis_app_a");
+        assert_eq!(a.cookies.state, "__Host-portcullis_state_a");
+        let set = a.cookies.set(&a.cookies.app, "T", None);
+        assert!(set.contains("; Path=/;") && set.contains("Secure"), "{set}");
+        let plain = crate::config::ServerConfig {
+            plain_http: true,
+            ..Default::default()
+        };
+        let policy = crate::policy::parse(
+            std::path::Path::new("/p/b.toml"),
+            "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/b\"\n",
+            &plain,
+        )
+        .unwrap();
+        let b = Route::new(policy, 1, None).unwrap();
+        assert_eq!(b.cookies.app, "portcullis_app_b");
+        assert!(!b.cookies.set(&b.cookies.app, "T", None).contains("Secure"));
     }
 }

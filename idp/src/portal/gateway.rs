@@ -44,13 +44,14 @@ pub async fn authorize(
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .ok_or_else(bad)?;
-    // Only a URL on the application's own origin: anything else would turn
-    // the portal into an open redirect carrying a live code.
+    // Only a URL on the application's own origin and path prefix: anything
+    // else would turn the portal into an open redirect carrying a live code,
+    // or hand it to another application sharing the host.
     let target = q
         .return_to
         .as_deref()
         .and_then(|r| url::Url::parse(r).ok())
-        .filter(|u| u.origin().ascii_serialization() == app.origin)
+        .filter(|u| app.contains(u))
         .filter(|u| u.username().is_empty() && u.password().is_none())
         .ok_or_else(bad)?;
     if let Some(idle) = app.idle
@@ -79,7 +80,10 @@ pub async fn authorize(
             clock::now(),
         )
         .await?;
+    // `app` because the callback path is per host, and a host may carry
+    // several applications: it picks the one the code is for.
     let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("app", &app.id)
         .append_pair("code", &code)
         .append_pair("state", &state)
         .append_pair("return_to", &path)
