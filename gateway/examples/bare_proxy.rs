@@ -1,11 +1,10 @@
 //! The floor under the gateway's figures: pingora proxying every request to
 //! one upstream with nothing else (no session, no policy, no headers, no
-//! metrics), on the same runtime setup as `portcullis serve` (the service
-//! started on a multi-threaded tokio runtime, one worker per core). `bench/gateway.sh`
+//! metrics), on the same event-loop setup as `portcullis serve`. `bench/gateway.sh`
 //! runs it beside nginx so the table shows how much of the distance to nginx
 //! is pingora's own and how much is Portcullis'.
 //!
-//!   bare_proxy LISTEN UPSTREAM
+//!   bare_proxy LISTEN UPSTREAM [THREADS]
 
 use std::net::SocketAddr;
 
@@ -39,11 +38,10 @@ impl ProxyHttp for Bare {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(listen), Some(upstream)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: bare_proxy LISTEN UPSTREAM");
+        eprintln!("usage: bare_proxy LISTEN UPSTREAM [THREADS]");
         std::process::exit(2);
     };
     let upstream: SocketAddr = match upstream.parse() {
@@ -53,18 +51,30 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let threads = args
+        .get(3)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let conf = std::sync::Arc::new(ServerConf::default());
     let mut service = pingora::proxy::http_proxy_service(&conf, Bare { upstream });
     service.add_tcp(listen);
+    let runtime = pingora_runtime::Runtime::new_no_steal(threads, "bare-proxy");
     let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, _ready_rx) = tokio::sync::watch::channel(false);
+    let done = runtime.get_handle().spawn(async move {
+        ServiceWithDependents::start_service(
+            &mut service,
+            None,
+            shutdown_rx,
+            1,
+            ServiceReadyNotifier::new(ready_tx),
+        )
+        .await;
+    });
     // Runs until killed; the bench stops it with SIGTERM.
-    ServiceWithDependents::start_service(
-        &mut service,
-        None,
-        shutdown_rx,
-        1,
-        ServiceReadyNotifier::new(ready_tx),
-    )
-    .await;
+    let main = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime to wait on");
+    let _ = main.block_on(done);
 }

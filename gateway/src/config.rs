@@ -58,6 +58,19 @@ pub struct GatewayConfig {
     pub session_cache_entries: usize,
     /// Where Prometheus scrapes `/metrics`; off when absent.
     pub metrics_listen: Option<SocketAddr>,
+    /// Threads serving connections, each with its own event loop; 0 means
+    /// one per CPU core.
+    pub threads: usize,
+}
+
+impl GatewayConfig {
+    /// The number of connection threads `threads` asks for.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -67,6 +80,7 @@ impl Default for GatewayConfig {
             session_cache_ttl: std::time::Duration::from_secs(1),
             session_cache_entries: 100_000,
             metrics_listen: None,
+            threads: 0,
         }
     }
 }
@@ -279,6 +293,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.gateway.threads > 1024 {
+            return Err(ConfigError::new(
+                "gateway.threads",
+                "must be at most 1024 (0 means one per CPU core)",
+            ));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::new(
                 "log.format",
@@ -448,6 +468,7 @@ mod tests {
                 "[gateway]\nsession_cache_entries = 0",
                 "gateway.session_cache_entries",
             ),
+            ("[gateway]\nthreads = 5000", "gateway.threads"),
             (
                 "[gateway]\npolicies_dir = \"missing\"",
                 "gateway.policies_dir",
