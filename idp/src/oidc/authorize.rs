@@ -198,16 +198,7 @@ fn redirect(to: &str) -> Response {
 }
 
 fn to_login(cont: &str, login_hint: Option<&str>, force: bool) -> Response {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("return_to", cont);
-    if let Some(h) = login_hint {
-        q.append_pair("login_hint", h);
-    }
-    if force {
-        // The portal's "change" mode shows the form even to a signed-in browser.
-        q.append_pair("change", "1");
-    }
-    redirect(&format!("/login?{}", q.finish()))
+    redirect(&crate::portal::login_url(cont, login_hint, force))
 }
 
 async fn decide(

@@ -104,12 +104,8 @@ fn fresh_sign_in(app: &str, return_to: &str, state: &str, email: &str) -> Respon
         .append_pair("return_to", return_to)
         .append_pair("state", state)
         .finish();
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("return_to", &format!("{AUTHORIZE_PATH}?{back}"))
-        .append_pair("login_hint", email)
-        .append_pair("change", "1")
-        .finish();
-    Redirect::to(&format!("/login?{q}")).into_response()
+    let to = super::login_url(&format!("{AUTHORIZE_PATH}?{back}"), Some(email), true);
+    Redirect::to(&to).into_response()
 }
 
 /// A page that moves on to `to` at once. Not a redirect: this request is

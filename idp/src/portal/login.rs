@@ -95,6 +95,22 @@ pub async fn home(signed_in: Option<SignedIn>) -> Response {
     })
 }
 
+/// The sign-in page coming back to `return_to`, the email pre-filled with
+/// `login_hint`. `again`: show the form even to a signed-in browser (its
+/// `change` mode), for a sign-in that must be fresh (OIDC `prompt=login`,
+/// SAML `ForceAuthn`, a gateway application's session idle override).
+pub fn login_url(return_to: &str, login_hint: Option<&str>, again: bool) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    if let Some(hint) = login_hint {
+        q.append_pair("login_hint", hint);
+    }
+    if again {
+        q.append_pair("change", "1");
+    }
+    format!("/login?{}", q.finish())
+}
+
 #[derive(Deserialize, Default)]
 pub struct LoginQuery {
     return_to: Option<String>,

@@ -10,6 +10,7 @@ mod federation;
 pub mod gateway;
 mod headers;
 mod login;
+pub use login::login_url;
 mod mfa;
 mod profile;
 pub mod render;

@@ -509,12 +509,7 @@ fn redirect(to: &str) -> Response {
 }
 
 fn to_login(cont: &str, force: bool) -> Response {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("return_to", cont);
-    if force {
-        q.append_pair("change", "1");
-    }
-    redirect(&format!("/login?{}", q.finish()))
+    redirect(&crate::portal::login_url(cont, None, force))
 }
 
 fn to_step_up(cont: &str) -> Response {
