@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::bail;
 use serde::Deserialize;
 
+use idp::request_path::{self, PathCase, PathOptions};
+
 use crate::config::ServerConfig;
 
 /// What a path needs.
@@ -49,6 +51,9 @@ struct FilePolicy {
     #[serde(default, with = "humantime_serde::option")]
     upstream_idle_timeout: Option<Duration>,
     session: Option<FileSession>,
+    path_case: Option<String>,
+    #[serde(default)]
+    path_parameters: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,17 +193,22 @@ pub struct Policy {
     /// without a request to the application, and entering it needs a sign-in
     /// (or second factor) at most this old. None: the portal's rules only.
     pub session_idle: Option<Duration>,
+    /// How the upstream compares paths; rules and prefixes match the same way.
+    pub path_case: PathCase,
+    /// What the application allows in paths beyond the safe default.
+    pub path_options: PathOptions,
 }
 
 /// Second-factor methods a policy may name (RFC 8176 `amr` values).
 const MFA_METHODS: &[&str] = &["otp", "hwk", "swk", "sms", "pop"];
 
 impl Policy {
-    /// The rule for a request path: the longest matching prefix, on segment
-    /// boundaries, so `/admin` covers `/admin/x` but not `/administrator`.
+    /// The rule for a request path (normalised by [`request_path::normalize`]):
+    /// the longest matching prefix, on segment boundaries, so `/admin`
+    /// covers `/admin/x` but not `/administrator`.
     pub fn access_for(&self, path: &str) -> Access {
         for (prefix, access) in &self.paths {
-            if prefix_matches(prefix, path) {
+            if request_path::in_prefix(prefix, path, self.path_case) {
                 return *access;
             }
         }
@@ -209,9 +219,10 @@ impl Policy {
         self.groups.is_empty() || self.groups.iter().any(|g| groups.contains(g))
     }
 
-    /// Whether a request path belongs to this application on its host.
+    /// Whether a request path (normalised) belongs to this application on
+    /// its host.
     pub fn covers(&self, path: &str) -> bool {
-        prefix_matches(&self.path_prefix, path)
+        request_path::in_prefix(&self.path_prefix, path, self.path_case)
     }
 
     /// What the portal tile opens: the application's own start page.
@@ -224,10 +235,6 @@ impl Policy {
     }
 }
 
-/// The same segment matcher the portal checks `return_to` with, so the
-/// gateway and the portal never disagree on what lies inside a prefix.
-pub(crate) use idp::handoff::path_in_prefix as prefix_matches;
-
 /// A `path_prefix` value, normalised (no trailing slash but for `/`).
 fn parse_path_prefix(raw: &str) -> Result<String, String> {
     if !raw.starts_with('/') {
@@ -239,8 +246,20 @@ fn parse_path_prefix(raw: &str) -> Result<String, String> {
     if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("must not contain spaces or control characters".into());
     }
+    let raw = &normal_rule(raw)?;
     let trimmed = raw.trim_end_matches('/');
     Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_string())
+}
+
+/// A prefix in a policy in the form requests are matched in: a rule written
+/// `/%6dfa` or `/a//b` means `/mfa` or `/a/b`. One that has no normal form
+/// (`/a/../b`, `/a%2fb`) is refused: no request could ever match it.
+fn normal_rule(raw: &str) -> Result<String, String> {
+    let opts = PathOptions { parameters: true };
+    match request_path::normalize(raw, opts) {
+        Ok(n) => Ok(n.into_owned()),
+        Err(why) => Err(format!("is not a usable path: {why}")),
+    }
 }
 
 /// Loads every `*.toml` in `dir`, sorted by name.
@@ -352,6 +371,16 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         None => "/".to_string(),
         Some(raw) => parse_path_prefix(raw).map_err(|reason| err("path_prefix", reason))?,
     };
+    let path_case = match f.path_case.as_deref() {
+        None | Some("sensitive") => PathCase::Sensitive,
+        Some("insensitive") => PathCase::Insensitive,
+        Some(other) => {
+            return Err(err(
+                "path_case",
+                format!("{other:?} is not \"sensitive\" or \"insensitive\""),
+            ));
+        }
+    };
     let mut paths = Vec::new();
     for (i, p) in f.paths.iter().enumerate() {
         if !p.prefix.starts_with('/') || p.prefix.contains(['?', '#']) {
@@ -360,15 +389,17 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
                 "must be a path starting with '/'".into(),
             ));
         }
+        let prefix =
+            normal_rule(&p.prefix).map_err(|reason| err(&format!("paths[{i}].prefix"), reason))?;
         // Rules stay absolute paths; one outside the application could
         // never apply, which is surely a mistake worth stopping for.
-        if !prefix_matches(&path_prefix, &p.prefix) {
+        if !request_path::in_prefix(&path_prefix, &prefix, path_case) {
             return Err(err(
                 &format!("paths[{i}].prefix"),
                 format!("{:?} is outside path_prefix {path_prefix:?}", p.prefix),
             ));
         }
-        paths.push((p.prefix.clone(), p.access));
+        paths.push((prefix, p.access));
     }
     paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.trim_end_matches('/').len()));
     let needs_mfa = f.access == Access::Mfa || paths.iter().any(|(_, a)| *a == Access::Mfa);
@@ -572,6 +603,10 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         upstream_tls,
         upstream_idle_timeout: f.upstream_idle_timeout,
         session_idle,
+        path_case,
+        path_options: PathOptions {
+            parameters: f.path_parameters,
+        },
     })
 }
 
@@ -613,6 +648,74 @@ paths = [
         assert!(p.allows_groups(&["Staff".into()]));
         assert!(!p.allows_groups(&["Other".into()]));
         assert_eq!(p.mfa_max_age, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn case_insensitive_upstreams_get_rules_without_case() {
+        let text = |case: &str| {
+            format!(
+                "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\n{case}\
+                 mfa = {{ max_age = \"5m\" }}\npaths = [{{ prefix = \"/Admin\", access = \"mfa\" }}]\n"
+            )
+        };
+        let strict = parse_ok(&text(""));
+        assert_eq!(strict.path_case, PathCase::Sensitive, "the default");
+        assert_eq!(strict.access_for("/Admin/x"), Access::Mfa);
+        assert_eq!(strict.access_for("/admin/x"), Access::Session);
+        let loose = parse_ok(&text("path_case = \"insensitive\"\n"));
+        for p in ["/admin/x", "/ADMIN", "/aDmIn/y"] {
+            assert_eq!(loose.access_for(p), Access::Mfa, "{p}");
+        }
+        assert_eq!(loose.access_for("/admins"), Access::Session);
+        let err = parse(
+            Path::new("/p/wiki.toml"),
+            &text("path_case = \"maybe\"\n"),
+            &server(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("path_case") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn rules_are_kept_in_the_form_requests_are_matched_in() {
+        let p = parse_ok(
+            "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\npath_prefix = \"/%61pp\"\n\
+             paths = [{ prefix = \"/app//%6dfa\", access = \"public\" }, { prefix = \"/app/a%20b\", access = \"public\" }]\n",
+        );
+        assert_eq!(p.path_prefix, "/app");
+        assert_eq!(p.access_for("/app/mfa/x"), Access::Public);
+        assert_eq!(p.access_for("/app/a%20b"), Access::Public);
+        for (rule, key) in [
+            (
+                "paths = [{ prefix = \"/a%2fb\", access = \"public\" }]",
+                "paths[0].prefix",
+            ),
+            (
+                "paths = [{ prefix = \"/a/./b\", access = \"public\" }]",
+                "paths[0].prefix",
+            ),
+            (
+                "paths = [{ prefix = \"/a\\\\b\", access = \"public\" }]",
+                "paths[0].prefix",
+            ),
+            ("path_prefix = \"/a%2fb\"", "path_prefix"),
+        ] {
+            let text =
+                format!("host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\n{rule}\n");
+            let e = parse(Path::new("/p/wiki.toml"), &text, &server())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(key) && e.contains("not a usable path"),
+                "{rule}: {e}"
+            );
+        }
+        let params = parse_ok(
+            "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\npath_parameters = true\n",
+        );
+        assert!(params.path_options.parameters);
+        assert!(!p.path_options.parameters, "off unless asked for");
     }
 
     #[test]

@@ -163,6 +163,8 @@ fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {
             origin: p.origin.clone(),
             path_prefix: p.path_prefix.clone(),
             idle: p.session_idle,
+            path_case: p.path_case,
+            path_parameters: p.path_options.parameters,
         })
         .collect()
 }

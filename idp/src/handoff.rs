@@ -14,6 +14,7 @@ use std::sync::RwLock;
 
 use crate::crypto;
 use crate::error::Result;
+use crate::request_path::{self, PathCase, PathOptions};
 use crate::session::SessionKey;
 use crate::store::Store;
 
@@ -37,29 +38,26 @@ pub struct GatewayApp {
     /// application a code silently only when the user proved who they are
     /// within it, and asks for the password again otherwise.
     pub idle: Option<std::time::Duration>,
+    /// How the application's upstream compares paths.
+    pub path_case: PathCase,
+    /// Whether `;` path parameters are allowed on the application.
+    pub path_parameters: bool,
 }
 
 impl GatewayApp {
     /// Whether `url` is on this application: its origin and, on a shared
-    /// host, inside its path prefix (whole segments).
+    /// host, inside its path prefix (whole segments), judged on the path's
+    /// normalised form as the gateway judges the request it leads to.
     pub fn contains(&self, url: &url::Url) -> bool {
+        let opts = PathOptions {
+            parameters: self.path_parameters,
+        };
         url.origin().ascii_serialization() == self.origin
-            && path_in_prefix(&self.path_prefix, url.path())
+            && request_path::normalize(url.path(), opts).is_ok_and(|p| {
+                let rule_path = request_path::without_parameters(&p);
+                request_path::in_prefix(&self.path_prefix, &rule_path, self.path_case)
+            })
     }
-}
-
-/// Whether `path` lies inside `prefix` on segment boundaries: `/grafana`
-/// covers `/grafana`, `/grafana/` and `/grafana/x`, not `/grafana2`. The one
-/// matcher for application prefixes and policy path rules alike.
-pub fn path_in_prefix(prefix: &str, path: &str) -> bool {
-    if prefix == "/" {
-        return true;
-    }
-    let p = prefix.trim_end_matches('/');
-    path == p
-        || path
-            .strip_prefix(p)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// What a redeemed code proves.
@@ -141,24 +139,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefixes_match_whole_segments() {
-        for (prefix, path, inside) in [
-            ("/", "/", true),
-            ("/", "/anything/x", true),
-            ("/grafana", "/grafana", true),
-            ("/grafana", "/grafana/", true),
-            ("/grafana", "/grafana/d/x", true),
-            ("/grafana/", "/grafana/d", true),
-            ("/grafana", "/grafana2", false),
-            ("/grafana", "/graf", false),
-            ("/grafana", "/", false),
-            ("/grafana", "/wiki/grafana", false),
-        ] {
-            assert_eq!(path_in_prefix(prefix, path), inside, "{prefix} {path}");
-        }
-    }
-
-    #[test]
     fn an_app_contains_its_origin_and_prefix_only() {
         let app = GatewayApp {
             id: "a".into(),
@@ -166,10 +146,15 @@ mod tests {
             origin: "https://apps.localhost:8443".into(),
             path_prefix: "/a".into(),
             idle: None,
+            path_case: PathCase::Sensitive,
+            path_parameters: false,
         };
         let url = |s: &str| url::Url::parse(s).unwrap();
         assert!(app.contains(&url("https://apps.localhost:8443/a")));
         assert!(app.contains(&url("https://apps.localhost:8443/a/x?q=1")));
+        // Other spellings of a path inside the prefix, as the gateway reads them.
+        assert!(app.contains(&url("https://apps.localhost:8443//a/x")));
+        assert!(app.contains(&url("https://apps.localhost:8443/%61/x")));
         for bad in [
             "https://apps.localhost:8443/",
             "https://apps.localhost:8443/b/x",
@@ -178,9 +163,19 @@ mod tests {
             "https://apps.localhost:8443/a/%2e%2e/b",
             "https://other.localhost:8443/a",
             "http://apps.localhost:8443/a",
+            "https://apps.localhost:8443/A/x",
+            "https://apps.localhost:8443/a%2fx",
+            "https://apps.localhost:8443/a;x",
         ] {
             assert!(!app.contains(&url(bad)), "{bad}");
         }
+        let loose = GatewayApp {
+            path_case: PathCase::Insensitive,
+            path_parameters: true,
+            ..app
+        };
+        assert!(loose.contains(&url("https://apps.localhost:8443/A/x")));
+        assert!(loose.contains(&url("https://apps.localhost:8443/a;x")));
     }
 
     fn grant(app: &str) -> Grant {

@@ -21,6 +21,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod portal;
 pub mod redis_store;
+pub mod request_path;
 pub mod reset;
 pub mod saml;
 pub mod seed;

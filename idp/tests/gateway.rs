@@ -30,6 +30,8 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
         origin: "https://wiki.localhost:8443".into(),
         path_prefix: "/".into(),
         idle: None,
+        path_case: Default::default(),
+        path_parameters: false,
     }]);
     let router = idp::portal::router_with_gateway(k.idp.clone(), handoffs.clone());
     let good = authorize("https://wiki.localhost:8443/page?a=1", "wiki", STATE);
@@ -108,6 +110,8 @@ fn idle_router(k: &support::Kit) -> axum::Router {
             origin: "https://vault.localhost:8443".into(),
             path_prefix: "/".into(),
             idle: Some(std::time::Duration::from_secs(300)),
+            path_case: Default::default(),
+            path_parameters: false,
         },
         GatewayApp {
             id: "wiki".into(),
@@ -115,6 +119,8 @@ fn idle_router(k: &support::Kit) -> axum::Router {
             origin: "https://wiki.localhost:8443".into(),
             path_prefix: "/".into(),
             idle: None,
+            path_case: Default::default(),
+            path_parameters: false,
         },
     ]);
     idp::portal::router_with_gateway(k.idp.clone(), handoffs)
@@ -270,6 +276,8 @@ async fn on_a_shared_host_codes_only_inside_the_apps_prefix() {
         origin: "https://apps.localhost:8443".into(),
         path_prefix: format!("/{id}"),
         idle: None,
+        path_case: Default::default(),
+        path_parameters: false,
     };
     handoffs.set_apps([app("a"), app("b")]);
     let router = idp::portal::router_with_gateway(k.idp.clone(), handoffs.clone());

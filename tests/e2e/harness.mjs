@@ -352,3 +352,59 @@ export async function ed25519PublicKey() {
 /** A valid DSA (ssh-dss) public key: a key type the portal must refuse. */
 export const DSA_PUBLIC_KEY =
   'ssh-dss AAAAB3NzaC1kc3MAAACBALj/pAtAT9rc5Mk9zSALmibuJ/WpWnIX/NE2xS32OmTgs4GXo1/ynLbm3dBolK5H7jU9BRcjZVKWldLaejzbf9WN2qXBFyNCFY89uE1Q1hlijgrWTxfRepiULwHIfBvmsmObfmGXrAKqXot5lKgLGamGyO4M/ueAm1+5Vg+X8jgZAAAAFQDEpyPLOQcjhHWem5SGjidulH3n7QAAAIAvZAwt3BfWcsGy1rP1IcW/qMF+xumV8ShLet9Jfj/GMyRsnN6c6aidmUoiURZ6PYpUDo6h8NAzMihYifqhKaBUm2+rAjq+uR3KwMbwkEP9glxDz7XIZwgFcYILxownAis+Gl5cBmyngtJOwRV81/Cjogxdvjyx7DyGytfCoebFigAAAIEAq1w2zJHXO0z0Rhrj/iCtAba5TO+mwoVqbgzjB2k0dx1jgoZ5XJgz082usXaROvqNIlrKL/PZIJb+j3IF4obvuN+ZMlUR3RQzUdTvc11iR3574fSVGKOnCK6djE5X0UYp/nIwwokgeAo5s/jNkRds5/WXDUNIEbMLXLOLUJBjLvk= e2e-dsa@portcullis';
+
+/**
+ * A real nginx (Debian's) in the foreground with its own prefix directory, serving
+ * `servers` (the server blocks; `PORT` in them is replaced by a free port). Resolves
+ * once the port accepts connections; `stop()` ends it and removes the directory.
+ */
+export async function startNginx(name, servers) {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), `portcullis-nginx-${name}-`));
+  const conf = path.join(dir, 'nginx.conf');
+  await writeFile(conf, `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+daemon off;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path ${dir};
+    proxy_temp_path ${dir};
+    fastcgi_temp_path ${dir};
+    uwsgi_temp_path ${dir};
+    scgi_temp_path ${dir};
+${servers.replaceAll('PORT', String(port))}
+}
+`);
+  const child = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const code = await Promise.race([exited, sleep(0, null)]);
+    if (code !== null) throw new Error(`nginx exited ${code} before listening: ${stderr}`);
+    const up = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end(() => resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`nginx did not listen on ${port}: ${stderr}`);
+    }
+    await sleep(50);
+  }
+  return {
+    port,
+    addr: `127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -6,6 +6,7 @@
 
 mod assertion;
 pub mod cache;
+pub mod headers;
 mod pages;
 mod portal;
 mod route;
@@ -17,9 +18,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use std::borrow::Cow;
+
 use http::{HeaderMap, header};
 use idp::handoff::Handoffs;
 use idp::portal::gateway::CALLBACK_PATH;
+use idp::request_path::{self, PathOptions, PathRefusal};
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
@@ -33,8 +37,6 @@ use cache::{EdgeSessions, Identity};
 /// application and the URL to come back to.
 pub const STEP_UP_PATH: &str = idp::oidc::authorize::STEP_UP_PATH;
 
-/// Identity headers we set; any incoming header starting with this is removed.
-const IDENTITY_PREFIX: &str = "x-portcullis-";
 const H_USER: http::HeaderName = http::HeaderName::from_static("x-portcullis-user");
 const H_EMAIL: http::HeaderName = http::HeaderName::from_static("x-portcullis-email");
 const H_GROUPS: http::HeaderName = http::HeaderName::from_static("x-portcullis-groups");
@@ -152,7 +154,9 @@ impl Gateway {
         route: Arc<Route>,
     ) -> Result<bool> {
         let req = session.req_header();
-        let access = route.policy.access_for(req.uri.path());
+        let access = route
+            .policy
+            .access_for(&request_path::without_parameters(req.uri.path()));
         if access == Access::Public {
             ctx.outcome = "public";
             return Ok(false);
@@ -353,32 +357,35 @@ impl Gateway {
     }
 }
 
-/// Whether a request path has a `.` or `..` segment, plain or
-/// percent-encoded (`%2e`), as upstreams may resolve them.
-fn has_dot_segment(path: &str) -> bool {
-    // The common path has neither byte: one scan, nothing more.
-    if !path.bytes().any(|b| b == b'.' || b == b'%') {
-        return false;
+/// Puts the request's path in its normalised form ([`request_path`]), so
+/// routing, rules and the upstream all see one path; refuses a path that has
+/// none, or a request-target that is not UTF-8. `;` parameters pass here and
+/// are refused after routing, for applications that did not opt in.
+fn normalize_target(req: &mut RequestHeader) -> std::result::Result<(), PathRefusal> {
+    if !req.raw_path_is_utf8() {
+        return Err(PathRefusal::BadEncoding);
     }
-    path.split('/').any(|seg| {
-        let seg = seg.as_bytes();
-        let mut dots = 0;
-        let mut i = 0;
-        while i < seg.len() {
-            if seg[i] == b'.' {
-                i += 1;
-            } else if seg[i] == b'%'
-                && seg.get(i + 1) == Some(&b'2')
-                && matches!(seg.get(i + 2), Some(b'e' | b'E'))
-            {
-                i += 3;
-            } else {
-                return false;
-            }
-            dots += 1;
-        }
-        dots == 1 || dots == 2
-    })
+    let normal = request_path::normalize(req.uri.path(), PathOptions { parameters: true })?;
+    let query = req.uri.query();
+    // An absolute-form target is kept verbatim for the wire; rebuild it so
+    // the upstream gets the path decided on, not the client's bytes.
+    let verbatim = req.raw_path()
+        != req
+            .uri
+            .path_and_query()
+            .map_or(&b"/"[..], |p| p.as_str().as_bytes());
+    if matches!(normal, Cow::Borrowed(_)) && !verbatim {
+        return Ok(());
+    }
+    let target = match query {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal.into_owned(),
+    };
+    let mut parts = req.uri.clone().into_parts();
+    parts.path_and_query = Some(target.parse().map_err(|_| PathRefusal::BadEncoding)?);
+    let uri = http::Uri::from_parts(parts).map_err(|_| PathRefusal::BadEncoding)?;
+    req.set_uri(uri);
+    Ok(())
 }
 
 /// Whether `raw` is a path on this host (not `//host`, not a URL).
@@ -501,27 +508,34 @@ impl ProxyHttp for Gateway {
         let host = request_host(session.req_header());
         match self.routes.get(&host) {
             Some(apps) => {
-                let path = session.req_header().uri.path();
+                // One path for every decision below and for the upstream.
+                if let Err(why) = normalize_target(session.req_header_mut()) {
+                    tracing::debug!(reason = %why, "request path refused");
+                    ctx.outcome = "bad_path";
+                    let json = !is_navigation(&session.req_header().headers);
+                    return pages::bad_path(session, json).await;
+                }
+                let path = request_path::without_parameters(session.req_header().uri.path());
                 // Before prefix routing: the handshake's path is the host's,
                 // whatever applications share it.
                 if path == CALLBACK_PATH {
                     return self.callback(session, ctx, &apps).await;
                 }
-                // Browsers resolve `.` and `..` before sending; a request that
-                // still has them would be routed (and its rules chosen) by one
-                // prefix, then resolved by the upstream into another's path.
-                if has_dot_segment(path) {
-                    ctx.outcome = "bad_path";
-                    let json = !is_navigation(&session.req_header().headers);
-                    return pages::bad_path(session, json).await;
-                }
-                let Some(route) = apps.find(path).cloned() else {
+                let Some(route) = apps.find(&path).cloned() else {
                     // A known host but no application here: never the
                     // portal, never another application's upstream.
                     ctx.outcome = "no_app";
                     let json = !is_navigation(&session.req_header().headers);
                     return pages::no_app(session, json, &self.portal_origin).await;
                 };
+                if !route.policy.path_options.parameters
+                    && session.req_header().uri.path().contains(';')
+                {
+                    ctx.route = Some(route);
+                    ctx.outcome = "bad_path";
+                    let json = !is_navigation(&session.req_header().headers);
+                    return pages::bad_path(session, json).await;
+                }
                 ctx.route = Some(route.clone());
                 self.enforce(session, ctx, route).await
             }
@@ -566,20 +580,7 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // Header names are case-insensitive and stored lower-case, so this
-        // catches every spelling a client may send.
-        let spoofed = |k: &http::HeaderName| k.as_str().starts_with(IDENTITY_PREFIX);
-        if upstream.headers.keys().any(spoofed) {
-            let names: Vec<http::HeaderName> = upstream
-                .headers
-                .keys()
-                .filter(|k| spoofed(k))
-                .cloned()
-                .collect();
-            for name in names {
-                upstream.remove_header(&name);
-            }
-        }
+        headers::strip_owned(upstream);
         if upstream.headers.contains_key(header::COOKIE) {
             match strip_our_cookies(&upstream.headers) {
                 Some(rest) => {
@@ -614,9 +615,21 @@ impl ProxyHttp for Gateway {
             upstream.insert_header(H_ASSERTION, assertion)?;
         }
         if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
-            upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?;
+            let ip = addr.ip().to_string();
+            upstream.insert_header("X-Forwarded-For", ip.clone())?;
+            upstream.insert_header("X-Real-IP", ip)?;
         }
         upstream.insert_header("X-Forwarded-Proto", self.scheme)?;
+        let req = session.req_header();
+        if let Some(host) = req
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| req.headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        {
+            let host = host.to_string();
+            upstream.insert_header("X-Forwarded-Host", host)?;
+        }
         Ok(())
     }
 
@@ -768,31 +781,30 @@ mod tests {
         assert_eq!(cookie(&shared, "__Host-portcullis_app"), None);
     }
 
+    fn target(raw: &str) -> std::result::Result<String, PathRefusal> {
+        let mut req = RequestHeader::build("GET", raw.as_bytes(), None).unwrap();
+        normalize_target(&mut req)?;
+        Ok(String::from_utf8(req.raw_path().to_vec()).unwrap())
+    }
+
     #[test]
-    fn dot_segments_are_found_plain_or_encoded() {
-        for bad in [
-            "/a/../b",
-            "/a/./b",
-            "/a/..",
-            "/..",
-            "/a/%2e%2e/b",
-            "/a/%2E./b",
-            "/a/.%2e",
-            "/a/%2e/b",
+    fn the_upstream_gets_the_path_that_was_decided_on() {
+        for (raw, sent) in [
+            ("/mfa/x?q=%2F..", "/mfa/x?q=%2F.."),
+            ("//mfa/x", "/mfa/x"),
+            ("/%6dfa/x?a=1", "/mfa/x?a=1"),
+            ("/a;b", "/a;b"),
+            ("http://app.localhost/%6dfa//x?y", "/mfa/x?y"),
         ] {
-            assert!(has_dot_segment(bad), "{bad}");
+            assert_eq!(target(raw).as_deref(), Ok(sent), "{raw}");
         }
-        for ok in [
-            "/",
-            "/a/b",
-            "/a/x.css",
-            "/a/..x",
-            "/a/...",
-            "/a/%2ex",
-            "/a/%20",
-            "/.well-known/x",
+        for raw in [
+            "/mfa%2fx",
+            "/public/..%2fadmin/",
+            "/a/../b",
+            "/public/..\\admin",
         ] {
-            assert!(!has_dot_segment(ok), "{ok}");
+            assert!(target(raw).is_err(), "{raw}");
         }
     }
 
