@@ -392,7 +392,10 @@ mod tests {
         assert_eq!(whoami.path_prefix, "/", "the whole host by default");
         assert_eq!(whoami.base_url, whoami.origin);
         assert_eq!(whoami.access_for("/mfa/x"), crate::policy::Access::Mfa);
-        assert_eq!(whoami.mfa_max_age, std::time::Duration::from_secs(300));
+        assert_eq!(
+            whoami.second_factor.max_age,
+            Some(std::time::Duration::from_secs(300))
+        );
     }
 
     #[test]
@@ -403,7 +406,7 @@ mod tests {
         let write = |name: &str, prefix: &str| {
             std::fs::write(
                 pol.join(name),
-                format!("host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"{prefix}\"\n"),
+                format!("host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\npath_prefix = \"{prefix}\"\n"),
             )
             .unwrap();
         };

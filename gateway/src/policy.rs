@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde::Deserialize;
 
+use idp::access::{Audience, SecondFactor};
 use idp::request_path::{self, PathCase, PathOptions};
 
 use crate::config::ServerConfig;
@@ -32,8 +33,9 @@ struct FilePolicy {
     host: String,
     path_prefix: Option<String>,
     upstreams: Vec<String>,
+    groups: Option<Vec<String>>,
     #[serde(default)]
-    groups: Vec<String>,
+    everyone: bool,
     #[serde(default = "default_access")]
     access: Access,
     #[serde(default)]
@@ -171,15 +173,16 @@ pub struct Policy {
     /// must lie inside.
     pub base_url: String,
     pub upstreams: Vec<Upstream>,
-    /// Allowed groups; empty means every signed-in user.
-    pub groups: Vec<String>,
+    /// Who may enter: the application's binding in the directory, which
+    /// this policy owns (reconciled at start-up and reload).
+    pub audience: Audience,
     /// For paths no rule matches.
     pub access: Access,
     /// Longest prefix first.
     pub paths: Vec<(String, Access)>,
-    pub mfa_max_age: Duration,
-    /// Allowed second-factor methods (`amr` values); empty means any.
-    pub mfa_methods: Vec<String>,
+    /// What `"mfa"` paths need: a second factor within `mfa.max_age`, by
+    /// one of `mfa.methods` (empty: any).
+    pub second_factor: SecondFactor,
     /// The operator's certificate for `host` (PEM chain and key); a
     /// generated development one when absent.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
@@ -215,8 +218,9 @@ impl Policy {
         self.access
     }
 
-    pub fn allows_groups(&self, groups: &[String]) -> bool {
-        self.groups.is_empty() || self.groups.iter().any(|g| groups.contains(g))
+    /// The second factor a path needs, if any.
+    pub fn required_proof(&self, access: Access) -> Option<&SecondFactor> {
+        (access == Access::Mfa).then_some(&self.second_factor)
     }
 
     /// Whether a request path (normalised) belongs to this application on
@@ -402,6 +406,32 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         paths.push((prefix, p.access));
     }
     paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.trim_end_matches('/').len()));
+    let audience = match (f.everyone, f.groups) {
+        (true, None) => Audience::Everyone,
+        (true, Some(_)) => {
+            return Err(err(
+                "everyone",
+                "lets every signed-in user in; remove groups, or remove everyone to admit only those groups".into(),
+            ));
+        }
+        (false, Some(g)) if !g.is_empty() => {
+            if let Some(bad) = g
+                .iter()
+                .find(|g| g.trim().is_empty() || g.trim() != g.as_str())
+            {
+                return Err(err("groups", format!("{bad:?} is not a group name")));
+            }
+            Audience::Groups(g)
+        }
+        (false, _) => {
+            return Err(err(
+                "groups",
+                "names nobody who may enter: list the groups (groups = [\"Staff\"]), \
+                 or let every signed-in user in with everyone = true"
+                    .into(),
+            ));
+        }
+    };
     let needs_mfa = f.access == Access::Mfa || paths.iter().any(|(_, a)| *a == Access::Mfa);
     let (mfa_max_age, mfa_methods) = match &f.mfa {
         Some(m) => {
@@ -592,11 +622,13 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         path_prefix,
         base_url,
         upstreams,
-        groups: f.groups,
+        audience,
         access: f.access,
         paths,
-        mfa_max_age,
-        mfa_methods,
+        second_factor: SecondFactor {
+            max_age: Some(mfa_max_age),
+            methods: mfa_methods,
+        },
         tls,
         headers,
         health_check,
@@ -645,16 +677,48 @@ paths = [
         assert_eq!(p.access_for("/publicity"), Access::Session);
         assert_eq!(p.access_for("/admin/users"), Access::Mfa);
         assert_eq!(p.access_for("/admin/help/x"), Access::Public);
-        assert!(p.allows_groups(&["Staff".into()]));
-        assert!(!p.allows_groups(&["Other".into()]));
-        assert_eq!(p.mfa_max_age, Duration::from_secs(300));
+        assert_eq!(p.audience, Audience::Groups(vec!["Staff".into()]));
+        assert_eq!(p.second_factor.max_age, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn who_may_enter_is_said_explicitly() {
+        let text = |extra: &str| {
+            format!("host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\n{extra}\n")
+        };
+        let every = parse(
+            Path::new("/p/wiki.toml"),
+            &text("everyone = true"),
+            &server(),
+        )
+        .unwrap();
+        assert_eq!(every.audience, Audience::Everyone);
+        let staff = parse(
+            Path::new("/p/wiki.toml"),
+            &text("groups = [\"Staff\"]"),
+            &server(),
+        )
+        .unwrap();
+        assert_eq!(staff.audience, Audience::Groups(vec!["Staff".into()]));
+        for (extra, key) in [
+            ("", "groups"),
+            ("groups = []", "groups"),
+            ("groups = [\" \"]", "groups"),
+            ("everyone = true\ngroups = [\"Staff\"]", "everyone"),
+            ("everyone = false", "groups"),
+        ] {
+            let e = parse(Path::new("/p/wiki.toml"), &text(extra), &server())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("wiki.toml: {key}:")), "{extra:?}: {e}");
+        }
     }
 
     #[test]
     fn case_insensitive_upstreams_get_rules_without_case() {
         let text = |case: &str| {
             format!(
-                "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\n{case}\
+                "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\neveryone = true\n{case}\
                  mfa = {{ max_age = \"5m\" }}\npaths = [{{ prefix = \"/Admin\", access = \"mfa\" }}]\n"
             )
         };
@@ -680,7 +744,7 @@ paths = [
     #[test]
     fn rules_are_kept_in_the_form_requests_are_matched_in() {
         let p = parse_ok(
-            "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\npath_prefix = \"/%61pp\"\n\
+            "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\neveryone = true\npath_prefix = \"/%61pp\"\n\
              paths = [{ prefix = \"/app//%6dfa\", access = \"public\" }, { prefix = \"/app/a%20b\", access = \"public\" }]\n",
         );
         assert_eq!(p.path_prefix, "/app");
@@ -701,8 +765,9 @@ paths = [
             ),
             ("path_prefix = \"/a%2fb\"", "path_prefix"),
         ] {
-            let text =
-                format!("host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\n{rule}\n");
+            let text = format!(
+                "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\neveryone = true\n{rule}\n"
+            );
             let e = parse(Path::new("/p/wiki.toml"), &text, &server())
                 .unwrap_err()
                 .to_string();
@@ -712,7 +777,7 @@ paths = [
             );
         }
         let params = parse_ok(
-            "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\npath_parameters = true\n",
+            "host = \"wiki.localhost\"\nupstreams = [\"127.0.0.1:9000\"]\neveryone = true\npath_parameters = true\n",
         );
         assert!(params.path_options.parameters);
         assert!(!p.path_options.parameters, "off unless asked for");
@@ -724,109 +789,115 @@ paths = [
             ("host = \"wiki.localhost\"", "upstreams"),
             ("host = \"wiki.localhost\"\nupstreams = []", "upstreams"),
             (
-                "host = \"wiki.localhost\"\nupstreams = [\"nope\"]",
+                "host = \"wiki.localhost\"\nupstreams = [\"nope\"]\neveryone = true",
                 "upstreams",
             ),
-            ("host = \"https://wiki\"\nupstreams = [\"a:1\"]", "host"),
-            ("host = \"portal.localhost\"\nupstreams = [\"a:1\"]", "host"),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nbogus = 1",
+                "host = \"https://wiki\"\nupstreams = [\"a:1\"]\neveryone = true",
+                "host",
+            ),
+            (
+                "host = \"portal.localhost\"\nupstreams = [\"a:1\"]\neveryone = true",
+                "host",
+            ),
+            (
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nbogus = 1",
                 "bogus",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\naccess = \"mfa\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\naccess = \"mfa\"",
                 "mfa",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nmfa = { max_age = \"5m\", methods = [\"carrier-pigeon\"] }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nmfa = { max_age = \"5m\", methods = [\"carrier-pigeon\"] }",
                 "mfa.methods",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nmfa = { max_age = \"soon\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nmfa = { max_age = \"soon\" }",
                 "max_age",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npaths = [{ prefix = \"x\", access = \"public\" }]",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npaths = [{ prefix = \"x\", access = \"public\" }]",
                 "paths[0].prefix",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npaths = [{ prefix = \"/x\", access = \"open\" }]",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npaths = [{ prefix = \"/x\", access = \"open\" }]",
                 "access",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\ntls_cert = \"w.pem\"",
                 "tls_cert",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\ntls_cert = \"w.pem\"\ntls_key = \"w-key.pem\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\ntls_cert = \"w.pem\"\ntls_key = \"w-key.pem\"",
                 "tls_cert",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nheaders = [\"user\", \"password\"]",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nheaders = [\"user\", \"password\"]",
                 "headers",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"ping\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nhealth_check = { kind = \"ping\" }",
                 "health_check.kind",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"http\", path = \"healthz\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nhealth_check = { kind = \"http\", path = \"healthz\" }",
                 "health_check.path",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"tcp\", path = \"/\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nhealth_check = { kind = \"tcp\", path = \"/\" }",
                 "health_check.path",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"tcp\", interval = \"10ms\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nhealth_check = { kind = \"tcp\", interval = \"10ms\" }",
                 "health_check.interval",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nhealth_check = { kind = \"tcp\", every = \"1s\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nhealth_check = { kind = \"tcp\", every = \"1s\" }",
                 "every",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_ca = \"ca.pem\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nupstream_ca = \"ca.pem\"",
                 "upstream_ca",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_verify = false",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nupstream_verify = false",
                 "upstream_verify",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_tls = true\nupstream_ca = \"missing.pem\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nupstream_tls = true\nupstream_ca = \"missing.pem\"",
                 "upstream_ca",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"builtin:whoami\"]\nupstream_tls = true",
+                "host = \"w.localhost\"\nupstreams = [\"builtin:whoami\"]\neveryone = true\nupstream_tls = true",
                 "upstream_tls",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_tls = true\nupstream_sni = \"bad name\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nupstream_tls = true\nupstream_sni = \"bad name\"",
                 "upstream_sni",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nupstream_idle_timeout = \"2h\"",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nupstream_idle_timeout = \"2h\"",
                 "upstream_idle_timeout",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"30s\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = { idle = \"30s\" }",
                 "session.idle",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"25h\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = { idle = \"25h\" }",
                 "session.idle",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"15m\", absolute = \"1h\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = { idle = \"15m\", absolute = \"1h\" }",
                 "absolute",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"a while\" }",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = { idle = \"a while\" }",
                 "idle",
             ),
             (
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = {}",
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = {}",
                 "idle",
             ),
         ] {
@@ -845,7 +916,7 @@ paths = [
         let dev = crate::tls::ensure_dev_certs(dir.path(), "w.localhost").unwrap();
         let file = dir.path().join("w.toml");
         let text = format!(
-            "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\ntls_cert = \"certs/{}\"\ntls_key = \"certs/{}\"\n",
+            "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\ntls_cert = \"certs/{}\"\ntls_key = \"certs/{}\"\n",
             dev.cert.file_name().unwrap().to_str().unwrap(),
             dev.key.file_name().unwrap().to_str().unwrap(),
         );
@@ -857,12 +928,14 @@ paths = [
 
     #[test]
     fn upstream_settings_have_safe_defaults() {
-        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"App.Internal:8443\"]\n");
+        let p = parse_ok(
+            "host = \"w.localhost\"\nupstreams = [\"App.Internal:8443\"]\neveryone = true\n",
+        );
         assert_eq!(p.headers, IdentityHeaders::ALL);
         assert_eq!(p.health_check, None);
         assert_eq!(p.upstream_tls, None);
         let p = parse_ok(
-            "host = \"w.localhost\"\nupstreams = [\"App.Internal:8443\"]\nupstream_tls = true\n\
+            "host = \"w.localhost\"\nupstreams = [\"App.Internal:8443\"]\neveryone = true\nupstream_tls = true\n\
              headers = [\"email\", \"assertion\"]\nhealth_check = { kind = \"http\", path = \"/healthz\" }\n\
              upstream_idle_timeout = \"30s\"\n",
         );
@@ -890,16 +963,16 @@ paths = [
     #[test]
     fn session_idle_override() {
         let p = parse_ok(
-            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = { idle = \"15m\" }\n",
+            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = { idle = \"15m\" }\n",
         );
         assert_eq!(p.session_idle, Some(Duration::from_secs(900)));
         for edge in ["1m", "24h"] {
             let p = parse_ok(&format!(
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\nsession = {{ idle = \"{edge}\" }}\n"
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\nsession = {{ idle = \"{edge}\" }}\n"
             ));
             assert!(p.session_idle.is_some(), "{edge} is allowed");
         }
-        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"a:1\"]\n");
+        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\n");
         assert_eq!(p.session_idle, None, "none unless asked for");
     }
 
@@ -909,7 +982,7 @@ paths = [
         for name in ["a.toml", "b.toml"] {
             std::fs::write(
                 dir.path().join(name),
-                "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\n",
+                "host = \"w.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\n",
             )
             .unwrap();
         }
@@ -922,7 +995,7 @@ paths = [
 
     #[test]
     fn path_prefix_defaults_to_the_whole_host_and_is_normalised() {
-        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"a:1\"]\n");
+        let p = parse_ok("host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\n");
         assert_eq!(p.path_prefix, "/");
         assert_eq!(p.base_url, "https://w.localhost:8443");
         assert_eq!(p.launch_url(), "https://w.localhost:8443/");
@@ -933,12 +1006,12 @@ paths = [
             ("/tools/wiki/", "/tools/wiki"),
         ] {
             let p = parse_ok(&format!(
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"{raw}\"\n"
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npath_prefix = \"{raw}\"\n"
             ));
             assert_eq!(p.path_prefix, want, "{raw}");
         }
         let p = parse_ok(
-            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"/grafana/\"\n",
+            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npath_prefix = \"/grafana/\"\n",
         );
         assert_eq!(p.base_url, "https://w.localhost:8443/grafana");
         assert_eq!(p.launch_url(), "https://w.localhost:8443/grafana");
@@ -951,8 +1024,9 @@ paths = [
         for bad in [
             "grafana", "", "/a?b", "/a#b", "/a/../b", "/..", "//a", "/a//b", "/a\\tb", "/a b",
         ] {
-            let text =
-                format!("host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"{bad}\"\n");
+            let text = format!(
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npath_prefix = \"{bad}\"\n"
+            );
             let e = format!(
                 "{:#}",
                 parse(Path::new("/p/wiki.toml"), &text, &server()).unwrap_err()
@@ -967,14 +1041,14 @@ paths = [
     #[test]
     fn path_rules_must_lie_inside_the_prefix() {
         let p = parse_ok(
-            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"/wiki\"\n\
+            "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npath_prefix = \"/wiki\"\n\
              paths = [{ prefix = \"/wiki/public\", access = \"public\" }, { prefix = \"/wiki\", access = \"session\" }]\n",
         );
         assert_eq!(p.access_for("/wiki/public/x"), Access::Public);
         assert_eq!(p.access_for("/wiki/page"), Access::Session);
         for outside in ["/public", "/", "/wikipedia", "/other/wiki"] {
             let text = format!(
-                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\npath_prefix = \"/wiki\"\n\
+                "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\npath_prefix = \"/wiki\"\n\
                  paths = [{{ prefix = \"/wiki/x\", access = \"public\" }}, {{ prefix = \"{outside}\", access = \"public\" }}]\n"
             );
             let e = format!(
@@ -1001,15 +1075,15 @@ paths = [
         let dir = write_policies(&[
             (
                 "a.toml",
-                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/a\"\n",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\npath_prefix = \"/a\"\n",
             ),
             (
                 "b.toml",
-                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\npath_prefix = \"/b\"\n",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\neveryone = true\npath_prefix = \"/b\"\n",
             ),
             (
                 "root.toml",
-                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:3\"]\n",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:3\"]\neveryone = true\n",
             ),
         ]);
         let ps = load_dir(dir.path(), &server()).unwrap();
@@ -1019,11 +1093,11 @@ paths = [
         let dir = write_policies(&[
             (
                 "a.toml",
-                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/a\"\n",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\npath_prefix = \"/a\"\n",
             ),
             (
                 "b.toml",
-                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\npath_prefix = \"/a/\"\n",
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\neveryone = true\npath_prefix = \"/a/\"\n",
             ),
         ]);
         let e = format!("{:#}", load_dir(dir.path(), &server()).unwrap_err());
@@ -1043,11 +1117,11 @@ paths = [
             dev.key.file_name().unwrap().to_str().unwrap(),
         );
         let a = format!(
-            "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/a\"\n{cert}"
+            "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\npath_prefix = \"/a\"\n{cert}"
         );
         let b = |extra: &str| {
             format!(
-                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\npath_prefix = \"/b\"\n{extra}"
+                "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:2\"]\neveryone = true\npath_prefix = \"/b\"\n{extra}"
             )
         };
         std::fs::write(dir.path().join("a.toml"), &a).unwrap();

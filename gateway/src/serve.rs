@@ -29,8 +29,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     if let Some(seeded) = idp::seed::seed_if_new(&idp).await? {
         announce_demo(&seeded);
-        add_policy_tiles(&idp, &config).await?;
     }
+    bind_policy_applications(&idp, &config).await?;
     // Linked applications must exist; signing keys are generated on first start.
     idp.check_oidc_clients().await?;
     idp.oidc_keys()
@@ -130,6 +130,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(
+        idp.clone(),
         config.clone(),
         routes,
         handoffs,
@@ -199,6 +200,7 @@ async fn build_routes(
 /// connection. A bad file keeps the running policies (and says why).
 #[cfg(unix)]
 async fn reload_on_sighup(
+    idp: Arc<idp::Idp>,
     config: Config,
     routes: Arc<RouteTable>,
     handoffs: Arc<idp::handoff::Handoffs>,
@@ -213,6 +215,7 @@ async fn reload_on_sighup(
         let result = async {
             let fresh = Config::load(&config.path)?;
             let new_routes = build_routes(&fresh, &mut whoami, &metrics).await?;
+            bind_policy_applications(&idp, &fresh).await?;
             let certs = match &sni {
                 Some(_) => Some(app_certs(&fresh)?),
                 None => None,
@@ -272,29 +275,21 @@ fn tls_resolver(config: &Config) -> anyhow::Result<Arc<tls::SniResolver>> {
     Ok(Arc::new(tls::SniResolver::new(default, app_certs(config)?)))
 }
 
-/// On a new database, a portal tile for every protected application, given
-/// to the groups its policy allows, launching the proxied URL.
-async fn add_policy_tiles(idp: &idp::Idp, config: &Config) -> anyhow::Result<()> {
-    let now = idp::clock::now();
+/// Every policy's application and who may open it, made true in the
+/// directory, so portal tiles, OIDC clients and SAML SPs linked to it and the
+/// gateway all answer alike. A new application gets a tile launching the
+/// proxied URL.
+async fn bind_policy_applications(idp: &idp::Idp, config: &Config) -> anyhow::Result<()> {
     for p in &config.policies {
-        let app = idp
-            .store
-            .create_application(
-                &idp::store::NewApplication {
-                    name: p.name.clone(),
-                    description: p.description.clone(),
-                    detail_url: None,
-                    logo_url: None,
-                    launch_url: p.launch_url(),
-                },
-                now,
-            )
-            .await?;
-        for g in &p.groups {
-            if let Some(group) = idp.store.group_by_name(g).await? {
-                idp.store.assign_application(&app.id, &group.id).await?;
-            }
-        }
+        idp.reconcile_policy_application(
+            &p.id,
+            &p.name,
+            &p.description,
+            &p.launch_url(),
+            &p.audience,
+        )
+        .await
+        .with_context(|| format!("policy {}: name: {:?}", p.id, p.name))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! library and serves [`portal::router`] for the portal host.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;

@@ -9,6 +9,7 @@ mod support;
 use axum::http::StatusCode;
 use idp::accounts::SignIn;
 use idp::federation::{FederationError, Identity};
+use idp::session::Presented;
 use support::{Kit, kit_with};
 
 /// A public certificate made for these tests (no key is kept anywhere).
@@ -184,13 +185,13 @@ async fn first_sign_in_provisions_and_later_ones_match_the_subject() {
     let mut groups = kit.idp.store.groups_of(&user.id).await.unwrap();
     groups.sort();
     assert_eq!(groups, ["Engineers", "Partners"]);
-    let (_, session) = kit
+    let session = kit
         .idp
-        .sessions
-        .resume(&token, idp::clock::now())
+        .resume(Presented::Token(&token), idp::clock::now())
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .session;
     assert_eq!(session.amr, ["fed"]);
     assert_eq!(session.mfa_at, None);
 
@@ -311,13 +312,13 @@ async fn upstream_mfa_counts_only_when_the_provider_is_trusted_for_it() {
     let SignIn::Success { token, .. } = sign_in(&trusting, &id).await.unwrap() else {
         panic!("upstream MFA was not accepted");
     };
-    let (_, s) = trusting
+    let s = trusting
         .idp
-        .sessions
-        .resume(&token, idp::clock::now())
+        .resume(Presented::Token(&token), idp::clock::now())
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .session;
     assert_eq!(s.amr, ["fed", "mfa"]);
     assert!(s.mfa_at.is_some());
     id.upstream_mfa = false;

@@ -5,6 +5,7 @@
 
 mod support;
 
+use idp::session::Presented;
 use std::process::Command;
 
 use axum::http::StatusCode;
@@ -140,7 +141,13 @@ async fn totp_enrolment_and_sign_in_with_code() {
         "the pending cookie is gone"
     );
     assert_eq!(b.get("/apps").await.status, StatusCode::OK);
-    let (_, session) = k.idp.sessions.resume(&token, now()).await.unwrap().unwrap();
+    let session = k
+        .idp
+        .resume(Presented::Token(&token), now())
+        .await
+        .unwrap()
+        .unwrap()
+        .session;
     assert_eq!(session.amr, vec!["pwd", "otp", "mfa"]);
     assert!(session.mfa_at.is_some_and(|t| t >= session.auth_time));
 
@@ -698,11 +705,10 @@ async fn the_second_factor_yields_a_new_session_id() {
     assert!(session_cookie(&b).is_none());
     assert!(
         k.idp
-            .sessions
-            .resume(&before, now())
+            .resume(Presented::Token(&before), now())
             .await
             .unwrap()
-            .is_none()
+            .is_err()
     );
     b.get("/login/mfa/totp").await;
     let ok = b

@@ -4,6 +4,7 @@
 
 mod support;
 
+use idp::session::Presented;
 use std::process::Command;
 
 use axum::http::StatusCode;
@@ -73,11 +74,11 @@ fn session_token(b: &Browser) -> String {
 
 async fn session(k: &Kit, token: &str) -> Option<idp::session::Session> {
     k.idp
-        .sessions
-        .resume(token, now())
+        .resume(Presented::Token(token), now())
         .await
         .unwrap()
-        .map(|(_, s)| s)
+        .ok()
+        .map(|live| live.session)
 }
 
 fn authorize_url() -> String {

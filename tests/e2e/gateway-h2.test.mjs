@@ -57,7 +57,7 @@ describe('gateway over HTTP/2', { timeout: 180_000 }, () => {
     upstream = await echoUpstream();
     server = await Server.start('gateway-h2', {
       policies: {
-        h2app: `name = "H2 App"\nhost = "${HOST}"\nupstreams = ["${upstream.addr}"]\n`,
+        h2app: `name = "H2 App"\nhost = "${HOST}"\nupstreams = ["${upstream.addr}"]\neveryone = true\n`,
       },
     });
     browser = await launchBrowser();

@@ -46,11 +46,13 @@ describe('gateway session idle override', { timeout: TEST_TIMEOUT }, () => {
         vault: `name = "Vault"
 host = "vault.localhost"
 upstreams = ["${addr}"]
+everyone = true
 session = { idle = "1m" }
 `,
         docs: `name = "Docs"
 host = "docs.localhost"
 upstreams = ["${addr}"]
+everyone = true
 `,
       },
     });

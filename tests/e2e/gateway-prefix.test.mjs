@@ -38,7 +38,7 @@ const policy = ({ name, prefix, addr, groups }) => `name = "${name}"
 host = "${HOST}"
 path_prefix = "${prefix}"
 upstreams = ["${addr}"]
-groups = [${groups.map((g) => JSON.stringify(g)).join(', ')}]
+${groups.length ? `groups = [${groups.map((g) => JSON.stringify(g)).join(', ')}]` : 'everyone = true'}
 paths = [{ prefix = "${prefix}/public", access = "public" }]
 `;
 
@@ -311,8 +311,8 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
     await assert.rejects(
       Server.start('gateway-prefix-dup', {
         policies: {
-          one: `host = "${HOST}"\npath_prefix = "/a"\nupstreams = ["127.0.0.1:1"]\n`,
-          two: `host = "${HOST}"\npath_prefix = "/a/"\nupstreams = ["127.0.0.1:2"]\n`,
+          one: `host = "${HOST}"\npath_prefix = "/a"\nupstreams = ["127.0.0.1:1"]\neveryone = true\n`,
+          two: `host = "${HOST}"\npath_prefix = "/a/"\nupstreams = ["127.0.0.1:2"]\neveryone = true\n`,
         },
       }),
       (error) => /one\.toml/.test(error.message) && /two\.toml/.test(error.message) && /path_prefix/.test(error.message),

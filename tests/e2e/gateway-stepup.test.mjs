@@ -52,6 +52,7 @@ paths = [{ prefix = "/secret", access = "mfa" }]
         mini: `host = "mini.localhost"
 upstreams = ["127.0.0.1:${upstream.address().port}"]
 headers = ["email"]
+everyone = true
 `,
       },
     });

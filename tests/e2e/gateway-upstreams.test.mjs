@@ -54,6 +54,7 @@ async function upstream(name, { health = 200, tls = null } = {}) {
 const publicPolicy = (host, upstreams, extra = '') => `host = "${host}"
 upstreams = [${upstreams.map((u) => JSON.stringify(u)).join(', ')}]
 access = "public"
+everyone = true
 ${extra}
 `;
 

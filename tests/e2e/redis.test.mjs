@@ -77,7 +77,7 @@ describe('two instances sharing Redis', { timeout: TEST_TIMEOUT, skip: !haveRedi
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     const policies = {
-      shared: `host = "shared.localhost"\nupstreams = ["127.0.0.1:${upstream.address().port}"]\n`,
+      shared: `host = "shared.localhost"\nupstreams = ["127.0.0.1:${upstream.address().port}"]\neveryone = true\n`,
     };
     redisDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-e2e-redis-'));
     redis = await startRedis(redisDir);

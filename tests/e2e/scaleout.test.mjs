@@ -134,7 +134,7 @@ describe('three instances sharing PostgreSQL and Redis', { timeout: TEST_TIMEOUT
     CB = `http://127.0.0.1:${rpServer.address().port}/cb`;
 
     const policies = {
-      shared: `host = "shared.localhost"\nupstreams = ["127.0.0.1:${upstream.address().port}"]\n`,
+      shared: `host = "shared.localhost"\nupstreams = ["127.0.0.1:${upstream.address().port}"]\neveryone = true\n`,
     };
     // Instances sharing a database share the master key (it seals the signing keys).
     const extraToml = `

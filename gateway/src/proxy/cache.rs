@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use idp::Idp;
-use idp::session::{AppLink, Revocation, SessionKey};
+use idp::session::{AppLink, Live, Presented, Revocation, SessionKey};
 
 /// Who a request comes from, as the proxy needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,30 +461,18 @@ impl EdgeSessions {
     /// The session and account, checked as the portal checks them.
     async fn load(&self, portal: &SessionKey) -> Result<Option<Identity>, Unavailable> {
         let now = idp::clock::now();
-        let session = match self.idp.sessions.resume_key(portal, now).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return Ok(None),
+        let Live { user, session, .. } = match self.idp.resume(Presented::Key(portal), now).await {
+            Ok(Ok(live)) => live,
+            Ok(Err(why)) => {
+                tracing::debug!(?why, "portal session not usable");
+                return Ok(None);
+            }
             Err(e) => {
-                tracing::error!(error = %e, "session store unavailable");
+                tracing::error!(error = %e, "session store or directory unavailable");
                 return Err(Unavailable);
             }
         };
-        let user = match self.idp.store.user_by_id(&session.user_id).await {
-            Ok(Some(u)) => u,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                tracing::error!(error = %e, "directory unavailable");
-                return Err(Unavailable);
-            }
-        };
-        if user.locked.is_some()
-            || user
-                .password_changed_at
-                .is_some_and(|t| t > session.auth_time)
-        {
-            return Ok(None);
-        }
-        let groups = match self.idp.store.groups_of(&user.id).await {
+        let groups = match self.idp.groups_of(&user.id).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "directory unavailable");

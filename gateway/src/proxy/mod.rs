@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use std::borrow::Cow;
 
 use http::{HeaderMap, header};
+use idp::access::{self, Decision};
 use idp::handoff::Handoffs;
 use idp::portal::gateway::CALLBACK_PATH;
 use idp::request_path::{self, PathOptions, PathRefusal};
@@ -204,14 +205,22 @@ impl Gateway {
             let set = route.cookies.set(&route.cookies.state, &state, Some(600));
             return pages::redirect(session, &to, Some(&set)).await;
         };
-        if !route.policy.allows_groups(&identity.groups) {
+        let decision = access::decide(
+            &route.policy.audience,
+            &identity.groups,
+            route.policy.required_proof(access),
+            identity.mfa_at,
+            &identity.amr,
+            idp::clock::now(),
+        );
+        if decision == Decision::NotAssigned {
             ctx.outcome = "denied";
             if json {
                 return pages::json(session, 403, "forbidden", "").await;
             }
             return pages::forbidden(session, &route.policy.name, &self.portal_origin).await;
         }
-        if access == Access::Mfa && !mfa_fresh(&route.policy, &identity, idp::clock::now()) {
+        if decision == Decision::SecondFactorDue {
             ctx.outcome = "step_up";
             if json {
                 return pages::json(session, 403, "mfa_required", "").await;
@@ -404,16 +413,6 @@ pub fn step_up_url(portal_origin: &str, app: &str, back: &str) -> String {
         .append_pair("return_to", back)
         .finish();
     format!("{portal_origin}{STEP_UP_PATH}?{q}")
-}
-
-/// A second factor recent enough, with a method the policy accepts.
-pub fn mfa_fresh(policy: &Policy, id: &Identity, now: i64) -> bool {
-    let recent = id
-        .mfa_at
-        .is_some_and(|t| now - t <= policy.mfa_max_age.as_secs() as i64);
-    let method_ok =
-        policy.mfa_methods.is_empty() || id.amr.iter().any(|m| policy.mfa_methods.contains(m));
-    recent && method_ok
 }
 
 /// Browsers navigating get pages and redirects; scripts and API clients get
@@ -676,44 +675,6 @@ impl ProxyHttp for Gateway {
 mod tests {
     use super::*;
     use http::HeaderValue;
-
-    fn policy() -> Policy {
-        crate::policy::parse(
-            std::path::Path::new("/p/app.toml"),
-            "host = \"app.localhost\"\nupstreams = [\"127.0.0.1:1\"]\nmfa = { max_age = \"5m\", methods = [\"otp\"] }\n",
-            &crate::config::ServerConfig::default(),
-        )
-        .unwrap()
-    }
-
-    fn id(mfa_at: Option<i64>, amr: &[&str]) -> Identity {
-        Identity {
-            session: idp::session::SessionKey::of_token("t"),
-            user_id: "u".into(),
-            email: "e@example.com".into(),
-            groups: vec![],
-            mfa_at,
-            amr: amr.iter().map(|s| s.to_string()).collect(),
-            auth_time: 0,
-            expires_at: 0,
-            headers: cache::HeaderValues::new("u", "e@example.com", &[]).unwrap(),
-        }
-    }
-
-    #[test]
-    fn mfa_must_be_recent_and_of_an_allowed_method() {
-        let p = policy();
-        assert!(mfa_fresh(&p, &id(Some(1000), &["pwd", "otp"]), 1200));
-        assert!(
-            !mfa_fresh(&p, &id(Some(1000), &["pwd", "otp"]), 1301),
-            "stale"
-        );
-        assert!(!mfa_fresh(&p, &id(None, &["pwd"]), 1000), "never");
-        assert!(
-            !mfa_fresh(&p, &id(Some(1000), &["pwd", "sms"]), 1001),
-            "method"
-        );
-    }
 
     #[test]
     fn step_up_seam() {

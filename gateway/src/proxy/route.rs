@@ -265,7 +265,9 @@ mod tests {
         let prefix = prefix.map_or(String::new(), |p| format!("path_prefix = \"{p}\"\n"));
         let policy = crate::policy::parse(
             std::path::Path::new(&format!("/p/{id}.toml")),
-            &format!("host = \"{host}\"\nupstreams = [\"127.0.0.1:{index}\"]\n{prefix}"),
+            &format!(
+                "host = \"{host}\"\nupstreams = [\"127.0.0.1:{index}\"]\neveryone = true\n{prefix}"
+            ),
             &crate::config::ServerConfig::default(),
         )
         .unwrap();
@@ -354,7 +356,7 @@ mod tests {
         };
         let policy = crate::policy::parse(
             std::path::Path::new("/p/b.toml"),
-            "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\npath_prefix = \"/b\"\n",
+            "host = \"apps.localhost\"\nupstreams = [\"127.0.0.1:1\"]\neveryone = true\npath_prefix = \"/b\"\n",
             &plain,
         )
         .unwrap();

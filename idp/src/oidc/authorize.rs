@@ -10,14 +10,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::config::ClientConfig;
 use super::wire::{ErrorCode, OAuthError, Params};
+use crate::access::SecondFactor;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
-use crate::directory::User;
-use crate::portal::cookies::Name;
 use crate::portal::render::message;
 use crate::portal::{ClientIp, Portal};
-use crate::session::{Session, SessionKey};
+use crate::session::{Live, Refusal};
 use crate::store::GrantRow;
 
 /// The portal's step-up page (idp/src/portal/mfa.rs): a client whose policy
@@ -150,31 +149,6 @@ async fn authorize(
     match decide(portal, headers, params, &req, ip).await {
         Ok(res) => res,
         Err(e) => req.error(e),
-    }
-}
-
-/// The live portal session behind the cookie, with its user, if the account
-/// is still usable (the same rules as the portal's `SignedIn`).
-pub(crate) async fn current_session(
-    portal: &Portal,
-    headers: &HeaderMap,
-) -> crate::error::Result<Option<(User, SessionKey, Session)>> {
-    let Some(token) = portal.cookies.get(headers, Name::Session) else {
-        return Ok(None);
-    };
-    let Some((key, session)) = portal.idp.sessions.resume(&token, clock::now()).await? else {
-        return Ok(None);
-    };
-    match portal.idp.store.user_by_id(&session.user_id).await? {
-        Some(user)
-            if user.locked.is_none()
-                && user
-                    .password_changed_at
-                    .is_none_or(|t| t <= session.auth_time) =>
-        {
-            Ok(Some((user, key, session)))
-        }
-        _ => Ok(None),
     }
 }
 
@@ -315,15 +289,22 @@ async fn decide(
 
     // Who is signed in.
     let now = clock::now();
-    let Some((user, key, session)) = current_session(portal, headers).await? else {
-        if prompt_none {
-            return Err(OAuthError::new(
-                ErrorCode::LoginRequired,
-                "the user is not signed in",
-            ));
+    let Live { user, key, session } = match crate::portal::auth::session_of(portal, headers).await?
+    {
+        Ok(live) => live,
+        Err(why) => {
+            if prompt_none {
+                return Err(OAuthError::new(
+                    ErrorCode::LoginRequired,
+                    "the user is not signed in",
+                ));
+            }
+            let cont = continuation(params, &["prompt"], &[]);
+            if why == Refusal::PasskeyReverify {
+                return Ok(redirect(&crate::portal::auth::reverify_url(Some(&cont))));
+            }
+            return Ok(to_login(&cont, login_hint, false));
         }
-        let cont = continuation(params, &["prompt"], &[]);
-        return Ok(to_login(&cont, login_hint, false));
     };
     // prompt=login, max_age=0 or an older sign-in than max_age allows: sign
     // in again. The continuation drops prompt and carries a max_age the
@@ -341,16 +322,14 @@ async fn decide(
     }
 
     // MFA: the client's policy, whatever the request asks, or acr_values=mfa.
-    let mfa_fresh = |max: Option<i64>| {
-        session
-            .mfa_at
-            .is_some_and(|t| max.is_none_or(|m| now - t <= m))
-    };
     let wants_mfa = client.require_mfa
         || client.mfa_max_age.is_some()
         || acr_values.split(' ').any(|a| a == ACR_MFA);
-    let mfa_max = client.mfa_max_age.map(|d| d.as_secs() as i64);
-    if wants_mfa && !mfa_fresh(mfa_max) {
+    let need = SecondFactor {
+        max_age: client.mfa_max_age,
+        methods: Vec::new(),
+    };
+    if wants_mfa && !need.met_by(session.mfa_at, &session.amr, now) {
         if prompt_none {
             return Err(OAuthError::new(
                 ErrorCode::InteractionRequired,
@@ -369,19 +348,9 @@ async fn decide(
         ACR_PWD
     };
 
-    // Application access rules: only users assigned to the linked application.
+    // Application access rules: only users in the linked application's audience.
     let allowed = match &client.application {
-        Some(name) => match idp.store.application_by_name(name).await? {
-            Some(app) => idp
-                .store
-                .application_for_user(&user.id, &app.id)
-                .await?
-                .is_some(),
-            None => {
-                tracing::error!(client = %client.client_id, application = %name, "linked application missing");
-                false
-            }
-        },
+        Some(name) => idp.may_open(&user.id, name).await?.is_some(),
         None => false,
     };
     if !allowed {

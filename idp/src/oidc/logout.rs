@@ -109,7 +109,8 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
     let mut cleared = None;
     if let Some(claims) = &hint_claims
         && let Some(token) = portal.cookies.get(headers, Name::Session)
-        && let Ok(Some((_, session))) = idp.sessions.resume(&token, clock::now()).await
+        // Not the session check: a session due to re-verify still signs out.
+        && let Ok(Ok((_, session))) = idp.sessions.resume(&token, clock::now()).await
         && claims.get("sub").and_then(Value::as_str) == Some(session.user_id.as_str())
     {
         if let Err(e) = idp.end_session(&SessionKey::of_token(&token)).await {

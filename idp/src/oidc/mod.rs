@@ -14,7 +14,6 @@ pub mod clients;
 pub mod config;
 pub mod cors;
 pub mod discovery;
-pub mod hooks;
 pub mod introspect;
 pub mod keys;
 pub mod logout;

@@ -12,7 +12,7 @@ use super::cookies::Name;
 use super::error::PortalError;
 use crate::clock;
 use crate::directory::User;
-use crate::session::SessionKey;
+use crate::session::{Live, Presented, Refusal, SessionKey};
 
 /// A request from a signed-in user whose account is usable.
 #[derive(Debug)]
@@ -58,62 +58,52 @@ impl FromRequestParts<Portal> for SignedIn {
                 Redirect::to("/login").into_response()
             }
         };
-        let Some(token) = portal.cookies.get(&parts.headers, Name::Session) else {
-            return Err(to_login());
-        };
-        let resumed = portal
-            .idp
-            .sessions
-            .resume(&token, clock::now())
+        let resumed = session_of(portal, &parts.headers)
             .await
             .map_err(|e| PortalError::from(e).into_response())?;
-        let Some((key, session)) = resumed else {
-            return Err(to_login());
-        };
-        let user = portal
-            .idp
-            .store
-            .user_by_id(&session.user_id)
-            .await
-            .map_err(|e| PortalError::from(e).into_response())?;
-        match user {
-            // A password set after this session began (possibly by an
-            // administrator in another process) ends it too.
-            Some(user)
-                if user.locked.is_none()
-                    && user
-                        .password_changed_at
-                        .is_none_or(|t| t <= session.auth_time) =>
-            {
-                // A passkey-only session verifies again after the configured
-                // interval; the passkey sign-in then replaces this session.
-                let reverify = portal.idp.config.mfa.passkey_reverify.as_secs() as i64;
-                if crate::mfa::webauthn::is_passwordless(&session.amr)
-                    && clock::now() - session.mfa_at.unwrap_or(session.auth_time) >= reverify
-                {
-                    let mut q = url::form_urlencoded::Serializer::new(String::new());
-                    q.append_pair("reverify", "1");
-                    if parts.method == Method::GET
-                        && let Some(p) = parts.uri.path_and_query()
-                    {
-                        q.append_pair("return_to", p.as_str());
-                    }
-                    return Err(Redirect::to(&format!("/login?{}", q.finish())).into_response());
-                }
-                Ok(Self {
-                    user,
-                    session: key,
-                    auth_time: session.auth_time,
-                    mfa_at: session.mfa_at,
-                })
-            }
-            _ => {
-                // Deleted, locked or re-keyed meanwhile: the session is worthless.
-                let _ = portal.idp.sessions.end(&key).await;
-                Err(to_login())
-            }
+        match resumed {
+            Ok(live) => Ok(Self {
+                auth_time: live.session.auth_time,
+                mfa_at: live.session.mfa_at,
+                user: live.user,
+                session: live.key,
+            }),
+            // The passkey sign-in then replaces this session.
+            Err(Refusal::PasskeyReverify) => Err(Redirect::to(&reverify_url(
+                (parts.method == Method::GET)
+                    .then(|| parts.uri.path_and_query().map(|p| p.as_str()))
+                    .flatten(),
+            ))
+            .into_response()),
+            Err(_) => Err(to_login()),
         }
     }
+}
+
+/// The portal session behind the request's cookie, through the one session
+/// check ([`crate::Idp::resume`]).
+pub(crate) async fn session_of(
+    portal: &Portal,
+    headers: &axum::http::HeaderMap,
+) -> crate::error::Result<std::result::Result<Live, Refusal>> {
+    let Some(token) = portal.cookies.get(headers, Name::Session) else {
+        return Ok(Err(Refusal::Unknown));
+    };
+    portal
+        .idp
+        .resume(Presented::Token(&token), clock::now())
+        .await
+}
+
+/// The sign-in page asking a passkey-only session to verify again, coming
+/// back to `return_to`.
+pub fn reverify_url(return_to: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("reverify", "1");
+    if let Some(r) = return_to {
+        q.append_pair("return_to", r);
+    }
+    format!("/login?{}", q.finish())
 }
 
 /// `Option<SignedIn>`: None instead of a redirect when nobody is signed in.

@@ -449,7 +449,8 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
     let mut to = "/login?signed_out=1".to_string();
     if let Some(token) = portal.cookies.get(&headers, Name::Session) {
         let key = crate::session::SessionKey::of_token(&token);
-        if let Some(session) = portal.idp.sessions.resume(&token, clock::now()).await? {
+        // Not the session check: a session due to re-verify still signs out.
+        if let Ok(session) = portal.idp.sessions.resume(&token, clock::now()).await? {
             portal
                 .audit(
                     crate::audit::Event::new("signout", crate::audit::Outcome::Success)

@@ -21,7 +21,8 @@ use crate::config::MfaPolicy;
 use crate::crypto;
 use crate::directory::User;
 use crate::mfa::{Check, Method};
-use crate::session::{Session, SessionKey};
+use crate::session::resume::account_usable;
+use crate::session::{Presented, Refusal, Session, SessionKey};
 
 /// How long the second step may take after the password.
 const PENDING_SECS: i64 = 10 * 60;
@@ -138,7 +139,7 @@ pub(super) async fn pending(
     }
     let user = portal.idp.store.user_by_id(&p.uid).await?;
     Ok(user
-        .filter(|u| u.locked.is_none() && u.password_changed_at.is_none_or(|t| t <= p.auth_time))
+        .filter(|u| account_usable(u, p.auth_time).is_ok())
         .map(|u| (p, u)))
 }
 
@@ -158,10 +159,11 @@ async fn step_up_session(
     };
     Ok(portal
         .idp
-        .sessions
-        .resume(&token, clock::now())
+        .resume(Presented::Token(&token), clock::now())
         .await?
-        .filter(|(key, s)| key.as_str() == want && s.user_id == p.uid))
+        .ok()
+        .filter(|live| live.key.as_str() == want && live.user.id == p.uid)
+        .map(|live| (live.key, live.session)))
 }
 
 pub(super) fn locked_page(portal: &Portal) -> Response {
@@ -343,11 +345,13 @@ pub async fn code_submit(
     // A locked account reads as locked here, not as a lost sign-in: the
     // user already proved the password.
     let user = portal.idp.store.user_by_id(&p.uid).await?;
-    let Some(user) = user.filter(|u| u.password_changed_at.is_none_or(|t| t <= p.auth_time)) else {
+    let Some(user) = user else {
         return Ok(to_login(&portal));
     };
-    if user.locked.is_some() {
-        return Ok(locked_page(&portal));
+    match account_usable(&user, p.auth_time) {
+        Ok(()) => {}
+        Err(Refusal::Locked) => return Ok(locked_page(&portal)),
+        Err(_) => return Ok(to_login(&portal)),
     }
     let methods = portal.idp.factors(&user.id).await?.methods();
     let Some(method) = method_of(&method).filter(|m| !p.enrol && methods.contains(m)) else {
@@ -612,13 +616,7 @@ pub async fn step_up(
             },
         ));
     }
-    let Some(token) = portal.cookies.get(&headers, Name::Session) else {
-        return Ok(see_other("/login"));
-    };
-    let Some((key, session)) = portal.idp.sessions.resume(&token, clock::now()).await? else {
-        return Ok(see_other("/login"));
-    };
-    let p = Pending::step_up(&me.user.id, session.auth_time, &key, return_to);
+    let p = Pending::step_up(&me.user.id, me.auth_time, &me.session, return_to);
     let mut res = see_other(p.next());
     res.headers_mut()
         .append(header::SET_COOKIE, pending_cookie(&portal, &p));

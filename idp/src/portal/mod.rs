@@ -2,7 +2,7 @@
 //! account. Handlers are thin; the decisions live in [`crate::accounts`].
 
 mod apps;
-mod auth;
+pub(crate) mod auth;
 pub mod cookies;
 mod csrf;
 mod error;

@@ -280,7 +280,8 @@ async fn end_if_matching(
         return Ok(false);
     };
     let key = SessionKey::of_token(&token);
-    let Some(session) = idp
+    // Not the session check: a session due to re-verify still signs out.
+    let Ok(session) = idp
         .sessions
         .resume_key(&key, clock::now())
         .await

@@ -24,13 +24,15 @@ use super::decode::{self, DecodeError};
 use super::response::{self, AssertionFacts, Status};
 use super::signature;
 use super::wire::{self, AuthnRequest, NS_ASSERTION};
+use crate::access::SecondFactor;
 use crate::audit::{Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::directory::User;
-use crate::oidc::authorize::{STEP_UP_PATH, current_session};
+use crate::oidc::authorize::STEP_UP_PATH;
 use crate::portal::render::message;
 use crate::portal::{ClientIp, Portal, PortalError};
+use crate::session::{Live, Refusal};
 use crate::session::{Session, SessionKey};
 use crate::store::{SamlRequestRow, SamlSessionRow};
 
@@ -538,12 +540,16 @@ async fn gate(
     request_wants_mfa: bool,
 ) -> crate::error::Result<Gate> {
     let now = clock::now();
-    let Some((user, key, session)) = current_session(portal, headers).await? else {
-        return Ok(if is_passive {
-            Gate::Passive
-        } else {
-            Gate::Interact(to_login(cont, false))
-        });
+    let Live { user, key, session } = match crate::portal::auth::session_of(portal, headers).await?
+    {
+        Ok(live) => live,
+        Err(_) if is_passive => return Ok(Gate::Passive),
+        Err(Refusal::PasskeyReverify) => {
+            return Ok(Gate::Interact(redirect(
+                &crate::portal::auth::reverify_url(Some(cont)),
+            )));
+        }
+        Err(_) => return Ok(Gate::Interact(to_login(cont, false))),
     };
     if force_since.is_some_and(|t| session.auth_time < t) {
         return Ok(if is_passive {
@@ -553,11 +559,11 @@ async fn gate(
         });
     }
     let wants = sp.require_mfa || sp.mfa_max_age.is_some() || request_wants_mfa;
-    let max = sp.mfa_max_age.map(|d| d.as_secs() as i64);
-    let fresh = session
-        .mfa_at
-        .is_some_and(|t| max.is_none_or(|m| now - t <= m));
-    if wants && !fresh {
+    let need = SecondFactor {
+        max_age: sp.mfa_max_age,
+        methods: Vec::new(),
+    };
+    if wants && !need.met_by(session.mfa_at, &session.amr, now) {
         return Ok(if is_passive {
             Gate::Passive
         } else {
@@ -572,17 +578,11 @@ async fn assigned(
     user: &User,
     sp: &ServiceProviderConfig,
 ) -> crate::error::Result<bool> {
-    let store = &portal.idp.store;
-    Ok(match store.application_by_name(&sp.application).await? {
-        Some(app) => store
-            .application_for_user(&user.id, &app.id)
-            .await?
-            .is_some(),
-        None => {
-            tracing::error!(sp = %sp.entity_id, application = %sp.application, "linked application missing");
-            false
-        }
-    })
+    Ok(portal
+        .idp
+        .may_open(&user.id, &sp.application)
+        .await?
+        .is_some())
 }
 
 async fn answer(portal: &Portal, headers: &HeaderMap, handle: &str, ip: Option<&str>) -> Response {

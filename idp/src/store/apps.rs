@@ -13,6 +13,20 @@ pub struct NewApplication {
     pub launch_url: String,
 }
 
+/// An application protected by a gateway policy, as the policy file says it.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyApplication {
+    /// The policy file's name without `.toml`.
+    pub policy_id: String,
+    pub name: String,
+    pub description: String,
+    pub launch_url: String,
+    /// Every signed-in user may open it.
+    pub everyone: bool,
+    /// Otherwise the groups whose members may open it (created when missing).
+    pub groups: Vec<String>,
+}
+
 fn app_from_row(r: &super::Row) -> Application {
     Application {
         id: r.get("id"),
@@ -30,6 +44,19 @@ macro_rules! app_columns {
     () => {
         "a.id, a.name, a.description, a.detail_url, a.logo_url, a.launch_url"
     };
+}
+
+/// A unique-name violation as the conflict it is.
+fn conflict_on_name(
+    res: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+    name: &str,
+) -> Result<()> {
+    match res {
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(Error::Conflict(format!(
+            "an application named {name} (owned by another policy)"
+        ))),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
 }
 
 impl Store {
@@ -109,9 +136,10 @@ impl Store {
             "SELECT DISTINCT ", app_columns!(), ", \
                CASE WHEN EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = $1 AND f.application_id = a.id) THEN 1 ELSE 0 END AS favorite \
              FROM applications a \
-             JOIN application_groups ag ON ag.application_id = a.id \
-             JOIN group_members m ON m.group_id = ag.group_id \
-             WHERE m.user_id = $1 ORDER BY a.name"
+             WHERE a.everyone = 1 OR EXISTS ( \
+               SELECT 1 FROM application_groups ag JOIN group_members m ON m.group_id = ag.group_id \
+               WHERE ag.application_id = a.id AND m.user_id = $1) \
+             ORDER BY a.name"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -131,10 +159,9 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT DISTINCT ",
             app_columns!(),
-            " FROM applications a \
-             JOIN application_groups ag ON ag.application_id = a.id \
-             JOIN group_members m ON m.group_id = ag.group_id \
-             WHERE m.user_id = $1 AND a.id = $2"
+            " FROM applications a WHERE a.id = $2 AND (a.everyone = 1 OR EXISTS ( \
+               SELECT 1 FROM application_groups ag JOIN group_members m ON m.group_id = ag.group_id \
+               WHERE ag.application_id = a.id AND m.user_id = $1))"
         ))
         .bind(user_id)
         .bind(app_id)
@@ -167,6 +194,123 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Who may open an application: everyone signed in, or the members of
+    /// these groups (names). None: no such application.
+    pub async fn application_audience(&self, app_id: &str) -> Result<Option<(bool, Vec<String>)>> {
+        let everyone: Option<i64> =
+            sqlx::query_scalar("SELECT everyone FROM applications WHERE id = $1")
+                .bind(app_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(everyone) = everyone else {
+            return Ok(None);
+        };
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.name FROM groups g JOIN application_groups ag ON ag.group_id = g.id \
+             WHERE ag.application_id = $1 ORDER BY g.name",
+        )
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some((everyone != 0, groups)))
+    }
+
+    /// The policy that owns an application's group binding, if any.
+    pub async fn application_policy(&self, app_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT policy_id FROM applications WHERE id = $1")
+                .bind(app_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// Makes the directory say what a policy file says, in one transaction:
+    /// the policy's application (found by policy id, else adopting an
+    /// unowned one of the same name, else new) gets its name, description,
+    /// launch URL and exactly the policy's groups. Returns its id.
+    pub async fn reconcile_policy_application(
+        &self,
+        spec: &PolicyApplication,
+        now: i64,
+    ) -> Result<String> {
+        let mut tx = self.pool.begin().await?;
+        let mut id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM applications WHERE policy_id = $1")
+                .bind(&spec.policy_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if id.is_none() {
+            id = sqlx::query_scalar(
+                "SELECT id FROM applications WHERE name = $1 AND policy_id IS NULL",
+            )
+            .bind(&spec.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        }
+        let id = match id {
+            Some(id) => {
+                let res = sqlx::query(
+                    "UPDATE applications SET name = $1, description = $2, launch_url = $3, \
+                     everyone = $4, policy_id = $5 WHERE id = $6",
+                )
+                .bind(&spec.name)
+                .bind(&spec.description)
+                .bind(&spec.launch_url)
+                .bind(i64::from(spec.everyone))
+                .bind(&spec.policy_id)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await;
+                conflict_on_name(res, &spec.name)?;
+                id
+            }
+            None => {
+                let id = new_id();
+                let res = sqlx::query(
+                    "INSERT INTO applications (id, name, description, launch_url, kind, created_at, policy_id, everyone) \
+                     VALUES ($1, $2, $3, $4, 'bookmark', $5, $6, $7)",
+                )
+                .bind(&id)
+                .bind(&spec.name)
+                .bind(&spec.description)
+                .bind(&spec.launch_url)
+                .bind(now)
+                .bind(&spec.policy_id)
+                .bind(i64::from(spec.everyone))
+                .execute(&mut *tx)
+                .await;
+                conflict_on_name(res, &spec.name)?;
+                id
+            }
+        };
+        sqlx::query("DELETE FROM application_groups WHERE application_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        for name in &spec.groups {
+            sqlx::query(
+                "INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(new_id())
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO application_groups (application_id, group_id) \
+                 SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Origins (scheme://host:port) of every launch URL: the only absolute

@@ -38,7 +38,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::{Error, Result};
 
-pub use apps::NewApplication;
+pub use apps::{NewApplication, PolicyApplication};
 pub use audit::AuditRow;
 pub use federation::{FederatedLink, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};

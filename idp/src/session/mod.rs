@@ -8,6 +8,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, broadcast};
 
+pub mod end;
+pub mod resume;
+
+pub use resume::{Live, Presented, Refusal};
+
 use crate::config::SessionConfig;
 use crate::crypto;
 use crate::error::Result;
@@ -390,40 +395,42 @@ impl Sessions {
 
     /// The live session for a cookie value, recording the activity. Expired
     /// or idle sessions are removed and read as absent.
-    pub async fn resume(&self, token: &str, now: i64) -> Result<Option<(SessionKey, Session)>> {
+    pub(crate) async fn resume(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<std::result::Result<(SessionKey, Session), Refusal>> {
         if token.len() != 43 {
-            return Ok(None);
+            return Ok(Err(Refusal::Unknown));
         }
         let key = SessionKey::of_token(token);
-        let Some(session) = self.store.get(&key).await? else {
-            return Ok(None);
-        };
-        if now >= session.idle_deadline(self.idle_secs) {
-            self.store.remove(&key).await?;
-            self.announce(Revocation::Session(key)).await;
-            return Ok(None);
-        }
-        self.store.touch(&key, now).await?;
-        Ok(Some((key, session)))
+        Ok(self.resume_key(&key, now).await?.map(|s| (key, s)))
     }
 
     /// Like [`Self::resume`] for a caller that holds only the key (the
     /// gateway, which never sees the portal cookie). Activity is recorded at
     /// most once a second per session, so a burst of proxied requests does
     /// not turn into a burst of store writes.
-    pub async fn resume_key(&self, key: &SessionKey, now: i64) -> Result<Option<Session>> {
+    pub(crate) async fn resume_key(
+        &self,
+        key: &SessionKey,
+        now: i64,
+    ) -> Result<std::result::Result<Session, Refusal>> {
         let Some(session) = self.store.get(key).await? else {
-            return Ok(None);
+            return Ok(Err(Refusal::Unknown));
         };
+        if now >= session.expires_at {
+            self.end(key).await?;
+            return Ok(Err(Refusal::Unknown));
+        }
         if now >= session.idle_deadline(self.idle_secs) {
-            self.store.remove(key).await?;
-            self.announce(Revocation::Session(key.clone())).await;
-            return Ok(None);
+            self.end(key).await?;
+            return Ok(Err(Refusal::Idle));
         }
         if now > session.last_seen {
             self.store.touch(key, now).await?;
         }
-        Ok(Some(session))
+        Ok(Ok(session))
     }
 
     /// A new application-host cookie value linked to `session` for `app`.
@@ -513,25 +520,25 @@ mod tests {
             .create(&uid, vec!["pwd".into()], None, 1000)
             .await
             .unwrap();
-        assert!(s.resume(&token, 1500).await.unwrap().is_some());
+        assert!(s.resume(&token, 1500).await.unwrap().is_ok());
         // Activity at 1500 pushed the idle deadline to 2100.
-        assert!(s.resume(&token, 2000).await.unwrap().is_some());
-        assert!(s.resume(&token, 2700).await.unwrap().is_none(), "idle");
+        assert!(s.resume(&token, 2000).await.unwrap().is_ok());
+        assert!(s.resume(&token, 2700).await.unwrap().is_err(), "idle");
         assert!(
-            s.resume(&token, 2000).await.unwrap().is_none(),
+            s.resume(&token, 2000).await.unwrap().is_err(),
             "removed for good"
         );
 
         let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
         for t in (1500..4600).step_by(500) {
-            let live = s.resume(&token, t).await.unwrap().is_some();
+            let live = s.resume(&token, t).await.unwrap().is_ok();
             assert_eq!(live, t < 4600, "at {t}");
         }
         assert!(
-            s.resume(&token, 4600).await.unwrap().is_none(),
+            s.resume(&token, 4600).await.unwrap().is_err(),
             "absolute lifetime"
         );
-        assert!(s.resume("not-a-token", 1000).await.unwrap().is_none());
+        assert!(s.resume("not-a-token", 1000).await.unwrap().is_err());
     }
 
     #[tokio::test]
@@ -572,10 +579,10 @@ mod tests {
             Arc::new(EmbeddedStore::load(db.clone(), 1001).await.unwrap()),
             &SessionConfig::default(),
         );
-        assert!(reloaded.resume(&a, 1002).await.unwrap().is_some());
+        assert!(reloaded.resume(&a, 1002).await.unwrap().is_ok());
         assert_eq!(s.revoke_user(&uid).await.unwrap(), 2);
-        assert!(s.resume(&a, 1003).await.unwrap().is_none());
-        assert!(s.resume(&b, 1003).await.unwrap().is_none());
+        assert!(s.resume(&a, 1003).await.unwrap().is_err());
+        assert!(s.resume(&b, 1003).await.unwrap().is_err());
         let again = EmbeddedStore::load(db, 1004).await.unwrap();
         assert!(
             again
@@ -610,7 +617,7 @@ mod tests {
         let (_db, s, uid) = setup().await;
         let mut rx = s.revocations();
         let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
-        assert!(s.resume(&token, 1001).await.unwrap().is_some());
+        assert!(s.resume(&token, 1001).await.unwrap().is_ok());
         assert!(
             rx.try_recv().is_err(),
             "creating and resuming announce nothing"
@@ -620,7 +627,7 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap(), Revocation::Session(key));
 
         let (idle, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
-        assert!(s.resume(&idle, 1000 + 601).await.unwrap().is_none());
+        assert!(s.resume(&idle, 1000 + 601).await.unwrap().is_err());
         assert_eq!(
             rx.try_recv().unwrap(),
             Revocation::Session(SessionKey::of_token(&idle)),
