@@ -211,6 +211,7 @@ async fn openidconnect_crate_interoperates() {
     assert_eq!(get(&q, "state"), Some(state.secret().as_str()));
     assert_eq!(get(&q, "iss"), Some(server.url().as_str()));
     let code = get(&q, "code").unwrap().to_string();
+    let verifier_again = PkceCodeVerifier::new(verifier.secret().clone());
     let tokens = rp
         .exchange_code(AuthorizationCode::new(code.clone()))
         .unwrap()
@@ -226,11 +227,26 @@ async fn openidconnect_crate_interoperates() {
     assert!(claims.auth_time().is_some());
     let sub = claims.subject().clone();
 
-    // Replayed code.
+    // Replayed code without the verifier: refused, and nothing revoked (a
+    // leaked code alone cannot end the grant).
+    let replay = rp
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new("x".repeat(43)))
+        .request_async(&http)
+        .await;
+    assert!(replay.is_err());
+    let intro = rp
+        .introspect(tokens.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(intro.active());
+    // Replayed with it, as the client itself would.
     let replay = rp
         .exchange_code(AuthorizationCode::new(code))
         .unwrap()
-        .set_pkce_verifier(PkceCodeVerifier::new("x".repeat(43)))
+        .set_pkce_verifier(verifier_again)
         .request_async(&http)
         .await;
     assert!(replay.is_err());

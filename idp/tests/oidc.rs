@@ -413,6 +413,251 @@ async fn code_is_bound_to_client_and_redirect_uri() {
     );
 }
 
+/// An RFC 6749 section 5.2 error answer: status, `error`, no caching, and for
+/// `invalid_client` a `WWW-Authenticate` challenge.
+fn assert_oauth_error(
+    got: &(StatusCode, Page, Value),
+    status: StatusCode,
+    error: &str,
+    what: &str,
+) {
+    let (s, page, e) = got;
+    assert_eq!(
+        (*s, e["error"].as_str()),
+        (status, Some(error)),
+        "{what}: {}",
+        page.body
+    );
+    assert!(e["error_description"].is_string(), "{what}");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store", "{what}");
+    if error == "invalid_client" {
+        assert!(
+            page.headers.contains_key(header::WWW_AUTHENTICATE),
+            "{what}: 401 names the scheme"
+        );
+    }
+}
+
+/// How many audit events of `kind` there are so far.
+async fn count_events(k: &Kit, kind: &str) -> usize {
+    k.audit_events()
+        .await
+        .iter()
+        .filter(|(e, _)| e == kind)
+        .count()
+}
+
+/// A token request that must fail, and how.
+struct Attempt {
+    what: &'static str,
+    auth: Option<String>,
+    form: Vec<(&'static str, String)>,
+    status: StatusCode,
+    error: &'static str,
+}
+
+impl Attempt {
+    fn new(what: &'static str, auth: Option<String>, form: &[(&'static str, &str)]) -> Self {
+        Self {
+            what,
+            auth,
+            form: form.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_grant",
+        }
+    }
+
+    fn invalid_client(mut self) -> Self {
+        self.status = StatusCode::UNAUTHORIZED;
+        self.error = "invalid_client";
+        self
+    }
+
+    async fn fails(&self, k: &Kit) {
+        let form: Vec<(&str, &str)> = self.form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let got = post(k, "/oauth2/token", self.auth.as_deref(), &form).await;
+        assert_oauth_error(&got, self.status, self.error, self.what);
+    }
+}
+
+#[tokio::test]
+async fn a_code_presented_by_anyone_else_is_not_spent() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let grant = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+    ];
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut f = grant.to_vec();
+        f.extend_from_slice(extra);
+        f
+    };
+    let wiki = || Some(basic("wiki", WIKI_SECRET));
+    let attempts = [
+        Attempt::new(
+            "confidential client, wrong secret (Basic)",
+            Some(basic("wiki", "not-the-secret")),
+            &form(&[("redirect_uri", WIKI_CB)]),
+        )
+        .invalid_client(),
+        Attempt::new(
+            "confidential client, wrong secret (post)",
+            None,
+            &form(&[
+                ("redirect_uri", WIKI_CB),
+                ("client_id", "wiki"),
+                ("client_secret", "not-the-secret"),
+            ]),
+        )
+        .invalid_client(),
+        Attempt::new(
+            "confidential client id without its secret",
+            None,
+            &form(&[("redirect_uri", WIKI_CB), ("client_id", "wiki")]),
+        )
+        .invalid_client(),
+        Attempt::new(
+            "another registered client, properly authenticated",
+            Some(basic("payroll", WIKI_SECRET)),
+            &form(&[("redirect_uri", WIKI_CB)]),
+        ),
+        Attempt::new(
+            "a public client id",
+            None,
+            &form(&[("redirect_uri", WIKI_CB), ("client_id", "spa")]),
+        ),
+        Attempt::new(
+            "the owner, another redirect_uri",
+            wiki(),
+            &form(&[("redirect_uri", "https://wiki.example.com/other")]),
+        ),
+        Attempt::new(
+            "the owner, redirect_uri with a trailing slash",
+            wiki(),
+            &form(&[("redirect_uri", "https://wiki.example.com/callback/")]),
+        ),
+        Attempt::new(
+            "the owner, a verifier for a code without a challenge",
+            wiki(),
+            &form(&[("redirect_uri", WIKI_CB), ("code_verifier", VERIFIER)]),
+        ),
+    ];
+    for a in &attempts {
+        a.fails(&k).await;
+    }
+    // None of that spent the code: the owner redeems it.
+    let (s, t) = exchange(&k, &code).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(count_events(&k, "oidc.code.replayed").await, 0);
+
+    // Used now. Presented again by anyone but its owner it is refused the
+    // same way, without counting as a replay: the owner's tokens live on.
+    for a in &attempts {
+        a.fails(&k).await;
+    }
+    assert_eq!(count_events(&k, "oidc.code.replayed").await, 0);
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&k, at).await.0, StatusCode::OK);
+    let (s, t2) = refresh(&k, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{t2}");
+    // The owner replaying it is a replay, as before: the grant is revoked.
+    let (s, e) = exchange(&k, &code).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(count_events(&k, "oidc.code.replayed").await, 1);
+    assert_eq!(userinfo(&k, at).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh(&k, t2["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_pkce_code_with_the_wrong_verifier_is_not_spent() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let ch = challenge(VERIFIER);
+    let s256 = [
+        ("code_challenge", ch.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let code = code_for(&mut b, "spa", SPA_CB, &s256).await;
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    let other_verifier = "B".repeat(43);
+    let mut wrong = form(&[("redirect_uri", SPA_CB), ("client_id", "spa")]);
+    wrong.push(("code_verifier", &other_verifier));
+    let right = form(&[
+        ("redirect_uri", SPA_CB),
+        ("client_id", "spa"),
+        ("code_verifier", VERIFIER),
+    ]);
+    let attempts = [
+        Attempt::new("the owner, wrong verifier", None, &wrong),
+        Attempt::new(
+            "the owner, verifier too short",
+            None,
+            &form(&[
+                ("redirect_uri", SPA_CB),
+                ("client_id", "spa"),
+                ("code_verifier", "short"),
+            ]),
+        ),
+        Attempt::new(
+            "the owner, no verifier",
+            None,
+            &form(&[("redirect_uri", SPA_CB), ("client_id", "spa")]),
+        ),
+        Attempt::new(
+            "the owner, right verifier, another redirect_uri",
+            None,
+            &form(&[
+                ("redirect_uri", WIKI_CB),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ]),
+        ),
+        Attempt::new(
+            "another client with the right verifier",
+            Some(basic("wiki", WIKI_SECRET)),
+            &form(&[("redirect_uri", SPA_CB), ("code_verifier", VERIFIER)]),
+        ),
+        Attempt::new(
+            "the public client with a secret",
+            Some(basic("spa", "x")),
+            &form(&[("redirect_uri", SPA_CB), ("code_verifier", VERIFIER)]),
+        )
+        .invalid_client(),
+    ];
+    for a in &attempts {
+        a.fails(&k).await;
+    }
+    let (s, _, t) = post(&k, "/oauth2/token", None, &right).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    // A replay without the verifier is no replay: nothing is revoked.
+    for a in &attempts {
+        a.fails(&k).await;
+    }
+    assert_eq!(count_events(&k, "oidc.code.replayed").await, 0);
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&k, at).await.0, StatusCode::OK);
+    // With it, it is: the tokens issued from the code are revoked.
+    let got = post(&k, "/oauth2/token", None, &right).await;
+    assert_oauth_error(&got, StatusCode::BAD_REQUEST, "invalid_grant", "replay");
+    assert_eq!(count_events(&k, "oidc.code.replayed").await, 1);
+    assert_eq!(userinfo(&k, at).await.0, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let k = oidc_kit().await;
@@ -457,6 +702,199 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
             .await
             .contains(&("oidc.refresh.reused".into(), "failure".into()))
     );
+}
+
+#[tokio::test]
+async fn a_refresh_token_presented_by_another_client_is_not_spent() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let (_, t) = exchange(&k, &code).await;
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let attempts = |rt: &str| {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", rt)];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut f = form.to_vec();
+            f.extend_from_slice(extra);
+            f
+        };
+        [
+            Attempt::new(
+                "confidential client, wrong secret",
+                Some(basic("wiki", "not-the-secret")),
+                &form,
+            )
+            .invalid_client(),
+            Attempt::new(
+                "confidential client id without its secret",
+                None,
+                &with(&[("client_id", "wiki")]),
+            )
+            .invalid_client(),
+            Attempt::new(
+                "another registered client, properly authenticated",
+                Some(basic("payroll", WIKI_SECRET)),
+                &form,
+            ),
+            Attempt::new("a public client id", None, &with(&[("client_id", "spa")])),
+        ]
+    };
+    for a in &attempts(&rt1) {
+        a.fails(&k).await;
+    }
+    // The owner may also fail without losing the token: a wider scope.
+    let got = post(
+        &k,
+        "/oauth2/token",
+        Some(&basic("wiki", WIKI_SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt1),
+            ("scope", "openid offline_access admin"),
+        ],
+    )
+    .await;
+    assert_oauth_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "wider scope",
+    );
+    // Nothing was spent: the owner refreshes, and the family lives.
+    let (s, t2) = refresh(&k, &rt1).await;
+    assert_eq!(s, StatusCode::OK, "{t2}");
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(count_events(&k, "oidc.refresh.reused").await, 0);
+
+    // rt1 is used now. Another client presenting it is refused, and that
+    // is not taken as a reuse: the family is not revoked.
+    for a in &attempts(&rt1) {
+        a.fails(&k).await;
+    }
+    assert_eq!(count_events(&k, "oidc.refresh.reused").await, 0);
+    let at2 = t2["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&k, at2).await.0, StatusCode::OK);
+    let (s, t3) = refresh(&k, &rt2).await;
+    assert_eq!(s, StatusCode::OK, "{t3}");
+    let rt3 = t3["refresh_token"].as_str().unwrap().to_string();
+
+    // The owner itself presenting the rotated rt1 is a genuine reuse: the
+    // family is revoked, as before.
+    let (s, e) = refresh(&k, &rt1).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(count_events(&k, "oidc.refresh.reused").await, 1);
+    assert_eq!(refresh(&k, &rt3).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        userinfo(&k, t3["access_token"].as_str().unwrap()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The hash under which the store keeps a code or refresh token.
+fn stored(secret: &str) -> String {
+    idp::crypto::sha256_hex(secret.as_bytes())
+}
+
+#[tokio::test]
+async fn rotation_is_one_transaction() {
+    let k = oidc_kit().await;
+    let store = &k.idp.store;
+    let mut b = k.signed_in().await;
+    let (_, other) = exchange(&k, &code_for(&mut b, "wiki", WIKI_CB, &[]).await).await;
+    // A successor whose insert must fail: its hash is taken by a live token.
+    let taken = idp::store::NewRefresh {
+        token_hash: stored(other["refresh_token"].as_str().unwrap()),
+        expires_at: idp::clock::now() + 3600,
+    };
+
+    // A code: the insert of its first refresh token fails, so the spend
+    // is rolled back and the code is still unused.
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let now = idp::clock::now();
+    assert!(
+        store
+            .redeem_code(&stored(&code), now, Some(&taken))
+            .await
+            .is_err(),
+        "the duplicate successor makes the insert fail"
+    );
+    assert!(matches!(
+        store.find_code(&stored(&code)).await.unwrap(),
+        idp::store::Lookup::Unused(_)
+    ));
+    let (s, t) = exchange(&k, &code).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+
+    // A refresh token: the same failure leaves it unspent, so the client's
+    // next refresh is no reuse and its family lives.
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    assert!(
+        store
+            .rotate_refresh(&stored(&rt), now, Some(&taken))
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        store.find_refresh(&stored(&rt)).await.unwrap(),
+        idp::store::Lookup::Unused(_)
+    ));
+    assert!(
+        store
+            .refresh_token_grant(&stored(&rt), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (s, t2) = refresh(&k, &rt).await;
+    assert_eq!(s, StatusCode::OK, "{t2}");
+    assert_eq!(count_events(&k, "oidc.refresh.reused").await, 0);
+    assert_eq!(
+        userinfo(&k, t2["access_token"].as_str().unwrap()).await.0,
+        StatusCode::OK
+    );
+
+    // Success spends the old token and stores the new one, together.
+    let rt2 = t2["refresh_token"].as_str().unwrap();
+    let next = idp::store::NewRefresh {
+        token_hash: stored("the-successor"),
+        expires_at: now + 3600,
+    };
+    assert!(matches!(
+        store
+            .rotate_refresh(&stored(rt2), now, Some(&next))
+            .await
+            .unwrap(),
+        idp::store::Spend::Fresh
+    ));
+    assert!(matches!(
+        store.find_refresh(&stored(rt2)).await.unwrap(),
+        idp::store::Lookup::Used(_)
+    ));
+    assert!(matches!(
+        store.find_refresh(&next.token_hash).await.unwrap(),
+        idp::store::Lookup::Unused(_)
+    ));
+    let (s, _) = refresh(&k, "the-successor").await;
+    assert_eq!(s, StatusCode::OK);
+    // And a second rotation of the same token is a replay, storing nothing.
+    let again = idp::store::NewRefresh {
+        token_hash: stored("never-stored"),
+        expires_at: now + 3600,
+    };
+    assert!(matches!(
+        store
+            .rotate_refresh(&stored(rt2), now, Some(&again))
+            .await
+            .unwrap(),
+        idp::store::Spend::Replayed { .. }
+    ));
+    assert!(matches!(
+        store.find_refresh(&again.token_hash).await.unwrap(),
+        idp::store::Lookup::Unknown
+    ));
 }
 
 trait Pipe: Sized {

@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
-use idp::store::{GrantRow, NewUser, Spend, Store};
+use idp::store::{GrantRow, NewRefresh, NewUser, Spend, Store};
 use idp::{Idp, IdpConfig};
 
 /// Two stores over one fresh database of each engine. PostgreSQL is left out
@@ -102,13 +102,10 @@ async fn a_code_is_redeemed_once_across_instances() {
             .await
             .unwrap();
         let results = race(&a, &b, 8, |s, _| async move {
-            s.spend_code("codehash", 2000).await.unwrap()
+            s.redeem_code("codehash", 2000, None).await.unwrap()
         })
         .await;
-        let fresh = results
-            .iter()
-            .filter(|r| matches!(r, Spend::Fresh(_)))
-            .count();
+        let fresh = results.iter().filter(|r| matches!(r, Spend::Fresh)).count();
         let replayed = results
             .iter()
             .filter(|r| matches!(r, Spend::Replayed { grant_id } if *grant_id == g))
@@ -116,7 +113,10 @@ async fn a_code_is_redeemed_once_across_instances() {
         assert_eq!((fresh, replayed), (1, 7), "{engine}");
         // Negative: a code never issued is unknown, not a replay.
         assert!(
-            matches!(b.spend_code("other", 2000).await.unwrap(), Spend::Unknown),
+            matches!(
+                b.redeem_code("other", 2000, None).await.unwrap(),
+                Spend::Unknown
+            ),
             "{engine}"
         );
     }
@@ -130,19 +130,20 @@ async fn two_refreshes_with_one_token_have_one_winner() {
         a.insert_refresh("rt", &g, 1000, i64::MAX / 2)
             .await
             .unwrap();
-        let results = race(&a, &b, 6, |s, _| async move {
-            s.spend_refresh("rt", 2000).await.unwrap()
+        let results = race(&a, &b, 6, |s, i| async move {
+            let next = NewRefresh {
+                token_hash: format!("rt-next-{i}"),
+                expires_at: i64::MAX / 2,
+            };
+            s.rotate_refresh("rt", 2000, Some(&next)).await.unwrap()
         })
         .await;
-        let fresh = results
-            .iter()
-            .filter(|r| matches!(r, Spend::Fresh(_)))
-            .count();
+        let fresh = results.iter().filter(|r| matches!(r, Spend::Fresh)).count();
         assert_eq!(fresh, 1, "{engine}");
         assert!(
             results
                 .iter()
-                .all(|r| matches!(r, Spend::Fresh(_) | Spend::Replayed { .. })),
+                .all(|r| matches!(r, Spend::Fresh | Spend::Replayed { .. })),
             "{engine}: the losers are told it was a reuse"
         );
         assert_eq!(
@@ -150,13 +151,25 @@ async fn two_refreshes_with_one_token_have_one_winner() {
             None,
             "{engine}"
         );
+        // The winner's successor was stored with its spend, and only that one.
+        let mut successors = 0;
+        for i in 0..6 {
+            let hash = format!("rt-next-{i}");
+            if a.refresh_token_grant(&hash, 2000).await.unwrap().is_some() {
+                successors += 1;
+            }
+        }
+        assert_eq!(successors, 1, "{engine}");
         // Negative: an unused token of a revoked family is worthless, and not a replay.
         a.insert_refresh("rt2", &g, 1000, i64::MAX / 2)
             .await
             .unwrap();
         assert!(a.revoke_grant(&g, 2000).await.unwrap());
         assert!(
-            matches!(b.spend_refresh("rt2", 2001).await.unwrap(), Spend::Revoked),
+            matches!(
+                b.rotate_refresh("rt2", 2001, None).await.unwrap(),
+                Spend::Revoked
+            ),
             "{engine}"
         );
     }

@@ -1,6 +1,11 @@
 //! The token endpoint: `authorization_code` (single use; a replay revokes
 //! what the code produced), `refresh_token` (rotated on every use; reuse
 //! revokes the family) and `client_credentials`.
+//!
+//! The order is fixed: authenticate the client, check the binding (the code
+//! or refresh token is this client's; redirect URI and PKCE verifier match),
+//! and only then spend, with the spend and the new refresh token in one
+//! transaction. A request failing a check changes nothing in the store.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,7 +21,7 @@ use crate::clock;
 use crate::crypto;
 use crate::directory::User;
 use crate::portal::{ClientIp, Portal};
-use crate::store::{GrantRow, Spend};
+use crate::store::{CodeRow, GrantRow, Lookup, NewRefresh, Spend};
 
 /// The `typ` of RFC 9068 access tokens.
 pub const AT_TYP: &str = "at+jwt";
@@ -142,36 +147,52 @@ async fn code_grant(
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.get("code_verifier")?;
     let now = clock::now();
-    let row = match idp
+    let code_hash = crypto::sha256_hex(code.as_bytes());
+    // Looked at, not spent: a request that is not the owner's (another
+    // client, another redirect URI, the wrong verifier) changes nothing, so
+    // a leaked code cannot be used to destroy the owner's grant.
+    let (row, used) = match idp.store.find_code(&code_hash).await? {
+        Lookup::Unused(row) => (row, false),
+        Lookup::Used(row) => (row, true),
+        Lookup::Revoked => return Err(OAuthError::invalid_grant("the grant was revoked")),
+        Lookup::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
+    };
+    code_binding(&row, client, redirect_uri, verifier)?;
+    if used {
+        return Err(code_replayed(idp, client, &row.grant_id, now).await);
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    let grant = client_grant(idp, &row.grant_id, client).await?;
+    live_grant(idp, &grant, now).await?;
+    let issued = issue(idp, client, &grant, now, true).await?;
+    // Spend and store the refresh token in one transaction.
+    match idp
         .store
-        .spend_code(&crypto::sha256_hex(code.as_bytes()), now)
+        .redeem_code(&code_hash, now, issued.refresh.as_ref())
         .await?
     {
-        Spend::Fresh(row) => row,
-        Spend::Replayed { grant_id } => {
-            // RFC 6749 section 4.1.2: a code used twice revokes the tokens
-            // issued from it; someone else may hold it.
-            idp.store.revoke_grant(&grant_id, now).await?;
-            audit::record(
-                &idp.store,
-                now,
-                Event::new("oidc.code.replayed", Outcome::Failure)
-                    .subject(&client.client_id)
-                    .detail("tokens issued from the code revoked"),
-            )
-            .await;
-            return Err(OAuthError::invalid_grant("the code was already used"));
-        }
-        Spend::Revoked => return Err(OAuthError::invalid_grant("the grant was revoked")),
-        Spend::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
-    };
+        Spend::Fresh => Ok(issued.response),
+        // A concurrent request with the same code won.
+        Spend::Replayed { grant_id } => Err(code_replayed(idp, client, &grant_id, now).await),
+        Spend::Revoked => Err(OAuthError::invalid_grant("the grant was revoked")),
+        Spend::Unknown => Err(OAuthError::invalid_grant("unknown code")),
+    }
+}
+
+/// That the code was issued to this client for this redirect URI, and that
+/// the verifier matches its challenge. Nothing is changed when it fails.
+fn code_binding(
+    row: &CodeRow,
+    client: &ClientConfig,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
     if row.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
-    }
-    if row.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the code has expired"));
     }
     if row.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant(
@@ -179,19 +200,33 @@ async fn code_grant(
         ));
     }
     match (&row.code_challenge, verifier) {
-        (Some(ch), Some(v)) if pkce_ok(v, ch) => {}
-        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (Some(ch), Some(v)) if pkce_ok(v, ch) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant("PKCE verification failed")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
         // A verifier without a challenge: something is wrong on the client side.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "no code_challenge was sent for this code",
-            ));
-        }
-        (None, None) => {}
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "no code_challenge was sent for this code",
+        )),
+        (None, None) => Ok(()),
     }
-    let grant = live_grant(idp, &row.grant_id, client, now).await?;
-    issue(idp, client, &grant, now, true).await
+}
+
+/// RFC 6749 section 4.1.2: a code used twice (by its own client, with its
+/// redirect URI and verifier) revokes the tokens issued from it; someone
+/// else may hold them.
+async fn code_replayed(idp: &Idp, client: &ClientConfig, grant_id: &str, now: i64) -> OAuthError {
+    if let Err(e) = idp.store.revoke_grant(grant_id, now).await {
+        return e.into();
+    }
+    audit::record(
+        &idp.store,
+        now,
+        Event::new("oidc.code.replayed", Outcome::Failure)
+            .subject(&client.client_id)
+            .detail("tokens issued from the code revoked"),
+    )
+    .await;
+    OAuthError::invalid_grant("the code was already used")
 }
 
 async fn refresh_grant(
@@ -201,40 +236,23 @@ async fn refresh_grant(
 ) -> Result<TokenResponse, OAuthError> {
     let token = params.require("refresh_token")?;
     let now = clock::now();
-    let (grant_id, expires_at) = match idp
-        .store
-        .spend_refresh(&crypto::sha256_hex(token.as_bytes()), now)
-        .await?
-    {
-        Spend::Fresh(r) => r,
-        Spend::Replayed { grant_id } => {
-            // An old refresh token came back: either the client or a thief
-            // holds a copy. Ending the whole family stops both.
-            if let Some(g) = idp.store.grant(&grant_id).await?
-                && g.client_id == client.client_id
-            {
-                idp.store.revoke_grant(&grant_id, now).await?;
-                audit::record(
-                    &idp.store,
-                    now,
-                    Event::new("oidc.refresh.reused", Outcome::Failure)
-                        .user(&g.user_id)
-                        .subject(&client.client_id)
-                        .detail("refresh token family revoked"),
-                )
-                .await;
-            }
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used",
-            ));
-        }
-        Spend::Revoked => return Err(OAuthError::invalid_grant("the grant was revoked")),
-        Spend::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token")),
+    let token_hash = crypto::sha256_hex(token.as_bytes());
+    // Looked at, not spent: another client presenting the token changes
+    // nothing, and in particular does not make the owner's next use a reuse.
+    let (row, used) = match idp.store.find_refresh(&token_hash).await? {
+        Lookup::Unused(row) => (row, false),
+        Lookup::Used(row) => (row, true),
+        Lookup::Revoked => return Err(OAuthError::invalid_grant("the grant was revoked")),
+        Lookup::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
-    if expires_at <= now {
+    let mut grant = client_grant(idp, &row.grant_id, client).await?;
+    if used {
+        return Err(refresh_reused(idp, client, &grant, now).await);
+    }
+    if row.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
-    let mut grant = live_grant(idp, &grant_id, client, now).await?;
+    live_grant(idp, &grant, now).await?;
     if let Some(scope) = params.get("scope")? {
         // A refresh may narrow the scope, never widen it (RFC 6749 section 6).
         let granted: Vec<&str> = grant.scope.split(' ').collect();
@@ -246,32 +264,72 @@ async fn refresh_grant(
         }
         grant.scope = scope.to_string();
     }
-    issue(idp, client, &grant, now, false).await
+    let issued = issue(idp, client, &grant, now, false).await?;
+    // Spend the old token and store its successor in one transaction: a
+    // process killed in between leaves the old one usable, never a family
+    // whose newest token already counts as used.
+    match idp
+        .store
+        .rotate_refresh(&token_hash, now, issued.refresh.as_ref())
+        .await?
+    {
+        Spend::Fresh => Ok(issued.response),
+        // A concurrent request with the same token won.
+        Spend::Replayed { .. } => Err(refresh_reused(idp, client, &grant, now).await),
+        Spend::Revoked => Err(OAuthError::invalid_grant("the grant was revoked")),
+        Spend::Unknown => Err(OAuthError::invalid_grant("unknown refresh token")),
+    }
 }
 
-/// The grant of a code or refresh token just spent, if it belongs to the
-/// client, has not expired and its user may still sign in. Revocation is not
-/// looked at again: the spend checked it in the same statement, and a
-/// revocation since (a concurrent reuse of the same secret revoking the
-/// family) must not undo that win, or two racing requests could both lose.
-/// What is issued then is dead on arrival anyway: every use checks the grant.
-async fn live_grant(
+/// An old refresh token came back from its own client: either the client or
+/// a thief holds a copy. Ending the whole family stops both.
+async fn refresh_reused(
+    idp: &Idp,
+    client: &ClientConfig,
+    grant: &GrantRow,
+    now: i64,
+) -> OAuthError {
+    if let Err(e) = idp.store.revoke_grant(&grant.id, now).await {
+        return e.into();
+    }
+    audit::record(
+        &idp.store,
+        now,
+        Event::new("oidc.refresh.reused", Outcome::Failure)
+            .user(&grant.user_id)
+            .subject(&client.client_id)
+            .detail("refresh token family revoked"),
+    )
+    .await;
+    OAuthError::invalid_grant("the refresh token was already used")
+}
+
+/// The grant of a code or refresh token, if it belongs to the client.
+async fn client_grant(
     idp: &Idp,
     grant_id: &str,
     client: &ClientConfig,
-    now: i64,
 ) -> Result<GrantRow, OAuthError> {
-    let grant = idp
-        .store
+    idp.store
         .grant(grant_id)
         .await?
         .filter(|g| g.client_id == client.client_id)
-        .ok_or_else(|| OAuthError::invalid_grant("the grant does not exist"))?;
+        .ok_or_else(|| OAuthError::invalid_grant("the grant belongs to another client"))
+}
+
+/// Whether the grant has not expired and its user may still sign in.
+/// Revocation is not looked at here: the spend checks it in the same
+/// statement that marks the code or refresh token used, so a revocation
+/// after the look-up still wins, and a revocation since the spend (a
+/// concurrent reuse of the same secret revoking the family) cannot undo its
+/// win. What is issued then is dead on arrival anyway: every use checks the
+/// grant.
+async fn live_grant(idp: &Idp, grant: &GrantRow, now: i64) -> Result<(), OAuthError> {
     if grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("the grant has expired"));
     }
     match idp.store.user_by_id(&grant.user_id).await? {
-        Some(u) if u.locked.is_none() => Ok(grant),
+        Some(u) if u.locked.is_none() => Ok(()),
         _ => Err(OAuthError::invalid_grant("the user can no longer sign in")),
     }
 }
@@ -354,15 +412,22 @@ pub async fn user_claims(idp: &Idp, user: &User, scope: &str) -> crate::error::R
     Ok(c)
 }
 
+/// Tokens made for a user grant, not yet valid: the refresh token (if any)
+/// is stored by the spend that they are issued for.
+struct Issued {
+    response: TokenResponse,
+    refresh: Option<NewRefresh>,
+}
+
 /// Access token, ID token and (when the client may refresh) a new refresh
-/// token for a user grant.
+/// token for a user grant. Writes nothing.
 async fn issue(
     idp: &Idp,
     client: &ClientConfig,
     grant: &GrantRow,
     now: i64,
     with_nonce: bool,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issued, OAuthError> {
     let user = idp
         .store
         .user_by_id(&grant.user_id)
@@ -418,23 +483,27 @@ async fn issue(
         None
     };
 
-    let refresh_token = if client.allows_grant("refresh_token") {
+    let (refresh_token, refresh) = if client.allows_grant("refresh_token") {
         let rt = crypto::random_token();
-        let exp = (now + client.refresh_token_lifetime.as_secs() as i64).min(grant.expires_at);
-        idp.store
-            .insert_refresh(&crypto::sha256_hex(rt.as_bytes()), &grant.id, now, exp)
-            .await?;
-        Some(rt)
+        let new = NewRefresh {
+            token_hash: crypto::sha256_hex(rt.as_bytes()),
+            expires_at: (now + client.refresh_token_lifetime.as_secs() as i64)
+                .min(grant.expires_at),
+        };
+        (Some(rt), Some(new))
     } else {
-        None
+        (None, None)
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: ttl,
-        refresh_token,
-        id_token,
-        scope: grant.scope.clone(),
+    Ok(Issued {
+        response: TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            refresh_token,
+            id_token,
+            scope: grant.scope.clone(),
+        },
+        refresh,
     })
 }
 

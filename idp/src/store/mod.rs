@@ -43,7 +43,7 @@ pub use audit::AuditRow;
 pub use federation::{FederatedLink, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
-pub use oidc::{CodeRow, GrantRow, SigningKeyRow, Spend};
+pub use oidc::{CodeRow, GrantRow, Lookup, NewRefresh, RefreshRow, SigningKeyRow, Spend};
 pub use resets::ResetRow;
 pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
 pub use users::NewUser;

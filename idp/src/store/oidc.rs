@@ -1,6 +1,9 @@
 //! Queries of the OpenID Connect provider. Single use of codes and refresh
 //! tokens is decided by the database (`UPDATE ... WHERE used_at IS NULL
-//! RETURNING`), so two instances racing on one code cannot both win.
+//! RETURNING`), so two instances racing on one code cannot both win. A
+//! secret is looked up first ([`Lookup`]) and spent only once the request
+//! has been checked; the spend and the refresh token it yields are one
+//! transaction ([`Store::redeem_code`], [`Store::rotate_refresh`]).
 
 use sqlx::FromRow;
 
@@ -43,8 +46,57 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
+/// A refresh token row as the exchange sees it.
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshRow {
+    pub grant_id: String,
+    pub expires_at: i64,
+}
+
+/// The refresh token to store with a spend, in the same transaction.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub token_hash: String,
+    pub expires_at: i64,
+}
+
+/// A code or refresh token as found before anything is spent. The exchange
+/// checks the client and the binding on it first, so that a request that
+/// fails them changes nothing.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    /// Unused, and its grant is live: may be spent once the request checks out.
+    Unused(T),
+    /// Used before: a reuse, if the request is otherwise the owner's.
+    Used(T),
+    /// Unused, but its grant was revoked (or is gone): worthless, and no reuse either.
+    Revoked,
+    Unknown,
+}
+
+/// A row found by a look-up, with what decides its [`Lookup`].
+#[derive(FromRow)]
+struct Found<T> {
+    #[sqlx(flatten)]
+    row: T,
+    used_at: Option<i64>,
+    /// The grant's id if it exists and is not revoked.
+    live_grant: Option<String>,
+}
+
+impl<T> Found<T> {
+    fn classify(found: Option<Self>) -> Lookup<T> {
+        match found {
+            Some(f) if f.used_at.is_some() => Lookup::Used(f.row),
+            Some(f) if f.live_grant.is_some() => Lookup::Unused(f.row),
+            Some(_) => Lookup::Revoked,
+            None => Lookup::Unknown,
+        }
+    }
+}
+
 /// Why a spend found nothing to take: `(grant_id, used_at)` of the row, if any.
-fn unspent<T>(row: Option<(String, Option<i64>)>) -> Spend<T> {
+fn unspent(row: Option<(String, Option<i64>)>) -> Spend {
     match row {
         Some((grant_id, Some(_))) => Spend::Replayed { grant_id },
         Some((_, None)) => Spend::Revoked,
@@ -58,16 +110,46 @@ fn unspent<T>(row: Option<(String, Option<i64>)>) -> Spend<T> {
 /// concurrent requests with one code or refresh token exactly one is served
 /// (and the other's reuse detection then revokes what it was given).
 #[derive(Debug)]
-pub enum Spend<T> {
-    /// First use: the row, now marked used.
-    Fresh(T),
-    /// Used before: the grant it belongs to, for reuse detection.
+pub enum Spend {
+    /// Spent by this call, and the new refresh token (if any) stored in the
+    /// same transaction.
+    Fresh,
+    /// Used before (a concurrent request won): the grant it belongs to, for
+    /// reuse detection.
     Replayed {
         grant_id: String,
     },
     /// Unused, but its grant was revoked: worthless, and no replay either.
     Revoked,
     Unknown,
+}
+
+/// The two kinds of single-use secret.
+#[derive(Debug, Clone, Copy)]
+enum Secret {
+    Code,
+    Refresh,
+}
+
+impl Secret {
+    /// The conditional spend (returning the grant id) and the look-up that
+    /// tells why a spend found nothing.
+    fn queries(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Code => (
+                "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+                 AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
+                 RETURNING grant_id",
+                "SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1",
+            ),
+            Self::Refresh => (
+                "UPDATE oidc_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+                 AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
+                 RETURNING grant_id",
+                "SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1",
+            ),
+        }
+    }
 }
 
 impl Store {
@@ -299,28 +381,35 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the code used, atomically; tells a replay from an unknown code.
-    pub async fn spend_code(&self, code_hash: &str, now: i64) -> Result<Spend<CodeRow>> {
-        let row: Option<CodeRow> = sqlx::query_as(
-            "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
-             AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
-             RETURNING grant_id, client_id, redirect_uri, code_challenge, expires_at",
+    /// The code, without spending it.
+    pub async fn find_code(&self, code_hash: &str) -> Result<Lookup<CodeRow>> {
+        let found: Option<Found<CodeRow>> = sqlx::query_as(
+            "SELECT c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.expires_at, \
+             c.used_at, g.id AS live_grant \
+             FROM oidc_codes c LEFT JOIN oidc_grants g ON g.id = c.grant_id AND g.revoked_at IS NULL \
+             WHERE c.code_hash = $1",
         )
-        .bind(now)
         .bind(code_hash)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = row {
-            return Ok(Spend::Fresh(row));
-        }
-        let row: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1")
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(unspent(row))
+        Ok(Found::classify(found))
     }
 
+    /// Redeems a code: marks it used and stores the first refresh token of
+    /// its grant, in one transaction. Either both happen or neither does.
+    pub async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        refresh: Option<&NewRefresh>,
+    ) -> Result<Spend> {
+        self.spend_and_store(Secret::Code, code_hash, now, refresh)
+            .await
+    }
+
+    /// Stores a refresh token on its own. The token endpoint stores them
+    /// with the spend that yields them ([`Store::redeem_code`],
+    /// [`Store::rotate_refresh`]); this is for tools and tests.
     pub async fn insert_refresh(
         &self,
         token_hash: &str,
@@ -340,27 +429,71 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the refresh token used, atomically; returns (grant id, expires_at).
-    pub async fn spend_refresh(&self, token_hash: &str, now: i64) -> Result<Spend<(String, i64)>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "UPDATE oidc_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
-             AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
-             RETURNING grant_id, expires_at",
+    /// The refresh token, without spending it.
+    pub async fn find_refresh(&self, token_hash: &str) -> Result<Lookup<RefreshRow>> {
+        let found: Option<Found<RefreshRow>> = sqlx::query_as(
+            "SELECT r.grant_id, r.expires_at, r.used_at, g.id AS live_grant \
+             FROM oidc_refresh_tokens r LEFT JOIN oidc_grants g ON g.id = r.grant_id AND g.revoked_at IS NULL \
+             WHERE r.token_hash = $1",
         )
-        .bind(now)
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = row {
-            return Ok(Spend::Fresh(row));
+        Ok(Found::classify(found))
+    }
+
+    /// Rotates a refresh token: marks the old one used and stores its
+    /// successor, in one transaction. A process that dies half-way leaves
+    /// the old token unspent, never spent without a successor.
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        now: i64,
+        new: Option<&NewRefresh>,
+    ) -> Result<Spend> {
+        self.spend_and_store(Secret::Refresh, old_hash, now, new)
+            .await
+    }
+
+    /// Marks the row of a single-use secret used (if unused and its grant is
+    /// live) and inserts the new refresh token for the same grant, in one
+    /// transaction. On any error the transaction is rolled back: nothing was
+    /// spent.
+    async fn spend_and_store(
+        &self,
+        kind: Secret,
+        hash: &str,
+        now: i64,
+        refresh: Option<&NewRefresh>,
+    ) -> Result<Spend> {
+        let (spend, lookup) = kind.queries();
+        let mut tx = self.pool.begin().await?;
+        let grant_id: Option<String> = sqlx::query_scalar(spend)
+            .bind(now)
+            .bind(hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(grant_id) = grant_id else {
+            tx.rollback().await?;
+            let row: Option<(String, Option<i64>)> = sqlx::query_as(lookup)
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+            return Ok(unspent(row));
+        };
+        if let Some(r) = refresh {
+            sqlx::query(
+                "INSERT INTO oidc_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&r.token_hash)
+            .bind(&grant_id)
+            .bind(now)
+            .bind(r.expires_at)
+            .execute(&mut *tx)
+            .await?;
         }
-        let row: Option<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(unspent(row))
+        tx.commit().await?;
+        Ok(Spend::Fresh)
     }
 
     /// The refresh token's grant, if the token is live (for introspection and revocation).
