@@ -17,6 +17,7 @@ pub mod directory;
 pub mod error;
 pub mod federation;
 pub mod handoff;
+pub mod health;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;

@@ -542,8 +542,8 @@ impl ProxyHttp for Gateway {
                 // Ready when the state store answers: without it nobody can
                 // sign in, so a load balancer should look elsewhere.
                 ctx.outcome = "readyz";
-                match self.idp.store.ping().await {
-                    Ok(_) => pages::text(session, 200, "ready").await,
+                match self.idp.ready().await {
+                    Ok(()) => pages::text(session, 200, "ready").await,
                     Err(e) => {
                         tracing::warn!(error = %e, "not ready: the store does not answer");
                         pages::text(session, 503, "store unavailable").await
