@@ -2,7 +2,7 @@
 //! credentials, sessions, audit, and the portal pages that sit on top of them.
 //!
 //! Nothing here knows about the proxy; the `portcullis` binary embeds this
-//! library and serves [`portal::router`] for the portal host.
+//! library and serves [`web::router`] for the portal host.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -21,7 +21,6 @@ pub mod health;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;
-pub mod portal;
 pub mod redis_store;
 pub mod request_path;
 pub mod reset;
@@ -31,6 +30,7 @@ pub mod session;
 pub mod settings;
 pub mod ssh_keys;
 pub mod store;
+pub mod web;
 
 pub use accounts::Idp;
 pub use config::IdpConfig;

@@ -33,7 +33,7 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
         path_case: Default::default(),
         path_parameters: false,
     }]);
-    let router = idp::portal::router_with_gateway(k.idp.clone(), handoffs.clone());
+    let router = idp::web::router_with_gateway(k.idp.clone(), handoffs.clone());
     let good = authorize("https://wiki.localhost:8443/page?a=1", "wiki", STATE);
 
     // Not signed in: to the sign-in page, coming back here afterwards.
@@ -123,7 +123,7 @@ fn idle_router(k: &support::Kit) -> axum::Router {
             path_parameters: false,
         },
     ]);
-    idp::portal::router_with_gateway(k.idp.clone(), handoffs)
+    idp::web::router_with_gateway(k.idp.clone(), handoffs)
 }
 
 /// A browser holding a portal session whose password was given `pwd_ago`
@@ -280,7 +280,7 @@ async fn on_a_shared_host_codes_only_inside_the_apps_prefix() {
         path_parameters: false,
     };
     handoffs.set_apps([app("a"), app("b")]);
-    let router = idp::portal::router_with_gateway(k.idp.clone(), handoffs.clone());
+    let router = idp::web::router_with_gateway(k.idp.clone(), handoffs.clone());
     let mut b = k.browser_with(router);
     b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
 

@@ -23,8 +23,8 @@ use std::borrow::Cow;
 use http::{HeaderMap, header};
 use idp::access::{self, Decision};
 use idp::handoff::Handoffs;
-use idp::portal::gateway::CALLBACK_PATH;
 use idp::request_path::{self, PathOptions, PathRefusal};
+use idp::web::paths;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
@@ -32,11 +32,6 @@ use pingora::{Error, ErrorType, Result};
 
 use crate::policy::{Access, IdentityHeaders, Policy};
 use cache::{EdgeSessions, Identity};
-
-/// Where the portal's step-up ("verify your identity") page lives. The MFA
-/// work provides the page; the gateway only sends browsers there with the
-/// application and the URL to come back to.
-pub const STEP_UP_PATH: &str = idp::oidc::authorize::STEP_UP_PATH;
 
 const H_USER: http::HeaderName = http::HeaderName::from_static("x-portcullis-user");
 const H_EMAIL: http::HeaderName = http::HeaderName::from_static("x-portcullis-email");
@@ -127,7 +122,7 @@ impl Gateway {
         Self {
             idp: idp.clone(),
             metrics: metrics.clone(),
-            portal: idp::portal::router_with_gateway(idp.clone(), handoffs.clone()),
+            portal: idp::web::router_with_gateway(idp.clone(), handoffs.clone()),
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
             routes,
             handoffs,
@@ -412,7 +407,7 @@ pub fn step_up_url(portal_origin: &str, app: &str, back: &str) -> String {
         .append_pair("app", app)
         .append_pair("return_to", back)
         .finish();
-    format!("{portal_origin}{STEP_UP_PATH}?{q}")
+    format!("{portal_origin}{}?{q}", paths::LOGIN_STEP_UP)
 }
 
 /// Browsers navigating get pages and redirects; scripts and API clients get
@@ -517,7 +512,7 @@ impl ProxyHttp for Gateway {
                 let path = request_path::without_parameters(session.req_header().uri.path());
                 // Before prefix routing: the handshake's path is the host's,
                 // whatever applications share it.
-                if path == CALLBACK_PATH {
+                if path == paths::GATEWAY_CALLBACK {
                     return self.callback(session, ctx, &apps).await;
                 }
                 let Some(route) = apps.find(&path).cloned() else {

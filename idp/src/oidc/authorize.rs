@@ -3,6 +3,7 @@
 //! be valid (RFC 6749 section 4.1.2.1); before that the user gets a page,
 //! so the endpoint can never be used as an open redirector.
 
+use crate::web::paths;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -14,15 +15,10 @@ use crate::access::SecondFactor;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
-use crate::portal::render::message;
-use crate::portal::{ClientIp, Portal};
 use crate::session::{Live, Refusal};
 use crate::store::GrantRow;
-
-/// The portal's step-up page (idp/src/portal/mfa.rs): a client whose policy
-/// needs MFA the session lacks cannot get a code; the browser is sent here
-/// with `return_to` and comes back with a new session once MFA is verified.
-pub const STEP_UP_PATH: &str = "/login/step-up";
+use crate::web::render::message;
+use crate::web::{ClientIp, Portal};
 
 /// `acr` values: password only, or password plus a second factor.
 pub const ACR_PWD: &str = "pwd";
@@ -65,7 +61,7 @@ fn error_page(why: &str) -> Response {
         StatusCode::BAD_REQUEST,
         "This sign-in request is not valid",
         why,
-        Some(("/apps", "Go to your applications")),
+        Some((paths::APPS, "Go to your applications")),
     )
 }
 
@@ -124,7 +120,7 @@ async fn authorize(
     let client = match portal.idp.oidc_client(client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return error_page("The application (client_id) is not registered."),
-        Err(e) => return crate::portal::PortalError::from(e).into_response(),
+        Err(e) => return crate::web::PortalError::from(e).into_response(),
     };
     // Exact string comparison: no prefix, wildcard or normalisation (RFC 9700).
     if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
@@ -164,7 +160,7 @@ fn continuation(params: &Params, drop: &[&str], add: &[(&str, String)]) -> Strin
     for (k, v) in add {
         q.append_pair(k, v);
     }
-    format!("{}?{}", super::AUTHORIZE_PATH, q.finish())
+    format!("{}?{}", paths::OIDC_AUTHORIZE, q.finish())
 }
 
 fn redirect(to: &str) -> Response {
@@ -172,7 +168,7 @@ fn redirect(to: &str) -> Response {
 }
 
 fn to_login(cont: &str, login_hint: Option<&str>, force: bool) -> Response {
-    redirect(&crate::portal::login_url(cont, login_hint, force))
+    redirect(&crate::web::login_url(cont, login_hint, force))
 }
 
 async fn decide(
@@ -289,8 +285,7 @@ async fn decide(
 
     // Who is signed in.
     let now = clock::now();
-    let Live { user, key, session } = match crate::portal::auth::session_of(portal, headers).await?
-    {
+    let Live { user, key, session } = match crate::web::auth::session_of(portal, headers).await? {
         Ok(live) => live,
         Err(why) => {
             if prompt_none {
@@ -301,7 +296,7 @@ async fn decide(
             }
             let cont = continuation(params, &["prompt"], &[]);
             if why == Refusal::PasskeyReverify {
-                return Ok(redirect(&crate::portal::auth::reverify_url(Some(&cont))));
+                return Ok(redirect(&crate::web::auth::reverify_url(Some(&cont))));
             }
             return Ok(to_login(&cont, login_hint, false));
         }
@@ -340,7 +335,7 @@ async fn decide(
         let q = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("return_to", &cont)
             .finish();
-        return Ok(redirect(&format!("{STEP_UP_PATH}?{q}")));
+        return Ok(redirect(&format!("{}?{q}", paths::LOGIN_STEP_UP)));
     }
     let acr = if session.mfa_at.is_some() {
         ACR_MFA

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::accounts::Idp;
-use crate::portal::Portal;
+use crate::web::Portal;
 
 impl Idp {
     /// True when `origin` is the origin of some client's registered redirect URI.

@@ -1,6 +1,7 @@
 //! Discovery (OpenID Connect Discovery 1.0) and the JWKS. The metadata lists
 //! exactly what is implemented, nothing aspirational.
 
+use crate::web::paths;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -9,19 +10,19 @@ use serde_json::json;
 
 use super::config::SCOPES;
 use super::wire::OAuthError;
-use crate::portal::Portal;
+use crate::web::Portal;
 
 pub fn metadata(iss: &str) -> serde_json::Value {
     let at = |p: &str| format!("{iss}{p}");
     json!({
         "issuer": iss,
-        "authorization_endpoint": at(super::AUTHORIZE_PATH),
-        "token_endpoint": at(super::TOKEN_PATH),
-        "userinfo_endpoint": at(super::USERINFO_PATH),
-        "jwks_uri": at(super::JWKS_PATH),
-        "introspection_endpoint": at(super::INTROSPECT_PATH),
-        "revocation_endpoint": at(super::REVOKE_PATH),
-        "end_session_endpoint": at(super::END_SESSION_PATH),
+        "authorization_endpoint": at(paths::OIDC_AUTHORIZE),
+        "token_endpoint": at(paths::OIDC_TOKEN),
+        "userinfo_endpoint": at(paths::OIDC_USERINFO),
+        "jwks_uri": at(paths::OIDC_JWKS),
+        "introspection_endpoint": at(paths::OIDC_INTROSPECT),
+        "revocation_endpoint": at(paths::OIDC_REVOKE),
+        "end_session_endpoint": at(paths::OIDC_END_SESSION),
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -13,7 +13,7 @@ use super::wire::OAuthError;
 use crate::accounts::Idp;
 use crate::clock;
 use crate::crypto;
-use crate::portal::Portal;
+use crate::web::Portal;
 
 pub async fn handle(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
     match introspect(&portal.idp, &headers, &body).await {

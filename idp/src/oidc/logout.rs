@@ -5,6 +5,7 @@
 //! one, nothing is ended: a third-party page must not be able to sign the
 //! user out silently.
 
+use crate::web::paths;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -14,10 +15,10 @@ use serde_json::Value;
 use super::wire::Params;
 use crate::audit::{Event, Outcome};
 use crate::clock;
-use crate::portal::Portal;
-use crate::portal::cookies::Name;
-use crate::portal::render::message;
 use crate::session::SessionKey;
+use crate::web::Portal;
+use crate::web::cookies::Name;
+use crate::web::render::message;
 
 pub async fn handle_get(State(portal): State<Portal>, headers: HeaderMap, uri: Uri) -> Response {
     let raw = uri.query().unwrap_or("");
@@ -37,7 +38,7 @@ fn page(status: StatusCode, heading: &str, text: &str) -> Response {
         status,
         heading,
         text,
-        Some(("/apps", "Go to your applications")),
+        Some((paths::APPS, "Go to your applications")),
     )
 }
 
@@ -58,7 +59,7 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
     let verified = match hint {
         Some(h) => match idp.verify_jwt(h).await {
             Ok(v) => v,
-            Err(e) => return crate::portal::PortalError::from(e).into_response(),
+            Err(e) => return crate::web::PortalError::from(e).into_response(),
         },
         None => None,
     };
@@ -89,7 +90,7 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
     let client = match &client_id {
         Some(id) => match idp.oidc_client(id).await {
             Ok(c) => c,
-            Err(e) => return crate::portal::PortalError::from(e).into_response(),
+            Err(e) => return crate::web::PortalError::from(e).into_response(),
         },
         None => None,
     };
@@ -114,7 +115,7 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
         && claims.get("sub").and_then(Value::as_str) == Some(session.user_id.as_str())
     {
         if let Err(e) = idp.end_session(&SessionKey::of_token(&token)).await {
-            return crate::portal::PortalError::from(e).into_response();
+            return crate::web::PortalError::from(e).into_response();
         }
         portal
             .audit(

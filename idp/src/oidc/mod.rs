@@ -22,6 +22,7 @@ pub mod token;
 pub mod userinfo;
 pub mod wire;
 
+use crate::web::paths;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,19 +32,9 @@ use tokio::sync::RwLock;
 use crate::accounts::Idp;
 use crate::clock;
 use crate::error::Result;
-use crate::portal::Portal;
+use crate::web::Portal;
 pub use config::{ClientConfig, OidcConfig};
 use keys::KeySet;
-
-/// Where each endpoint lives, relative to the issuer.
-pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
-pub const TOKEN_PATH: &str = "/oauth2/token";
-pub const USERINFO_PATH: &str = "/oauth2/userinfo";
-pub const JWKS_PATH: &str = "/oauth2/jwks";
-pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
-pub const REVOKE_PATH: &str = "/oauth2/revoke";
-pub const END_SESSION_PATH: &str = "/oauth2/logout";
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// How often an instance asks the store whether the set of keys changed (a
 /// rotation by another instance or by `portcullis admin keys rotate`): one
@@ -174,23 +165,23 @@ impl Idp {
 pub fn routes(portal: Portal) -> Router<Portal> {
     // What browser-based clients call with fetch gets CORS for their origins.
     let api = Router::new()
-        .route(TOKEN_PATH, post(token::handle))
+        .route(paths::OIDC_TOKEN, post(token::handle))
         .route(
-            USERINFO_PATH,
+            paths::OIDC_USERINFO,
             get(userinfo::handle_get).post(userinfo::handle_post),
         )
-        .route(INTROSPECT_PATH, post(introspect::handle))
-        .route(REVOKE_PATH, post(revoke::handle))
+        .route(paths::OIDC_INTROSPECT, post(introspect::handle))
+        .route(paths::OIDC_REVOKE, post(revoke::handle))
         .layer(axum::middleware::from_fn_with_state(portal, cors::layer));
     Router::new()
-        .route(DISCOVERY_PATH, get(discovery::configuration))
-        .route(JWKS_PATH, get(discovery::jwks))
+        .route(paths::OIDC_DISCOVERY, get(discovery::configuration))
+        .route(paths::OIDC_JWKS, get(discovery::jwks))
         .route(
-            AUTHORIZE_PATH,
+            paths::OIDC_AUTHORIZE,
             get(authorize::handle_get).post(authorize::handle_post),
         )
         .route(
-            END_SESSION_PATH,
+            paths::OIDC_END_SESSION,
             get(logout::handle_get).post(logout::handle_post),
         )
         .merge(api)

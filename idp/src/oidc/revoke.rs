@@ -15,7 +15,7 @@ use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
-use crate::portal::Portal;
+use crate::web::Portal;
 
 pub async fn handle(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
     match revoke(&portal.idp, &headers, &body).await {

@@ -20,8 +20,8 @@ use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::directory::User;
-use crate::portal::{ClientIp, Portal};
 use crate::store::{CodeRow, GrantRow, Lookup, NewRefresh, Spend};
+use crate::web::{ClientIp, Portal};
 
 /// The `typ` of RFC 9068 access tokens.
 pub const AT_TYP: &str = "at+jwt";

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::token::{check_access_token, user_claims};
 use super::wire::{ErrorCode, OAuthError, Params};
-use crate::portal::Portal;
+use crate::web::Portal;
 
 /// The bearer token from the header (RFC 6750 2.1) or, for POST, the form body (2.2); not both.
 fn bearer(headers: &HeaderMap, form: Option<&Params>) -> Result<String, OAuthError> {

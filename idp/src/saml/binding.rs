@@ -12,7 +12,7 @@ use minijinja::context;
 use openssl::pkey::{PKey, Private};
 
 use super::signature::{self, SignatureError};
-use crate::portal::render::page;
+use crate::web::render::page;
 
 /// The portal's policy with the one origin the page's form posts to.
 fn csp_for(action: &str) -> String {

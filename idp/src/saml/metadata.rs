@@ -2,6 +2,7 @@
 //! certificate (the signer and, through a rotation's overlap, its
 //! predecessor), SSO and SLO endpoints for both bindings, NameID formats.
 
+use crate::web::paths;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,7 @@ use super::config::{BINDING_POST, BINDING_REDIRECT, NAMEID_FORMATS};
 use super::keys::SamlKeys;
 use super::sps::NS_METADATA;
 use super::wire::{NS_DSIG, esc};
-use crate::portal::Portal;
+use crate::web::Portal;
 
 /// The metadata XML for `entity_id` with endpoints under `base`.
 pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
@@ -27,7 +28,7 @@ pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
     for binding in [BINDING_REDIRECT, BINDING_POST] {
         xml.push_str(&format!(
             r#"<md:SingleLogoutService Binding="{binding}" Location="{}"/>"#,
-            esc(&format!("{base}{}", super::SLO_PATH))
+            esc(&format!("{base}{}", paths::SAML_SLO))
         ));
     }
     for f in NAMEID_FORMATS {
@@ -36,7 +37,7 @@ pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
     for binding in [BINDING_REDIRECT, BINDING_POST] {
         xml.push_str(&format!(
             r#"<md:SingleSignOnService Binding="{binding}" Location="{}"/>"#,
-            esc(&format!("{base}{}", super::SSO_PATH))
+            esc(&format!("{base}{}", paths::SAML_SSO))
         ));
     }
     xml.push_str("</md:IDPSSODescriptor></md:EntityDescriptor>");
@@ -55,6 +56,6 @@ pub async fn handle(State(portal): State<Portal>) -> Response {
             document(&idp.saml_entity_id(), &idp.issuer(), &keys),
         )
             .into_response(),
-        Err(e) => crate::portal::PortalError::from(e).into_response(),
+        Err(e) => crate::web::PortalError::from(e).into_response(),
     }
 }

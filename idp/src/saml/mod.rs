@@ -22,6 +22,7 @@ pub mod sps;
 pub mod sso;
 pub mod wire;
 
+use crate::web::paths;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,19 +32,9 @@ use tokio::sync::RwLock;
 use crate::accounts::Idp;
 use crate::clock;
 use crate::error::Result;
-use crate::portal::Portal;
+use crate::web::Portal;
 pub use config::{SamlConfig, ServiceProviderConfig};
 use keys::SamlKeys;
-
-pub const METADATA_PATH: &str = "/saml/metadata";
-pub const SSO_PATH: &str = "/saml/sso";
-/// Where a sign-in resumes an accepted AuthnRequest (`?r=<handle>`).
-pub const CONTINUE_PATH: &str = "/saml/sso/continue";
-/// IdP-initiated sign-in from a portal tile (`?sp=<entity ID>`).
-pub const IDP_INIT_PATH: &str = "/saml/idp-init";
-pub const SLO_PATH: &str = "/saml/slo";
-/// The next step of a portal logout's front-channel chain (`?chain=<id>`).
-pub const SLO_NEXT_PATH: &str = "/saml/slo/next";
 
 /// Certificates are re-read this often, so a rotation made by
 /// `portcullis admin keys rotate-saml` (another process) reaches every instance.
@@ -62,7 +53,7 @@ impl Idp {
             .saml
             .entity_id
             .clone()
-            .unwrap_or_else(|| format!("{}{METADATA_PATH}", self.issuer()))
+            .unwrap_or_else(|| format!("{}{}", self.issuer(), paths::SAML_METADATA))
     }
 
     /// The current certificates, generating the first on first use.
@@ -110,10 +101,10 @@ impl Idp {
 /// The IdP's routes, merged into the portal router outside its CSRF layer.
 pub fn routes() -> Router<Portal> {
     Router::new()
-        .route(METADATA_PATH, get(metadata::handle))
-        .route(SSO_PATH, get(sso::handle_get).post(sso::handle_post))
-        .route(CONTINUE_PATH, get(sso::resume))
-        .route(IDP_INIT_PATH, get(sso::idp_initiated))
-        .route(SLO_PATH, get(slo::handle_get).post(slo::handle_post))
-        .route(SLO_NEXT_PATH, get(slo::next))
+        .route(paths::SAML_METADATA, get(metadata::handle))
+        .route(paths::SAML_SSO, get(sso::handle_get).post(sso::handle_post))
+        .route(paths::SAML_CONTINUE, get(sso::resume))
+        .route(paths::SAML_IDP_INIT, get(sso::idp_initiated))
+        .route(paths::SAML_SLO, get(slo::handle_get).post(slo::handle_post))
+        .route(paths::SAML_SLO_NEXT, get(slo::next))
 }

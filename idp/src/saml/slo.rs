@@ -10,10 +10,11 @@
 //! portal session ends at once; its SAML sessions are put in a chain, and the
 //! browser is sent to each SP in turn with a signed LogoutRequest whose
 //! RelayState is the chain; each LogoutResponse brings it back to
-//! [`SLO_NEXT_PATH`](super::SLO_NEXT_PATH), and the last to the sign-in page.
+//! [`paths::SAML_SLO_NEXT`](paths::SAML_SLO_NEXT), and the last to the sign-in page.
 //! A front channel needs no SP to be reachable from the server, at the price
 //! that an SP which never answers keeps the browser.
 
+use crate::web::paths;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -29,9 +30,9 @@ use super::wire::{self, LogoutRequest, LogoutResponse, NS_ASSERTION, esc, instan
 use crate::audit::{Event, Outcome};
 use crate::clock;
 use crate::crypto;
-use crate::portal::cookies::Name;
-use crate::portal::{Portal, PortalError};
 use crate::session::SessionKey;
+use crate::web::cookies::Name;
+use crate::web::{Portal, PortalError};
 
 pub async fn handle_get(State(portal): State<Portal>, headers: HeaderMap, uri: Uri) -> Response {
     let raw = uri.query().unwrap_or("");
@@ -249,7 +250,7 @@ fn validate(
     if req.not_on_or_after.is_some_and(|t| t + skew <= now) {
         return Err(denied("the logout request has expired".into()));
     }
-    let ours = format!("{}{}", portal.idp.issuer(), super::SLO_PATH);
+    let ours = format!("{}{}", portal.idp.issuer(), paths::SAML_SLO);
     if req.destination.as_ref().is_some_and(|d| *d != ours) {
         return Err(denied(
             "Destination is not this IdP's logout endpoint".into(),
@@ -448,6 +449,6 @@ impl crate::accounts::Idp {
             .store
             .start_saml_logout_chain(key.as_str(), &chain)
             .await?;
-        Ok((n > 0).then(|| format!("{}?chain={chain}", super::SLO_NEXT_PATH)))
+        Ok((n > 0).then(|| format!("{}?chain={chain}", paths::SAML_SLO_NEXT)))
     }
 }

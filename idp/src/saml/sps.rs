@@ -10,6 +10,7 @@ use super::decode::{self, Element};
 use super::wire::NS_DSIG;
 use crate::accounts::Idp;
 use crate::error::{Error, Result};
+use crate::web::paths;
 
 pub const NS_METADATA: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 
@@ -110,7 +111,7 @@ impl Idp {
                 let q = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("sp", &sp.entity_id)
                     .finish();
-                format!("{}?{q}", super::IDP_INIT_PATH)
+                format!("{}?{q}", paths::SAML_IDP_INIT)
             }))
     }
 }

@@ -8,6 +8,7 @@
 //! fresh and strong enough: the portal sign-in and the step-up page both
 //! come back there with `return_to`.
 
+use crate::web::paths;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
@@ -29,12 +30,11 @@ use crate::audit::{Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::directory::User;
-use crate::oidc::authorize::STEP_UP_PATH;
-use crate::portal::render::message;
-use crate::portal::{ClientIp, Portal, PortalError};
 use crate::session::{Live, Refusal};
 use crate::session::{Session, SessionKey};
 use crate::store::{SamlRequestRow, SamlSessionRow};
+use crate::web::render::message;
+use crate::web::{ClientIp, Portal, PortalError};
 
 /// AuthnContextClassRefs that ask for more than a password.
 const MFA_CLASSES: [&str; 4] = [
@@ -59,7 +59,7 @@ pub fn error_page(status: StatusCode, why: &str) -> Response {
         status,
         "This sign-in request is not valid",
         why,
-        Some(("/apps", "Go to your applications")),
+        Some((paths::APPS, "Go to your applications")),
     )
 }
 
@@ -435,7 +435,7 @@ async fn validate(
             "IssueInstant is outside the accepted clock skew",
         ));
     }
-    let ours = format!("{}{}", idp.issuer(), super::SSO_PATH);
+    let ours = format!("{}{}", idp.issuer(), paths::SAML_SSO);
     if req.destination.as_ref().is_some_and(|d| *d != ours) {
         return Err(denied("Destination is not this IdP's SSO endpoint"));
     }
@@ -511,14 +511,14 @@ fn redirect(to: &str) -> Response {
 }
 
 fn to_login(cont: &str, force: bool) -> Response {
-    redirect(&crate::portal::login_url(cont, None, force))
+    redirect(&crate::web::login_url(cont, None, force))
 }
 
 fn to_step_up(cont: &str) -> Response {
     let q = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("return_to", cont)
         .finish();
-    redirect(&format!("{STEP_UP_PATH}?{q}"))
+    redirect(&format!("{}?{q}", paths::LOGIN_STEP_UP))
 }
 
 /// What a sign-in needs before it may be answered.
@@ -540,14 +540,13 @@ async fn gate(
     request_wants_mfa: bool,
 ) -> crate::error::Result<Gate> {
     let now = clock::now();
-    let Live { user, key, session } = match crate::portal::auth::session_of(portal, headers).await?
-    {
+    let Live { user, key, session } = match crate::web::auth::session_of(portal, headers).await? {
         Ok(live) => live,
         Err(_) if is_passive => return Ok(Gate::Passive),
         Err(Refusal::PasskeyReverify) => {
-            return Ok(Gate::Interact(redirect(
-                &crate::portal::auth::reverify_url(Some(cont)),
-            )));
+            return Ok(Gate::Interact(redirect(&crate::web::auth::reverify_url(
+                Some(cont),
+            ))));
         }
         Err(_) => return Ok(Gate::Interact(to_login(cont, false))),
     };
@@ -617,7 +616,7 @@ async fn answer(portal: &Portal, headers: &HeaderMap, handle: &str, ip: Option<&
     };
     let cont = format!(
         "{}?{}",
-        super::CONTINUE_PATH,
+        paths::SAML_CONTINUE,
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("r", handle)
             .finish()
@@ -846,7 +845,7 @@ pub async fn idp_initiated(
     let cont = uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| super::IDP_INIT_PATH.into());
+        .unwrap_or_else(|| paths::SAML_IDP_INIT.into());
     let (user, key, session) = match gate(&portal, &headers, &sp, &cont, None, false, false).await {
         Ok(Gate::Ready(b)) => *b,
         Ok(Gate::Interact(res)) => return res,

@@ -51,7 +51,7 @@ pub async fn kit_with(adjust: impl FnOnce(&mut IdpConfig)) -> Kit {
     let idp = Idp::with_store(config, store).await.unwrap();
     idp::seed::seed_if_new(&idp).await.unwrap().unwrap();
     Kit {
-        router: idp::portal::router(idp.clone()),
+        router: idp::web::router(idp.clone()),
         idp,
         _dir: dir,
     }

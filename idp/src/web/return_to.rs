@@ -2,6 +2,8 @@
 //! a URL on a configured application's origin. Anything else would make the
 //! portal an open redirect.
 
+use super::paths;
+
 /// The safe target for `raw`, or None.
 pub fn safe(raw: &str, portal_origin: &str, app_origins: &[String]) -> Option<String> {
     let raw = raw.trim();
@@ -19,7 +21,7 @@ pub fn safe(raw: &str, portal_origin: &str, app_origins: &[String]) -> Option<St
             return None;
         }
         // Never bounce back into the sign-in pages themselves.
-        if joined.path().starts_with("/login") || joined.path() == "/logout" {
+        if joined.path().starts_with(paths::LOGIN) || joined.path() == paths::LOGOUT {
             return None;
         }
         return Some(raw.to_string());

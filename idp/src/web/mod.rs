@@ -10,6 +10,7 @@ mod federation;
 pub mod gateway;
 mod headers;
 mod login;
+pub mod paths;
 pub use login::login_url;
 mod mfa;
 mod profile;
@@ -59,96 +60,114 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         gateway,
     };
     Router::new()
-        .route("/", get(login::home))
-        .route("/login", get(login::email_page).post(login::email_submit))
+        .route(paths::HOME, get(login::home))
         .route(
-            "/login/password",
+            paths::LOGIN,
+            get(login::email_page).post(login::email_submit),
+        )
+        .route(
+            paths::LOGIN_PASSWORD,
             get(login::password_page_get).post(login::password_submit),
         )
-        .route("/login/notice", get(login::notice))
-        .route("/login/federation/{id}", get(federation::note))
-        .route("/login/federation/{id}/start", get(federation::start))
-        .route("/login/federation/{id}/callback", get(federation::callback))
+        .route(paths::LOGIN_NOTICE, get(login::notice))
+        .route(paths::LOGIN_FEDERATION_ID, get(federation::note))
+        .route(paths::LOGIN_FEDERATION_ID_START, get(federation::start))
         .route(
-            "/login/federation/{id}/return",
+            paths::LOGIN_FEDERATION_ID_CALLBACK,
+            get(federation::callback),
+        )
+        .route(
+            paths::LOGIN_FEDERATION_ID_RETURN,
             get(federation::saml_return),
         )
-        .route("/login/federation/{id}/metadata", get(federation::metadata))
-        .route("/login/federation/{id}/slo", get(federation::slo_return))
-        .route("/login/mfa", get(mfa::chooser))
-        .route("/login/step-up", get(mfa::step_up))
         .route(
-            "/login/mfa/{method}",
+            paths::LOGIN_FEDERATION_ID_METADATA,
+            get(federation::metadata),
+        )
+        .route(paths::LOGIN_FEDERATION_ID_SLO, get(federation::slo_return))
+        .route(paths::LOGIN_MFA, get(mfa::chooser))
+        .route(paths::LOGIN_STEP_UP, get(mfa::step_up))
+        .route(
+            paths::LOGIN_MFA_METHOD,
             get(mfa::code_form).post(mfa::code_submit),
         )
         .route(
-            "/mfa/totp/setup",
+            paths::MFA_TOTP_SETUP,
             get(mfa::setup_intro).post(mfa::setup_start),
         )
-        .route("/mfa/totp/setup/scan", get(mfa::setup_scan))
+        .route(paths::MFA_TOTP_SETUP_SCAN, get(mfa::setup_scan))
         .route(
-            "/mfa/totp/setup/confirm",
+            paths::MFA_TOTP_SETUP_CONFIRM,
             get(mfa::setup_confirm_form).post(mfa::setup_confirm),
         )
-        .route("/security/totp/remove", post(security::remove_totp))
-        .route("/security/recovery-codes", post(security::recovery_codes))
+        .route(paths::SECURITY_TOTP_REMOVE, post(security::remove_totp))
         .route(
-            "/security/webauthn/register/start",
+            paths::SECURITY_RECOVERY_CODES,
+            post(security::recovery_codes),
+        )
+        .route(
+            paths::SECURITY_WEBAUTHN_REGISTER_START,
             post(webauthn::register_start),
         )
         .route(
-            "/security/webauthn/register/finish",
+            paths::SECURITY_WEBAUTHN_REGISTER_FINISH,
             post(webauthn::register_finish),
         )
-        .route("/security/webauthn/{id}/delete", post(webauthn::remove))
-        .route("/login/mfa/webauthn/start", post(webauthn::verify_start))
-        .route("/login/mfa/webauthn/finish", post(webauthn::verify_finish))
-        .route("/login/passkey/start", post(webauthn::passkey_start))
-        .route("/login/passkey/finish", post(webauthn::passkey_finish))
-        .route("/logout", post(login::logout))
+        .route(paths::SECURITY_WEBAUTHN_ID_DELETE, post(webauthn::remove))
         .route(
-            "/password/reset",
+            paths::LOGIN_MFA_WEBAUTHN_START,
+            post(webauthn::verify_start),
+        )
+        .route(
+            paths::LOGIN_MFA_WEBAUTHN_FINISH,
+            post(webauthn::verify_finish),
+        )
+        .route(paths::LOGIN_PASSKEY_START, post(webauthn::passkey_start))
+        .route(paths::LOGIN_PASSKEY_FINISH, post(webauthn::passkey_finish))
+        .route(paths::LOGOUT, post(login::logout))
+        .route(
+            paths::PASSWORD_RESET,
             get(reset::request_form).post(reset::request_submit),
         )
         .route(
-            "/password/reset/new",
+            paths::PASSWORD_RESET_NEW,
             get(reset::link).post(reset::password_submit),
         )
-        .route("/password/reset/mfa", post(reset::mfa_submit))
-        .route("/apps", get(apps::list))
-        .route("/apps/{id}/favorite", post(apps::toggle_favorite))
-        .route("/apps/{id}/launch", get(apps::launch))
-        .route("/gateway/authorize", get(gateway::authorize))
-        .route("/profile", get(profile::show).post(profile::save))
-        .route("/security", get(security::show))
-        .route("/security/password", post(security::change_password))
-        .route("/security/ssh-keys", post(security::add_ssh_key))
+        .route(paths::PASSWORD_RESET_MFA, post(reset::mfa_submit))
+        .route(paths::APPS, get(apps::list))
+        .route(paths::APPS_ID_FAVORITE, post(apps::toggle_favorite))
+        .route(paths::APPS_ID_LAUNCH, get(apps::launch))
+        .route(paths::GATEWAY_AUTHORIZE, get(gateway::authorize))
+        .route(paths::PROFILE, get(profile::show).post(profile::save))
+        .route(paths::SECURITY, get(security::show))
+        .route(paths::SECURITY_PASSWORD, post(security::change_password))
+        .route(paths::SECURITY_SSH_KEYS, post(security::add_ssh_key))
         .route(
-            "/security/ssh-keys/{id}/delete",
+            paths::SECURITY_SSH_KEYS_ID_DELETE,
             post(security::delete_ssh_key),
         )
-        .route("/security/api-keys", post(security::create_api_key))
+        .route(paths::SECURITY_API_KEYS, post(security::create_api_key))
         .route(
-            "/security/api-keys/{id}/revoke",
+            paths::SECURITY_API_KEYS_ID_REVOKE,
             post(security::revoke_api_key),
         )
         .route(
-            "/static/portal.css",
+            paths::STATIC_PORTAL_CSS,
             get(|| asset("text/css; charset=utf-8", render::CSS)),
         )
         .route(
-            "/static/portal.js",
+            paths::STATIC_PORTAL_JS,
             get(|| asset("text/javascript; charset=utf-8", render::JS)),
         )
         .route(
-            "/static/webauthn.js",
+            paths::STATIC_WEBAUTHN_JS,
             get(|| asset("text/javascript; charset=utf-8", render::WEBAUTHN_JS)),
         )
         .route(
-            "/static/saml.js",
+            paths::STATIC_SAML_JS,
             get(|| asset("text/javascript; charset=utf-8", render::SAML_JS)),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route(paths::HEALTHZ, get(|| async { "ok" }))
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
@@ -157,7 +176,7 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         .merge(crate::saml::routes())
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
-        .route("/login/federation/{id}/acs", post(federation::acs))
+        .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
         .layer(middleware::from_fn_with_state(
             portal.clone(),
             headers::layer,

@@ -1,6 +1,7 @@
 //! `/gateway/authorize`: the portal's half of the application-host cookie
 //! handshake (see [`crate::handoff`]).
 
+use crate::web::paths;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -8,12 +9,6 @@ use serde::Deserialize;
 use super::{Portal, PortalError, PortalResult, SignedIn};
 use crate::clock;
 use crate::handoff::Grant;
-
-/// Where the gateway receives the code on the application host.
-pub const CALLBACK_PATH: &str = "/.portcullis/callback";
-
-/// This handler's path on the portal.
-pub const AUTHORIZE_PATH: &str = "/gateway/authorize";
 
 #[derive(Deserialize)]
 pub struct AuthorizeQuery {
@@ -89,7 +84,7 @@ pub async fn authorize(
         .append_pair("return_to", &path)
         .finish();
     Ok(continue_page(
-        &format!("{}{CALLBACK_PATH}?{query}", app.origin),
+        &format!("{}{}?{query}", app.origin, paths::GATEWAY_CALLBACK),
         &app.name,
     ))
 }
@@ -104,7 +99,11 @@ fn fresh_sign_in(app: &str, return_to: &str, state: &str, email: &str) -> Respon
         .append_pair("return_to", return_to)
         .append_pair("state", state)
         .finish();
-    let to = super::login_url(&format!("{AUTHORIZE_PATH}?{back}"), Some(email), true);
+    let to = super::login_url(
+        &format!("{}?{back}", paths::GATEWAY_AUTHORIZE),
+        Some(email),
+        true,
+    );
     Redirect::to(&to).into_response()
 }
 

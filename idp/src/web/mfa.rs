@@ -6,6 +6,7 @@
 //! application is reachable until the factor is verified (or, under a
 //! required policy, enrolled); only then is a session created, with a new id.
 
+use super::paths;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -90,9 +91,9 @@ impl Pending {
     /// Where this sign-in continues.
     pub fn next(&self) -> &'static str {
         if self.enrol {
-            "/mfa/totp/setup"
+            paths::MFA_TOTP_SETUP
         } else {
-            "/login/mfa"
+            paths::LOGIN_MFA
         }
     }
 }
@@ -171,7 +172,7 @@ pub(super) fn locked_page(portal: &Portal) -> Response {
         StatusCode::FORBIDDEN,
         "Account locked",
         "This account is locked after too many failed attempts. Contact your administrator.",
-        Some(("/login", "Back to sign in")),
+        Some((paths::LOGIN, "Back to sign in")),
     );
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
@@ -232,7 +233,7 @@ pub(super) async fn finish(
 }
 
 fn to_login(portal: &Portal) -> Response {
-    let mut res = see_other("/login");
+    let mut res = see_other(paths::LOGIN);
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     res
@@ -481,7 +482,7 @@ pub async fn setup_start(State(portal): State<Portal>, who: Enroller) -> PortalR
     if !portal.idp.begin_totp(&who.user).await? {
         return Ok(see_other("/security#mfa"));
     }
-    Ok(see_other("/mfa/totp/setup/scan"))
+    Ok(see_other(paths::MFA_TOTP_SETUP_SCAN))
 }
 
 /// GET /mfa/totp/setup/scan: step 2, the QR code and key.
@@ -492,7 +493,7 @@ pub async fn setup_scan(
 ) -> PortalResult {
     refuse_when_off(&portal).await?;
     let Some(e) = portal.idp.totp_enrolment(&who.user).await? else {
-        return Ok(see_other("/mfa/totp/setup"));
+        return Ok(see_other(paths::MFA_TOTP_SETUP));
     };
     setup_page(
         &portal,
@@ -513,7 +514,7 @@ pub async fn setup_confirm_form(
 ) -> PortalResult {
     refuse_when_off(&portal).await?;
     if portal.idp.totp_enrolment(&who.user).await?.is_none() {
-        return Ok(see_other("/mfa/totp/setup"));
+        return Ok(see_other(paths::MFA_TOTP_SETUP));
     }
     setup_page(&portal, &who, &csrf, StatusCode::OK, 3, context! {}).await
 }
@@ -529,7 +530,7 @@ pub async fn setup_confirm(
 ) -> PortalResult {
     refuse_when_off(&portal).await?;
     if portal.idp.totp_enrolment(&who.user).await?.is_none() {
-        return Ok(see_other("/mfa/totp/setup"));
+        return Ok(see_other(paths::MFA_TOTP_SETUP));
     }
     if !portal
         .idp
@@ -587,7 +588,7 @@ pub async fn step_up(
         }
         let q = q.finish();
         return Ok(see_other(&if q.is_empty() {
-            "/login".to_string()
+            paths::LOGIN.to_string()
         } else {
             format!("/login?{q}")
         }));
@@ -609,7 +610,7 @@ pub async fn step_up(
                 title => "Second factor required",
                 heading => "Second factor required",
                 message => "This application requires a second factor, and your account has none yet. Set up an authenticator app, then try again.",
-                link_href => "/mfa/totp/setup",
+                link_href => paths::MFA_TOTP_SETUP,
                 link_text => "Set up a second factor",
                 second_href => retry,
                 second_text => "Try again",

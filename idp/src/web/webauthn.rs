@@ -4,6 +4,7 @@
 //! layer checks them like any form; answers are JSON with a `redirect` or
 //! an `error` for the script to show.
 
+use super::paths;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -34,7 +35,7 @@ fn as_json_redirect(res: Response) -> Response {
         .headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("/apps")
+        .unwrap_or(paths::APPS)
         .to_string();
     let mut out = Json(json!({ "redirect": to })).into_response();
     for c in res.headers().get_all(header::SET_COOKIE) {

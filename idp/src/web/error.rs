@@ -1,5 +1,6 @@
 //! Errors of portal handlers, mapped to pages for people.
 
+use super::paths;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -24,13 +25,13 @@ impl IntoResponse for PortalError {
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is nothing at this address.",
-                Some(("/apps", "Go to your applications")),
+                Some((paths::APPS, "Go to your applications")),
             ),
             Self::Forbidden(why) => message(
                 StatusCode::FORBIDDEN,
                 "Not allowed",
                 why,
-                Some(("/apps", "Go to your applications")),
+                Some((paths::APPS, "Go to your applications")),
             ),
             Self::BadRequest(why) => message(
                 StatusCode::BAD_REQUEST,

@@ -1,5 +1,6 @@
 //! Security headers on every portal response.
 
+use super::paths;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -19,7 +20,7 @@ const CSP_SIGN_IN: &str = "default-src 'self'; script-src 'self'; style-src 'sel
 
 pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
-    let sign_in = req.uri().path().starts_with("/login");
+    let sign_in = req.uri().path().starts_with(paths::LOGIN);
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // A page that posts a SAML message to a service provider sets its own

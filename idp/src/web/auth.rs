@@ -1,5 +1,6 @@
 //! Who is asking: the signed-in user behind the session cookie.
 
+use super::paths;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
@@ -55,7 +56,7 @@ impl FromRequestParts<Portal> for SignedIn {
                     .finish();
                 Redirect::to(&format!("/login?{target}")).into_response()
             } else {
-                Redirect::to("/login").into_response()
+                Redirect::to(paths::LOGIN).into_response()
             }
         };
         let resumed = session_of(portal, &parts.headers)

@@ -1,0 +1,73 @@
+//! Every route path the portal, the OpenID Connect provider and the SAML IdP
+//! answer, and the gateway's handshake path: one list, so handlers, redirects,
+//! the gateway and the tests never spell a path differently.
+
+// The portal.
+pub const HOME: &str = "/";
+pub const LOGIN: &str = "/login";
+pub const LOGIN_PASSWORD: &str = "/login/password";
+pub const LOGIN_NOTICE: &str = "/login/notice";
+pub const LOGIN_FEDERATION_ID: &str = "/login/federation/{id}";
+pub const LOGIN_FEDERATION_ID_START: &str = "/login/federation/{id}/start";
+pub const LOGIN_FEDERATION_ID_CALLBACK: &str = "/login/federation/{id}/callback";
+pub const LOGIN_FEDERATION_ID_RETURN: &str = "/login/federation/{id}/return";
+pub const LOGIN_FEDERATION_ID_METADATA: &str = "/login/federation/{id}/metadata";
+pub const LOGIN_FEDERATION_ID_SLO: &str = "/login/federation/{id}/slo";
+pub const LOGIN_MFA: &str = "/login/mfa";
+pub const LOGIN_STEP_UP: &str = "/login/step-up";
+pub const LOGIN_MFA_METHOD: &str = "/login/mfa/{method}";
+pub const MFA_TOTP_SETUP: &str = "/mfa/totp/setup";
+pub const MFA_TOTP_SETUP_SCAN: &str = "/mfa/totp/setup/scan";
+pub const MFA_TOTP_SETUP_CONFIRM: &str = "/mfa/totp/setup/confirm";
+pub const SECURITY_TOTP_REMOVE: &str = "/security/totp/remove";
+pub const SECURITY_RECOVERY_CODES: &str = "/security/recovery-codes";
+pub const SECURITY_WEBAUTHN_REGISTER_START: &str = "/security/webauthn/register/start";
+pub const SECURITY_WEBAUTHN_REGISTER_FINISH: &str = "/security/webauthn/register/finish";
+pub const SECURITY_WEBAUTHN_ID_DELETE: &str = "/security/webauthn/{id}/delete";
+pub const LOGIN_MFA_WEBAUTHN_START: &str = "/login/mfa/webauthn/start";
+pub const LOGIN_MFA_WEBAUTHN_FINISH: &str = "/login/mfa/webauthn/finish";
+pub const LOGIN_PASSKEY_START: &str = "/login/passkey/start";
+pub const LOGIN_PASSKEY_FINISH: &str = "/login/passkey/finish";
+pub const LOGOUT: &str = "/logout";
+pub const PASSWORD_RESET: &str = "/password/reset";
+pub const PASSWORD_RESET_NEW: &str = "/password/reset/new";
+pub const PASSWORD_RESET_MFA: &str = "/password/reset/mfa";
+pub const APPS: &str = "/apps";
+pub const APPS_ID_FAVORITE: &str = "/apps/{id}/favorite";
+pub const APPS_ID_LAUNCH: &str = "/apps/{id}/launch";
+pub const GATEWAY_AUTHORIZE: &str = "/gateway/authorize";
+pub const PROFILE: &str = "/profile";
+pub const SECURITY: &str = "/security";
+pub const SECURITY_PASSWORD: &str = "/security/password";
+pub const SECURITY_SSH_KEYS: &str = "/security/ssh-keys";
+pub const SECURITY_SSH_KEYS_ID_DELETE: &str = "/security/ssh-keys/{id}/delete";
+pub const SECURITY_API_KEYS: &str = "/security/api-keys";
+pub const SECURITY_API_KEYS_ID_REVOKE: &str = "/security/api-keys/{id}/revoke";
+pub const STATIC_PORTAL_CSS: &str = "/static/portal.css";
+pub const STATIC_PORTAL_JS: &str = "/static/portal.js";
+pub const STATIC_WEBAUTHN_JS: &str = "/static/webauthn.js";
+pub const STATIC_SAML_JS: &str = "/static/saml.js";
+pub const HEALTHZ: &str = "/healthz";
+pub const LOGIN_FEDERATION_ID_ACS: &str = "/login/federation/{id}/acs";
+
+// The gateway handshake: the application host's callback (answered by the
+// gateway itself, on every application host) and the portal's half.
+pub const GATEWAY_CALLBACK: &str = "/.portcullis/callback";
+
+// The OpenID Connect provider.
+pub const OIDC_AUTHORIZE: &str = "/oauth2/authorize";
+pub const OIDC_TOKEN: &str = "/oauth2/token";
+pub const OIDC_USERINFO: &str = "/oauth2/userinfo";
+pub const OIDC_JWKS: &str = "/oauth2/jwks";
+pub const OIDC_INTROSPECT: &str = "/oauth2/introspect";
+pub const OIDC_REVOKE: &str = "/oauth2/revoke";
+pub const OIDC_END_SESSION: &str = "/oauth2/logout";
+pub const OIDC_DISCOVERY: &str = "/.well-known/openid-configuration";
+
+// The SAML identity provider.
+pub const SAML_METADATA: &str = "/saml/metadata";
+pub const SAML_SSO: &str = "/saml/sso";
+pub const SAML_CONTINUE: &str = "/saml/sso/continue";
+pub const SAML_IDP_INIT: &str = "/saml/idp-init";
+pub const SAML_SLO: &str = "/saml/slo";
+pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
