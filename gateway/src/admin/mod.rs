@@ -65,11 +65,18 @@ fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String)
 
 /// The person at the terminal. Under sudo that is the invoking user rather
 /// than root. Taken from the environment: whoever runs this can read the
-/// database anyway, so the name records intent, not proof.
+/// database anyway, so the name records intent, not proof. Cron jobs and
+/// containers often set no user variable; the uid still tells who ran it.
 fn actor() -> Actor {
     let name = ["SUDO_USER", "USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid {}", m.uid()))
+        })
         .unwrap_or_else(|| "unknown".into());
     Actor::cli(name)
 }
