@@ -1,8 +1,6 @@
 //! `portcullis`: the single sign-on gateway.
 
 mod admin;
-mod admin_oidc;
-mod admin_saml;
 mod config;
 mod metrics;
 mod policy;

@@ -1,5 +1,5 @@
-//! The identity core's operations: sign-in, password changes and account
-//! administration, each with its audit record. No HTTP here.
+//! The identity core's operations: sign-in and password changes, each with
+//! its audit record. Administration is in [`crate::admin`]. No HTTP here.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::mfa::Due;
 use crate::session::{EmbeddedStore, Sessions};
 use crate::settings::{PasswordPolicy, Settings};
-use crate::store::{NewUser, Store};
+use crate::store::Store;
 
 /// Days before expiry from which every sign-in shows a notice.
 pub const EXPIRY_NOTICE_DAYS: i64 = 7;
@@ -406,102 +406,12 @@ impl Idp {
         Ok(())
     }
 
-    // ---- administration -------------------------------------------------
-
-    async fn admin_event(&self, event: &str, user: Option<&User>, detail: String) {
-        let mut e = Event::new(event, Outcome::Success).detail(detail);
-        if let Some(u) = user {
-            e = e.about(u);
-        }
-        audit::record(&self.store, clock::now(), e.ip(Some("admin-cli"))).await;
-    }
-
+    /// The user with this email (any case).
     pub async fn user_by_email(&self, email: &str) -> Result<User> {
         self.store
             .user_by_email(&normalize_email(email))
             .await?
             .ok_or_else(|| Error::NotFound(format!("no user with email {email}")))
-    }
-
-    /// Creates an account. The password, when given, must meet the policy.
-    pub async fn add_user(&self, mut new: NewUser, password: Option<&str>) -> Result<User> {
-        new.email = normalize_email(&new.email);
-        if !valid_email(&new.email) {
-            return Err(Error::Invalid(format!(
-                "{:?} is not an email address",
-                new.email
-            )));
-        }
-        if new.username.is_empty() {
-            new.username = new.email.split('@').next().unwrap_or_default().to_string();
-        }
-        crate::directory::validate_field(crate::directory::FieldKind::Username, &new.username)
-            .map_err(|m| Error::Invalid(format!("username: {m}")))?;
-        if let Some(pw) = password {
-            let settings = self.settings().await?;
-            let local = new.email.split('@').next().unwrap_or("");
-            let unmet = check_policy(&settings.password, pw, &[&new.username, local]);
-            if !unmet.is_empty() {
-                return Err(Error::Invalid(format!("password: {}", unmet.join(" "))));
-            }
-            new.password_hash = Some(self.hasher.hash(pw).await?);
-        }
-        let user = self.store.create_user(&new, clock::now()).await?;
-        self.admin_event("admin.user.add", Some(&user), String::new())
-            .await;
-        Ok(user)
-    }
-
-    /// Sets a password for the user (policy applies), unlocks an account
-    /// locked by failures or expiry, and ends the user's sessions.
-    pub async fn admin_set_password(&self, email: &str, password: &str) -> Result<()> {
-        let user = self.user_by_email(email).await?;
-        let settings = self.settings().await?;
-        let unmet = self
-            .password_problems(&user, &settings.password, password)
-            .await?;
-        if !unmet.is_empty() {
-            return Err(Error::Invalid(format!("password: {}", unmet.join(" "))));
-        }
-        let now = clock::now();
-        let hash = self.hasher.hash(password).await?;
-        self.store.set_password_hash(&user.id, &hash, now).await?;
-        if matches!(
-            user.locked,
-            Some(LockReason::Expired | LockReason::FailedAttempts)
-        ) {
-            self.store.unlock_user(&user.id, now).await?;
-        }
-        self.end_user_sessions(&user.id).await?;
-        self.admin_event("admin.user.set_password", Some(&user), String::new())
-            .await;
-        Ok(())
-    }
-
-    pub async fn lock_user(&self, email: &str) -> Result<bool> {
-        let user = self.user_by_email(email).await?;
-        let changed = self.store.lock_user(&user.id, LockReason::Admin).await?;
-        self.end_user_sessions(&user.id).await?;
-        self.admin_event("admin.user.lock", Some(&user), String::new())
-            .await;
-        Ok(changed)
-    }
-
-    pub async fn unlock_user(&self, email: &str) -> Result<bool> {
-        let user = self.user_by_email(email).await?;
-        let changed = self.store.unlock_user(&user.id, clock::now()).await?;
-        self.admin_event("admin.user.unlock", Some(&user), String::new())
-            .await;
-        Ok(changed)
-    }
-
-    pub async fn delete_user(&self, email: &str) -> Result<()> {
-        let user = self.user_by_email(email).await?;
-        self.end_user_sessions(&user.id).await?;
-        self.store.delete_user(&user.id).await?;
-        self.admin_event("admin.user.delete", Some(&user), String::new())
-            .await;
-        Ok(())
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Event<'a> {
     /// Who or what it is about, e.g. the email typed at sign-in.
     pub subject: Option<&'a str>,
     pub source_ip: Option<&'a str>,
+    /// Who did it when it was an administrative action (see `admin::Actor`).
+    pub actor: Option<&'a str>,
     pub outcome: Outcome,
     pub detail: String,
 }
@@ -29,6 +31,7 @@ impl<'a> Event<'a> {
             user_id: None,
             subject: None,
             source_ip: None,
+            actor: None,
             outcome,
             detail: String::new(),
         }
@@ -47,6 +50,10 @@ impl<'a> Event<'a> {
     }
     pub fn ip(mut self, ip: Option<&'a str>) -> Self {
         self.source_ip = ip;
+        self
+    }
+    pub fn actor(mut self, actor: &'a str) -> Self {
+        self.actor = Some(actor);
         self
     }
     pub fn detail(mut self, d: impl Into<String>) -> Self {
@@ -68,6 +75,7 @@ pub async fn record(store: &Store, now: i64, e: Event<'_>) {
         user_id = e.user_id,
         subject = e.subject,
         source_ip = e.source_ip,
+        actor = e.actor,
         outcome,
         detail = %e.detail,
     );
@@ -77,6 +85,7 @@ pub async fn record(store: &Store, now: i64, e: Event<'_>) {
         user_id: e.user_id.map(str::to_owned),
         subject: e.subject.map(str::to_owned),
         source_ip: e.source_ip.map(str::to_owned),
+        actor: e.actor.map(str::to_owned),
         outcome: outcome.to_string(),
         detail: e.detail,
     };

@@ -367,18 +367,19 @@ async fn ssh_keys_add_validate_and_delete() {
     );
 
     // Someone else cannot delete it.
-    k.idp
-        .add_user(
-            idp::store::NewUser {
-                email: "eve@example.com".into(),
-                first_name: "Eve".into(),
-                last_name: "Doe".into(),
-                ..Default::default()
-            },
-            Some("Ev3-Passw0rd!long"),
-        )
-        .await
-        .unwrap();
+    idp::admin::users::add(
+        &k.idp,
+        &support::admin_actor(),
+        idp::admin::users::NewUser {
+            email: "eve@example.com".into(),
+            first_name: "Eve".into(),
+            last_name: "Doe".into(),
+            password: Some("Ev3-Passw0rd!long".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let key_id = k.idp.store.ssh_keys(&k.demo_user().await.id).await.unwrap()[0]
         .id
         .clone();

@@ -228,19 +228,19 @@ async fn first_sign_in_provisions_and_later_ones_match_the_subject() {
 #[tokio::test]
 async fn existing_accounts_are_linked_by_verified_email_only() {
     let (kit, _d) = fed_kit("").await;
-    let local = kit
-        .idp
-        .add_user(
-            idp::store::NewUser {
-                email: "bob@partner.example".into(),
-                first_name: "Bob".into(),
-                last_name: "Local".into(),
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let local = idp::admin::users::add(
+        &kit.idp,
+        &support::admin_actor(),
+        idp::admin::users::NewUser {
+            email: "bob@partner.example".into(),
+            first_name: "Bob".into(),
+            last_name: "Local".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .user;
     let mut unverified = identity("sub-b", "bob@partner.example");
     unverified.email_verified = false;
     let err = sign_in(&kit, &unverified).await.unwrap_err();
@@ -335,7 +335,9 @@ async fn locked_accounts_get_no_session() {
     else {
         panic!("no session");
     };
-    kit.idp.lock_user(&user.email).await.unwrap();
+    idp::admin::users::lock(&kit.idp, &support::admin_actor(), &user.email)
+        .await
+        .unwrap();
     let err = sign_in(&kit, &identity("sub-l", "lee@partner.example"))
         .await
         .unwrap_err();
@@ -501,17 +503,16 @@ async fn federated_accounts_get_no_password_reset_link() {
         .await
         .unwrap();
     let (strict, _d2) = fed_kit("").await;
-    strict
-        .idp
-        .add_user(
-            idp::store::NewUser {
-                email: "old@partner.example".into(),
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    idp::admin::users::add(
+        &strict.idp,
+        &support::admin_actor(),
+        idp::admin::users::NewUser {
+            email: "old@partner.example".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     strict
         .idp
         .request_reset("old@partner.example", None)

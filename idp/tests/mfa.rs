@@ -500,7 +500,9 @@ async fn admin_reset_removes_factors_and_sessions() {
     let k = kit().await;
     let (mut b, _) = enrolled(&k).await;
     b.post("/security/recovery-codes", &[]).await;
-    let removed = k.idp.reset_mfa(DEMO_EMAIL).await.unwrap();
+    let removed = idp::admin::users::reset_mfa(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert_eq!(removed, 11);
     let user = k.demo_user().await;
     let f = k.idp.factors(&user.id).await.unwrap();

@@ -1438,12 +1438,16 @@ async fn ending_sessions_revokes_refresh_tokens() {
     let mut b = k.signed_in().await;
     let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
     let (_, t) = exchange(&k, &code).await;
-    k.idp.lock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::lock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert_eq!(
         refresh(&k, t["refresh_token"].as_str().unwrap()).await.0,
         StatusCode::BAD_REQUEST
     );
-    k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
 
     // Portal sign-out: the grants of that session.
     let mut b = k.signed_in().await;
@@ -1468,10 +1472,14 @@ async fn ending_sessions_revokes_refresh_tokens() {
     // Password change: every grant.
     let code = code_for(&mut other, "wiki", WIKI_CB, &[]).await;
     let (_, t3) = exchange(&k, &code).await;
-    k.idp
-        .admin_set_password(DEMO_EMAIL, "Green-Valley-9134!")
-        .await
-        .unwrap();
+    idp::admin::users::set_password(
+        &k.idp,
+        &support::admin_actor(),
+        DEMO_EMAIL,
+        "Green-Valley-9134!",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         refresh(&k, t3["refresh_token"].as_str().unwrap()).await.0,
         StatusCode::BAD_REQUEST
@@ -1722,10 +1730,14 @@ async fn backchannel_logout_tokens_on_sign_out_and_password_change() {
     let mut b = k.signed_in().await;
     let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
     exchange(&k, &code).await;
-    k.idp
-        .admin_set_password(DEMO_EMAIL, "Green-Valley-9134!")
-        .await
-        .unwrap();
+    idp::admin::users::set_password(
+        &k.idp,
+        &support::admin_actor(),
+        DEMO_EMAIL,
+        "Green-Valley-9134!",
+    )
+    .await
+    .unwrap();
     let (_, c) = verify(&k, &next_token(&mut rx).await).await;
     assert_eq!(c["sub"], json!(user.id));
     assert!(c.get("sid").is_none());

@@ -536,7 +536,9 @@ async fn reset_unlocks_a_failed_attempts_lock_but_not_a_suspension() {
 
     // A link asked for before an admin suspension does not lift it.
     let token = reset_token(&k, &mut b).await;
-    k.idp.lock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::lock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     let p = b.get(&format!("/password/reset/new?token={token}")).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     let p = b

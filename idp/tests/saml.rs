@@ -926,8 +926,15 @@ async fn sp_registry_from_metadata_and_store() {
         sp.name_id_format_urn(),
         idp::saml::config::NAMEID_PERSISTENT
     );
-    k.idp.add_saml_sp(&sp).await.unwrap();
-    assert!(k.idp.add_saml_sp(&sp).await.is_err(), "twice");
+    idp::admin::saml::register(&k.idp, &support::admin_actor(), &sp)
+        .await
+        .unwrap();
+    assert!(
+        idp::admin::saml::register(&k.idp, &support::admin_actor(), &sp)
+            .await
+            .is_err(),
+        "twice"
+    );
     assert!(
         k.idp
             .saml_sp("https://new.example.com/sp")
@@ -938,7 +945,11 @@ async fn sp_registry_from_metadata_and_store() {
     let mut wrong_app = sp.clone();
     wrong_app.entity_id = "https://other.example.com/sp".into();
     wrong_app.application = "Nope".into();
-    assert!(k.idp.add_saml_sp(&wrong_app).await.is_err());
+    assert!(
+        idp::admin::saml::register(&k.idp, &support::admin_actor(), &wrong_app)
+            .await
+            .is_err()
+    );
     // Metadata with a DTD, or without an HTTP-POST ACS, is refused.
     assert!(idp::saml::sps::from_metadata(&format!("<!DOCTYPE x []>{md}"), "Team Wiki").is_err());
     assert!(

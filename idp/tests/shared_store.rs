@@ -307,6 +307,7 @@ async fn ties_within_a_second_keep_their_order() {
                 user_id: None,
                 subject: None,
                 source_ip: None,
+                actor: None,
                 outcome: "success".into(),
                 detail: String::new(),
             })

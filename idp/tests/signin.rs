@@ -107,7 +107,9 @@ async fn lockout_at_threshold_and_admin_unlock() {
             .contains(&("account.locked".into(), "success".into()))
     );
 
-    k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert_eq!(
         b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
         Some("/apps")
@@ -118,7 +120,9 @@ async fn lockout_at_threshold_and_admin_unlock() {
 async fn admin_lock_blocks_even_the_right_password() {
     let k = kit().await;
     let mut b = k.signed_in().await;
-    k.idp.lock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::lock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert!(
         b.get("/apps")
             .await
@@ -128,7 +132,9 @@ async fn admin_lock_blocks_even_the_right_password() {
     );
     let p = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     assert!(p.has("This account is locked."));
-    k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert_eq!(
         b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
         Some("/apps")
@@ -167,7 +173,9 @@ async fn expiry_notice_then_expired_lock() {
     assert!(expired.has("Your password has expired. Contact your administrator."));
     assert!(k.demo_user().await.locked.is_some());
     // Unlocking restores it with a fresh password age.
-    k.idp.unlock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert_eq!(
         c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await.location(),
         Some("/apps")

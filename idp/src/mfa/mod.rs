@@ -398,24 +398,6 @@ impl Idp {
         Ok(codes)
     }
 
-    /// Administrator: removes every factor of the user and ends their
-    /// sessions; they enrol again at next sign-in when MFA is required.
-    pub async fn reset_mfa(&self, email: &str) -> Result<u64> {
-        let user = self.user_by_email(email).await?;
-        let removed = self.store.delete_all_factors(&user.id).await?;
-        self.end_user_sessions(&user.id).await?;
-        audit::record(
-            &self.store,
-            clock::now(),
-            Event::new("admin.user.reset_mfa", Outcome::Success)
-                .about(&user)
-                .ip(Some("admin-cli"))
-                .detail(format!("{removed} factor records removed")),
-        )
-        .await;
-        Ok(removed)
-    }
-
     /// Ends a sign-in whose second step is done: a new session with a new id,
     /// `mfa_at` now, and the failure counter cleared.
     pub async fn complete_sign_in(

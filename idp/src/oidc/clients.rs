@@ -1,5 +1,5 @@
 //! Relying parties: looked up in the configuration first, then among those
-//! added with `portcullis admin clients add`; and client authentication
+//! added through `admin::oidc` (`portcullis admin clients add`); and client authentication
 //! (`client_secret_basic`, `client_secret_post`, `none`).
 
 use axum::http::{HeaderMap, header};
@@ -48,30 +48,6 @@ impl Idp {
             all.push((c, "store"));
         }
         Ok(all)
-    }
-
-    /// Registers a client in the store after validating it like a configured one.
-    pub async fn add_oidc_client(&self, client: &ClientConfig) -> Result<()> {
-        client
-            .validate("client")
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        if self.oidc_client(&client.client_id).await?.is_some() {
-            return Err(Error::Conflict(format!(
-                "a client with id {}",
-                client.client_id
-            )));
-        }
-        if let Some(app) = &client.application
-            && self.store.application_by_name(app).await?.is_none()
-        {
-            return Err(Error::Invalid(format!(
-                "no portal application named {app:?}"
-            )));
-        }
-        let json = serde_json::to_string(client).map_err(|e| Error::Corrupt(e.to_string()))?;
-        self.store
-            .add_oidc_client(&client.client_id, &json, crate::clock::now())
-            .await
     }
 
     /// Start-up check of what only the store can tell: every linked

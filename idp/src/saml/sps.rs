@@ -1,5 +1,5 @@
 //! Service providers: looked up in the configuration first, then among those
-//! added with `portcullis admin saml-sps`; and reading an SP from its
+//! added through `admin::saml` (`portcullis admin saml-sps`); and reading an SP from its
 //! metadata document.
 
 use super::config::{
@@ -51,33 +51,6 @@ impl Idp {
             all.push((sp, "store"));
         }
         Ok(all)
-    }
-
-    /// Registers an SP in the store after validating it like a configured one.
-    pub async fn add_saml_sp(&self, sp: &ServiceProviderConfig) -> Result<()> {
-        sp.validate("sp")
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        if self.saml_sp(&sp.entity_id).await?.is_some() {
-            return Err(Error::Conflict(format!(
-                "a service provider with entity ID {}",
-                sp.entity_id
-            )));
-        }
-        if self
-            .store
-            .application_by_name(&sp.application)
-            .await?
-            .is_none()
-        {
-            return Err(Error::Invalid(format!(
-                "no portal application named {:?}",
-                sp.application
-            )));
-        }
-        let json = serde_json::to_string(sp).map_err(|e| Error::Corrupt(e.to_string()))?;
-        self.store
-            .add_saml_sp(&sp.entity_id, &json, crate::clock::now())
-            .await
     }
 
     /// Start-up check of what only the store can tell: every linked

@@ -11,6 +11,8 @@ pub struct AuditRow {
     pub user_id: Option<String>,
     pub subject: Option<String>,
     pub source_ip: Option<String>,
+    /// Who did an administrative action: `cli:<os user>`, `user:<id>`, `client:<id>`.
+    pub actor: Option<String>,
     pub outcome: String,
     pub detail: String,
 }
@@ -18,8 +20,8 @@ pub struct AuditRow {
 impl Store {
     pub async fn insert_audit(&self, row: &AuditRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO audit (id, at, event, user_id, subject, source_ip, outcome, detail, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO audit (id, at, event, user_id, subject, source_ip, actor, outcome, detail, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(new_id())
         .bind(row.at)
@@ -27,6 +29,7 @@ impl Store {
         .bind(&row.user_id)
         .bind(&row.subject)
         .bind(&row.source_ip)
+        .bind(&row.actor)
         .bind(&row.outcome)
         .bind(&row.detail)
         .bind(super::next_seq())
@@ -38,7 +41,7 @@ impl Store {
     /// The newest `limit` events, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(sqlx::query_as(
-            "SELECT at, event, user_id, subject, source_ip, outcome, detail FROM audit ORDER BY at DESC, seq DESC LIMIT $1",
+            "SELECT at, event, user_id, subject, source_ip, actor, outcome, detail FROM audit ORDER BY at DESC, seq DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -21,6 +21,11 @@ pub const DEMO_EMAIL: &str = "demo@example.com";
 /// Meets the default policy, so it can also be tried as a "new" password.
 pub const DEMO_PASSWORD: &str = "Blue-Harbor-7421!";
 
+/// The actor of administrative calls made by the suites.
+pub fn admin_actor() -> idp::admin::Actor {
+    idp::admin::Actor::cli("test")
+}
+
 pub struct Kit {
     pub idp: Arc<Idp>,
     pub router: Router,

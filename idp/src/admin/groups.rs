@@ -1,0 +1,69 @@
+//! Groups and their members. Membership is what grants applications, so
+//! every change here is audited.
+
+use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
+use crate::accounts::Idp;
+use crate::directory::Group;
+
+/// The longest group name, in bytes.
+pub const MAX_NAME: usize = 100;
+
+/// The group with this name, or [`AdminError::NotFound`].
+pub async fn find(idp: &Idp, name: &str) -> Result<Group> {
+    idp.store
+        .group_by_name(name)
+        .await?
+        .ok_or_else(|| AdminError::not_found(Entity::Group, name))
+}
+
+pub async fn add(idp: &Idp, actor: &Actor, name: &str) -> Result<Group> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(AdminError::invalid(
+            "name",
+            format!("a group name must have 1 to {MAX_NAME} characters"),
+        ));
+    }
+    let group = idp
+        .store
+        .create_group(name, crate::clock::now())
+        .await
+        .map_err(conflict_on(Entity::Group, name))?;
+    Record::new("admin.group.add")
+        .subject(name)
+        .detail(name)
+        .write(idp, actor)
+        .await;
+    Ok(group)
+}
+
+/// Every group with its member count, by name.
+pub async fn list(idp: &Idp) -> Result<Vec<(Group, i64)>> {
+    Ok(idp.store.list_groups().await?)
+}
+
+/// Adds the user to the group; false when they were a member already.
+pub async fn add_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -> Result<bool> {
+    let g = find(idp, group).await?;
+    let user = super::users::find(idp, email).await?;
+    let added = idp.store.add_member(&g.id, &user.id).await?;
+    Record::new("admin.group.add_member")
+        .about(&user)
+        .detail(format!("{} to {}", user.email, g.name))
+        .write(idp, actor)
+        .await;
+    Ok(added)
+}
+
+/// Removes the user from the group; false when they were not a member.
+pub async fn remove_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -> Result<bool> {
+    let g = find(idp, group).await?;
+    let user = super::users::find(idp, email).await?;
+    let removed = idp.store.remove_member(&g.id, &user.id).await?;
+    Record::new("admin.group.remove_member")
+        .about(&user)
+        .detail(format!("{} from {}", user.email, g.name))
+        .write(idp, actor)
+        .await;
+    Ok(removed)
+}
