@@ -63,20 +63,19 @@ async fn a_policy_binding_is_the_directory_binding() {
     );
 
     // Everyone, said explicitly: a user in no group sees it too.
-    let other = k
-        .idp
-        .add_user(
-            idp::store::NewUser {
-                email: "nogroup@example.com".into(),
-                first_name: "No".into(),
-                last_name: "Group".into(),
-                username: "nogroup".into(),
-                password_hash: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let other = idp::admin::users::add(
+        &k.idp,
+        &support::admin_actor(),
+        idp::admin::users::NewUser {
+            email: "nogroup@example.com".into(),
+            first_name: "No".into(),
+            last_name: "Group".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .user;
     k.idp
         .reconcile_policy_application(
             "open",
@@ -90,6 +89,13 @@ async fn a_policy_binding_is_the_directory_binding() {
     assert!(k.idp.may_open(&other.id, "Open").await.unwrap().is_some());
     assert!(k.idp.may_open(&other.id, "Books").await.unwrap().is_none());
     assert_eq!(k.idp.user_by_email(DEMO_EMAIL).await.unwrap().id, user.id);
+
+    // The binding of a policy's application is the policy's: assigning it
+    // another group by hand is refused and changes nothing.
+    let e = idp::admin::apps::assign(&k.idp, &support::admin_actor(), "Books", "Staff")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("policies/books.toml"), "{e}");
 }
 
 #[tokio::test]

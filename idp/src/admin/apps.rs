@@ -86,6 +86,17 @@ pub async fn list(idp: &Idp) -> Result<Vec<Application>> {
 pub async fn assign(idp: &Idp, actor: &Actor, app: &str, group: &str) -> Result<bool> {
     let a = find(idp, app).await?;
     let g = super::groups::find(idp, group).await?;
+    // A gateway policy owns its application's binding (reconciled at every
+    // start and reload), so a hand-made assignment would silently vanish.
+    if let Some(policy) = idp.store.application_policy(&a.id).await? {
+        return Err(AdminError::invalid(
+            "application",
+            format!(
+                "{} is bound by its gateway policy (policies/{policy}.toml); change `groups` there",
+                a.name
+            ),
+        ));
+    }
     let changed = idp.store.assign_application(&a.id, &g.id).await?;
     Record::new("admin.app.assign")
         .subject(&a.name)

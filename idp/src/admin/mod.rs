@@ -127,7 +127,7 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             field: Some(field.into()),
             message: message.into(),
