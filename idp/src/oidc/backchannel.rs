@@ -71,6 +71,8 @@ pub struct Delivery {
 pub enum SendError {
     #[error("the client no longer exists or has no backchannel_logout_uri")]
     NoReceiver,
+    #[error("cannot read the client: {0}")]
+    Client(String),
     #[error("the client answered {0}")]
     Refused(reqwest::StatusCode),
     #[error("the client could not be reached: {0}")]
@@ -272,7 +274,7 @@ impl Idp {
         let client = match self.oidc_client(&row.client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(SendError::NoReceiver),
-            Err(e) => return Err(SendError::Unreachable(format!("client record: {e}"))),
+            Err(e) => return Err(SendError::Client(e.to_string())),
         };
         let Some(uri) = client.backchannel_logout_uri.as_deref() else {
             return Err(SendError::NoReceiver);
