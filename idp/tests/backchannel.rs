@@ -216,6 +216,7 @@ enum Action {
     PasswordChange,
     Lock,
     MfaReset,
+    ResetByEmail,
 }
 
 impl Action {
@@ -229,13 +230,50 @@ impl Action {
             Self::MfaReset => {
                 idp.reset_mfa(DEMO_EMAIL).await.unwrap();
             }
+            Self::ResetByEmail => {
+                idp.request_reset(DEMO_EMAIL, None).await.unwrap();
+                let token = reset_link_token(idp).await;
+                let pw = "Green-Valley-9134!";
+                idp.complete_reset(&token, pw, pw, false, None)
+                    .await
+                    .unwrap();
+            }
         }
+    }
+}
+
+/// The token of the reset link in the mail outbox folder, waiting (with a
+/// deadline) for the background mail sender to write it.
+async fn reset_link_token(idp: &idp::Idp) -> String {
+    let dir = idp.config.outbox_dir();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mails = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+        for m in mails {
+            let text = std::fs::read_to_string(m.path())
+                .unwrap_or_default()
+                .replace("=\r\n", "")
+                .replace("=3D", "=");
+            if let Some(i) = text.find("token=") {
+                return text[i + "token=".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no reset mail");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 #[tokio::test]
 async fn user_wide_ends_send_one_token_per_session_to_clients_that_need_sid() {
-    for action in [Action::PasswordChange, Action::Lock, Action::MfaReset] {
+    for action in [
+        Action::PasswordChange,
+        Action::Lock,
+        Action::MfaReset,
+        Action::ResetByEmail,
+    ] {
         let (strict_uri, mut strict) = receiver(0).await;
         let (loose_uri, mut loose) = receiver(0).await;
         let k = two_client_kit(&strict_uri, &loose_uri, |_| {}).await;
