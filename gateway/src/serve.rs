@@ -94,6 +94,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "mail is sent by SMTP"
         ),
     }
+    // Every serving instance delivers back-channel logout tokens from the
+    // store's outbox, including those queued by the admin CLI, which exits
+    // without sending them; a claim in the store keeps it to one sender.
+    idp::oidc::backchannel::spawn_delivery(idp.clone());
     if config.idp.reset.expiry_reminders {
         // The store allows one reminder a day per user, however often this runs.
         idp::reset::spawn_expiry_reminders(idp.clone(), config.idp.reset.reminder_interval);

@@ -1709,6 +1709,8 @@ async fn backchannel_logout_tokens_on_sign_out_and_password_change() {
         }))];
     })
     .await;
+    // Tokens are queued in the store and sent by the serving instance's task.
+    let delivery = idp::oidc::backchannel::spawn_delivery(k.idp.clone());
     let user = k.demo_user().await;
     // Portal sign-out: a token naming the user and the session.
     let mut b = k.signed_in().await;
@@ -1726,7 +1728,8 @@ async fn backchannel_logout_tokens_on_sign_out_and_password_change() {
     assert!(c["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
     assert!(c.get("nonce").is_none() && c["jti"].is_string());
 
-    // Password change: every session, no sid.
+    // Password change: every session; this client registered no session
+    // requirement, so one token and no sid.
     let mut b = k.signed_in().await;
     let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
     exchange(&k, &code).await;
@@ -1741,6 +1744,7 @@ async fn backchannel_logout_tokens_on_sign_out_and_password_change() {
     let (_, c) = verify(&k, &next_token(&mut rx).await).await;
     assert_eq!(c["sub"], json!(user.id));
     assert!(c.get("sid").is_none());
+    delivery.abort();
 }
 
 #[tokio::test]

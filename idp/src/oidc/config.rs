@@ -19,6 +19,18 @@ pub struct OidcConfig {
     /// cover the longest ID/access token lifetime.
     #[serde(with = "humantime_serde")]
     pub key_retention: Duration,
+    /// Back-channel logout delivery: attempts per token before it is given
+    /// up (and audited) ...
+    pub backchannel_max_attempts: u32,
+    /// ... the wait after the first failed attempt, doubled after each
+    /// further one (at most an hour) ...
+    #[serde(with = "humantime_serde")]
+    pub backchannel_retry_backoff: Duration,
+    /// ... and how often a serving instance looks for tokens queued by
+    /// another process (the admin CLI, another instance). Tokens queued by
+    /// the instance itself are sent at once.
+    #[serde(with = "humantime_serde")]
+    pub backchannel_poll_interval: Duration,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -27,6 +39,11 @@ impl Default for OidcConfig {
         Self {
             code_lifetime: Duration::from_secs(60),
             key_retention: Duration::from_secs(24 * 3600),
+            // 10s, 20s, ... 21 minutes in all: an RP restarting or briefly
+            // down still gets its tokens, a dead one stops costing requests.
+            backchannel_max_attempts: 8,
+            backchannel_retry_backoff: Duration::from_secs(10),
+            backchannel_poll_interval: Duration::from_secs(2),
             clients: Vec::new(),
         }
     }
@@ -74,6 +91,13 @@ pub struct ClientConfig {
     /// OIDC back-channel logout endpoint of the client.
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// The client needs a `sid` in every logout token (Back-Channel Logout
+    /// 1.0 `backchannel_logout_session_required`; false when omitted, as
+    /// the specification says). When all of a user's sessions end, such a
+    /// client gets one token per OP session it took part in; the others get
+    /// one `sub`-only token.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 pub const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
@@ -189,6 +213,12 @@ impl ClientConfig {
                     .map_err(|why| ConfigError::new(k(field), format!("{u:?}: {why}")))?;
             }
         }
+        if self.backchannel_logout_session_required && self.backchannel_logout_uri.is_none() {
+            return Err(ConfigError::new(
+                k("backchannel_logout_session_required"),
+                "needs a backchannel_logout_uri",
+            ));
+        }
         if Alg::parse(&self.id_token_signed_response_alg).is_none() {
             return Err(ConfigError::new(
                 k("id_token_signed_response_alg"),
@@ -242,6 +272,29 @@ impl OidcConfig {
             return Err(ConfigError::new(
                 "oidc.code_lifetime",
                 "must be between 10s and 10m",
+            ));
+        }
+        if !(1..=50).contains(&self.backchannel_max_attempts) {
+            return Err(ConfigError::new(
+                "oidc.backchannel_max_attempts",
+                "must be between 1 and 50",
+            ));
+        }
+        // Whole seconds: the outbox schedules in the store's unit, unix seconds.
+        if self.backchannel_retry_backoff < Duration::from_secs(1)
+            || self.backchannel_retry_backoff > Duration::from_secs(3600)
+        {
+            return Err(ConfigError::new(
+                "oidc.backchannel_retry_backoff",
+                "must be between 1s and 1h",
+            ));
+        }
+        if self.backchannel_poll_interval < Duration::from_millis(10)
+            || self.backchannel_poll_interval > Duration::from_secs(300)
+        {
+            return Err(ConfigError::new(
+                "oidc.backchannel_poll_interval",
+                "must be between 10ms and 5m",
             ));
         }
         let longest = self

@@ -2,12 +2,16 @@
 //! every session of a user (password change, lock, administrator action) or
 //! one session (sign-out), the refresh tokens issued through them die with
 //! them, so do the access tokens that name those grants, and the clients
-//! that registered a back-channel logout URI are told.
+//! that registered a back-channel logout URI are owed a logout token. The
+//! tokens are queued in the store with the revocation itself (see
+//! `oidc/backchannel.rs`), so they are sent even when this process is the
+//! admin CLI and exits at once.
 
 use crate::accounts::Idp;
 use crate::clock;
 use crate::error::Result;
 use crate::session::SessionKey;
+use crate::store::GrantsOf;
 
 impl Idp {
     /// Ends every portal session of the user and revokes all the user's
@@ -17,14 +21,15 @@ impl Idp {
         self.store
             .end_user_saml_sessions(user_id, clock::now())
             .await?;
-        let clients = self.store.revoke_user_grants(user_id, clock::now()).await?;
-        if !clients.is_empty() {
+        let revoked = self
+            .revoke_grants_telling_clients(GrantsOf::User(user_id))
+            .await?;
+        if !revoked.is_empty() {
             tracing::info!(
                 user_id,
-                grants = clients.len(),
+                grants = revoked.len(),
                 "revoked OIDC grants with the user's sessions"
             );
-            self.send_backchannel_logout(&clients, user_id, None).await;
         }
         Ok(ended)
     }
@@ -36,18 +41,8 @@ impl Idp {
         self.store
             .end_saml_sessions_of(key.as_str(), clock::now())
             .await?;
-        let user = self.store.session_grants_user(key.as_str()).await?;
-        let clients = self
-            .store
-            .revoke_session_grants(key.as_str(), clock::now())
+        self.revoke_grants_telling_clients(GrantsOf::Session(key.as_str()))
             .await?;
-        if let Some(user_id) = user
-            && !clients.is_empty()
-        {
-            let sid = crate::oidc::token::sid_of(self, key.as_str());
-            self.send_backchannel_logout(&clients, &user_id, Some(sid))
-                .await;
-        }
         Ok(())
     }
 }

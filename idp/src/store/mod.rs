@@ -16,6 +16,7 @@
 
 mod apps;
 mod audit;
+mod backchannel;
 mod credentials;
 mod federation;
 mod groups;
@@ -40,6 +41,7 @@ use crate::error::{Error, Result};
 
 pub use apps::{NewApplication, PolicyApplication};
 pub use audit::AuditRow;
+pub use backchannel::{GrantsOf, LogoutRow, NewLogout, RevokedGrant};
 pub use federation::{FederatedLink, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};

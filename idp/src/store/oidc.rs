@@ -325,38 +325,6 @@ impl Store {
             > 0)
     }
 
-    /// Revokes every grant of the user; returns the client ids affected.
-    pub async fn revoke_user_grants(&self, user_id: &str, now: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE oidc_grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING client_id",
-        )
-        .bind(now)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The user of the grants made from one portal session, if any.
-    pub async fn session_grants_user(&self, session_hash: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT user_id FROM oidc_grants WHERE session_hash = $1 AND revoked_at IS NULL LIMIT 1",
-        )
-        .bind(session_hash)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// Revokes the grants made from one portal session.
-    pub async fn revoke_session_grants(&self, session_hash: &str, now: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE oidc_grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL RETURNING client_id",
-        )
-        .bind(now)
-        .bind(session_hash)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     pub async fn insert_code(
         &self,
         code_hash: &str,

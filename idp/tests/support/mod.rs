@@ -102,6 +102,17 @@ impl Kit {
         b
     }
 
+    /// Another core over the same store and data folder (so the same master
+    /// key): a second serving instance, or the admin CLI, which opens the
+    /// core, acts and exits.
+    pub async fn another_idp(&self, adjust: impl FnOnce(&mut IdpConfig)) -> Arc<Idp> {
+        let mut config = self.idp.config.clone();
+        adjust(&mut config);
+        Idp::with_store(config, self.idp.store.clone())
+            .await
+            .unwrap()
+    }
+
     pub async fn demo_user(&self) -> idp::directory::User {
         self.idp.user_by_email(DEMO_EMAIL).await.unwrap()
     }
