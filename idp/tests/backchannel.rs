@@ -222,13 +222,23 @@ enum Action {
 impl Action {
     async fn run(self, idp: &idp::Idp) {
         match self {
-            Self::PasswordChange => idp
-                .admin_set_password(DEMO_EMAIL, "Green-Valley-9134!")
-                .await
-                .unwrap(),
-            Self::Lock => assert!(idp.lock_user(DEMO_EMAIL).await.unwrap()),
+            Self::PasswordChange => idp::admin::users::set_password(
+                &idp,
+                &support::admin_actor(),
+                DEMO_EMAIL,
+                "Green-Valley-9134!",
+            )
+            .await
+            .unwrap(),
+            Self::Lock => assert!(
+                idp::admin::users::lock(&idp, &support::admin_actor(), DEMO_EMAIL)
+                    .await
+                    .unwrap()
+            ),
             Self::MfaReset => {
-                idp.reset_mfa(DEMO_EMAIL).await.unwrap();
+                idp::admin::users::reset_mfa(&idp, &support::admin_actor(), DEMO_EMAIL)
+                    .await
+                    .unwrap();
             }
             Self::ResetByEmail => {
                 idp.request_reset(DEMO_EMAIL, None).await.unwrap();
@@ -349,7 +359,9 @@ async fn clients_without_a_live_grant_or_a_uri_get_nothing() {
     .await;
     let mut b = k.signed_in().await;
     grant(&k, &mut b, "no-uri").await;
-    k.idp.lock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::lock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     assert!(
         k.idp.store.queued_logouts().await.unwrap().is_empty(),
         "a client without a URI is owed nothing, nor one without a grant"
@@ -368,7 +380,9 @@ async fn a_token_queued_by_a_short_lived_process_is_sent_by_a_serving_instance()
     let sids = two_sessions(&k).await;
     // The admin CLI: opens its own core on the store, locks, exits.
     let cli = k.another_idp(|_| {}).await;
-    cli.lock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::lock(&cli, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     drop(cli);
     assert_eq!(k.idp.store.queued_logouts().await.unwrap().len(), 3);
     assert!(drain(&mut rx).is_empty(), "the CLI sends nothing itself");
@@ -407,7 +421,9 @@ async fn a_claim_left_by_a_dead_instance_is_taken_over_after_its_lease() {
     let k = two_client_kit(&uri, &uri, |_| {}).await;
     let mut b = k.signed_in().await;
     grant(&k, &mut b, "strict").await;
-    k.idp.lock_user(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::lock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     let now = idp::clock::now();
     let rows = k.idp.store.queued_logouts().await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -450,10 +466,14 @@ async fn a_receiver_that_fails_twice_gets_the_token_on_the_third_attempt() {
     .await;
     let mut b = k.signed_in().await;
     let sid = grant(&k, &mut b, "strict").await;
-    k.idp
-        .admin_set_password(DEMO_EMAIL, "Green-Valley-9134!")
-        .await
-        .unwrap();
+    idp::admin::users::set_password(
+        &k.idp,
+        &support::admin_actor(),
+        DEMO_EMAIL,
+        "Green-Valley-9134!",
+    )
+    .await
+    .unwrap();
     let t0 = idp::clock::now();
 
     let d = k.idp.deliver_due_logouts(t0).await.unwrap();
@@ -511,7 +531,9 @@ async fn a_receiver_that_always_fails_is_given_up_and_audited_without_the_token(
     .await;
     let mut b = k.signed_in().await;
     grant(&k, &mut b, "strict").await;
-    k.idp.reset_mfa(DEMO_EMAIL).await.unwrap();
+    idp::admin::users::reset_mfa(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
     let t0 = idp::clock::now();
     for (at, retrying) in [(t0, 1), (t0 + BACKOFF, 1)] {
         let d = k.idp.deliver_due_logouts(at).await.unwrap();
