@@ -223,7 +223,7 @@ impl Action {
     async fn run(self, idp: &idp::Idp) {
         match self {
             Self::PasswordChange => idp::admin::users::set_password(
-                &idp,
+                idp,
                 &support::admin_actor(),
                 DEMO_EMAIL,
                 "Green-Valley-9134!",
@@ -231,12 +231,12 @@ impl Action {
             .await
             .unwrap(),
             Self::Lock => assert!(
-                idp::admin::users::lock(&idp, &support::admin_actor(), DEMO_EMAIL)
+                idp::admin::users::lock(idp, &support::admin_actor(), DEMO_EMAIL)
                     .await
                     .unwrap()
             ),
             Self::MfaReset => {
-                idp::admin::users::reset_mfa(&idp, &support::admin_actor(), DEMO_EMAIL)
+                idp::admin::users::reset_mfa(idp, &support::admin_actor(), DEMO_EMAIL)
                     .await
                     .unwrap();
             }
