@@ -423,21 +423,7 @@ fn is_navigation(h: &HeaderMap) -> bool {
 
 /// One cookie's value; a name sent twice counts as absent.
 fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let mut found = None;
-    for value in h.get_all(header::COOKIE) {
-        let Ok(s) = value.to_str() else { continue };
-        for pair in s.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-            {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(v);
-            }
-        }
-    }
-    found
+    idp::cookie::find(h.get_all(header::COOKIE), name)
 }
 
 /// The Cookie header without Portcullis' own cookies, or None when nothing is left.

@@ -36,13 +36,7 @@ struct SessionFacts {
     session_index: Option<String>,
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
+use crate::escape::markup as xml_escape;
 
 /// What the browser carries (sealed) from the AuthnRequest to its return.
 #[derive(Debug, Clone, Serialize, Deserialize)]

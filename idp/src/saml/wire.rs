@@ -126,22 +126,7 @@ pub fn new_id() -> String {
 }
 
 /// Text and attribute escaping for the XML this IdP writes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all are dropped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::escape::markup as esc;
 
 fn id_ok(id: &str) -> bool {
     // xs:ID is an NCName; bounded so it can be stored and echoed safely.
@@ -403,10 +388,5 @@ mod tests {
             AuthnRequest::parse(&sig("#_abc", "http://www.w3.org/2000/09/xmldsig#rsa-sha1"))
                 .is_err()
         );
-    }
-
-    #[test]
-    fn escapes() {
-        assert_eq!(esc("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;");
     }
 }

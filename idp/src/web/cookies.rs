@@ -49,23 +49,7 @@ impl Cookies {
     /// The value of a cookie in the request, if present once. A name sent
     /// twice is treated as absent rather than guessing which one to trust.
     pub fn get(&self, headers: &HeaderMap, n: Name) -> Option<String> {
-        let name = self.name(n);
-        let mut found = None;
-        for value in headers.get_all(header::COOKIE) {
-            let Ok(s) = value.to_str() else { continue };
-            for pair in s.split(';') {
-                let Some((k, v)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                if k == name {
-                    if found.is_some() {
-                        return None;
-                    }
-                    found = Some(v.trim_matches('"').to_string());
-                }
-            }
-        }
-        found
+        crate::cookie::find(headers.get_all(header::COOKIE), &self.name(n)).map(str::to_string)
     }
 
     /// A `Set-Cookie` value; `max_age` None makes a browser-session cookie.
