@@ -31,6 +31,7 @@ pub mod session;
 pub mod settings;
 pub mod ssh_keys;
 pub mod store;
+pub mod throttle;
 
 pub use accounts::Idp;
 pub use config::IdpConfig;

@@ -100,6 +100,14 @@ pub async fn request_submit(
     })
 }
 
+/// The validation message for an empty code field (nothing was counted).
+fn empty_code(method: Method) -> &'static str {
+    match method {
+        Method::Recovery => "Enter one of your recovery codes.",
+        _ => "Enter the code your authenticator app shows.",
+    }
+}
+
 fn invalid_link() -> Response {
     message(
         StatusCode::GONE,
@@ -347,6 +355,17 @@ pub async fn mfa_submit(
         },
         Check::Replayed => {
             "That code was already used. Wait for your app to show a new one, then enter it."
+        }
+        Check::Empty => {
+            return Ok(code_page(
+                &portal,
+                &csrf,
+                StatusCode::BAD_REQUEST,
+                &form.token,
+                Some(method),
+                &methods,
+                Some(empty_code(method)),
+            ));
         }
     };
     Ok(code_page(
