@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::mfa::Due;
 use crate::session::{EmbeddedStore, Sessions};
 use crate::settings::{LockoutMode, PasswordPolicy, Settings};
-use crate::throttle::Keys as ThrottleKeys;
 use crate::store::{NewUser, Store};
+use crate::throttle::Keys as ThrottleKeys;
 
 /// The id the failure counter of an unknown email is written under: no user
 /// has it (ids are UUIDs), so the update matches nothing but costs the same.

@@ -231,7 +231,9 @@ fn parse_duration(key: &str, v: &str, min: Duration, max: Duration) -> Result<Du
         ))
     })?;
     if d.subsec_nanos() != 0 {
-        return Err(Error::Invalid(format!("{key}: use whole seconds, got {v:?}")));
+        return Err(Error::Invalid(format!(
+            "{key}: use whole seconds, got {v:?}"
+        )));
     }
     if d < min || d > max {
         return Err(Error::Invalid(format!(
@@ -434,7 +436,10 @@ mod tests {
         s.apply("lockout.mode", "hard").unwrap();
         assert_eq!(s.lockout.mode, LockoutMode::Hard);
         let e = s.apply("lockout.mode", "soft").unwrap_err().to_string();
-        assert!(e.contains("lockout.mode") && e.contains("progressive or hard"), "{e}");
+        assert!(
+            e.contains("lockout.mode") && e.contains("progressive or hard"),
+            "{e}"
+        );
 
         s.apply("lockout.delay", "30s").unwrap();
         assert_eq!(s.lockout.delay, Duration::from_secs(30));
@@ -445,16 +450,29 @@ mod tests {
             assert!(e.starts_with("invalid input: lockout.delay:"), "{bad}: {e}");
         }
         let e = s.apply("lockout.max_delay", "10s").unwrap_err().to_string();
-        assert!(e.contains("lockout.max_delay") && e.contains("lockout.delay"), "{e}");
-        let e = s.apply("lockout.forget_after", "5s").unwrap_err().to_string();
+        assert!(
+            e.contains("lockout.max_delay") && e.contains("lockout.delay"),
+            "{e}"
+        );
+        let e = s
+            .apply("lockout.forget_after", "5s")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lockout.forget_after"), "{e}");
         let e = s
             .apply("lockout.address_threshold", "-3")
             .unwrap_err()
             .to_string();
         assert!(e.contains("lockout.address_threshold"), "{e}");
-        assert_eq!(s.lockout.delay, Duration::from_secs(30), "refusals change nothing");
+        assert_eq!(
+            s.lockout.delay,
+            Duration::from_secs(30),
+            "refusals change nothing"
+        );
         let shown: Vec<_> = s.entries().into_iter().collect();
-        assert!(shown.contains(&("lockout.delay", "30s".to_string())), "{shown:?}");
+        assert!(
+            shown.contains(&("lockout.delay", "30s".to_string())),
+            "{shown:?}"
+        );
     }
 }

@@ -97,7 +97,9 @@ pub fn delay_after(failures: i64, threshold: u32, base: i64, max: i64) -> Option
     if threshold == 0 || failures < threshold {
         return None;
     }
-    let doublings = u32::try_from(failures - threshold).unwrap_or(u32::MAX).min(32);
+    let doublings = u32::try_from(failures - threshold)
+        .unwrap_or(u32::MAX)
+        .min(32);
     Some(base.saturating_mul(1i64 << doublings).min(max))
 }
 

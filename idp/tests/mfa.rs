@@ -257,6 +257,10 @@ async fn lockout_counts_password_and_code_failures_together() {
 async fn in_progressive_mode_codes_still_lock_and_empty_codes_count_nothing() {
     let k = kit().await;
     let (_, key) = enrolled(&k).await;
+    k.idp
+        .new_recovery_codes(&k.demo_user().await, None)
+        .await
+        .unwrap();
     k.set("lockout.threshold", "2").await;
     let mut b = k.browser();
     let pw = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;

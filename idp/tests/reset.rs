@@ -348,7 +348,10 @@ async fn a_stranger_cannot_spend_the_owners_reset_budget() {
     let k = kit().await;
     let mut stranger = k.browser_from("203.0.113.66");
     for _ in 0..3 {
-        assert_eq!(request(&mut stranger, DEMO_EMAIL).await.status, StatusCode::OK);
+        assert_eq!(
+            request(&mut stranger, DEMO_EMAIL).await.status,
+            StatusCode::OK
+        );
     }
     assert_eq!(
         request(&mut stranger, DEMO_EMAIL).await.status,
@@ -367,7 +370,9 @@ async fn a_stranger_cannot_spend_the_owners_reset_budget() {
     // still opens the newest link.
     let m = wait_mails(&k, 6).await;
     let token = token_in(m.last().unwrap());
-    let p = owner.get(&format!("/password/reset/new?token={token}")).await;
+    let p = owner
+        .get(&format!("/password/reset/new?token={token}"))
+        .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
 }
 
@@ -383,7 +388,10 @@ async fn reset_requests_from_all_addresses_have_a_ceiling_per_email() {
     assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
     // Another email is not affected.
     let mut b = k.browser_from("192.0.2.9");
-    assert_eq!(request(&mut b, "other@example.com").await.status, StatusCode::OK);
+    assert_eq!(
+        request(&mut b, "other@example.com").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

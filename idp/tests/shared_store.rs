@@ -251,7 +251,11 @@ async fn failed_attempts_and_rate_limits_count_every_instance() {
 async fn sign_in_failure_counters_and_delays_count_every_instance() {
     for (engine, a, b, _dir) in pairs().await {
         // An unknown id counts nothing but is no error (the unknown-email path).
-        assert_eq!(a.record_failed_attempt("-").await.unwrap(), None, "{engine}");
+        assert_eq!(
+            a.record_failed_attempt("-").await.unwrap(),
+            None,
+            "{engine}"
+        );
         let mut n = race(&a, &b, 20, |s, _| async move {
             s.signin_failure("k", 1000, 0).await.unwrap()
         })
@@ -263,14 +267,33 @@ async fn sign_in_failure_counters_and_delays_count_every_instance() {
         b.signin_block("k", 1300).await.unwrap();
         a.signin_block("k", 1100).await.unwrap();
         let keys = ["k", "", "nope", ""];
-        assert_eq!(a.signin_blocked_until(&keys, 1000).await.unwrap(), Some(1300));
-        assert_eq!(b.signin_blocked_until(&keys, 1300).await.unwrap(), None, "{engine}: lifted");
+        assert_eq!(
+            a.signin_blocked_until(&keys, 1000).await.unwrap(),
+            Some(1300)
+        );
+        assert_eq!(
+            b.signin_blocked_until(&keys, 1300).await.unwrap(),
+            None,
+            "{engine}: lifted"
+        );
         // Failures are forgotten after a quiet spell, then count from one.
-        assert_eq!(a.signin_failure("k", 5000, 4000).await.unwrap(), 1, "{engine}");
+        assert_eq!(
+            a.signin_failure("k", 5000, 4000).await.unwrap(),
+            1,
+            "{engine}"
+        );
         // Cleared on the other instance: gone for both.
         b.signin_clear("k").await.unwrap();
-        assert_eq!(a.signin_failure("k", 5001, 4000).await.unwrap(), 1, "{engine}");
-        assert_eq!(a.purge_signin_throttle(6000, 6000).await.unwrap(), 1, "{engine}");
+        assert_eq!(
+            a.signin_failure("k", 5001, 4000).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            a.purge_signin_throttle(6000, 6000).await.unwrap(),
+            1,
+            "{engine}"
+        );
     }
 }
 

@@ -81,11 +81,13 @@ impl Store {
     /// Delays `key` until `until`, never shortening a longer delay that a
     /// concurrent failure set.
     pub async fn signin_block(&self, key: &str, until: i64) -> Result<()> {
-        sqlx::query("UPDATE signin_throttle SET blocked_until = $2 WHERE key = $1 AND blocked_until < $2")
-            .bind(key)
-            .bind(until)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE signin_throttle SET blocked_until = $2 WHERE key = $1 AND blocked_until < $2",
+        )
+        .bind(key)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -184,9 +184,7 @@ impl Browser {
     pub async fn send(&mut self, req: Request<Body>) -> Page {
         let (mut parts, body) = req.into_parts();
         if let Some(from) = self.from {
-            parts
-                .extensions
-                .insert(axum::extract::ConnectInfo(from));
+            parts.extensions.insert(axum::extract::ConnectInfo(from));
         }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self
