@@ -366,6 +366,11 @@ async fn a_stranger_cannot_spend_the_owners_reset_budget() {
     let limited = request(&mut owner, DEMO_EMAIL).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.has("Wait a few minutes"));
+    assert_eq!(
+        limited.headers.get(header::RETRY_AFTER).unwrap(),
+        "900",
+        "the window"
+    );
     // The emailed link is never limited: the owner, limited for requests,
     // still opens the newest link.
     let m = wait_mails(&k, 6).await;

@@ -91,12 +91,19 @@ pub async fn request_submit(
             "If an account exists for that address, we sent it a link to reset the password. The link works once and expires soon. Check your spam folder if it does not arrive.",
             Some(("/login", "Back to sign in")),
         ),
-        ResetRequest::RateLimited => message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests",
-            "Too many reset requests were made. Wait a few minutes, then try again.",
-            Some(("/login", "Back to sign in")),
-        ),
+        ResetRequest::RateLimited => {
+            let mut res = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Too many reset requests were made. Wait a few minutes, then try again.",
+                Some(("/login", "Back to sign in")),
+            );
+            // At most one window: the counters are fixed windows.
+            let window = portal.idp.config.reset.rate_window.as_secs().max(1);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(window));
+            res
+        }
     })
 }
 
