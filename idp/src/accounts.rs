@@ -12,8 +12,13 @@ use crate::directory::{LockReason, User, normalize_email, valid_email};
 use crate::error::{Error, Result};
 use crate::mfa::Due;
 use crate::session::{EmbeddedStore, Sessions};
-use crate::settings::{PasswordPolicy, Settings};
+use crate::settings::{LockoutMode, PasswordPolicy, Settings};
 use crate::store::Store;
+use crate::throttle::Keys as ThrottleKeys;
+
+/// The id the failure counter of an unknown email is written under: no user
+/// has it (ids are UUIDs), so the update matches nothing but costs the same.
+const NO_USER: &str = "-";
 
 /// Days before expiry from which every sign-in shows a notice.
 pub const EXPIRY_NOTICE_DAYS: i64 = 7;
@@ -55,6 +60,12 @@ pub enum SignIn {
     },
     /// Wrong password or no such account: the two are indistinguishable.
     Invalid,
+    /// The password was empty or only spaces: a form to fill in, not an
+    /// attempt. Nothing was counted.
+    MissingPassword,
+    /// Too many failures from this source, on this account or from this
+    /// address or subnet: no password was checked. Seconds to wait.
+    Throttled { retry_after: i64 },
     /// The password was right but the account is locked.
     Locked,
     /// The password was right but has expired; the account is now locked.
@@ -142,7 +153,21 @@ impl Idp {
     /// Checks email and password. Unknown emails cost one hash verification,
     /// like known ones, and answer [`SignIn::Invalid`] just the same.
     pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<SignIn> {
-        let now = clock::now();
+        self.sign_in_at(email, password, ip, clock::now()).await
+    }
+
+    /// [`Idp::sign_in`] at a given time (tests step past a delay with it).
+    ///
+    /// Known and unknown emails take the same path up to the answer: the
+    /// same throttle read, one user lookup, one hash verification, the same
+    /// counter writes, one audit record. Only a right password differs.
+    pub async fn sign_in_at(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<SignIn> {
         let email = normalize_email(email);
         if let Some(p) = self.federation.for_email(&email)
             && !p.common().allow_local_password
@@ -161,6 +186,27 @@ impl Idp {
             .await;
             return Ok(SignIn::Federated(p.common().id.clone()));
         }
+        // A stray Enter is not a guess: nothing is looked up or counted.
+        if password.trim().is_empty() {
+            return Ok(SignIn::MissingPassword);
+        }
+        let settings = self.settings().await?;
+        let keys = ThrottleKeys::new(&self.keys, &email, ip);
+        // Decided on the typed email and the address alone, before the
+        // password is checked: the same for an unknown email, and a right
+        // password from a delayed source is not an oracle.
+        if let Some(retry_after) = self.throttled(&keys, now).await? {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("signin", Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail(format!("throttled for {retry_after}s")),
+            )
+            .await;
+            return Ok(SignIn::Throttled { retry_after });
+        }
         let user = if valid_email(&email) {
             self.store.user_by_email(&email).await?
         } else {
@@ -173,16 +219,20 @@ impl Idp {
                 user.as_ref().and_then(|u| u.password_hash.as_deref()),
             )
             .await?;
+        if !ok || user.is_none() {
+            self.count_password_failure(&email, user.as_ref(), &keys, &settings, ip, now)
+                .await?;
+            let e = Event::new("signin", Outcome::Failure).ip(ip);
+            let e = match &user {
+                Some(u) => e.about(u).detail("wrong password"),
+                None => e.subject(&email).detail("unknown account"),
+            };
+            audit::record(&self.store, now, e).await;
+            // Whether the account exists or is locked is only told to someone
+            // who knows the password.
+            return Ok(SignIn::Invalid);
+        }
         let Some(user) = user else {
-            audit::record(
-                &self.store,
-                now,
-                Event::new("signin", Outcome::Failure)
-                    .subject(&email)
-                    .ip(ip)
-                    .detail("unknown account"),
-            )
-            .await;
             return Ok(SignIn::Invalid);
         };
         let fail = |detail: &'static str| {
@@ -191,14 +241,8 @@ impl Idp {
                 .ip(ip)
                 .detail(detail)
         };
-
-        if !ok {
-            audit::record(&self.store, now, fail("wrong password")).await;
-            self.count_failure(&user, ip, now).await?;
-            // Whether the account exists or is locked is only told to someone
-            // who knows the password.
-            return Ok(SignIn::Invalid);
-        }
+        // The right password: this source's guessing is over.
+        self.throttle_success(&keys).await?;
 
         match user.locked {
             Some(LockReason::Expired) => {
@@ -212,7 +256,6 @@ impl Idp {
             None => {}
         }
 
-        let settings = self.settings().await?;
         let expires_in_days = match expiry(&settings.password, &user, now) {
             Expiry::Expired => {
                 self.store.lock_user(&user.id, LockReason::Expired).await?;
@@ -273,8 +316,60 @@ impl Idp {
         })
     }
 
-    /// Counts one failed attempt (a wrong password or a wrong second-factor
-    /// code) and locks the account at the threshold. True when it locked now.
+    /// Counts one wrong password (or a password for an unknown email) on
+    /// the throttle counters and, in hard mode, toward the account's lock.
+    /// Both kinds of email run the same statements: the lock counter of an
+    /// unknown email is an update that matches no row, and reaching the
+    /// threshold costs the same lock and session work for it.
+    async fn count_password_failure(
+        &self,
+        email: &str,
+        user: Option<&User>,
+        keys: &ThrottleKeys,
+        settings: &Settings,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let account_failures = self.throttle_failure(keys, settings, now).await?;
+        if settings.lockout.mode != LockoutMode::Hard {
+            return Ok(());
+        }
+        let limit = i64::from(settings.lockout_threshold);
+        let id = user.map_or(NO_USER, |u| u.id.as_str());
+        let n = self.store.record_failed_attempt(id).await?;
+        let reached = match (user, n) {
+            (Some(u), Some(n)) => u.locked.is_none() && limit > 0 && n >= limit,
+            _ => limit > 0 && account_failures == limit,
+        };
+        if !reached {
+            return Ok(());
+        }
+        let locked = self.store.lock_user(id, LockReason::FailedAttempts).await?;
+        if locked {
+            self.end_user_sessions(id).await?;
+        } else {
+            // An unknown email (or a lock that raced): the same session
+            // work, on an id that has none.
+            self.end_user_sessions(NO_USER).await?;
+        }
+        let e = match user {
+            Some(_) if !locked => return Ok(()),
+            Some(u) => Event::new("account.locked", Outcome::Success)
+                .about(u)
+                .detail(format!("{limit} consecutive failed sign-ins")),
+            None => Event::new("signin", Outcome::Failure)
+                .subject(email)
+                .detail("lockout threshold reached for an unknown account"),
+        };
+        let e = e.ip(ip);
+        audit::record(&self.store, now, e).await;
+        Ok(())
+    }
+
+    /// Counts one failed second factor (a wrong or replayed code, a key that
+    /// did not verify) and locks the account at the threshold, in either
+    /// mode: whoever reaches this step knew the password. True when it
+    /// locked now.
     pub(crate) async fn count_failure(
         &self,
         user: &User,
@@ -285,7 +380,11 @@ impl Idp {
             return Ok(false);
         }
         let settings = self.settings().await?;
-        let n = self.store.record_failed_attempt(&user.id).await?;
+        let n = self
+            .store
+            .record_failed_attempt(&user.id)
+            .await?
+            .unwrap_or(0);
         let limit = i64::from(settings.lockout_threshold);
         if limit > 0
             && n >= limit

@@ -293,9 +293,14 @@ pub struct ResetConfig {
     /// How long an emailed link works.
     #[serde(with = "humantime_serde")]
     pub token_lifetime: Duration,
-    /// Requests accepted per account and per source address in `rate_window`.
+    /// Requests accepted per typed email from one source address, and per
+    /// source address over all emails, in `rate_window`.
     pub max_per_account: u32,
     pub max_per_address: u32,
+    /// Requests accepted per typed email from all addresses together (a
+    /// distributed mail flood); 0 = no such limit. Only requests within
+    /// their own address's limits count toward it.
+    pub max_per_email: u32,
     #[serde(with = "humantime_serde")]
     pub rate_window: Duration,
     /// A reset also lifts a lock from failed attempts or an expired
@@ -316,6 +321,7 @@ impl Default for ResetConfig {
             token_lifetime: Duration::from_secs(3600),
             max_per_account: 3,
             max_per_address: 10,
+            max_per_email: 20,
             rate_window: Duration::from_secs(15 * 60),
             unlocks_account: true,
             expiry_reminders: true,

@@ -33,6 +33,7 @@ pub mod session;
 pub mod settings;
 pub mod ssh_keys;
 pub mod store;
+pub mod throttle;
 pub mod web;
 
 pub use accounts::Idp;

@@ -126,13 +126,30 @@ impl Idp {
         let email = normalize_email(email);
         let cfg = &self.config.reset;
         let window = cfg.rate_window.as_secs() as i64;
-        let mut keys = vec![(format!("a:{email}"), cfg.max_per_account)];
+        // The owner's budget is per typed email *and* requesting address, so
+        // a stranger elsewhere spends only their own; the address limit
+        // bounds one source over many emails. Keyed on the typed email,
+        // known or not: the limit itself does not tell whether an account
+        // exists.
+        let source = ip.unwrap_or("-");
+        let mut keys = vec![(format!("a:{email}|{source}"), cfg.max_per_account)];
         if let Some(ip) = ip {
             keys.push((format!("i:{ip}"), cfg.max_per_address));
         }
-        // Keyed on the typed email, known or not: the limit itself does not
-        // tell whether an account exists.
-        if !within_limits(self, &keys, window, now).await? {
+        let mut within = within_limits(self, &keys, window, now).await?;
+        // The email across all addresses (a distributed mail flood) is
+        // counted only for requests that passed their own address's limits,
+        // so one hammering source cannot spend it for everyone.
+        if within && cfg.max_per_email > 0 {
+            within = within_limits(
+                self,
+                &[(format!("e:{email}"), cfg.max_per_email)],
+                window,
+                now,
+            )
+            .await?;
+        }
+        if !within {
             audit::record(
                 &self.store,
                 now,
@@ -271,6 +288,9 @@ impl Idp {
         }
         self.store.set_password_hash(&user.id, &hash, now).await?;
         self.store.reset_failed_attempts(&user.id).await?;
+        // The owner proved the mailbox: a distributed-guessing delay on the
+        // account lifts too (per-address delays stay with their sources).
+        self.throttle_forget_account(&user.email).await?;
         self.store.void_resets(&user.id, now).await?;
         let ended = self.end_user_sessions(&user.id).await?;
         audit::record(

@@ -215,6 +215,9 @@ async fn wrong_confirmation_code_leaves_totp_inactive() {
 async fn lockout_counts_password_and_code_failures_together() {
     let k = kit().await;
     let (_, key) = enrolled(&k).await;
+    // In hard mode wrong passwords and codes share one count; in progressive
+    // mode (below) codes alone lock.
+    k.set("lockout.mode", "hard").await;
     k.set("lockout.threshold", "3").await;
     let mut b = k.browser();
     // One wrong password...
@@ -248,6 +251,42 @@ async fn lockout_counts_password_and_code_failures_together() {
             .await
             .contains(&("account.locked".into(), "success".into()))
     );
+}
+
+#[tokio::test]
+async fn in_progressive_mode_codes_still_lock_and_empty_codes_count_nothing() {
+    let k = kit().await;
+    let (_, key) = enrolled(&k).await;
+    k.idp
+        .new_recovery_codes(&k.demo_user().await, None)
+        .await
+        .unwrap();
+    k.set("lockout.threshold", "2").await;
+    let mut b = k.browser();
+    let pw = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert_eq!(pw.location(), Some("/login/mfa"));
+    b.get("/login/mfa/totp").await;
+    // Stray Enters: a validation message each, nothing counted (issue 18).
+    for empty in ["", "  ", "", ""] {
+        let p = b.post("/login/mfa/totp", &[("code", empty)]).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{empty:?}");
+        assert!(p.has("Enter the code your authenticator app shows."));
+    }
+    b.get("/login/mfa/recovery").await;
+    let p = b.post("/login/mfa/recovery", &[("code", " ")]).await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.has("Enter one of your recovery codes."));
+    assert_eq!(k.demo_user().await.failed_attempts, 0);
+    // Wrong codes (the password is known here) lock at the threshold even
+    // in progressive mode: the seed's limited verification attempts.
+    b.get("/login/mfa/totp").await;
+    let bad = oath(&key, now() - 3600);
+    let first = b.post("/login/mfa/totp", &[("code", &bad)]).await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+    assert!(k.demo_user().await.locked.is_none());
+    let second = b.post("/login/mfa/totp", &[("code", &bad)]).await;
+    assert_eq!(second.status, StatusCode::FORBIDDEN);
+    assert!(k.demo_user().await.locked.is_some());
 }
 
 #[tokio::test]

@@ -344,6 +344,62 @@ async fn requests_are_rate_limited_per_account() {
 }
 
 #[tokio::test]
+async fn a_stranger_cannot_spend_the_owners_reset_budget() {
+    let k = kit().await;
+    let mut stranger = k.browser_from("203.0.113.66");
+    for _ in 0..3 {
+        assert_eq!(
+            request(&mut stranger, DEMO_EMAIL).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        request(&mut stranger, DEMO_EMAIL).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner's requests from their own address have their own budget.
+    let mut owner = k.browser_from("198.51.100.20");
+    for _ in 0..3 {
+        assert_eq!(request(&mut owner, DEMO_EMAIL).await.status, StatusCode::OK);
+    }
+    // Negative: that budget is limited too.
+    let limited = request(&mut owner, DEMO_EMAIL).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.has("Wait a few minutes"));
+    assert_eq!(
+        limited.headers.get(header::RETRY_AFTER).unwrap(),
+        "900",
+        "the window"
+    );
+    // The emailed link is never limited: the owner, limited for requests,
+    // still opens the newest link.
+    let m = wait_mails(&k, 6).await;
+    let token = token_in(m.last().unwrap());
+    let p = owner
+        .get(&format!("/password/reset/new?token={token}"))
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+}
+
+#[tokio::test]
+async fn reset_requests_from_all_addresses_have_a_ceiling_per_email() {
+    let k = kit_with(|c| c.reset.max_per_email = 4).await;
+    let mut statuses = Vec::new();
+    for i in 1..=5 {
+        let mut b = k.browser_from(&format!("192.0.2.{i}"));
+        statuses.push(request(&mut b, DEMO_EMAIL).await.status);
+    }
+    assert_eq!(statuses[..4], [StatusCode::OK; 4]);
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
+    // Another email is not affected.
+    let mut b = k.browser_from("192.0.2.9");
+    assert_eq!(
+        request(&mut b, "other@example.com").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn requests_are_rate_limited_per_source_address() {
     let k = kit_with(|c| c.reset.max_per_address = 2).await;
     let mut b = k.browser();
@@ -504,6 +560,7 @@ async fn mfa_is_asked_before_the_new_password() {
 #[tokio::test]
 async fn reset_unlocks_a_failed_attempts_lock_but_not_a_suspension() {
     let k = kit().await;
+    k.set("lockout.mode", "hard").await;
     for _ in 0..10 {
         let mut x = k.browser();
         x.sign_in(DEMO_EMAIL, "wrong-password").await;

@@ -216,7 +216,7 @@ async fn failed_attempts_and_rate_limits_count_every_instance() {
         let uid = u.clone();
         let mut counts = race(&a, &b, 20, move |s, _| {
             let uid = uid.clone();
-            async move { s.record_failed_attempt(&uid).await.unwrap() }
+            async move { s.record_failed_attempt(&uid).await.unwrap().unwrap() }
         })
         .await;
         counts.sort();
@@ -241,6 +241,56 @@ async fn failed_attempts_and_rate_limits_count_every_instance() {
         );
         assert_eq!(
             b.hit_rate_limit("other", 1000, 60).await.unwrap(),
+            1,
+            "{engine}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_failure_counters_and_delays_count_every_instance() {
+    for (engine, a, b, _dir) in pairs().await {
+        // An unknown id counts nothing but is no error (the unknown-email path).
+        assert_eq!(
+            a.record_failed_attempt("-").await.unwrap(),
+            None,
+            "{engine}"
+        );
+        let mut n = race(&a, &b, 20, |s, _| async move {
+            s.signin_failure("k", 1000, 0).await.unwrap()
+        })
+        .await;
+        n.sort();
+        assert_eq!(n, (1..=20).collect::<Vec<i64>>(), "{engine}: none lost");
+        // A delay set on one instance is seen on the other; a shorter one
+        // set later by a concurrent failure does not cut it.
+        b.signin_block("k", 1300).await.unwrap();
+        a.signin_block("k", 1100).await.unwrap();
+        let keys = ["k", "", "nope", ""];
+        assert_eq!(
+            a.signin_blocked_until(&keys, 1000).await.unwrap(),
+            Some(1300)
+        );
+        assert_eq!(
+            b.signin_blocked_until(&keys, 1300).await.unwrap(),
+            None,
+            "{engine}: lifted"
+        );
+        // Failures are forgotten after a quiet spell, then count from one.
+        assert_eq!(
+            a.signin_failure("k", 5000, 4000).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        // Cleared on the other instance: gone for both.
+        b.signin_clear("k").await.unwrap();
+        assert_eq!(
+            a.signin_failure("k", 5001, 4000).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            a.purge_signin_throttle(6000, 6000).await.unwrap(),
             1,
             "{engine}"
         );

@@ -75,6 +75,8 @@ async fn wrong_password_and_unknown_email_look_the_same() {
 #[tokio::test]
 async fn lockout_at_threshold_and_admin_unlock() {
     let k = kit().await;
+    // The seed's lock; progressive delays are in tests/lockout.rs.
+    k.set("lockout.mode", "hard").await;
     k.set("lockout.threshold", "3").await;
     let mut b = k.browser();
     // Failures below the threshold are forgotten after a success.

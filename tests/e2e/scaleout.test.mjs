@@ -295,6 +295,9 @@ application = "Team Wiki"
   });
 
   test('failed sign-ins count on every instance toward one lockout', async () => {
+    // The administrator's hard lock (the default, progressive, only delays
+    // the guessing address: idp/tests/lockout.rs).
+    await A().adminOk('settings', 'set', 'lockout.mode', 'hard');
     await A().adminOk('settings', 'set', 'lockout.threshold', '3');
     const email = 'lock.me@example.com';
     const password = 'Quiet-Lantern-4821!';

@@ -144,6 +144,8 @@ pub async fn set_password(idp: &Idp, actor: &Actor, email: &str, password: &str)
     ) {
         idp.store.unlock_user(&user.id, now).await?;
     }
+    // The owner may sign in at once, even after a distributed-guessing delay.
+    idp.throttle_forget_account(&user.email).await?;
     let ended = idp.end_user_sessions(&user.id).await?;
     Record::new("admin.user.set_password")
         .about(&user)
@@ -171,6 +173,8 @@ pub async fn lock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
 pub async fn unlock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
     let user = find(idp, email).await?;
     let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    // An unlock also lifts a distributed-guessing delay on the account.
+    idp.throttle_forget_account(&user.email).await?;
     Record::new("admin.user.unlock")
         .about(&user)
         .write(idp, actor)

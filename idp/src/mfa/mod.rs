@@ -104,6 +104,8 @@ pub enum Check {
     Replayed,
     /// The account is locked (possibly by this very failure).
     Locked,
+    /// Nothing was typed: a form to fill in, not an attempt. Not counted.
+    Empty,
 }
 
 impl Idp {
@@ -229,6 +231,10 @@ impl Idp {
         if user.locked.is_some() {
             return Ok(Check::Locked);
         }
+        // A stray Enter is not a wrong code: no check, no count.
+        if code.trim().is_empty() && method != Method::Webauthn {
+            return Ok(Check::Empty);
+        }
         let outcome = match method {
             Method::Totp => self.check_totp(user, code, now).await?,
             Method::Recovery => self.check_recovery(user, code, now).await?,
@@ -282,7 +288,7 @@ impl Idp {
                 }
                 Ok(outcome)
             }
-            Check::Locked => Ok(outcome),
+            Check::Locked | Check::Empty => Ok(outcome),
         }
     }
 

@@ -143,14 +143,16 @@ impl Store {
         Ok(())
     }
 
-    /// Counts one failed attempt and returns the new count. The increment is
-    /// done by the database so concurrent failures are all counted.
-    pub async fn record_failed_attempt(&self, id: &str) -> Result<i64> {
-        let n: i64 = sqlx::query_scalar(
+    /// Counts one failed attempt and returns the new count, or None when no
+    /// user has the id (the sign-in path runs the same statement for an
+    /// unknown email, so both cost one update). The increment is done by the
+    /// database so concurrent failures are all counted.
+    pub async fn record_failed_attempt(&self, id: &str) -> Result<Option<i64>> {
+        let n: Option<i64> = sqlx::query_scalar(
             "UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = $1 RETURNING failed_attempts",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
         Ok(n)
     }

@@ -304,23 +304,59 @@ pub async fn password_submit(
         }
         Err(other) => other,
     };
-    let error = match outcome {
-        SignIn::Success { .. } | SignIn::SecondFactor { .. } => {
-            "Something went wrong on our side. Please try again."
+    let (status, error) = match outcome {
+        SignIn::Success { .. } | SignIn::SecondFactor { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "Something went wrong on our side. Please try again.".to_string(),
+        ),
+        SignIn::Invalid => (
+            StatusCode::UNAUTHORIZED,
+            "Incorrect email or password.".into(),
+        ),
+        SignIn::MissingPassword => (StatusCode::BAD_REQUEST, "Enter your password.".into()),
+        SignIn::Throttled { retry_after } => {
+            // Said the same way whoever the email belongs to: the delay is
+            // decided before any account is looked up.
+            let mut res = password_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &csrf,
+                &flow.email,
+                Some(&format!(
+                    "Too many failed sign-in attempts. Wait {} before you try again.",
+                    wait_words(retry_after)
+                )),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+            return Ok(res);
         }
-        SignIn::Invalid => "Incorrect email or password.",
-        SignIn::Locked => "This account is locked. Contact your administrator.",
-        SignIn::Expired => "Your password has expired. Contact your administrator.",
+        SignIn::Locked => (
+            StatusCode::UNAUTHORIZED,
+            "This account is locked. Contact your administrator.".into(),
+        ),
+        SignIn::Expired => (
+            StatusCode::UNAUTHORIZED,
+            "Your password has expired. Contact your administrator.".into(),
+        ),
         SignIn::Federated(id) => {
             return Ok(see_other(&format!("/login/federation/{id}")));
         }
     };
-    Ok(password_page(
-        StatusCode::UNAUTHORIZED,
-        &csrf,
-        &flow.email,
-        Some(error),
-    ))
+    Ok(password_page(status, &csrf, &flow.email, Some(&error)))
+}
+
+/// A wait for people: "45 seconds", "1 minute", "15 minutes" (rounded up,
+/// so waiting as long as it says is always enough).
+fn wait_words(secs: i64) -> String {
+    let secs = secs.max(1);
+    let (n, unit) = if secs < 60 {
+        (secs, "second")
+    } else if secs < 3600 {
+        ((secs + 59) / 60, "minute")
+    } else {
+        ((secs + 3599) / 3600, "hour")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The answer to a sign-in that got past its first factor (a password, or
@@ -417,6 +453,19 @@ pub(super) fn signed_in_response(
             .set(Name::Csrf, &crypto::random_token(), None),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_are_rounded_up_in_words() {
+        assert_eq!(super::wait_words(1), "1 second");
+        assert_eq!(super::wait_words(45), "45 seconds");
+        assert_eq!(super::wait_words(60), "1 minute");
+        assert_eq!(super::wait_words(61), "2 minutes");
+        assert_eq!(super::wait_words(900), "15 minutes");
+        assert_eq!(super::wait_words(3601), "2 hours");
+    }
 }
 
 #[derive(Deserialize)]

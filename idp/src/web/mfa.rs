@@ -373,6 +373,20 @@ pub async fn code_submit(
         Check::Replayed => {
             "That code was already used. Wait for your app to show a new one, then enter it."
         }
+        // Not an attempt (issue 18): a validation message, nothing counted.
+        Check::Empty => {
+            return Ok(code_page(
+                &portal,
+                StatusCode::BAD_REQUEST,
+                &csrf,
+                method,
+                methods.len() > 1,
+                Some(match method {
+                    Method::Recovery => "Enter one of your recovery codes.",
+                    _ => "Enter the code your authenticator app shows.",
+                }),
+            ));
+        }
     };
     Ok(code_page(
         &portal,

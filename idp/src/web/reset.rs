@@ -91,13 +91,28 @@ pub async fn request_submit(
             "If an account exists for that address, we sent it a link to reset the password. The link works once and expires soon. Check your spam folder if it does not arrive.",
             Some(("/login", "Back to sign in")),
         ),
-        ResetRequest::RateLimited => message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests",
-            "Too many reset requests were made. Wait a few minutes, then try again.",
-            Some(("/login", "Back to sign in")),
-        ),
+        ResetRequest::RateLimited => {
+            let mut res = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Too many reset requests were made. Wait a few minutes, then try again.",
+                Some(("/login", "Back to sign in")),
+            );
+            // At most one window: the counters are fixed windows.
+            let window = portal.idp.config.reset.rate_window.as_secs().max(1);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(window));
+            res
+        }
     })
+}
+
+/// The validation message for an empty code field (nothing was counted).
+fn empty_code(method: Method) -> &'static str {
+    match method {
+        Method::Recovery => "Enter one of your recovery codes.",
+        _ => "Enter the code your authenticator app shows.",
+    }
 }
 
 fn invalid_link() -> Response {
@@ -347,6 +362,17 @@ pub async fn mfa_submit(
         },
         Check::Replayed => {
             "That code was already used. Wait for your app to show a new one, then enter it."
+        }
+        Check::Empty => {
+            return Ok(code_page(
+                &portal,
+                &csrf,
+                StatusCode::BAD_REQUEST,
+                &form.token,
+                Some(method),
+                &methods,
+                Some(empty_code(method)),
+            ));
         }
     };
     Ok(code_page(

@@ -81,7 +81,15 @@ impl Kit {
             router: self.router.clone(),
             cookies: HashMap::new(),
             csrf: None,
+            from: None,
         }
+    }
+
+    /// A browser whose requests come from `ip` (IPv4 or IPv6).
+    pub fn browser_from(&self, ip: &str) -> Browser {
+        let mut b = self.browser();
+        b.from = Some(std::net::SocketAddr::new(ip.parse().unwrap(), 40_000));
+        b
     }
 
     /// A browser talking to another router over the same core (e.g. one
@@ -91,6 +99,7 @@ impl Kit {
             router,
             cookies: HashMap::new(),
             csrf: None,
+            from: None,
         }
     }
 
@@ -175,6 +184,9 @@ pub struct Browser {
     router: Router,
     pub cookies: HashMap<String, String>,
     pub csrf: Option<String>,
+    /// The client address the portal sees (as a listener's `ConnectInfo`);
+    /// none by default.
+    pub from: Option<std::net::SocketAddr>,
 }
 
 pub fn csrf_in(body: &str) -> Option<String> {
@@ -187,6 +199,9 @@ pub fn csrf_in(body: &str) -> Option<String> {
 impl Browser {
     pub async fn send(&mut self, req: Request<Body>) -> Page {
         let (mut parts, body) = req.into_parts();
+        if let Some(from) = self.from {
+            parts.extensions.insert(axum::extract::ConnectInfo(from));
+        }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self
                 .cookies
