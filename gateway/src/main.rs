@@ -4,6 +4,7 @@ mod admin;
 mod admin_oidc;
 mod admin_saml;
 mod config;
+mod listener;
 mod metrics;
 mod policy;
 mod proxy;

@@ -508,6 +508,17 @@ impl ProxyHttp for Gateway {
         // here compresses, and every module costs a context per request.
     }
 
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Ctx,
+        prev: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        // The accept loop hands each HTTP/1.1 request this before its header
+        // is read; here the header is in, so its deadline ends.
+        crate::listener::header_arrived(prev);
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
