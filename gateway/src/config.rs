@@ -61,6 +61,18 @@ pub struct GatewayConfig {
     /// Threads serving connections, each with its own event loop; 0 means
     /// one per CPU core.
     pub threads: usize,
+    /// The TLS handshake must be done this long after a connection is accepted.
+    #[serde(with = "humantime_serde")]
+    pub tls_handshake_timeout: std::time::Duration,
+    /// An HTTP/1.1 request header must be complete this long after the
+    /// connection is ready for it (handshake done, or previous answer sent);
+    /// also how long a connection may sit idle without a request.
+    #[serde(with = "humantime_serde")]
+    pub request_header_timeout: std::time::Duration,
+    /// Open client connections at most; past it new ones are closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client IP address at most.
+    pub max_connections_per_address: usize,
 }
 
 impl GatewayConfig {
@@ -69,6 +81,16 @@ impl GatewayConfig {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
+        }
+    }
+
+    /// The accept loop's limits.
+    pub fn limits(&self) -> crate::listener::Limits {
+        crate::listener::Limits {
+            tls_handshake_timeout: self.tls_handshake_timeout,
+            request_header_timeout: self.request_header_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
         }
     }
 }
@@ -81,6 +103,10 @@ impl Default for GatewayConfig {
             session_cache_entries: 100_000,
             metrics_listen: None,
             threads: 0,
+            tls_handshake_timeout: std::time::Duration::from_secs(10),
+            request_header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -299,6 +325,35 @@ impl Config {
                 "must be at most 1024 (0 means one per CPU core)",
             ));
         }
+        for (key, d) in [
+            (
+                "gateway.tls_handshake_timeout",
+                self.gateway.tls_handshake_timeout,
+            ),
+            (
+                "gateway.request_header_timeout",
+                self.gateway.request_header_timeout,
+            ),
+        ] {
+            if d < std::time::Duration::from_millis(100) || d > std::time::Duration::from_secs(300)
+            {
+                return Err(ConfigError::new(key, "must be between 100ms and 5m"));
+            }
+        }
+        if self.gateway.max_connections == 0 || self.gateway.max_connections > 1_000_000 {
+            return Err(ConfigError::new(
+                "gateway.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if self.gateway.max_connections_per_address == 0
+            || self.gateway.max_connections_per_address > self.gateway.max_connections
+        {
+            return Err(ConfigError::new(
+                "gateway.max_connections_per_address",
+                "must be at least 1 and at most gateway.max_connections",
+            ));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::new(
                 "log.format",
@@ -327,6 +382,11 @@ mod tests {
     fn defaults_and_relative_paths() {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8443);
+        let limits = c.gateway.limits();
+        assert_eq!(limits.tls_handshake_timeout.as_secs(), 10);
+        assert_eq!(limits.request_header_timeout.as_secs(), 10);
+        assert_eq!(limits.max_connections, 10_000);
+        assert_eq!(limits.max_connections_per_address, 256);
         for url in [
             "postgres://app:pw@db:5432/portcullis",
             "postgresql://db/p",
@@ -472,6 +532,31 @@ mod tests {
                 "gateway.session_cache_entries",
             ),
             ("[gateway]\nthreads = 5000", "gateway.threads"),
+            (
+                "[gateway]\ntls_handshake_timeout = \"0s\"",
+                "gateway.tls_handshake_timeout",
+            ),
+            (
+                "[gateway]\ntls_handshake_timeout = \"1h\"",
+                "gateway.tls_handshake_timeout",
+            ),
+            (
+                "[gateway]\nrequest_header_timeout = \"10ms\"",
+                "gateway.request_header_timeout",
+            ),
+            (
+                "[gateway]\nrequest_header_timeout = \"soon\"",
+                "request_header_timeout",
+            ),
+            ("[gateway]\nmax_connections = 0", "gateway.max_connections"),
+            (
+                "[gateway]\nmax_connections_per_address = 0",
+                "gateway.max_connections_per_address",
+            ),
+            (
+                "[gateway]\nmax_connections = 10\nmax_connections_per_address = 11",
+                "gateway.max_connections_per_address",
+            ),
             (
                 "[gateway]\npolicies_dir = \"missing\"",
                 "gateway.policies_dir",

@@ -20,6 +20,7 @@ pub const OUTCOMES: &[&str] = &[
     "unavailable",
     "no_app",
     "bad_path",
+    "bad_framing",
 ];
 
 /// Latency bucket bounds in seconds.

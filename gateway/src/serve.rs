@@ -12,8 +12,6 @@ use anyhow::Context;
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::ALPN;
 use pingora::server::configuration::ServerConf;
-use pingora::services::ServiceReadyNotifier;
-use pingora::services::ServiceWithDependents;
 
 use crate::config::Config;
 use crate::policy::Upstream;
@@ -64,16 +62,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let conf = Arc::new(ServerConf::default());
-    let mut service = pingora::proxy::http_proxy_service_with_name(&conf, gateway, "portcullis");
-    // pingora reports a busy port by panicking in its listener task; bind
-    // once here first so the operator gets a sentence naming the key.
-    std::net::TcpListener::bind(config.server.listen)
+    let limits = config.gateway.limits();
+    let app = Arc::new(crate::listener::Deadlines::new(
+        pingora::proxy::http_proxy(&conf, gateway),
+        limits.request_header_timeout,
+    ));
+    let listener = bind(config.server.listen)
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
-    let listen = config.server.listen.to_string();
+    warn_if_few_open_files(&config);
     let mut sni: Option<Arc<tls::SniResolver>> = None;
-    if config.server.plain_http {
+    let acceptor = if config.server.plain_http {
         tracing::warn!("serving plain HTTP: for local development only");
-        service.add_tcp(&listen);
+        None
     } else {
         let resolver = tls_resolver(&config)?;
         sni = Some(resolver.clone());
@@ -81,8 +81,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             TlsSettings::intermediate("", "").map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
         settings.set_cert_resolver(resolver);
         settings.set_alpn(ALPN::H2H1);
-        service.add_tls_with_settings(&listen, None, settings);
-    }
+        Some(Arc::new(settings.build()))
+    };
     match config.idp.mail.transport {
         idp::config::MailTransport::Outbox => tracing::info!(
             outbox = %config.idp.outbox_dir().display(),
@@ -104,23 +104,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
     // One event loop per thread, each connection staying on the thread that
     // accepted it: no work-stealing hand-offs between threads on the proxy
     // path, which on a small machine cost more than the proxying itself.
     let threads = config.gateway.thread_count();
     let runtime = pingora_runtime::Runtime::new_no_steal(threads, "portcullis-proxy");
     let proxy = runtime.get_handle().spawn(async move {
-        ServiceWithDependents::start_service(
-            &mut service,
-            None,
-            shutdown_rx,
-            1,
-            ServiceReadyNotifier::new(ready_tx),
-        )
-        .await;
+        if let Err(e) = crate::listener::serve(listener, acceptor, app, limits, shutdown_rx).await {
+            tracing::error!(error = %format!("{e:#}"), "the listener stopped");
+        }
     });
-    let _ = ready_rx.changed().await;
     tracing::info!(
         listen = %config.server.listen,
         url = %config.server.public_url,
@@ -156,6 +149,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ =
         tokio::task::spawn_blocking(move || runtime.shutdown_timeout(Duration::from_secs(1))).await;
     Ok(())
+}
+
+/// The listening socket for `server.listen` (address reuse, a deep backlog
+/// as pingora's own listener has), handed to the accept loop.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(65_535)?.into_std()
+}
+
+/// A warning when the open-file limit cannot hold `gateway.max_connections`.
+fn warn_if_few_open_files(config: &Config) {
+    let max = config.gateway.max_connections;
+    match crate::listener::open_file_limit() {
+        Some(limit) => {
+            if let Some(warning) = crate::listener::open_file_warning(limit, max) {
+                tracing::warn!("{warning}");
+            }
+        }
+        None => tracing::debug!("open-file limit unknown (no /proc/self/limits)"),
+    }
 }
 
 fn gateway_apps(config: &Config) -> Vec<idp::handoff::GatewayApp> {

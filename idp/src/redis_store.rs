@@ -43,6 +43,36 @@ fn unavailable(e: redis::RedisError) -> Error {
     Error::SessionStore(e.to_string())
 }
 
+/// Whether `e` says the connection itself failed (dropped, reset, refused, a
+/// broken pipe), as opposed to an answer from Redis. After such an error the
+/// connection manager has started a new connection, so one retry goes to it.
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+/// Runs `op`, and once more when it failed on the connection. Only for
+/// operations that may run twice with the same effect: reads, and writes that
+/// set a key to a value (a write that reached Redis before its connection
+/// broke is simply written again).
+///
+/// Why: a `ConnectionManager` that was idle while Redis restarted still holds
+/// the old connection and only learns it is dead from the next command, which
+/// fails ("broken pipe"). Without a retry that first request after Redis is
+/// back would fail closed with a 503 although Redis answers.
+async fn retry_once<T, F, Fut>(mut op: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match op().await {
+        Err(e) if is_connection_error(&e) => {
+            tracing::debug!(error = %e, "redis connection error; retrying once on a new connection");
+            op().await
+        }
+        other => other,
+    }
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`); fails when Redis does not answer.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
@@ -86,11 +116,10 @@ fn to_json(s: &Session) -> Result<String> {
 #[async_trait]
 impl Store for RedisStore {
     async fn insert(&self, key: &SessionKey, session: &Session) -> Result<()> {
-        let mut c = self.conn.clone();
         let skey = self.session_key(key);
         let ukey = self.user_key(&session.user_id);
-        redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("SET")
             .arg(&skey)
             .arg(to_json(session)?)
@@ -109,15 +138,26 @@ impl Store for RedisStore {
             .arg(&ukey)
             .arg(session.expires_at)
             .arg("NX")
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await
-            .map_err(unavailable)
+            .ignore();
+        // Idempotent: the same SET, SADD and EXPIREATs a second time change nothing.
+        retry_once(|| {
+            let mut c = self.conn.clone();
+            let pipe = &pipe;
+            async move { pipe.query_async::<()>(&mut c).await }
+        })
+        .await
+        .map_err(unavailable)
     }
 
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>> {
-        let mut c = self.conn.clone();
-        let raw: Option<String> = c.get(self.session_key(key)).await.map_err(unavailable)?;
+        let skey = self.session_key(key);
+        let raw: Option<String> = retry_once(|| {
+            let mut c = self.conn.clone();
+            let skey = skey.clone();
+            async move { c.get(skey).await }
+        })
+        .await
+        .map_err(unavailable)?;
         match raw {
             None => Ok(None),
             Some(json) => serde_json::from_str(&json)
@@ -131,17 +171,20 @@ impl Store for RedisStore {
             return Ok(());
         };
         session.last_seen = now;
-        let mut c = self.conn.clone();
         // XX: never resurrect a session removed meanwhile; KEEPTTL: the
-        // absolute expiry stays.
-        redis::cmd("SET")
-            .arg(self.session_key(key))
+        // absolute expiry stays. Setting the same value twice is harmless.
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.session_key(key))
             .arg(to_json(&session)?)
             .arg("XX")
-            .arg("KEEPTTL")
-            .query_async::<()>(&mut c)
-            .await
-            .map_err(unavailable)
+            .arg("KEEPTTL");
+        retry_once(|| {
+            let mut c = self.conn.clone();
+            let cmd = &cmd;
+            async move { cmd.query_async::<()>(&mut c).await }
+        })
+        .await
+        .map_err(unavailable)
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<()> {
@@ -158,7 +201,13 @@ impl Store for RedisStore {
     async fn revoke_user(&self, user_id: &str) -> Result<usize> {
         let mut c = self.conn.clone();
         let ukey = self.user_key(user_id);
-        let members: Vec<String> = c.smembers(&ukey).await.map_err(unavailable)?;
+        let members: Vec<String> = retry_once(|| {
+            let mut c = self.conn.clone();
+            let ukey = ukey.clone();
+            async move { c.smembers(ukey).await }
+        })
+        .await
+        .map_err(unavailable)?;
         if members.is_empty() {
             return Ok(0);
         }
@@ -172,16 +221,20 @@ impl Store for RedisStore {
     }
 
     async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()> {
-        let mut c = self.conn.clone();
         let json = serde_json::to_string(link).map_err(|e| Error::Corrupt(e.to_string()))?;
-        redis::cmd("SET")
-            .arg(format!("{}a:{}", self.prefix, key.as_str()))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}a:{}", self.prefix, key.as_str()))
             .arg(json)
             .arg("EXAT")
-            .arg(link.expires_at)
-            .query_async::<()>(&mut c)
-            .await
-            .map_err(unavailable)
+            .arg(link.expires_at);
+        // An upsert: the same SET twice is the same state.
+        retry_once(|| {
+            let mut c = self.conn.clone();
+            let cmd = &cmd;
+            async move { cmd.query_async::<()>(&mut c).await }
+        })
+        .await
+        .map_err(unavailable)
     }
 
     async fn announce(&self, revocation: &Revocation) -> Result<()> {
@@ -197,11 +250,14 @@ impl Store for RedisStore {
     }
 
     async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>> {
-        let mut c = self.conn.clone();
-        let raw: Option<String> = c
-            .get(format!("{}a:{}", self.prefix, key.as_str()))
-            .await
-            .map_err(unavailable)?;
+        let lkey = format!("{}a:{}", self.prefix, key.as_str());
+        let raw: Option<String> = retry_once(|| {
+            let mut c = self.conn.clone();
+            let lkey = lkey.clone();
+            async move { c.get(lkey).await }
+        })
+        .await
+        .map_err(unavailable)?;
         match raw {
             None => Ok(None),
             Some(json) => serde_json::from_str(&json)

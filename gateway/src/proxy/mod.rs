@@ -6,6 +6,7 @@
 
 mod assertion;
 pub mod cache;
+pub mod framing;
 pub mod headers;
 mod pages;
 mod portal;
@@ -445,6 +446,19 @@ fn strip_our_cookies(h: &HeaderMap) -> Option<String> {
 }
 
 /// The request's host, lower-case and without port.
+/// 400 for a request whose body framing is ambiguous (see `framing`); the
+/// connection ends with it, since where the next request starts is unknown.
+async fn refuse_framing(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    why: framing::Ambiguous,
+) -> Result<bool> {
+    tracing::debug!(reason = %why, "request framing refused");
+    ctx.outcome = "bad_framing";
+    session.set_keepalive(None);
+    pages::text(session, 400, "Bad request: ambiguous Content-Length").await
+}
+
 fn request_host(req: &RequestHeader) -> String {
     let raw = req
         .uri
@@ -474,6 +488,17 @@ impl ProxyHttp for Gateway {
         // here compresses, and every module costs a context per request.
     }
 
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Ctx,
+        prev: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        // The accept loop hands each HTTP/1.1 request this before its header
+        // is read; here the header is in, so its deadline ends.
+        crate::listener::header_arrived(prev);
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
@@ -485,6 +510,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Err(why) = framing::prepare(session) {
+            return refuse_framing(session, ctx, why).await;
+        }
         let host = request_host(session.req_header());
         match self.routes.get(&host) {
             Some(apps) => {
@@ -636,7 +664,7 @@ impl ProxyHttp for Gateway {
             // A refusal on an application host before routing is nobody's:
             // not the portal's.
             app = ctx.route.as_ref().map_or(
-                if matches!(ctx.outcome, "no_app" | "bad_path") {
+                if matches!(ctx.outcome, "no_app" | "bad_path" | "bad_framing") {
                     ""
                 } else {
                     "portal"
