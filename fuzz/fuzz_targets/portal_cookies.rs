@@ -1,4 +1,4 @@
-//! The portal's cookie reader (`idp::portal::cookies::Cookies::get`) on any
+//! The cookie reader the portal and the gateway share (`idp::cookie`, through `idp::web::cookies::Cookies::get`) on any
 //! `Cookie` header lines, and the `Set-Cookie` builder on any value. For any
 //! input: no panic; a value is found only for a name that occurs in the
 //! header, and a name sent twice is never trusted. (The gateway's own cookie
@@ -7,7 +7,7 @@
 #![no_main]
 
 use http::{HeaderMap, HeaderValue, header};
-use idp::portal::cookies::{Cookies, Name};
+use idp::web::cookies::{Cookies, Name};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [Name; 6] = [

@@ -1,11 +1,11 @@
-//! `return_to` checking (`idp::portal::return_to::safe`): where a sign-in may
+//! `return_to` checking (`idp::web::return_to::safe`): where a sign-in may
 //! send the browser afterwards. For any input: no panic; an accepted target
 //! is a portal path (not `//host`, not the sign-in pages) or a URL on the
 //! portal's or a configured application's origin; and accepting is stable
 //! (checking an accepted target again accepts it unchanged).
 #![no_main]
 
-use idp::portal::return_to::safe;
+use idp::web::return_to::safe;
 use libfuzzer_sys::fuzz_target;
 
 const PORTAL: &str = "https://portal.example.com";
