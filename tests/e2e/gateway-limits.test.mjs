@@ -77,6 +77,7 @@ max_connections_per_address = 3`,
 host = "${HOST}"
 upstreams = ["${upstream.addr}"]
 access = "public"
+everyone = true
 `,
       },
     });

@@ -25,6 +25,7 @@ describe('gateway on the wire: request framing and pipelining', { timeout: 180_0
 host = "${HOST}"
 upstreams = ["${upstream.addr}"]
 access = "public"
+everyone = true
 `,
       },
     });
