@@ -93,6 +93,16 @@ async fn session(k: &Kit, bad: Option<Bad>) -> (Browser, String) {
     (b, token)
 }
 
+/// Why the gateway's lookup by key refuses the session now.
+async fn refusal(k: &Kit, token: &str) -> Refusal {
+    let key = idp::session::SessionKey::of_token(token);
+    k.idp
+        .resume(Presented::Key(&key), idp::clock::now())
+        .await
+        .unwrap()
+        .expect_err("refused")
+}
+
 fn authorize() -> String {
     let q = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
@@ -151,7 +161,6 @@ async fn a_locked_account_or_a_newer_password_ends_the_session_for_every_caller(
         for caller in 0..4 {
             let k = resume_kit().await;
             let (mut b, token) = session(&k, Some(bad)).await;
-            let key = idp::session::SessionKey::of_token(&token);
             match caller {
                 0 => {
                     let page = b.get("/apps").await;
@@ -178,12 +187,7 @@ async fn a_locked_account_or_a_newer_password_ends_the_session_for_every_caller(
                     assert!(!page.body.contains("SAMLResponse"));
                 }
                 _ => {
-                    let why = k
-                        .idp
-                        .resume(Presented::Key(&key), idp::clock::now())
-                        .await
-                        .unwrap()
-                        .unwrap_err();
+                    let why = refusal(&k, &token).await;
                     let want = match bad {
                         Bad::Locked => Refusal::Locked,
                         _ => Refusal::PasswordChanged,
@@ -192,12 +196,7 @@ async fn a_locked_account_or_a_newer_password_ends_the_session_for_every_caller(
                 }
             }
             // Whichever caller saw it, the session is gone for all.
-            let after = k
-                .idp
-                .resume(Presented::Key(&key), idp::clock::now())
-                .await
-                .unwrap()
-                .unwrap_err();
+            let after = refusal(&k, &token).await;
             assert_eq!(
                 after,
                 Refusal::Unknown,
@@ -220,21 +219,10 @@ async fn a_passkey_session_past_reverification_is_sent_to_verify_by_every_caller
     }
     assert!(oidc.contains("return_to=%2Foauth2%2Fauthorize"), "{oidc}");
     assert!(saml.contains("return_to=%2Fsaml%2Fidp-init"), "{saml}");
-    let key = idp::session::SessionKey::of_token(&token);
-    let why = k
-        .idp
-        .resume(Presented::Key(&key), idp::clock::now())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let why = refusal(&k, &token).await;
     assert_eq!(why, Refusal::PasskeyReverify, "the gateway's lookup");
     // Kept (the passkey sign-in replaces it): still due, not unknown.
-    let again = k
-        .idp
-        .resume(Presented::Key(&key), idp::clock::now())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let again = refusal(&k, &token).await;
     assert_eq!(again, Refusal::PasskeyReverify);
     let page = b.get("/login?reverify=1").await;
     assert_eq!(page.status, StatusCode::OK);
