@@ -805,3 +805,34 @@ async fn clients_and_sps_of_the_configuration_file_are_not_removed() {
         .unwrap_err();
     assert!(matches!(e, AdminError::Conflict { .. }), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_client_that_needs_sid_in_logout_tokens_says_so_with_its_uri() {
+    let k = kit().await;
+    let a = alice();
+    let (client, _) = admin::oidc::add(
+        &k.idp,
+        &a,
+        admin::oidc::NewClient {
+            backchannel_logout_uri: Some("https://rp.example.com/bcl".into()),
+            backchannel_logout_session_required: true,
+            ..new_client("strict")
+        },
+    )
+    .await
+    .unwrap();
+    assert!(client.backchannel_logout_session_required);
+    let n = audit_len(&k).await;
+    let e = admin::oidc::add(
+        &k.idp,
+        &a,
+        admin::oidc::NewClient {
+            backchannel_logout_session_required: true,
+            ..new_client("nouri")
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("backchannel_logout"), "{e}");
+    assert_eq!(audit_len(&k).await, n, "nothing written");
+}

@@ -42,6 +42,10 @@ pub(super) enum ClientCommand {
         initiate_login_uri: Option<String>,
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
+        /// The client looks sessions up by `sid` (mod_auth_openidc does):
+        /// it gets one logout token per session, each naming its `sid`.
+        #[arg(long, requires = "backchannel_logout_uri")]
+        backchannel_logout_session_required: bool,
     },
     List,
     /// Removes a client added here (configured ones live in the file) and
@@ -85,6 +89,7 @@ pub(super) async fn clients(
             require_mfa,
             initiate_login_uri,
             backchannel_logout_uri,
+            backchannel_logout_session_required,
         } => {
             let (client, secret) = oidc::add(
                 idp,
@@ -101,6 +106,7 @@ pub(super) async fn clients(
                     require_mfa,
                     initiate_login_uri,
                     backchannel_logout_uri,
+                    backchannel_logout_session_required,
                 },
             )
             .await?;

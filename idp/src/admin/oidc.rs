@@ -25,6 +25,7 @@ pub struct NewClient {
     pub require_mfa: bool,
     pub initiate_login_uri: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Registers the client. A confidential client's secret is generated here
@@ -44,6 +45,7 @@ pub async fn add(
         "require_mfa": new.require_mfa,
         "initiate_login_uri": new.initiate_login_uri,
         "backchannel_logout_uri": new.backchannel_logout_uri,
+        "backchannel_logout_session_required": new.backchannel_logout_session_required,
     }))
     .map_err(|e| AdminError::invalid("client", e.to_string()))?;
     if !new.grants.is_empty() {
