@@ -11,9 +11,9 @@
 
 use std::time::Duration;
 
-use crate::accounts::Idp;
 use crate::directory::Application;
 use crate::error::Result;
+use crate::idp::Idp;
 
 /// Who may open an application.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
-pub mod accounts;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
@@ -21,9 +20,12 @@ pub mod escape;
 pub mod federation;
 pub mod handoff;
 pub mod health;
+pub mod idp;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;
+pub mod password;
+pub mod paths;
 pub mod redis_store;
 pub mod request_path;
 pub mod reset;
@@ -31,11 +33,12 @@ pub mod saml;
 pub mod seed;
 pub mod session;
 pub mod settings;
+pub mod sign_in;
 pub mod ssh_keys;
 pub mod store;
 pub mod throttle;
 pub mod web;
 
-pub use accounts::Idp;
 pub use config::IdpConfig;
 pub use error::Error;
+pub use idp::Idp;

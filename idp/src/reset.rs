@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::directory::{LockReason, User, normalize_email, valid_email};
 use crate::error::{Error, Result};
+use crate::idp::Idp;
 use crate::mail::{self, Outgoing};
 
 const DAY: i64 = 86_400;
@@ -317,7 +317,7 @@ impl Idp {
     }
 
     /// Sends the due expiry reminders: to each user whose password expires
-    /// within [`crate::accounts::EXPIRY_NOTICE_DAYS`] days, at most one a
+    /// within [`crate::password::EXPIRY_NOTICE_DAYS`] days, at most one a
     /// day. Returns how many were queued.
     pub async fn send_expiry_reminders(&self) -> Result<usize> {
         let now = clock::now();

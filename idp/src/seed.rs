@@ -1,9 +1,9 @@
 //! Demo data for a new database, so the first start shows something real.
 
-use crate::accounts::Idp;
 use crate::clock;
 use crate::directory::Profile;
 use crate::error::Result;
+use crate::idp::Idp;
 use crate::store::{NewApplication, NewUser};
 
 /// What seeding did, for the binary to tell the operator once.

@@ -10,9 +10,9 @@
 
 use std::net::IpAddr;
 
-use crate::accounts::Idp;
 use crate::crypto;
 use crate::error::Result;
+use crate::idp::Idp;
 use crate::settings::{LockoutMode, Settings};
 
 const PURPOSE: &str = "signin-throttle";

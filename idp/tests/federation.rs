@@ -7,9 +7,9 @@
 mod support;
 
 use axum::http::StatusCode;
-use idp::accounts::SignIn;
 use idp::federation::{FederationError, Identity};
 use idp::session::Presented;
+use idp::sign_in::SignIn;
 use support::{Kit, kit_with};
 
 /// A public certificate made for these tests (no key is kept anywhere).

@@ -7,7 +7,7 @@
 mod support;
 
 use axum::http::{StatusCode, header};
-use idp::accounts::SignIn;
+use idp::sign_in::SignIn;
 use support::{DEMO_EMAIL, DEMO_PASSWORD, Kit, Page, kit};
 
 const WRONG: &str = "Wrong-Passw0rd!";

@@ -1,8 +1,8 @@
 //! Portal applications (tiles) and which groups see them.
 
 use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
-use crate::accounts::Idp;
 use crate::directory::{Application, validate_app_url};
+use crate::idp::Idp;
 use crate::store::NewApplication;
 
 /// The longest application name, in bytes.

@@ -1,7 +1,7 @@
 //! Reading the audit trail.
 
 use super::Result;
-use crate::accounts::Idp;
+use crate::idp::Idp;
 use crate::store::AuditRow;
 
 /// The largest page `recent` returns.

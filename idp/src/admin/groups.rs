@@ -2,8 +2,8 @@
 //! every change here is audited.
 
 use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
-use crate::accounts::Idp;
 use crate::directory::Group;
+use crate::idp::Idp;
 
 /// The longest group name, in bytes.
 pub const MAX_NAME: usize = 100;

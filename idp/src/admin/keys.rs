@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Actor, AdminError, Record, Result};
-use crate::accounts::Idp;
+use crate::idp::Idp;
 use crate::oidc::keys::{Alg, KeySet};
 use crate::saml::keys::SamlKeys;
 

@@ -18,10 +18,10 @@ pub mod users;
 
 use std::fmt;
 
-use crate::accounts::Idp;
 use crate::audit::{Event, Outcome};
 use crate::directory::User;
 use crate::error::Error;
+use crate::idp::Idp;
 
 /// Who performed an administrative action.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{Actor, AdminError, Entity, Record, Result};
-use crate::accounts::Idp;
+use crate::idp::Idp;
 use crate::oidc::ClientConfig;
 
 /// A client as an administrator registers it. Empty lists take the

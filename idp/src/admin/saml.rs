@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{Actor, AdminError, Entity, Record, Result};
-use crate::accounts::Idp;
+use crate::idp::Idp;
 use crate::saml::ServiceProviderConfig;
 use crate::saml::config::SignWhat;
 

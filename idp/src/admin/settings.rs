@@ -2,7 +2,7 @@
 //! the store, so a change reaches every running instance without a restart.
 
 use super::{Actor, AdminError, Record, Result};
-use crate::accounts::Idp;
+use crate::idp::Idp;
 use crate::settings::{KEYS, Settings};
 
 pub async fn show(idp: &Idp) -> Result<Settings> {

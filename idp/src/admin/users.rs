@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
-use crate::accounts::Idp;
 use crate::credentials::check_policy;
 use crate::directory::{FieldKind, Group, LockReason, User, normalize_email, valid_email};
+use crate::idp::Idp;
 
 /// A new account as an administrator describes it.
 #[derive(Debug, Clone, Default)]

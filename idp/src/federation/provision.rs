@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 
 use super::config::Common;
 use super::{FederationError, Identity};
-use crate::accounts::{Idp, SignIn};
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::directory::{FieldKind, User, normalize_email, valid_email, validate_field};
 use crate::error::Error;
 use crate::mfa::Due;
 use crate::store::NewUser;
+use crate::{idp::Idp, sign_in::SignIn};
 
 /// `amr` of a session begun at an upstream provider (RFC 8176 has no
 /// value for federation; `fed` is ours and names no factor).

@@ -6,12 +6,12 @@ pub mod recovery;
 pub mod totp;
 pub mod webauthn;
 
-use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::config::MfaPolicy;
 use crate::directory::User;
 use crate::error::{Error, Result};
+use crate::idp::Idp;
 
 /// Failures specific to second factors.
 #[derive(Debug, thiserror::Error)]

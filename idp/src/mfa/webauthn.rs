@@ -14,12 +14,12 @@ use webauthn_rs::prelude::{
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use super::Check;
-use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::directory::User;
 use crate::error::{Error, Result};
+use crate::idp::Idp;
 
 /// How long a browser has between start and finish.
 const CEREMONY_SECS: i64 = 5 * 60;

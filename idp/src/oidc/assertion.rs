@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::keys::Alg;
-use crate::accounts::Idp;
 use crate::crypto;
 use crate::error::Result;
+use crate::idp::Idp;
 
 /// How long an assertion is valid. Applications see it on every request and
 /// the gateway reuses one until it nears its end, so it stays short: a leaked

@@ -3,7 +3,7 @@
 //! be valid (RFC 6749 section 4.1.2.1); before that the user gets a page,
 //! so the endpoint can never be used as an open redirector.
 
-use crate::web::paths;
+use crate::paths;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};

@@ -27,11 +27,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::error::Result;
+use crate::idp::Idp;
 use crate::store::{GrantsOf, LogoutRow, NewLogout, RevokedGrant};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";

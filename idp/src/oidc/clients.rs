@@ -7,9 +7,9 @@ use base64::Engine;
 
 use super::config::ClientConfig;
 use super::wire::{OAuthError, Params};
-use crate::accounts::Idp;
 use crate::crypto;
 use crate::error::{Error, Result};
+use crate::idp::Idp;
 
 impl Idp {
     pub async fn oidc_client(&self, client_id: &str) -> Result<Option<ClientConfig>> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::keys::Alg;
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 
 /// `[oidc]`
 #[derive(Debug, Clone, Deserialize)]

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::accounts::Idp;
+use crate::idp::Idp;
 use crate::web::Portal;
 
 impl Idp {

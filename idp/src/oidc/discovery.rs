@@ -1,7 +1,7 @@
 //! Discovery (OpenID Connect Discovery 1.0) and the JWKS. The metadata lists
 //! exactly what is implemented, nothing aspirational.
 
-use crate::web::paths;
+use crate::paths;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::token::check_access_token;
 use super::wire::OAuthError;
-use crate::accounts::Idp;
 use crate::clock;
 use crate::crypto;
+use crate::idp::Idp;
 use crate::web::Portal;
 
 pub async fn handle(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {

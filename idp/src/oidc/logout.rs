@@ -5,7 +5,7 @@
 //! one, nothing is ended: a third-party page must not be able to sign the
 //! user out silently.
 
-use crate::web::paths;
+use crate::paths;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};

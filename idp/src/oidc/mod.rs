@@ -17,24 +17,26 @@ pub mod discovery;
 pub mod introspect;
 pub mod keys;
 pub mod logout;
+pub mod provider;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
 pub mod wire;
 
-use crate::web::paths;
+use crate::paths;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::RwLock;
 
-use crate::accounts::Idp;
 use crate::clock;
 use crate::error::Result;
+use crate::idp::Idp;
 use crate::web::Portal;
 pub use config::{ClientConfig, OidcConfig};
 use keys::KeySet;
+use provider::CachedKeys;
+pub use provider::Provider;
 
 /// How often an instance asks the store whether the set of keys changed (a
 /// rotation by another instance or by `portcullis admin keys rotate`): one
@@ -45,23 +47,6 @@ const HOUSEKEEPING_SECS: i64 = 60;
 /// A token naming a key id we do not know reloads the keys at once, at most
 /// this often, so forged kids cannot turn every request into a reload.
 const UNKNOWN_KID_RELOAD_SECS: i64 = 1;
-
-#[derive(Debug)]
-struct CachedKeys {
-    checked_at: i64,
-    housekept_at: i64,
-    kids: Vec<String>,
-    keys: Arc<KeySet>,
-}
-
-/// The provider's runtime state: the cached key set and the HTTP client for
-/// back-channel logout.
-#[derive(Debug, Default)]
-pub struct Provider {
-    keys: RwLock<Option<CachedKeys>>,
-    forced_reload_at: std::sync::atomic::AtomicI64,
-    http: std::sync::OnceLock<reqwest::Client>,
-}
 
 impl Idp {
     /// The issuer identifier: the portal's public URL without the trailing slash.

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::token::check_access_token;
 use super::wire::OAuthError;
-use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
+use crate::idp::Idp;
 use crate::web::Portal;
 
 pub async fn handle(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 
 use super::config::ClientConfig;
 use super::wire::{ErrorCode, OAuthError, Params, TokenResponse};
-use crate::accounts::Idp;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
 use crate::directory::User;
+use crate::idp::Idp;
 use crate::store::{CodeRow, GrantRow, Lookup, NewRefresh, Spend};
 use crate::web::{ClientIp, Portal};
 

@@ -2,7 +2,7 @@
 //! certificate (the signer and, through a rotation's overlap, its
 //! predecessor), SSO and SLO endpoints for both bindings, NameID formats.
 
-use crate::web::paths;
+use crate::paths;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

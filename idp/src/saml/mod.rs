@@ -15,6 +15,7 @@ pub mod config;
 pub mod decode;
 pub mod keys;
 pub mod metadata;
+pub mod provider;
 pub mod response;
 pub mod signature;
 pub mod slo;
@@ -22,29 +23,23 @@ pub mod sps;
 pub mod sso;
 pub mod wire;
 
-use crate::web::paths;
+use crate::paths;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use tokio::sync::RwLock;
 
-use crate::accounts::Idp;
 use crate::clock;
 use crate::error::Result;
+use crate::idp::Idp;
 use crate::web::Portal;
 pub use config::{SamlConfig, ServiceProviderConfig};
 use keys::SamlKeys;
+pub use provider::Provider;
 
 /// Certificates are re-read this often, so a rotation made by
 /// `portcullis admin keys rotate-saml` (another process) reaches every instance.
 const KEY_REFRESH_SECS: i64 = 60;
-
-/// The IdP's runtime state: the cached certificates.
-#[derive(Debug, Default)]
-pub struct Provider {
-    keys: RwLock<Option<(i64, Arc<SamlKeys>)>>,
-}
 
 impl Idp {
     /// The IdP's entity ID: configured, or `<public URL>/saml/metadata`.

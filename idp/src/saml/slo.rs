@@ -14,7 +14,7 @@
 //! A front channel needs no SP to be reachable from the server, at the price
 //! that an SP which never answers keeps the browser.
 
-use crate::web::paths;
+use crate::paths;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -437,7 +437,7 @@ async fn next_step(portal: &Portal, chain: &str) -> Response {
     }
 }
 
-impl crate::accounts::Idp {
+impl crate::idp::Idp {
     /// Starts the front-channel logout of a portal session's SAML sessions;
     /// the URL to send the browser to, or None when no SP is to be told.
     pub async fn saml_start_logout(

@@ -8,9 +8,9 @@ use super::config::{
 };
 use super::decode::{self, Element};
 use super::wire::NS_DSIG;
-use crate::accounts::Idp;
 use crate::error::{Error, Result};
-use crate::web::paths;
+use crate::idp::Idp;
+use crate::paths;
 
 pub const NS_METADATA: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 

@@ -8,7 +8,7 @@
 //! fresh and strong enough: the portal sign-in and the step-up page both
 //! come back there with `return_to`.
 
-use crate::web::paths;
+use crate::paths;
 use std::collections::HashMap;
 
 use axum::body::Bytes;

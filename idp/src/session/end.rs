@@ -7,9 +7,9 @@
 //! `oidc/backchannel.rs`), so they are sent even when this process is the
 //! admin CLI and exits at once.
 
-use crate::accounts::Idp;
 use crate::clock;
 use crate::error::Result;
+use crate::idp::Idp;
 use crate::session::SessionKey;
 use crate::store::GrantsOf;
 

@@ -2,57 +2,11 @@
 //! the OpenID Connect provider, the SAML IdP and the gateway alike, so no
 //! caller admits a session another would send back.
 
-use crate::accounts::Idp;
 use crate::directory::User;
 use crate::error::Result;
+use crate::idp::Idp;
 
-use super::{Session, SessionKey};
-
-/// A live session and the usable account behind it.
-#[derive(Debug, Clone)]
-pub struct Live {
-    pub key: SessionKey,
-    pub session: Session,
-    pub user: User,
-}
-
-impl Live {
-    /// When the user last proved who they are, by any means: a step-up
-    /// counts as much as the sign-in itself.
-    pub fn proved_at(&self) -> i64 {
-        self.session
-            .mfa_at
-            .map_or(self.session.auth_time, |m| m.max(self.session.auth_time))
-    }
-}
-
-/// Why a session is not good (any more).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// No such session, or past its absolute lifetime.
-    Unknown,
-    /// Unused for longer than the idle timeout.
-    Idle,
-    /// The account was deleted.
-    UserGone,
-    /// The account is locked (by an administrator, failed attempts or expiry).
-    Locked,
-    /// A password was set after this session began.
-    PasswordChanged,
-    /// A passkey-only session past `[mfa] passkey_reverify`: the user must
-    /// verify with the passkey again. The session itself is kept: the new
-    /// passkey sign-in replaces it.
-    PasskeyReverify,
-}
-
-/// Which session to check.
-#[derive(Debug, Clone, Copy)]
-pub enum Presented<'a> {
-    /// The portal cookie's value (the portal, OIDC, SAML).
-    Token(&'a str),
-    /// Its key, for the gateway, which never sees the portal cookie.
-    Key(&'a SessionKey),
-}
+use super::{Live, Presented, Refusal, Session};
 
 /// Whether an account may still use something that began at `auth_time`
 /// (a session, or a sign-in waiting for its second factor).

@@ -1,6 +1,6 @@
 //! Who is asking: the signed-in user behind the session cookie.
 
-use super::paths;
+use crate::paths;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};

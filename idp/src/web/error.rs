@@ -1,6 +1,6 @@
 //! Errors of portal handlers, mapped to pages for people.
 
-use super::paths;
+use crate::paths;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 

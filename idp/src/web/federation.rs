@@ -337,7 +337,7 @@ async fn complete(
             return Ok(failure(portal, p, e, ip, identity.email.as_deref()).await);
         }
     };
-    if let crate::accounts::SignIn::Success { token, .. } = &outcome
+    if let crate::sign_in::SignIn::Success { token, .. } = &outcome
         && let Some(hint) = &identity.logout_hint
     {
         let key = SessionKey::of_token(token);

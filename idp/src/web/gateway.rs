@@ -1,7 +1,7 @@
 //! `/gateway/authorize`: the portal's half of the application-host cookie
 //! handshake (see [`crate::handoff`]).
 
-use crate::web::paths;
+use crate::paths;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;

@@ -1,6 +1,6 @@
 //! Security headers on every portal response.
 
-use super::paths;
+use crate::paths;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::cookies::Name;
 use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, return_to, see_other};
-use crate::accounts::SignIn;
 use crate::clock;
 use crate::crypto;
 use crate::directory::{normalize_email, valid_email};
+use crate::sign_in::SignIn;
 
 /// How long the email step is remembered while the password is typed.
 const FLOW_SECS: i64 = 15 * 60;

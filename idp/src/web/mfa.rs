@@ -6,7 +6,7 @@
 //! application is reachable until the factor is verified (or, under a
 //! required policy, enrolled); only then is a session created, with a new id.
 
-use super::paths;
+use crate::paths;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};

@@ -10,7 +10,6 @@ mod federation;
 pub mod gateway;
 mod headers;
 mod login;
-pub mod paths;
 pub use login::login_url;
 mod mfa;
 mod profile;
@@ -20,6 +19,7 @@ pub mod return_to;
 mod security;
 mod webauthn;
 
+use crate::paths;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request};
@@ -30,8 +30,8 @@ use axum::{Router, middleware};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::accounts::Idp;
 use crate::directory::User;
+use crate::idp::Idp;
 pub use auth::{ClientIp, SignedIn};
 pub use csrf::CsrfToken;
 pub use error::{PortalError, PortalResult};

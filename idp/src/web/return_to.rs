@@ -2,7 +2,7 @@
 //! a URL on a configured application's origin. Anything else would make the
 //! portal an open redirect.
 
-use super::paths;
+use crate::paths;
 
 /// The safe target for `raw`, or None.
 pub fn safe(raw: &str, portal_origin: &str, app_origins: &[String]) -> Option<String> {

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
-use crate::accounts::PasswordChangeError;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::credentials::policy_rules;
 use crate::directory::User;
+use crate::password::PasswordChangeError;
 use crate::{api_keys, ssh_keys};
 
 #[derive(Default)]

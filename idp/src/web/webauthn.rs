@@ -4,7 +4,7 @@
 //! layer checks them like any form; answers are JSON with a `redirect` or
 //! an `error` for the script to show.
 
-use super::paths;
+use crate::paths;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};

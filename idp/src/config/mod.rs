@@ -6,22 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// A configuration value that is out of range, with the dotted key it belongs to.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct ConfigError {
-    pub key: String,
-    pub reason: String,
-}
+pub mod error;
 
-impl ConfigError {
-    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use error::ConfigError;
 
 /// `[store]`
 #[derive(Debug, Clone, Deserialize)]
@@ -344,13 +331,13 @@ pub struct IdpConfig {
     pub demo: DemoConfig,
     pub mfa: MfaConfig,
     /// `[oidc]`: the OpenID Connect provider and its clients.
-    pub oidc: crate::oidc::OidcConfig,
+    pub oidc: crate::oidc::config::OidcConfig,
     /// `[saml]`: the SAML identity provider and its service providers.
-    pub saml: crate::saml::SamlConfig,
+    pub saml: crate::saml::config::SamlConfig,
     pub mail: MailConfig,
     pub reset: ResetConfig,
     /// `[federation]`: upstream OIDC providers and SAML IdPs by email domain.
-    pub federation: crate::federation::FederationConfig,
+    pub federation: crate::federation::config::FederationConfig,
 }
 
 impl IdpConfig {
@@ -369,11 +356,11 @@ impl IdpConfig {
             passwords: PasswordConfig::default(),
             demo: DemoConfig::default(),
             mfa: MfaConfig::default(),
-            oidc: crate::oidc::OidcConfig::default(),
-            saml: crate::saml::SamlConfig::default(),
+            oidc: crate::oidc::config::OidcConfig::default(),
+            saml: crate::saml::config::SamlConfig::default(),
             mail: MailConfig::default(),
             reset: ResetConfig::default(),
-            federation: crate::federation::FederationConfig::default(),
+            federation: crate::federation::config::FederationConfig::default(),
         }
     }
 

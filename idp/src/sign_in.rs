@@ -1,45 +1,19 @@
-//! The identity core's operations: sign-in and password changes, each with
-//! its audit record. Administration is in [`crate::admin`]. No HTTP here.
-
-use std::sync::Arc;
+//! Password sign-in: the throttle, one user lookup, one hash verification,
+//! expiry, the second factor owed, and one audit record per attempt.
 
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
-use crate::config::IdpConfig;
-use crate::credentials::{Hasher, check_policy};
-use crate::crypto::Keys;
 use crate::directory::{LockReason, User, normalize_email, valid_email};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::idp::Idp;
 use crate::mfa::Due;
-use crate::session::{EmbeddedStore, Sessions};
-use crate::settings::{LockoutMode, PasswordPolicy, Settings};
-use crate::store::Store;
+use crate::password::{Expiry, expiry};
+use crate::settings::{LockoutMode, Settings};
 use crate::throttle::Keys as ThrottleKeys;
 
 /// The id the failure counter of an unknown email is written under: no user
 /// has it (ids are UUIDs), so the update matches nothing but costs the same.
 const NO_USER: &str = "-";
-
-/// Days before expiry from which every sign-in shows a notice.
-pub const EXPIRY_NOTICE_DAYS: i64 = 7;
-const DAY: i64 = 86_400;
-
-/// The identity core: store, password hasher, sessions and keys.
-#[derive(Debug)]
-pub struct Idp {
-    pub config: IdpConfig,
-    pub store: Store,
-    pub hasher: Hasher,
-    pub sessions: Sessions,
-    pub keys: Keys,
-    /// The OpenID Connect provider's runtime state (cached signing keys).
-    pub oidc: crate::oidc::Provider,
-    /// The SAML identity provider's runtime state (cached certificates).
-    pub saml: crate::saml::Provider,
-    pub mailer: crate::mail::Mailer,
-    /// Upstream identity providers, by email domain.
-    pub federation: std::sync::Arc<crate::federation::Federation>,
-}
 
 /// How a sign-in attempt ended.
 #[derive(Debug)]
@@ -76,80 +50,7 @@ pub enum SignIn {
     Federated(String),
 }
 
-/// Why a password change was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordChangeError {
-    #[error("the current password is not correct")]
-    WrongCurrent,
-    #[error("the new passwords do not match")]
-    Mismatch,
-    #[error("the new password does not meet the policy")]
-    Policy(Vec<String>),
-    #[error(transparent)]
-    Internal(#[from] Error),
-}
-
 impl Idp {
-    /// Opens the data directory, the store and the session store.
-    pub async fn open(config: IdpConfig) -> Result<Arc<Self>> {
-        let dir = &config.store.data_dir;
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let store = Store::open(&config.database_url()).await?;
-        Self::with_store(config, store).await
-    }
-
-    /// Builds the core over an already opened store (tests use in-memory ones).
-    pub async fn with_store(config: IdpConfig, store: Store) -> Result<Arc<Self>> {
-        let keys = match &config.secrets.master_key {
-            Some(k) => Keys::from_base64(k)?,
-            None => Keys::load_or_create(&config.master_key_file())?,
-        };
-        let hasher = Hasher::new(&config.passwords)?;
-        if store.backend() == crate::store::Backend::Postgres && config.sessions.store != "redis" {
-            // Legitimate for one instance on PostgreSQL; a mistake for several.
-            tracing::warn!(
-                "the state store is PostgreSQL but sessions.store is \"embedded\": sessions live in this process only; \
-                 instances sharing the database need sessions.store = \"redis\""
-            );
-        }
-        let session_store: Arc<dyn crate::session::Store> =
-            match (config.sessions.store.as_str(), &config.sessions.redis_url) {
-                ("redis", Some(url)) => Arc::new(
-                    crate::redis_store::RedisStore::connect(url, &config.sessions.redis_prefix)
-                        .await?,
-                ),
-                _ => Arc::new(EmbeddedStore::load(store.clone(), clock::now()).await?),
-            };
-        let sessions = Sessions::new(session_store, &config.sessions);
-        let federation = std::sync::Arc::new(crate::federation::Federation::new(
-            &config.federation,
-            &config.public_url,
-        )?);
-        if !federation.is_empty() {
-            federation.start_background();
-        }
-        let mailer = crate::mail::Mailer::start(&config, store.clone())
-            .map_err(|e| Error::Invalid(format!("mail: {e}")))?;
-        Ok(Arc::new(Self {
-            config,
-            store,
-            hasher,
-            sessions,
-            keys,
-            oidc: crate::oidc::Provider::default(),
-            saml: crate::saml::Provider::default(),
-            mailer,
-            federation,
-        }))
-    }
-
-    pub async fn settings(&self) -> Result<Settings> {
-        Settings::load(&self.store).await
-    }
-
     /// Checks email and password. Unknown emails cost one hash verification,
     /// like known ones, and answer [`SignIn::Invalid`] just the same.
     pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<SignIn> {
@@ -406,151 +307,5 @@ impl Idp {
             return Ok(true);
         }
         Ok(false)
-    }
-
-    /// Days until the user's password expires, when that is within the notice window.
-    pub async fn expiry_notice(&self, user: &User) -> Result<Option<i64>> {
-        let settings = self.settings().await?;
-        Ok(match expiry(&settings.password, user, clock::now()) {
-            Expiry::Soon(d) => Some(d),
-            _ => None,
-        })
-    }
-
-    /// Days until expiry, whatever the window (None when passwords never expire).
-    pub async fn password_expires_in_days(&self, user: &User) -> Result<Option<i64>> {
-        let settings = self.settings().await?;
-        let max_age = i64::from(settings.password.max_age_days);
-        Ok(match (max_age, user.password_changed_at) {
-            (0, _) | (_, None) => None,
-            (d, Some(changed)) => Some(days_left(changed + d * DAY, clock::now())),
-        })
-    }
-
-    /// Every unmet rule for `new` as the user's next password, history included.
-    pub async fn password_problems(
-        &self,
-        user: &User,
-        policy: &PasswordPolicy,
-        new: &str,
-    ) -> Result<Vec<String>> {
-        let local = user.email.split('@').next().unwrap_or("");
-        let mut unmet = check_policy(policy, new, &[&user.username, local]);
-        if unmet.is_empty() && policy.history > 0 {
-            for old in self
-                .store
-                .password_history(&user.id, policy.history as i64)
-                .await?
-            {
-                if self.hasher.verify(new, Some(&old)).await? {
-                    unmet.push(format!(
-                        "Choose a password you have not used in your last {} passwords.",
-                        policy.history
-                    ));
-                    break;
-                }
-            }
-        }
-        Ok(unmet)
-    }
-
-    /// The user's own password change: checks the current password, the
-    /// confirmation and the policy, then ends every session of the user.
-    pub async fn change_password(
-        &self,
-        user: &User,
-        current: &str,
-        new: &str,
-        confirm: &str,
-        ip: Option<&str>,
-    ) -> Result<(), PasswordChangeError> {
-        let now = clock::now();
-        let fail = |detail: &'static str| {
-            Event::new("password.change", Outcome::Failure)
-                .about(user)
-                .ip(ip)
-                .detail(detail)
-        };
-        if !self
-            .hasher
-            .verify(current, user.password_hash.as_deref())
-            .await?
-        {
-            audit::record(&self.store, now, fail("wrong current password")).await;
-            return Err(PasswordChangeError::WrongCurrent);
-        }
-        if new != confirm {
-            return Err(PasswordChangeError::Mismatch);
-        }
-        let settings = self.settings().await?;
-        let unmet = self
-            .password_problems(user, &settings.password, new)
-            .await?;
-        if !unmet.is_empty() {
-            audit::record(&self.store, now, fail("policy not met")).await;
-            return Err(PasswordChangeError::Policy(unmet));
-        }
-        let hash = self.hasher.hash(new).await?;
-        self.store.set_password_hash(&user.id, &hash, now).await?;
-        let ended = self.end_user_sessions(&user.id).await?;
-        audit::record(
-            &self.store,
-            now,
-            Event::new("password.change", Outcome::Success)
-                .about(user)
-                .ip(ip)
-                .detail(format!("{ended} sessions ended")),
-        )
-        .await;
-        Ok(())
-    }
-
-    /// The user with this email (any case).
-    pub async fn user_by_email(&self, email: &str) -> Result<User> {
-        self.store
-            .user_by_email(&normalize_email(email))
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no user with email {email}")))
-    }
-}
-
-enum Expiry {
-    NotSoon,
-    Soon(i64),
-    Expired,
-}
-
-fn days_left(expires_at: i64, now: i64) -> i64 {
-    // Rounded up: an expiry 30 hours away is "2 days".
-    (expires_at - now + DAY - 1).div_euclid(DAY)
-}
-
-fn expiry(policy: &PasswordPolicy, user: &User, now: i64) -> Expiry {
-    let (Some(changed), max_age) = (user.password_changed_at, i64::from(policy.max_age_days))
-    else {
-        return Expiry::NotSoon;
-    };
-    if max_age == 0 {
-        return Expiry::NotSoon;
-    }
-    let expires_at = changed + max_age * DAY;
-    if now >= expires_at {
-        Expiry::Expired
-    } else if expires_at - now <= EXPIRY_NOTICE_DAYS * DAY {
-        Expiry::Soon(days_left(expires_at, now))
-    } else {
-        Expiry::NotSoon
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_round_up() {
-        assert_eq!(days_left(100 * DAY, 99 * DAY), 1);
-        assert_eq!(days_left(100 * DAY, 99 * DAY - 3600 * 6), 2);
-        assert_eq!(days_left(100 * DAY, 93 * DAY), 7);
     }
 }
