@@ -11,7 +11,8 @@
 
 use std::time::Duration;
 
-use crate::directory::Application;
+use crate::audit::{self, Event, Outcome};
+use crate::directory::{Application, User};
 use crate::error::Result;
 use crate::idp::Idp;
 
@@ -143,6 +144,42 @@ impl Idp {
         };
         let groups = self.store.groups_of(user_id).await?;
         Ok(audience.admits(&groups).then_some(app))
+    }
+}
+
+impl Idp {
+    /// Where opening a tile goes, audited as a launch; None when the user
+    /// may not open the application (or there is none with this id). An
+    /// OIDC application starts at its client's login, which comes back
+    /// through the authorization endpoint; a SAML application gets an
+    /// IdP-initiated sign-in posted to its ACS; any other its launch URL.
+    pub async fn launch(
+        &self,
+        user: &User,
+        app_id: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let Some(app) = self.store.application_for_user(&user.id, app_id).await? else {
+            return Ok(None);
+        };
+        audit::record(
+            &self.store,
+            now,
+            Event::new("app.launch", Outcome::Success)
+                .user(&user.id)
+                .subject(&app.name)
+                .ip(ip),
+        )
+        .await;
+        if let Some(url) = self.oidc_launch_url(&app.name, &user.email).await? {
+            return Ok(Some(url));
+        }
+        Ok(Some(
+            self.saml_launch_url(&app.name)
+                .await?
+                .unwrap_or(app.launch_url),
+        ))
     }
 }
 

@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod account;
 pub mod admin;
-pub mod api_keys;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -34,7 +34,6 @@ pub mod seed;
 pub mod session;
 pub mod settings;
 pub mod sign_in;
-pub mod ssh_keys;
 pub mod store;
 pub mod throttle;
 pub mod web;

@@ -426,7 +426,7 @@ async fn api_keys_are_shown_once_and_stored_hashed() {
     let again = b.get("/security").await;
     assert!(!again.has(&secret), "shown once only");
     assert!(again.has(&secret[..10]), "the prefix identifies it");
-    let hash = idp::api_keys::hash(&secret);
+    let hash = idp::account::api_keys::hash(&secret);
     let row = k
         .idp
         .store

@@ -14,6 +14,7 @@
 //! No HTTP handlers here: the portal's `federation` pages sit on top.
 
 pub mod config;
+pub mod flow;
 pub mod oidc;
 pub mod provision;
 pub mod routing;

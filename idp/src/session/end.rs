@@ -7,6 +7,7 @@
 //! `oidc/backchannel.rs`), so they are sent even when this process is the
 //! admin CLI and exits at once.
 
+use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::error::Result;
 use crate::idp::Idp;
@@ -44,5 +45,20 @@ impl Idp {
         self.revoke_grants_telling_clients(GrantsOf::Session(key.as_str()))
             .await?;
         Ok(())
+    }
+
+    /// Signs the session's user out: audited, then the session ends with
+    /// its grants. A session due to re-verify still signs out, so this does
+    /// not ask [`Idp::resume`].
+    pub async fn sign_out(&self, key: &SessionKey, now: i64) -> Result<()> {
+        if let Ok(session) = self.sessions.resume_key(key, now).await? {
+            audit::record(
+                &self.store,
+                now,
+                Event::new("signout", Outcome::Success).user(&session.user_id),
+            )
+            .await;
+        }
+        self.end_session(key).await
     }
 }

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use super::auth::wants_json;
 use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
-use crate::audit::{Event, Outcome};
 use crate::clock;
 use crate::directory::Application;
 
@@ -151,36 +150,12 @@ pub async fn launch(
     ip: ClientIp,
     Path(id): Path<String>,
 ) -> PortalResult<Response> {
-    let Some(app) = portal
+    match portal
         .idp
-        .store
-        .application_for_user(&me.user.id, &id)
-        .await?
-    else {
-        return Err(PortalError::NotFound);
-    };
-    portal
-        .audit(
-            Event::new("app.launch", Outcome::Success)
-                .user(&me.user.id)
-                .subject(&app.name)
-                .ip(ip.as_deref()),
-        )
-        .await;
-    // An OIDC application starts at its client's login, which comes back
-    // through the authorization endpoint and lands the user signed in.
-    // A SAML application gets an IdP-initiated sign-in posted to its ACS.
-    let to = match portal
-        .idp
-        .oidc_launch_url(&app.name, &me.user.email)
+        .launch(&me.user, &id, ip.as_deref(), clock::now())
         .await?
     {
-        Some(u) => u,
-        None => portal
-            .idp
-            .saml_launch_url(&app.name)
-            .await?
-            .unwrap_or(app.launch_url),
-    };
-    Ok(see_other(&to))
+        Some(to) => Ok(see_other(&to)),
+        None => Err(PortalError::NotFound),
+    }
 }

@@ -42,7 +42,7 @@ impl FromRequestParts<Portal> for SignedIn {
         let to_login = || {
             // Half-way through sign-in (password done, second factor due):
             // back to that step, never into the portal.
-            if let Some(next) = super::mfa::pending_redirect(portal, &parts.headers) {
+            if let Some(next) = super::flow::pending_redirect(portal, &parts.headers) {
                 return Redirect::to(next).into_response();
             }
             let path = parts

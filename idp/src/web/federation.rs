@@ -2,7 +2,7 @@
 //! the OIDC callback, the SAML ACS and the browser's return after it, and
 //! the failure page naming the provider. Decisions live in
 //! [`crate::federation`]; the session is made by the same code as a local
-//! sign-in ([`super::login::session_response`]).
+//! sign-in ([`super::complete::session_response`]).
 
 use std::sync::Arc;
 
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::cookies::Name;
 use super::render::{message, page};
 use super::{ClientIp, Form, Portal, PortalError, PortalResult, see_other};
-use crate::audit::{Event, Outcome};
 use crate::clock;
+use crate::federation::flow::Started;
 use crate::federation::oidc::OidcPending;
 use crate::federation::routing::Provider;
 use crate::federation::saml::SamlPending;
@@ -65,18 +65,19 @@ async fn failure(
     ip: Option<&str>,
     subject: Option<&str>,
 ) -> Response {
+    portal
+        .idp
+        .federation_refused(p.common(), &err, ip, subject)
+        .await;
+    refused_page(portal, p, err)
+}
+
+/// The page for a refused federated sign-in, once the core has audited it.
+fn refused_page(portal: &Portal, p: &Provider, err: FederationError) -> Response {
     let c = p.common();
     if let FederationError::Internal(e) = &err {
         tracing::error!(provider = %c.id, error = %e, "federated sign-in failed");
     }
-    portal
-        .audit(
-            Event::new("federation.signin", Outcome::Failure)
-                .ip(ip)
-                .subject(subject.unwrap_or(""))
-                .detail(format!("provider {}: {err}", c.id)),
-        )
-        .await;
     let status = match err {
         FederationError::Unreachable(_) => StatusCode::BAD_GATEWAY,
         FederationError::NoAccount
@@ -108,7 +109,7 @@ pub async fn note(
 ) -> PortalResult {
     let p = provider(&portal, &id)?;
     let c = p.common();
-    let email = super::login::flow_email(&portal, &headers);
+    let email = super::flow::email(&portal, &headers);
     Ok(page(
         StatusCode::OK,
         "federation.html",
@@ -130,31 +131,17 @@ pub async fn start(
     headers: HeaderMap,
 ) -> PortalResult {
     let p = provider(&portal, &id)?;
-    let (email, return_to) = super::login::flow_parts(&portal, &headers);
-    let fed = &portal.idp.federation;
-    let ttl = fed.config.login_timeout.as_secs() as i64;
-    let started = match p.as_ref() {
-        Provider::Oidc(o) => o
-            .start(&fed.http, email.as_deref())
-            .await
-            .map(|(url, pending)| (url, Some(pending), None)),
-        Provider::Saml(s) => s
-            .start(&fed.http, &portal.idp.store, ttl)
-            .await
-            .map(|(url, pending)| (url, None, Some(pending))),
-    };
-    let (url, oidc, saml) = match started {
+    let (email, return_to) = super::flow::parts(&portal, &headers);
+    let ttl = portal.idp.federation.config.login_timeout.as_secs() as i64;
+    let Started { url, oidc, saml } = match portal
+        .idp
+        .start_federation(&p, email.as_deref(), ip.as_deref())
+        .await
+    {
         Ok(s) => s,
-        Err(e) => return Ok(failure(&portal, &p, e, ip.as_deref(), email.as_deref()).await),
+        // Audited by the core already.
+        Err(e) => return Ok(refused_page(&portal, &p, e)),
     };
-    portal
-        .audit(
-            Event::new("federation.start", Outcome::Success)
-                .ip(ip.as_deref())
-                .subject(email.as_deref().unwrap_or(""))
-                .detail(format!("provider {id}")),
-        )
-        .await;
     let flight = Flight {
         provider: id,
         oidc,
@@ -350,7 +337,7 @@ async fn complete(
             .await?;
     }
     let mut res =
-        match super::login::session_response(portal, headers, outcome, return_to, true).await? {
+        match super::complete::session_response(portal, headers, outcome, return_to, true).await? {
             Ok(res) => res,
             Err(_) => return Err(PortalError::Forbidden("This sign-in cannot continue.")),
         };

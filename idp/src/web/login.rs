@@ -4,60 +4,17 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::complete::session_response;
 use super::cookies::Name;
+use super::flow::{FLOW_SECS, Flow, checked_return_to, open_flow, seal_flow};
 use super::render::page;
-use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, return_to, see_other};
+use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, see_other};
 use crate::clock;
 use crate::crypto;
 use crate::directory::{normalize_email, valid_email};
 use crate::sign_in::SignIn;
-
-/// How long the email step is remembered while the password is typed.
-const FLOW_SECS: i64 = 15 * 60;
-
-/// The state carried from step 1 to step 2, signed so it cannot be edited.
-#[derive(Serialize, Deserialize)]
-struct Flow {
-    email: String,
-    return_to: Option<String>,
-    exp: i64,
-}
-
-fn seal_flow(portal: &Portal, flow: &Flow) -> String {
-    let body = crypto::b64url(&serde_json::to_vec(flow).unwrap_or_default());
-    let tag = crypto::b64url(&portal.idp.keys.mac("login-flow", body.as_bytes()));
-    format!("{body}.{tag}")
-}
-
-fn open_flow(portal: &Portal, headers: &HeaderMap) -> Option<Flow> {
-    let raw = portal.cookies.get(headers, Name::Login)?;
-    let (body, tag) = raw.split_once('.')?;
-    let tag = crypto::b64url_decode(tag)?;
-    if !portal
-        .idp
-        .keys
-        .verify_mac("login-flow", body.as_bytes(), &tag)
-    {
-        return None;
-    }
-    let flow: Flow = serde_json::from_slice(&crypto::b64url_decode(body)?).ok()?;
-    (flow.exp > clock::now()).then_some(flow)
-}
-
-/// The email typed at the first step, while its flow is live.
-pub(super) fn flow_email(portal: &Portal, headers: &HeaderMap) -> Option<String> {
-    open_flow(portal, headers).map(|f| f.email)
-}
-
-/// The email and `return_to` of the first step, while its flow is live.
-pub(super) fn flow_parts(portal: &Portal, headers: &HeaderMap) -> (Option<String>, Option<String>) {
-    match open_flow(portal, headers) {
-        Some(f) => (Some(f.email), f.return_to),
-        None => (None, None),
-    }
-}
 
 /// Where the email step continues: the provider that owns the domain, or
 /// the password page.
@@ -73,18 +30,6 @@ fn remembered_email(portal: &Portal, headers: &HeaderMap) -> Option<String> {
     String::from_utf8(crypto::b64url_decode(&raw)?)
         .ok()
         .filter(|e| valid_email(e))
-}
-
-pub(super) async fn checked_return_to(
-    portal: &Portal,
-    raw: Option<&str>,
-) -> PortalResult<Option<String>> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    let origins = portal.idp.store.application_origins().await?;
-    let ours = portal.idp.config.public_url.origin().ascii_serialization();
-    Ok(return_to::safe(raw, &ours, &origins))
 }
 
 pub async fn home(signed_in: Option<SignedIn>) -> Response {
@@ -359,115 +304,6 @@ fn wait_words(secs: i64) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-/// The answer to a sign-in that got past its first factor (a password, or
-/// an upstream provider): the session, or the second-factor step. Any
-/// other outcome is handed back for the caller's own page.
-pub(super) async fn session_response(
-    portal: &Portal,
-    headers: &HeaderMap,
-    outcome: SignIn,
-    return_to: Option<String>,
-    federated: bool,
-) -> PortalResult<Result<Response, SignIn>> {
-    match outcome {
-        SignIn::Success {
-            token,
-            expires_in_days,
-            ..
-        } => {
-            end_previous_session(portal, headers).await?;
-            Ok(Ok(signed_in_response(
-                portal,
-                &token,
-                return_to,
-                expires_in_days.is_some(),
-            )))
-        }
-        SignIn::SecondFactor {
-            user,
-            enrol,
-            auth_time,
-        } => {
-            // The browser's previous session ends now, not after the second
-            // factor: until then this browser is signed in as nobody.
-            end_previous_session(portal, headers).await?;
-            let pending = super::mfa::Pending::new(&user.id, enrol, auth_time, return_to);
-            let pending = if federated {
-                pending.federated()
-            } else {
-                pending
-            };
-            let mut res = see_other(pending.next());
-            let h = res.headers_mut();
-            h.append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
-            h.append(
-                header::SET_COOKIE,
-                super::mfa::pending_cookie(portal, &pending),
-            );
-            Ok(Ok(res))
-        }
-        other => Ok(Err(other)),
-    }
-}
-
-/// Signing in again replaces the browser's previous session.
-pub(super) async fn end_previous_session(portal: &Portal, headers: &HeaderMap) -> PortalResult<()> {
-    if let Some(old) = portal.cookies.get(headers, Name::Session) {
-        portal
-            .idp
-            .sessions
-            .end(&crate::session::SessionKey::of_token(&old))
-            .await?;
-    }
-    Ok(())
-}
-
-/// The answer that completes a sign-in: the session cookie, a new CSRF
-/// secret, and the way on (through the expiry notice when it is due).
-pub(super) fn signed_in_response(
-    portal: &Portal,
-    token: &str,
-    return_to: Option<String>,
-    notice: bool,
-) -> Response {
-    let target = return_to.unwrap_or_else(|| "/apps".to_string());
-    let to = if notice {
-        let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("continue", &target)
-            .finish();
-        format!("/login/notice?{q}")
-    } else {
-        target
-    };
-    let mut res = see_other(&to);
-    let h = res.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        portal.cookies.set(Name::Session, token, None),
-    );
-    // A new CSRF secret with the new privilege level.
-    h.append(
-        header::SET_COOKIE,
-        portal
-            .cookies
-            .set(Name::Csrf, &crypto::random_token(), None),
-    );
-    res
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn waits_are_rounded_up_in_words() {
-        assert_eq!(super::wait_words(1), "1 second");
-        assert_eq!(super::wait_words(45), "45 seconds");
-        assert_eq!(super::wait_words(60), "1 minute");
-        assert_eq!(super::wait_words(61), "2 minutes");
-        assert_eq!(super::wait_words(900), "15 minutes");
-        assert_eq!(super::wait_words(3601), "2 hours");
-    }
-}
-
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     #[serde(rename = "continue")]
@@ -498,15 +334,6 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
     let mut to = "/login?signed_out=1".to_string();
     if let Some(token) = portal.cookies.get(&headers, Name::Session) {
         let key = crate::session::SessionKey::of_token(&token);
-        // Not the session check: a session due to re-verify still signs out.
-        if let Ok(session) = portal.idp.sessions.resume(&token, clock::now()).await? {
-            portal
-                .audit(
-                    crate::audit::Event::new("signout", crate::audit::Outcome::Success)
-                        .user(&session.1.user_id),
-                )
-                .await;
-        }
         // SAML service providers signed in through this session are told
         // one after another (front channel), then the sign-in page follows.
         // The upstream provider's logout is used when no SAML chain runs:
@@ -518,7 +345,7 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
             to = upstream;
         }
         // Ends the grants made through this session too.
-        portal.idp.end_session(&key).await?;
+        portal.idp.sign_out(&key, clock::now()).await?;
     }
     let mut res = see_other(&to);
     res.headers_mut()
@@ -531,4 +358,17 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
 /// Used by other handlers to end the browser's session cookie.
 pub fn clear_session(portal: &Portal) -> HeaderValue {
     portal.cookies.clear(Name::Session)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_are_rounded_up_in_words() {
+        assert_eq!(super::wait_words(1), "1 second");
+        assert_eq!(super::wait_words(45), "45 seconds");
+        assert_eq!(super::wait_words(60), "1 minute");
+        assert_eq!(super::wait_words(61), "2 minutes");
+        assert_eq!(super::wait_words(900), "15 minutes");
+        assert_eq!(super::wait_words(3601), "2 hours");
+    }
 }

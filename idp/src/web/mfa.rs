@@ -12,127 +12,25 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::cookies::Name;
+use super::flow::{Pending, open_pending, pending_cookie, pending_redirect};
 use super::render::{message, page};
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
 use crate::clock;
 use crate::config::MfaPolicy;
-use crate::crypto;
 use crate::directory::User;
 use crate::mfa::{Check, Method};
 use crate::session::resume::account_usable;
 use crate::session::{Presented, Refusal, Session, SessionKey};
-
-/// How long the second step may take after the password.
-const PENDING_SECS: i64 = 10 * 60;
-const PURPOSE: &str = "mfa-pending";
-
-/// A sign-in between the password and the second factor, signed so it
-/// cannot be edited.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pending {
-    pub(super) uid: String,
-    /// True when the policy requires a factor and none is enrolled yet.
-    pub(super) enrol: bool,
-    /// When the password was checked.
-    pub(super) auth_time: i64,
-    return_to: Option<String>,
-    exp: i64,
-    /// A step-up of a signed-in browser: the key (hash) of the session being
-    /// raised. That session must still be live to finish, and is ended then.
-    #[serde(default)]
-    step_up: Option<String>,
-    /// The first factor was an upstream identity provider: the session's
-    /// `amr` keeps saying so.
-    #[serde(default)]
-    federated: bool,
-}
-
-impl Pending {
-    pub fn new(uid: &str, enrol: bool, auth_time: i64, return_to: Option<String>) -> Self {
-        Self {
-            uid: uid.to_string(),
-            enrol,
-            auth_time,
-            return_to,
-            exp: auth_time + PENDING_SECS,
-            step_up: None,
-            federated: false,
-        }
-    }
-
-    /// This sign-in's first factor was an upstream identity provider.
-    pub fn federated(mut self) -> Self {
-        self.federated = true;
-        self
-    }
-
-    /// A step-up for the signed-in session `session`: the second factor is
-    /// verified again; the password time stays the session's.
-    pub fn step_up(
-        uid: &str,
-        auth_time: i64,
-        session: &SessionKey,
-        return_to: Option<String>,
-    ) -> Self {
-        Self {
-            uid: uid.to_string(),
-            enrol: false,
-            auth_time,
-            return_to,
-            exp: clock::now() + PENDING_SECS,
-            step_up: Some(session.as_str().to_string()),
-            federated: false,
-        }
-    }
-
-    /// Where this sign-in continues.
-    pub fn next(&self) -> &'static str {
-        if self.enrol {
-            paths::MFA_TOTP_SETUP
-        } else {
-            paths::LOGIN_MFA
-        }
-    }
-}
-
-pub fn seal(portal: &Portal, p: &Pending) -> String {
-    let body = crypto::b64url(&serde_json::to_vec(p).unwrap_or_default());
-    let tag = crypto::b64url(&portal.idp.keys.mac(PURPOSE, body.as_bytes()));
-    format!("{body}.{tag}")
-}
-
-pub fn pending_cookie(portal: &Portal, p: &Pending) -> header::HeaderValue {
-    portal
-        .cookies
-        .set(Name::Mfa, &seal(portal, p), Some(PENDING_SECS))
-}
-
-fn open(portal: &Portal, headers: &HeaderMap) -> Option<Pending> {
-    let raw = portal.cookies.get(headers, Name::Mfa)?;
-    let (body, tag) = raw.split_once('.')?;
-    let tag = crypto::b64url_decode(tag)?;
-    if !portal.idp.keys.verify_mac(PURPOSE, body.as_bytes(), &tag) {
-        return None;
-    }
-    let p: Pending = serde_json::from_slice(&crypto::b64url_decode(body)?).ok()?;
-    (p.exp > clock::now()).then_some(p)
-}
-
-/// Where a browser half-way through sign-in belongs, for the extractor's
-/// redirect: the chooser or the forced enrolment instead of the login page.
-pub fn pending_redirect(portal: &Portal, headers: &HeaderMap) -> Option<&'static str> {
-    open(portal, headers).map(|p| p.next())
-}
 
 /// The pending sign-in and its user, while the account is still usable.
 pub(super) async fn pending(
     portal: &Portal,
     headers: &HeaderMap,
 ) -> PortalResult<Option<(Pending, User)>> {
-    let Some(p) = open(portal, headers) else {
+    let Some(p) = open_pending(portal, headers) else {
         return Ok(None);
     };
     if p.step_up.is_some() && step_up_session(portal, headers, &p).await?.is_none() {
@@ -226,7 +124,7 @@ pub(super) async fn finish(
         portal.idp.sessions.end(&old).await?;
     }
     let notice = portal.idp.expiry_notice(user).await?.is_some();
-    let mut res = super::login::signed_in_response(portal, &token, p.return_to.clone(), notice);
+    let mut res = super::complete::signed_in_response(portal, &token, p.return_to.clone(), notice);
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     Ok(res)
@@ -337,7 +235,7 @@ pub async fn code_submit(
     Path(method): Path<String>,
     Form(form): Form<CodeForm>,
 ) -> PortalResult {
-    let Some(p) = open(&portal, &headers) else {
+    let Some(p) = open_pending(&portal, &headers) else {
         return Ok(to_login(&portal));
     };
     if p.step_up.is_some() && step_up_session(&portal, &headers, &p).await?.is_none() {
@@ -590,7 +488,7 @@ pub async fn step_up(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<StepUpQuery>,
 ) -> PortalResult {
-    let return_to = super::login::checked_return_to(&portal, q.return_to.as_deref()).await?;
+    let return_to = super::flow::checked_return_to(&portal, q.return_to.as_deref()).await?;
     let Some(me) = me else {
         // Half-way through a sign-in: that step first.
         if let Some(next) = pending_redirect(&portal, &headers) {

@@ -3,10 +3,12 @@
 
 mod apps;
 pub(crate) mod auth;
+mod complete;
 pub mod cookies;
 mod csrf;
 mod error;
 mod federation;
+mod flow;
 pub mod gateway;
 mod headers;
 mod login;

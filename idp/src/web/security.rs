@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
-use crate::audit::{self, Event, Outcome};
+use crate::account::AccountError;
 use crate::clock;
 use crate::credentials::policy_rules;
 use crate::directory::User;
 use crate::password::PasswordChangeError;
-use crate::{api_keys, ssh_keys};
 
 #[derive(Default)]
 struct Feedback {
@@ -241,17 +240,6 @@ pub struct SshKeyForm {
     public_key: String,
 }
 
-fn check_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        Err("Give the key a name.".into())
-    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        Err("Use a name of at most 100 characters.".into())
-    } else {
-        Ok(name.to_string())
-    }
-}
-
 pub async fn add_ssh_key(
     State(portal): State<Portal>,
     me: SignedIn,
@@ -259,39 +247,20 @@ pub async fn add_ssh_key(
     axum::Extension(csrf): axum::Extension<CsrfToken>,
     Form(form): Form<SshKeyForm>,
 ) -> PortalResult {
-    let parsed = check_name(&form.name)
-        .and_then(|name| ssh_keys::parse(&form.public_key).map(|k| (name, k)));
-    let error = match parsed {
-        Err(e) => e,
-        Ok((name, key)) => {
-            match portal
-                .idp
-                .store
-                .add_ssh_key(
-                    &me.user.id,
-                    &name,
-                    &key.algorithm,
-                    &key.fingerprint,
-                    &key.openssh,
-                    clock::now(),
-                )
-                .await
-            {
-                Ok(_) => {
-                    portal
-                        .audit(
-                            Event::new("ssh_key.add", Outcome::Success)
-                                .about(&me.user)
-                                .ip(ip.as_deref())
-                                .detail(key.fingerprint),
-                        )
-                        .await;
-                    return Ok(see_other("/security?done=ssh-added#ssh-keys"));
-                }
-                Err(crate::Error::Conflict(_)) => "You have already added this key.".to_string(),
-                Err(e) => return Err(e.into()),
-            }
-        }
+    let error = match portal
+        .idp
+        .add_ssh_key(
+            &me.user,
+            &form.name,
+            &form.public_key,
+            ip.as_deref(),
+            clock::now(),
+        )
+        .await
+    {
+        Ok(_) => return Ok(see_other("/security?done=ssh-added#ssh-keys")),
+        Err(AccountError::Refused(e)) => e,
+        Err(AccountError::Internal(e)) => return Err(e.into()),
     };
     render(
         &portal,
@@ -312,17 +281,13 @@ pub async fn delete_ssh_key(
     ip: ClientIp,
     Path(id): Path<String>,
 ) -> PortalResult {
-    let Some(fingerprint) = portal.idp.store.delete_ssh_key(&me.user.id, &id).await? else {
+    if !portal
+        .idp
+        .delete_ssh_key(&me.user, &id, ip.as_deref(), clock::now())
+        .await?
+    {
         return Err(PortalError::NotFound);
-    };
-    portal
-        .audit(
-            Event::new("ssh_key.delete", Outcome::Success)
-                .about(&me.user)
-                .ip(ip.as_deref())
-                .detail(fingerprint),
-        )
-        .await;
+    }
     Ok(see_other("/security?done=ssh-deleted#ssh-keys"))
 }
 
@@ -341,48 +306,24 @@ pub async fn create_api_key(
     axum::Extension(csrf): axum::Extension<CsrfToken>,
     Form(form): Form<ApiKeyForm>,
 ) -> PortalResult {
-    let days = match form.expires_days.as_str() {
-        "30" => Ok(30),
-        "90" => Ok(90),
-        "365" => Ok(365),
-        _ => Err("Choose when the key expires.".to_string()),
-    };
-    let fb = match check_name(&form.name).and_then(|n| days.map(|d| (n, d))) {
-        Err(e) => Feedback {
+    // Anything but a number is no lifetime, which the core refuses.
+    let days = form.expires_days.trim().parse().unwrap_or(0);
+    let fb = match portal
+        .idp
+        .create_api_key(&me.user, &form.name, days, ip.as_deref(), clock::now())
+        .await
+    {
+        Ok(key) => Feedback {
+            flash: Some("API key created."),
+            new_api_key: Some(key.secret),
+            ..Default::default()
+        },
+        Err(AccountError::Refused(e)) => Feedback {
             status: Some(StatusCode::BAD_REQUEST),
             api_error: Some(e),
             ..Default::default()
         },
-        Ok((name, days)) => {
-            let now = clock::now();
-            let (secret, prefix, hash) = api_keys::generate();
-            portal
-                .idp
-                .store
-                .add_api_key(
-                    &me.user.id,
-                    &name,
-                    &prefix,
-                    &hash,
-                    Some(now + days * 86_400),
-                    now,
-                )
-                .await?;
-            audit::record(
-                &portal.idp.store,
-                now,
-                Event::new("api_key.create", Outcome::Success)
-                    .about(&me.user)
-                    .ip(ip.as_deref())
-                    .detail(format!("{name} ({prefix}…), {days} days")),
-            )
-            .await;
-            Feedback {
-                flash: Some("API key created."),
-                new_api_key: Some(secret),
-                ..Default::default()
-            }
-        }
+        Err(AccountError::Internal(e)) => return Err(e.into()),
     };
     render(&portal, &me.user, &csrf, fb).await
 }
@@ -395,19 +336,11 @@ pub async fn revoke_api_key(
 ) -> PortalResult {
     if !portal
         .idp
-        .store
-        .revoke_api_key(&me.user.id, &id, clock::now())
+        .revoke_api_key(&me.user, &id, ip.as_deref(), clock::now())
         .await?
     {
         return Err(PortalError::NotFound);
     }
-    portal
-        .audit(
-            Event::new("api_key.revoke", Outcome::Success)
-                .about(&me.user)
-                .ip(ip.as_deref()),
-        )
-        .await;
     Ok(see_other("/security?done=api-revoked#api-keys"))
 }
 

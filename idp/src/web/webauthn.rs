@@ -203,15 +203,15 @@ pub async fn passkey_finish(
         Ok(v) => v,
         Err(e) => return refused(e),
     };
-    let return_to = super::login::checked_return_to(&portal, Some(&form.return_to)).await?;
-    super::login::end_previous_session(&portal, &headers).await?;
+    let return_to = super::flow::checked_return_to(&portal, Some(&form.return_to)).await?;
+    super::complete::end_previous_session(&portal, &headers).await?;
     let now = crate::clock::now();
     let token = portal
         .idp
         .complete_sign_in(&user, amr, now, ip.as_deref())
         .await?;
     let notice = portal.idp.expiry_notice(&user).await?.is_some();
-    let mut res = super::login::signed_in_response(&portal, &token, return_to, notice);
+    let mut res = super::complete::signed_in_response(&portal, &token, return_to, notice);
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     Ok(as_json_redirect(res))

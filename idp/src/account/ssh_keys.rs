@@ -1,7 +1,14 @@
-//! Validation of SSH public keys users register.
+//! SSH public keys users register: the strength rules, and the user's own
+//! adding and deleting.
 
 use ssh_key::public::KeyData;
 use ssh_key::{Algorithm, EcdsaCurve, HashAlg, PublicKey};
+
+use super::{AccountError, key_name};
+use crate::audit::{self, Event, Outcome};
+use crate::directory::User;
+use crate::error::Result;
+use crate::idp::Idp;
 
 /// A key that passed validation, in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,15 +77,83 @@ fn mpint_bits(bytes: &[u8]) -> usize {
     }
 }
 
+impl Idp {
+    /// Adds a key the user pasted, once it passes [`parse`]; returns its id.
+    pub async fn add_ssh_key(
+        &self,
+        user: &User,
+        name: &str,
+        public_key: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> std::result::Result<String, AccountError> {
+        let name = key_name(name)?;
+        let key = parse(public_key).map_err(AccountError::Refused)?;
+        let id = match self
+            .store
+            .add_ssh_key(
+                &user.id,
+                &name,
+                &key.algorithm,
+                &key.fingerprint,
+                &key.openssh,
+                now,
+            )
+            .await
+        {
+            Ok(id) => id,
+            Err(crate::Error::Conflict(_)) => {
+                return Err(AccountError::Refused(
+                    "You have already added this key.".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        audit::record(
+            &self.store,
+            now,
+            Event::new("ssh_key.add", Outcome::Success)
+                .about(user)
+                .ip(ip)
+                .detail(key.fingerprint),
+        )
+        .await;
+        Ok(id)
+    }
+
+    /// Deletes one of the user's keys; false when they have no such key.
+    pub async fn delete_ssh_key(
+        &self,
+        user: &User,
+        key_id: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let Some(fingerprint) = self.store.delete_ssh_key(&user.id, key_id).await? else {
+            return Ok(false);
+        };
+        audit::record(
+            &self.store,
+            now,
+            Event::new("ssh_key.delete", Outcome::Success)
+                .about(user)
+                .ip(ip)
+                .detail(fingerprint),
+        )
+        .await;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ED25519: &str = include_str!("../tests/fixtures/ed25519.pub");
-    const ECDSA256: &str = include_str!("../tests/fixtures/ecdsa-p256.pub");
-    const RSA1024: &str = include_str!("../tests/fixtures/rsa-1024.pub");
-    const RSA3072: &str = include_str!("../tests/fixtures/rsa-3072.pub");
-    const DSA: &str = include_str!("../tests/fixtures/dsa.pub");
+    const ED25519: &str = include_str!("../../tests/fixtures/ed25519.pub");
+    const ECDSA256: &str = include_str!("../../tests/fixtures/ecdsa-p256.pub");
+    const RSA1024: &str = include_str!("../../tests/fixtures/rsa-1024.pub");
+    const RSA3072: &str = include_str!("../../tests/fixtures/rsa-3072.pub");
+    const DSA: &str = include_str!("../../tests/fixtures/dsa.pub");
 
     #[test]
     fn accepts_strong_keys_with_fingerprint() {
