@@ -50,11 +50,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::metrics::serve(addr, metrics.clone()).await?;
         tracing::info!(%addr, "metrics at /metrics");
     }
-    let handoffs = Arc::new(idp::handoff::Handoffs::new(idp.store.clone()));
-    handoffs.set_apps(gateway_apps(&config));
+    idp.handoffs.set_apps(gateway_apps(&config));
     let gateway = Gateway::new(
         idp.clone(),
-        handoffs.clone(),
         routes.clone(),
         config.gateway.session_cache_ttl,
         config.gateway.session_cache_entries,
@@ -130,7 +128,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         idp.clone(),
         config.clone(),
         routes,
-        handoffs,
         sni,
         whoami,
         metrics,
@@ -226,7 +223,6 @@ async fn reload_on_sighup(
     idp: Arc<idp::Idp>,
     config: Config,
     routes: Arc<RouteTable>,
-    handoffs: Arc<idp::handoff::Handoffs>,
     sni: Option<Arc<tls::SniResolver>>,
     mut whoami: Option<std::net::SocketAddr>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -244,7 +240,7 @@ async fn reload_on_sighup(
                 None => None,
             };
             routes.replace(new_routes);
-            handoffs.set_apps(gateway_apps(&fresh));
+            idp.handoffs.set_apps(gateway_apps(&fresh));
             if let (Some(sni), Some(certs)) = (&sni, certs) {
                 sni.replace(certs);
             }

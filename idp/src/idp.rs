@@ -31,6 +31,9 @@ pub struct Idp {
     pub mailer: crate::mail::Mailer,
     /// Upstream identity providers, by email domain.
     pub federation: std::sync::Arc<crate::federation::Federation>,
+    /// The gateway's protected applications and its handshake codes, shared
+    /// by the portal's handshake page and the proxy in the same process.
+    pub handoffs: crate::handoff::Handoffs,
 }
 
 impl Idp {
@@ -77,6 +80,7 @@ impl Idp {
         }
         let mailer = crate::mail::Mailer::start(&config, store.clone())
             .map_err(|e| Error::Invalid(format!("mail: {e}")))?;
+        let handoffs = crate::handoff::Handoffs::new(store.clone());
         Ok(Arc::new(Self {
             config,
             store,
@@ -87,6 +91,7 @@ impl Idp {
             saml: crate::saml::provider::Provider::default(),
             mailer,
             federation,
+            handoffs,
         }))
     }
 

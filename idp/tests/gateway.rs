@@ -2,10 +2,8 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
-use idp::handoff::{GatewayApp, Handoffs};
+use idp::handoff::GatewayApp;
 use idp::session::SessionKey;
 use support::{DEMO_EMAIL, DEMO_PASSWORD, kit};
 
@@ -23,7 +21,7 @@ fn authorize(return_to: &str, app: &str, state: &str) -> String {
 #[tokio::test]
 async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
     let k = kit().await;
-    let handoffs = Arc::new(Handoffs::new(k.idp.store.clone()));
+    let handoffs = &k.idp.handoffs;
     handoffs.set_apps([GatewayApp {
         id: "wiki".into(),
         name: "Team Wiki".into(),
@@ -33,7 +31,7 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
         path_case: Default::default(),
         path_parameters: false,
     }]);
-    let router = idp::web::router_with_gateway(k.idp.clone(), handoffs.clone());
+    let router = idp::web::router(k.idp.clone());
     let good = authorize("https://wiki.localhost:8443/page?a=1", "wiki", STATE);
 
     // Not signed in: to the sign-in page, coming back here afterwards.
@@ -102,7 +100,7 @@ async fn codes_only_for_signed_in_users_and_the_apps_own_origin() {
 /// A portal router knowing two applications: `vault`, with a five-minute
 /// session idle override, and `wiki`, without one.
 fn idle_router(k: &support::Kit) -> axum::Router {
-    let handoffs = Arc::new(Handoffs::new(k.idp.store.clone()));
+    let handoffs = &k.idp.handoffs;
     handoffs.set_apps([
         GatewayApp {
             id: "vault".into(),
@@ -123,7 +121,7 @@ fn idle_router(k: &support::Kit) -> axum::Router {
             path_parameters: false,
         },
     ]);
-    idp::web::router_with_gateway(k.idp.clone(), handoffs)
+    idp::web::router(k.idp.clone())
 }
 
 /// A browser holding a portal session whose password was given `pwd_ago`
@@ -269,7 +267,7 @@ async fn a_recent_second_factor_counts_as_proving_who_one_is() {
 #[tokio::test]
 async fn on_a_shared_host_codes_only_inside_the_apps_prefix() {
     let k = kit().await;
-    let handoffs = Arc::new(Handoffs::new(k.idp.store.clone()));
+    let handoffs = &k.idp.handoffs;
     let app = |id: &str| GatewayApp {
         id: id.into(),
         name: id.to_uppercase(),
@@ -280,7 +278,7 @@ async fn on_a_shared_host_codes_only_inside_the_apps_prefix() {
         path_parameters: false,
     };
     handoffs.set_apps([app("a"), app("b")]);
-    let router = idp::web::router_with_gateway(k.idp.clone(), handoffs.clone());
+    let router = idp::web::router(k.idp.clone());
     let mut b = k.browser_with(router);
     b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
 

@@ -566,17 +566,17 @@ mod tests {
         .await
         .unwrap();
         let now = idp::clock::now();
-        let user = idp
-            .store
-            .create_user(
-                &idp::store::NewUser {
-                    email: "a@example.com".into(),
-                    ..Default::default()
-                },
-                now,
-            )
-            .await
-            .unwrap();
+        let user = idp::admin::users::add(
+            &idp,
+            &idp::admin::Actor::cli("test"),
+            idp::admin::users::NewUser {
+                email: "a@example.com".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .user;
         let (portal, _) = idp
             .sessions
             .create(&user.id, vec!["pwd".into()], None, now)

@@ -23,7 +23,6 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, header};
 use idp::access::{self, Decision};
-use idp::handoff::Handoffs;
 use idp::paths;
 use idp::request_path::{self, PathOptions, PathRefusal};
 use pingora::http::RequestHeader;
@@ -87,7 +86,6 @@ pub struct Gateway {
     portal: axum::Router,
     portal_origin: String,
     routes: Arc<RouteTable>,
-    handoffs: Arc<Handoffs>,
     sessions: Arc<EdgeSessions>,
     scheme: &'static str,
 }
@@ -105,7 +103,6 @@ pub struct Ctx {
 impl Gateway {
     pub fn new(
         idp: Arc<idp::Idp>,
-        handoffs: Arc<Handoffs>,
         routes: Arc<RouteTable>,
         cache_ttl: std::time::Duration,
         cache_entries: usize,
@@ -123,10 +120,9 @@ impl Gateway {
         Self {
             idp: idp.clone(),
             metrics: metrics.clone(),
-            portal: idp::web::router_with_gateway(idp.clone(), handoffs.clone()),
+            portal: idp::web::router(idp.clone()),
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
             routes,
-            handoffs,
             sessions,
             scheme: if secure { "https" } else { "http" },
         }
@@ -299,6 +295,7 @@ impl Gateway {
         let state_ok = matches!((&state, &expected_state), (Some(a), Some(b)) if idp::crypto::ct_eq(a.as_bytes(), b.as_bytes()));
         let grant = match (&code, state_ok) {
             (Some(code), true) => match self
+                .idp
                 .handoffs
                 .redeem(code, &route.policy.id, idp::clock::now())
                 .await

@@ -30,7 +30,7 @@ pub async fn authorize(
 ) -> PortalResult<Response> {
     let bad = || PortalError::BadRequest("This sign-in link is not valid.".into());
     let app_id = q.app.as_deref().ok_or_else(bad)?;
-    let app = portal.gateway.app(app_id).ok_or_else(bad)?;
+    let app = portal.idp.handoffs.app(app_id).ok_or_else(bad)?;
     let state = q
         .state
         .filter(|s| {
@@ -65,7 +65,8 @@ pub async fn authorize(
         path.push_str(query);
     }
     let code = portal
-        .gateway
+        .idp
+        .handoffs
         .issue(
             Grant {
                 session: me.session,

@@ -43,23 +43,14 @@ pub use error::{PortalError, PortalResult};
 pub struct Portal {
     pub idp: Arc<Idp>,
     pub cookies: cookies::Cookies,
-    /// The protected applications and handshake codes, shared with the gateway.
-    pub gateway: Arc<crate::handoff::Handoffs>,
 }
 
-/// The portal's routes with their layers, without protected applications.
+/// The portal's routes with their layers. The gateway's protected
+/// applications, when there are any, are in [`Idp::handoffs`].
 pub fn router(idp: Arc<Idp>) -> Router {
-    let handoffs = crate::handoff::Handoffs::new(idp.store.clone());
-    router_with_gateway(idp, Arc::new(handoffs))
-}
-
-/// The portal's routes, sharing the handshake state with the gateway in
-/// the same process.
-pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>) -> Router {
     let portal = Portal {
         cookies: cookies::Cookies::new(idp.config.secure_cookies),
         idp,
-        gateway,
     };
     Router::new()
         .route(paths::HOME, get(login::home))
