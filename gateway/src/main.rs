@@ -1,14 +1,6 @@
 //! `portcullis`: the single sign-on gateway.
 
-mod admin;
-mod config;
-mod listener;
-mod metrics;
-mod policy;
-mod proxy;
-mod serve;
-mod tls;
-mod whoami;
+use portcullis::{admin, config, serve};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +32,14 @@ enum Command {
     },
     /// Administer users, groups, applications and settings in the store.
     Admin {
-        #[arg(long, short, env = "PORTCULLIS_CONFIG", default_value = "config.toml")]
+        /// The configuration file; accepted anywhere after `admin`.
+        #[arg(
+            long,
+            short,
+            env = "PORTCULLIS_CONFIG",
+            default_value = "config.toml",
+            global = true
+        )]
         config: PathBuf,
         #[command(flatten)]
         args: admin::AdminArgs,
@@ -50,8 +49,10 @@ enum Command {
 fn init_logging(log: &config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
+    // Colours only for a person at a terminal, not in journald or a file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if log.format == "json" {
         builder.json().init();

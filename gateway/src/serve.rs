@@ -26,7 +26,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
     })?;
     if let Some(seeded) = idp::seed::seed_if_new(&idp).await? {
-        announce_demo(&seeded);
+        announce_demo(&seeded, &config.idp.public_url, &config.path);
     }
     bind_policy_applications(&idp, &config).await?;
     // Linked applications must exist; signing keys are generated on first start.
@@ -313,19 +313,19 @@ async fn bind_policy_applications(idp: &idp::Idp, config: &Config) -> anyhow::Re
     Ok(())
 }
 
-fn announce_demo(seeded: &idp::seed::Seeded) {
+fn announce_demo(seeded: &idp::seed::Seeded, url: &url::Url, config: &std::path::Path) {
     // Printed, not logged: the generated password is shown exactly once, to
     // the operator's terminal, and never reaches the log pipeline.
-    match &seeded.generated_password {
-        Some(pw) => println!(
-            "\n  Demo user created: {}\n  Password (shown only now): {pw}\n",
-            seeded.email
-        ),
-        None => println!(
-            "\n  Demo user created: {} (password from the configuration)\n",
-            seeded.email
-        ),
-    }
+    let password = match &seeded.generated_password {
+        Some(pw) => format!("Password (shown only now): {pw}"),
+        None => "Password: the one in the configuration ([demo] password)".to_string(),
+    };
+    println!(
+        "\n  Demo user created: {email}\n  {password}\n  Sign in at {url}login\n  \
+         A new password: portcullis admin users set-password {email} --password-stdin --config {config}\n",
+        email = seeded.email,
+        config = config.display(),
+    );
 }
 
 async fn shutdown_signal() {

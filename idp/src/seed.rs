@@ -4,7 +4,7 @@ use crate::clock;
 use crate::directory::Profile;
 use crate::error::Result;
 use crate::idp::Idp;
-use crate::store::{NewApplication, NewUser};
+use crate::store::{DemoSeed, NewApplication, NewUser};
 
 /// What seeding did, for the binary to tell the operator once.
 #[derive(Debug)]
@@ -32,25 +32,6 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
         ),
     };
     let hash = idp.hasher.hash(&password).await?;
-    let created = idp
-        .store
-        .create_user(
-            &NewUser {
-                email: crate::directory::normalize_email(&demo.email),
-                first_name: "Dana".into(),
-                last_name: "Reyes".into(),
-                username: "dreyes".into(),
-                password_hash: Some(hash),
-            },
-            now,
-        )
-        .await;
-    let user = match created {
-        // Instances sharing a new database started together: the one whose
-        // user insert won seeds, the others leave it to it.
-        Err(crate::Error::Conflict(_)) => return Ok(None),
-        other => other?,
-    };
     let mut profile = Profile::default();
     for (k, v) in [
         ("work_phone", "+1 555 0100"),
@@ -59,18 +40,7 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
     ] {
         profile.0.insert(k.into(), v.into());
     }
-    idp.store
-        .update_profile(
-            &user.id,
-            &user.first_name,
-            &user.last_name,
-            &user.username,
-            &profile,
-        )
-        .await?;
-    let staff = idp.store.create_group("Staff", now).await?;
-    idp.store.add_member(&staff.id, &user.id).await?;
-    for (name, description, url) in [
+    let apps = [
         (
             "Team Wiki",
             "Team documentation, how-tos and meeting notes",
@@ -81,21 +51,31 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
             "Submit receipts and track reimbursements",
             "https://expenses.example.com/",
         ),
-    ] {
-        let app = idp
-            .store
-            .create_application(
-                &NewApplication {
-                    name: name.into(),
-                    description: description.into(),
-                    detail_url: Some(format!("{url}about")),
-                    logo_url: None,
-                    launch_url: url.into(),
-                },
-                now,
-            )
-            .await?;
-        idp.store.assign_application(&app.id, &staff.id).await?;
+    ]
+    .map(|(name, description, url)| NewApplication {
+        name: name.into(),
+        description: description.into(),
+        detail_url: Some(format!("{url}about")),
+        logo_url: None,
+        launch_url: url.into(),
+    });
+    let user = NewUser {
+        email: crate::directory::normalize_email(&demo.email),
+        first_name: "Dana".into(),
+        last_name: "Reyes".into(),
+        username: "dreyes".into(),
+        password_hash: Some(hash),
+    };
+    let seed = DemoSeed {
+        user: &user,
+        profile: &profile,
+        group: "Staff",
+        apps: &apps,
+    };
+    // All or nothing: a start that fails half-way seeds again next time,
+    // so the password printed is always that of a complete demo.
+    if idp.store.seed_demo(&seed, now).await?.is_none() {
+        return Ok(None);
     }
     Ok(Some(Seeded {
         email: user.email,

@@ -9,24 +9,35 @@ use super::out;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AppCommand {
+    /// Adds a tile to the portal.
     Add {
+        /// The name on the tile (and what OIDC clients and SAML SPs refer to).
         #[arg(long)]
         name: String,
+        /// Where the tile goes.
         #[arg(long)]
         launch_url: String,
+        /// One line under the name.
         #[arg(long, default_value = "")]
         description: String,
+        /// A page about the application ("details" on the tile).
         #[arg(long)]
         detail_url: Option<String>,
+        /// An https image for the tile.
         #[arg(long)]
         logo_url: Option<String>,
         /// Assign to these groups (repeatable).
         #[arg(long = "group")]
         groups: Vec<String>,
     },
+    /// Every application and the groups it is assigned to.
     List,
+    /// Lets a group's members see and open the application. Applications
+    /// of gateway policies take their groups from the policy file instead.
     Assign {
+        /// The application's name.
         app: String,
+        /// The group's name.
         group: String,
     },
 }

@@ -9,9 +9,13 @@ use super::out;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum GroupCommand {
+    /// Adds a group.
     Add { name: String },
+    /// Every group and its number of members.
     List,
+    /// Adds the user with this email to the group.
     AddMember { group: String, email: String },
+    /// Removes the user with this email from the group.
     RemoveMember { group: String, email: String },
 }
 

@@ -47,12 +47,11 @@ pub(super) enum ClientCommand {
         #[arg(long, requires = "backchannel_logout_uri")]
         backchannel_logout_session_required: bool,
     },
+    /// Every client, from the file and from the store.
     List,
     /// Removes a client added here (configured ones live in the file) and
     /// revokes every token issued to it.
-    Remove {
-        client_id: String,
-    },
+    Remove { client_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +66,7 @@ pub(super) enum KeyCommand {
     /// Adds a new SAML signing certificate that becomes the signer; the old
     /// one stays in the metadata until `saml.cert_overlap` has passed.
     RotateSaml,
+    /// Every signing key and certificate, current and retired.
     List,
 }
 

@@ -56,11 +56,10 @@ pub(super) enum SpCommand {
         #[arg(long)]
         relay_state: Option<String>,
     },
+    /// Every service provider, from the file and from the store.
     List,
     /// Removes a service provider added here (configured ones live in the file).
-    Remove {
-        entity_id: String,
-    },
+    Remove { entity_id: String },
 }
 
 fn read(path: &std::path::Path, what: &str) -> anyhow::Result<String> {

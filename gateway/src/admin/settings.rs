@@ -10,8 +10,26 @@ use super::out;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SettingsCommand {
+    /// Every setting and its value.
     Show,
-    Set { key: String, value: String },
+    /// Changes one setting.
+    #[command(after_help = keys_help())]
+    Set {
+        /// The setting (listed below).
+        key: String,
+        /// Its new value.
+        value: String,
+    },
+}
+
+/// The keys `set` takes, one a line with what each means.
+fn keys_help() -> String {
+    let width = KEYS.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let lines: Vec<String> = KEYS
+        .iter()
+        .map(|(k, what)| format!("  {k:<width$}  {what}"))
+        .collect();
+    format!("Settings:\n{}", lines.join("\n"))
 }
 
 pub(super) async fn run(

@@ -40,7 +40,9 @@ impl PasswordSource {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UserCommand {
+    /// Adds a user; without a password they sign in by reset link or federation.
     Add {
+        /// The company email: the sign-in name.
         #[arg(long)]
         email: String,
         #[arg(long)]
@@ -56,29 +58,25 @@ pub(super) enum UserCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
+    /// Every user, with their groups and lock state.
     List,
-    Show {
-        email: String,
-    },
+    /// One user's profile, groups and lock state.
+    Show { email: String },
+    /// Sets a new password (it must meet the policy) and ends the user's sessions.
     SetPassword {
         email: String,
         #[command(flatten)]
         password: PasswordSource,
     },
-    Lock {
-        email: String,
-    },
-    Unlock {
-        email: String,
-    },
-    Delete {
-        email: String,
-    },
+    /// Locks the account (an administrator's suspension) and ends its sessions.
+    Lock { email: String },
+    /// Lifts any lock (suspension, failed attempts, expired password).
+    Unlock { email: String },
+    /// Deletes the user, their sessions, factors and keys.
+    Delete { email: String },
     /// Remove every second factor (authenticator app, recovery codes) and
     /// end the user's sessions; they enrol again when MFA is required.
-    ResetMfa {
-        email: String,
-    },
+    ResetMfa { email: String },
 }
 
 fn user_json(u: &User, groups: &[String]) -> serde_json::Value {

@@ -27,6 +27,7 @@ mod oidc;
 mod rate_limits;
 mod resets;
 mod saml;
+mod seed;
 mod sessions;
 mod settings;
 mod users;
@@ -48,7 +49,9 @@ pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, Lookup, NewRefresh, RefreshRow, SigningKeyRow, Spend};
 pub use resets::ResetRow;
 pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
+pub use seed::DemoSeed;
 pub use users::NewUser;
+use users::unique_violation;
 
 /// The rows a query returns, whatever the engine.
 pub type Row = sqlx::any::AnyRow;

@@ -41,7 +41,7 @@ fn user_from_row(row: &super::Row) -> Result<User> {
     })
 }
 
-fn unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
