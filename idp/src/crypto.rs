@@ -35,6 +35,11 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// SHA-256 in standard base64, as Content-Security-Policy hashes are written.
+pub fn sha256_base64(data: &[u8]) -> String {
+    STANDARD.encode(Sha256::digest(data))
+}
+
 pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }

@@ -67,6 +67,19 @@ async function navigations(page, step) {
   return seen;
 }
 
+
+/** The gateway's own page has the portal's look (its inline style passed the
+ * CSP by hash) and a link back to the portal's applications. */
+async function assertPortalLook(page, server) {
+  const radius = await page.evaluate(() => {
+    const card = document.querySelector('.card');
+    return card ? getComputedStyle(card).borderTopLeftRadius : null;
+  });
+  assert.equal(radius, '14px', 'styled like the portal');
+  const link = page.getByRole('link', { name: 'Go to your applications' });
+  assert.equal(new URL(await link.getAttribute('href')).host, `portal.localhost:${server.port}`);
+}
+
 describe('gateway: several applications on one host, by path prefix', { timeout: TEST_TIMEOUT }, () => {
   let browser;
   let server;
@@ -162,7 +175,13 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
       const denied = await page.goto(server.appUrl(HOST, '/fin/books'));
       assert.equal(denied.status(), 403);
       assert.ok(!(await page.content()).includes('"upstream"'), 'no upstream content');
+      await assertPortalLook(page, server);
       await screenshot(page, 'gateway-prefix-01-denied');
+      // A path the gateway will not decide on: the same look, and a way back.
+      const badPath = await page.goto(server.appUrl(HOST, '/a/x%2fy'));
+      assert.equal(badPath.status(), 400);
+      await page.getByText('This address is not valid').waitFor();
+      await assertPortalLook(page, server);
       await page.goto(server.appUrl(HOST, '/a/after-denial'));
       assert.equal((await echoed(page)).upstream, 'A', 'A unaffected by the denial on /fin');
 
@@ -171,8 +190,7 @@ describe('gateway: several applications on one host, by path prefix', { timeout:
         const res = await page.goto(server.appUrl(HOST, path));
         assert.equal(res.status(), 404, path);
         await page.getByText('No application at this address').waitFor();
-        const link = page.getByRole('link', { name: 'Go to your applications' });
-        assert.equal(new URL(await link.getAttribute('href')).host, `portal.localhost:${server.port}`);
+        await assertPortalLook(page, server);
       }
       await screenshot(page, 'gateway-prefix-02-no-app');
 

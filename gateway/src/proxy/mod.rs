@@ -518,7 +518,7 @@ impl ProxyHttp for Gateway {
                     tracing::debug!(reason = %why, "request path refused");
                     ctx.outcome = "bad_path";
                     let json = !is_navigation(&session.req_header().headers);
-                    return pages::bad_path(session, json).await;
+                    return pages::bad_path(session, json, &self.portal_origin).await;
                 }
                 let path = request_path::without_parameters(session.req_header().uri.path());
                 // Before prefix routing: the handshake's path is the host's,
@@ -539,7 +539,7 @@ impl ProxyHttp for Gateway {
                     ctx.route = Some(route);
                     ctx.outcome = "bad_path";
                     let json = !is_navigation(&session.req_header().headers);
-                    return pages::bad_path(session, json).await;
+                    return pages::bad_path(session, json, &self.portal_origin).await;
                 }
                 ctx.route = Some(route.clone());
                 self.enforce(session, ctx, route).await

@@ -98,8 +98,14 @@ pub async fn no_app(session: &mut Session, json_client: bool, portal_origin: &st
     .await
 }
 
-/// A path with `.` or `..` segments, which no browser sends.
-pub async fn bad_path(session: &mut Session, json_client: bool) -> Result<bool> {
+/// A path the gateway refuses to decide on (see `idp::request_path`):
+/// dot segments, an encoded slash or backslash, control characters,
+/// invalid encoding, or `;` parameters the application did not opt into.
+pub async fn bad_path(
+    session: &mut Session,
+    json_client: bool,
+    portal_origin: &str,
+) -> Result<bool> {
     if json_client {
         return json(session, 400, "invalid_request", "").await;
     }
@@ -107,10 +113,38 @@ pub async fn bad_path(session: &mut Session, json_client: bool) -> Result<bool> 
         session,
         400,
         "This address is not valid",
-        "The address contains \".\" or \"..\" path segments. Open the link again from its application.",
-        None,
+        "The address contains something that cannot be used in a path here, such as \"..\", an encoded slash or a backslash. Open the link again from its application, or start from your applications.",
+        Some((&format!("{portal_origin}/apps"), "Go to your applications")),
     )
     .await
+}
+
+/// The portal's look for the gateway's own pages, inline: the application
+/// host serves none of the portal's files. Allowed by its hash in the CSP.
+const STYLE: &str = ":root{color-scheme:light dark;--bg:#f4f6f8;--surface:#fff;--text:#17212b;--muted:#4f5d6b;--border:#d5dce3;--primary:#0b6e63;--primary-hover:#08574e;--on-primary:#fff;--focus:#1d5fd6}\
+@media (prefers-color-scheme:dark){:root{--bg:#0e1418;--surface:#161e24;--text:#e7eef2;--muted:#a9b7c1;--border:#2c3942;--primary:#4fd1bd;--primary-hover:#7fe0d1;--on-primary:#04201c;--focus:#7ab8ff}}\
+*{box-sizing:border-box}body{margin:0;min-height:100vh;background:var(--bg);color:var(--text);font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\",Arial,sans-serif}\
+main{max-width:30rem;margin:0 auto;padding:3rem 1rem}\
+.brand{display:flex;align-items:center;gap:.5rem;justify-content:center;font-weight:650;font-size:1.15rem;margin-bottom:1.5rem}\
+.brand svg{fill:none;stroke:var(--primary);stroke-width:2.2;stroke-linecap:round}\
+.card{background:var(--surface);border:1px solid var(--border);border-radius:14px;padding:2rem;box-shadow:0 1px 3px rgb(16 24 40/.08),0 6px 16px rgb(16 24 40/.06)}\
+h1{font-size:1.35rem;line-height:1.3;margin:0 0 .75rem}p{margin:0 0 1rem;color:var(--muted)}\
+.btn{display:inline-block;background:var(--primary);color:var(--on-primary);text-decoration:none;font-weight:600;padding:.6rem 1.1rem;border-radius:10px;margin-top:.5rem}\
+.btn:hover{background:var(--primary-hover)}.btn:focus-visible{outline:3px solid var(--focus);outline-offset:2px}\
+footer{text-align:center;color:var(--muted);font-size:.875rem;margin-top:1.5rem}";
+
+const BRAND: &str = "<div class=\"brand\"><svg viewBox=\"0 0 32 32\" width=\"28\" height=\"28\" aria-hidden=\"true\" focusable=\"false\"><path d=\"M5 29V13a11 11 0 0 1 22 0v16z\"/><path d=\"M10.5 8v21M16 4.5V29M21.5 8v21M5 15h22M5 21h22\"/></svg><span>Portcullis</span></div>";
+
+/// `default-src 'none'` with [`STYLE`] allowed by its SHA-256, so no other
+/// inline style (an injected one) applies.
+fn csp() -> &'static str {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let hash = idp::crypto::sha256_base64(STYLE.as_bytes());
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+        )
+    });
+    &CSP
 }
 
 pub async fn message(
@@ -121,12 +155,18 @@ pub async fn message(
     link: Option<(&str, &str)>,
 ) -> Result<bool> {
     let link = link
-        .map(|(href, label)| format!("<p><a href=\"{}\">{}</a></p>", escape(href), escape(label)))
+        .map(|(href, label)| {
+            format!(
+                "<p><a class=\"btn\" href=\"{}\">{}</a></p>",
+                escape(href),
+                escape(label)
+            )
+        })
         .unwrap_or_default();
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>{h}</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1f2933}}</style></head>\
-<body><main><h1>{h}</h1><p>{t}</p>{link}</main></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{h} · Portcullis</title><style>{STYLE}</style></head>\
+<body><main>{BRAND}<div class=\"card\"><h1>{h}</h1><p>{t}</p>{link}</div><footer>Portcullis single sign-on</footer></main></body></html>",
         h = escape(heading),
         t = escape(text),
     );
@@ -135,10 +175,7 @@ pub async fn message(
         status,
         &[
             ("Content-Type", "text/html; charset=utf-8"),
-            (
-                "Content-Security-Policy",
-                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-            ),
+            ("Content-Security-Policy", csp()),
             ("X-Frame-Options", "DENY"),
         ],
         Bytes::from(html),
