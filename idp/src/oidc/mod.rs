@@ -7,7 +7,7 @@
 //! cookie's value, [`clients::ClientAuth`]) returning typed outcomes (an
 //! [`authorize::Authorization`], a [`wire::TokenResponse`], an
 //! [`wire::OAuthError`], an [`logout::EndSession`]), with no HTTP types.
-//! The axum handlers, routes and CORS live in the web layer.
+//! The request handlers, routes and CORS live in the web layer.
 
 pub mod assertion;
 pub mod authorize;
