@@ -1064,19 +1064,52 @@ async fn end_session_with_a_hint_signs_out_and_returns_to_the_client() {
 async fn end_session_refuses_an_unknown_hint_and_ends_nothing() {
     let k = engine_kit().await;
     let (s, t) = signed_in_with_id_token(&k).await;
-    // Signed by someone else: a token of another provider's keys.
-    let other = k.another_idp(|_| {}).await;
-    let foreign = other
+    // Our own ID token for another user: a good hint, but not this
+    // session's user, so nothing is ended.
+    let other_user = k
+        .idp
         .oidc_keys()
         .await
         .unwrap()
         .sign(
             idp::oidc::keys::Alg::RS256,
             "JWT",
-            &json!({"iss": k.idp.issuer(), "sub": "x"}),
+            &json!({"iss": k.idp.issuer(), "sub": "someone-else", "aud": "wiki"}),
         )
         .unwrap();
-    for hint in ["not-a-jwt", foreign.as_str()] {
+    let out = end_session(
+        &k.idp,
+        &form(&[("id_token_hint", &other_user)]),
+        Some(&s),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: false,
+            redirect: None
+        }
+    );
+    // The same token with its signature altered is unknown.
+    let mut forged = other_user.clone().into_bytes();
+    let i = forged.len() - 10; // inside the signature
+    forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    // And one that names another issuer.
+    let foreign = k
+        .idp
+        .oidc_keys()
+        .await
+        .unwrap()
+        .sign(
+            idp::oidc::keys::Alg::RS256,
+            "JWT",
+            &json!({"iss": "https://elsewhere.example.com", "sub": "x"}),
+        )
+        .unwrap();
+    for hint in ["not-a-jwt", forged.as_str(), foreign.as_str()] {
         let out = end_session(&k.idp, &form(&[("id_token_hint", hint)]), Some(&s), now())
             .await
             .unwrap();
