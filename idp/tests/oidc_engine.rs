@@ -246,6 +246,11 @@ async fn audited(k: &Kit, event: &str, outcome: &str) -> bool {
 
 // ---------------------------------------------------------------- authorize
 
+/// A request's parameters left out, those added, and the error the client hears.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], ErrorCode);
+/// How the client authenticates, what else its form has, and the error.
+type AuthCase<'a> = (ClientAuth, Vec<(&'a str, &'a str)>, ErrorCode);
+
 #[tokio::test]
 async fn authorize_gives_a_signed_in_user_a_code_for_the_client() {
     let k = engine_kit().await;
@@ -332,7 +337,7 @@ async fn authorize_never_redirects_to_an_unregistered_uri() {
 async fn authorize_sends_request_errors_back_to_the_client() {
     let k = engine_kit().await;
     let s = session(&k, None).await;
-    let cases: &[(&[&str], &[(&str, &str)], ErrorCode)] = &[
+    let cases: &[Case] = &[
         (
             &["response_type"],
             &[("response_type", "token")],
@@ -824,7 +829,7 @@ async fn token_client_credentials_for_a_confidential_client_only() {
 #[tokio::test]
 async fn token_refuses_a_client_that_does_not_authenticate() {
     let k = engine_kit().await;
-    let cases: Vec<(ClientAuth, Vec<(&str, &str)>, ErrorCode)> = vec![
+    let cases: Vec<AuthCase> = vec![
         (
             ClientAuth::basic("wiki", "wrong"),
             vec![],
