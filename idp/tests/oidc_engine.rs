@@ -1218,3 +1218,73 @@ fn discovery_lists_the_endpoints_under_the_issuer() {
     );
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
 }
+
+#[tokio::test]
+async fn authorize_sends_a_passkey_session_due_to_reverify_back_to_the_passkey() {
+    let k = engine_kit().await;
+    let user = k.demo_user().await;
+    let t = now();
+    // Passkey-only, signed in 13 h ago: past the default 12 h re-verification.
+    let (s, _) = k
+        .idp
+        .sessions
+        .create_with(
+            &user.id,
+            vec!["hwk".into()],
+            None,
+            t - 13 * HOUR,
+            Some(t - 13 * HOUR),
+            t,
+        )
+        .await
+        .unwrap();
+    let a = run(&k, &request("wiki", WIKI_CB, &[], &[]), Some(&s)).await;
+    assert!(
+        matches!(&a, Authorization::Reverify { resume } if resume.contains("client_id=wiki")),
+        "{a:?}"
+    );
+    let a = run(
+        &k,
+        &request("wiki", WIKI_CB, &[], &[("prompt", "none")]),
+        Some(&s),
+    )
+    .await;
+    assert_eq!(client_error(a).code, ErrorCode::LoginRequired);
+}
+
+#[tokio::test]
+async fn token_forms_must_be_urlencoded_and_name_each_parameter_once() {
+    let body = b"grant_type=client_credentials";
+    for ct in [None, Some("application/json"), Some("text/plain")] {
+        let e = Params::from_form(ct, body).expect_err("refused");
+        assert_eq!(e.code, ErrorCode::InvalidRequest, "{ct:?}");
+        assert_eq!(e.status(), 400);
+    }
+    let p = Params::from_form(
+        Some("Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
+        body,
+    )
+    .unwrap();
+    assert_eq!(p.require("grant_type").unwrap(), "client_credentials");
+    let big = vec![b'a'; 64 * 1024 + 1];
+    assert!(Params::from_form(Some("application/x-www-form-urlencoded"), &big).is_err());
+
+    let k = engine_kit().await;
+    let machine = ClientAuth::basic("machine", MACHINE_SECRET);
+    let r = exchange(
+        &k,
+        &machine,
+        &[
+            ("grant_type", "client_credentials"),
+            ("grant_type", "client_credentials"),
+        ],
+    )
+    .await;
+    assert_eq!(code_of(r), ErrorCode::InvalidRequest);
+    // Two Authorization headers are refused, not picked from.
+    let twice = ClientAuth {
+        authorization: [machine.authorization.clone(), machine.authorization].concat(),
+    };
+    let r = exchange(&k, &twice, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(code_of(r), ErrorCode::InvalidRequest);
+}
