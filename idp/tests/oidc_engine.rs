@@ -1288,3 +1288,48 @@ async fn token_forms_must_be_urlencoded_and_name_each_parameter_once() {
     let r = exchange(&k, &twice, &[("grant_type", "client_credentials")]).await;
     assert_eq!(code_of(r), ErrorCode::InvalidRequest);
 }
+
+#[tokio::test]
+async fn token_detects_a_refresh_reuse_even_in_a_malformed_request() {
+    let k = engine_kit().await;
+    let t = wiki_tokens(&k).await;
+    let rt1 = t.refresh_token.unwrap();
+    let rt2 = refresh(&k, &wiki(), &rt1)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    // The used token comes back with a repeated scope: still a reuse.
+    let r = exchange(
+        &k,
+        &wiki(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt1),
+            ("scope", "openid"),
+            ("scope", "email"),
+        ],
+    )
+    .await;
+    assert_eq!(code_of(r), ErrorCode::InvalidGrant);
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), &rt2).await),
+        ErrorCode::InvalidGrant
+    );
+    // A live token with a repeated scope is refused and stays good.
+    let t = wiki_tokens(&k).await;
+    let rt = t.refresh_token.unwrap();
+    let r = exchange(
+        &k,
+        &wiki(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("scope", "openid"),
+            ("scope", "email"),
+        ],
+    )
+    .await;
+    assert_eq!(code_of(r), ErrorCode::InvalidRequest);
+    refresh(&k, &wiki(), &rt).await.unwrap();
+}

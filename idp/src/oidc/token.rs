@@ -32,8 +32,11 @@ pub enum Grant {
     },
     RefreshToken {
         refresh_token: String,
-        /// A narrower scope than the grant's, if asked.
-        scope: Option<String>,
+        /// A narrower scope than the grant's, if asked, as read from the
+        /// form: a repeated or oversized `scope` is refused only once the
+        /// token was looked at, so presenting a used token is a reuse even
+        /// in a malformed request.
+        scope: Result<Option<String>, OAuthError>,
     },
     ClientCredentials {
         scope: Option<String>,
@@ -52,7 +55,7 @@ impl Grant {
             },
             "refresh_token" => Self::RefreshToken {
                 refresh_token: params.require("refresh_token")?.to_string(),
-                scope: owned(params.get("scope")?),
+                scope: params.get("scope").map(owned),
             },
             _ => Self::ClientCredentials {
                 scope: owned(params.get("scope")?),
@@ -168,7 +171,7 @@ pub async fn answer(
         Grant::RefreshToken {
             refresh_token,
             scope,
-        } => refresh_grant(idp, client, &refresh_token, scope.as_deref(), now).await,
+        } => refresh_grant(idp, client, &refresh_token, scope, now).await,
         Grant::ClientCredentials { scope } => {
             client_credentials(idp, client, scope.as_deref(), now).await
         }
@@ -283,7 +286,7 @@ async fn refresh_grant(
     idp: &Idp,
     client: &ClientConfig,
     token: &str,
-    scope: Option<&str>,
+    scope: Result<Option<String>, OAuthError>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let token_hash = crypto::sha256_hex(token.as_bytes());
@@ -303,7 +306,7 @@ async fn refresh_grant(
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     live_grant(idp, &grant, now).await?;
-    if let Some(scope) = scope {
+    if let Some(scope) = scope? {
         // A refresh may narrow the scope, never widen it (RFC 6749 section 6).
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         if !scope.split(' ').all(|s| granted.contains(&s)) {

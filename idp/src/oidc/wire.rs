@@ -44,7 +44,7 @@ impl ErrorCode {
 
 /// An OAuth error: a code and a description safe to show the client (never
 /// a token or secret).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
 pub struct OAuthError {
     pub code: ErrorCode,
