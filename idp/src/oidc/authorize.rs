@@ -2,212 +2,221 @@
 //! the client's redirect URI only once client and redirect URI are known to
 //! be valid (RFC 6749 section 4.1.2.1); before that the user gets a page,
 //! so the endpoint can never be used as an open redirector.
+//!
+//! [`authorize`] takes the request's parameters (query or form, parsed by
+//! the web layer) and the portal cookie's value, and answers with an
+//! [`Authorization`]: what the browser is to be shown or sent to. Its steps:
+//! [`client_and_target`] (failures are a page), [`AuthorizeRequest::parse`]
+//! (the request against the client's registration), [`authenticate`] (the
+//! session: sign in, again, or a second factor), [`admit`] (the
+//! application's audience) and [`issue_code`] (the grant and its code).
 
 use crate::paths;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 
 use super::config::ClientConfig;
 use super::wire::{ErrorCode, OAuthError, Params};
 use crate::access::SecondFactor;
 use crate::audit::{self, Event, Outcome};
-use crate::clock;
 use crate::crypto;
-use crate::session::{Live, Refusal};
+use crate::directory::User;
+use crate::idp::Idp;
+use crate::session::{Live, Presented, Refusal};
 use crate::store::GrantRow;
-use crate::web::render::message;
-use crate::web::{ClientIp, Portal};
 
 /// `acr` values: password only, or password plus a second factor.
 pub const ACR_PWD: &str = "pwd";
 pub const ACR_MFA: &str = "mfa";
 
-pub async fn handle_get(
-    State(portal): State<Portal>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let raw = uri.query().unwrap_or("");
-    if raw.len() > 8 * 1024 {
-        return error_page("The sign-in request is too large.");
-    }
-    authorize(
-        &portal,
-        &headers,
-        &Params::parse(raw.as_bytes()),
-        ip.as_deref(),
-    )
-    .await
+/// Where the answer to a valid client goes: its registered redirect URI,
+/// with `state` echoed and `iss` (RFC 9207) added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRedirect {
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub iss: String,
 }
 
-/// OIDC Core 3.1.2.1: the endpoint must accept POST as well.
-pub async fn handle_post(
-    State(portal): State<Portal>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if body.len() > 8 * 1024 {
-        return error_page("The sign-in request is too large.");
-    }
-    authorize(&portal, &headers, &Params::parse(&body), ip.as_deref()).await
-}
-
-fn error_page(why: &str) -> Response {
-    message(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request is not valid",
-        why,
-        Some((paths::APPS, "Go to your applications")),
-    )
-}
-
-/// A redirect to the client with `params` added to its redirect URI.
-fn to_client(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
-    let mut url = match url::Url::parse(redirect_uri) {
-        Ok(u) => u,
-        Err(_) => return error_page("The application's address is not valid."),
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-    }
-    (StatusCode::FOUND, [(header::LOCATION, url.as_str())]).into_response()
-}
-
-/// The validated request, enough to answer with a redirect.
-struct Request<'a> {
-    client: ClientConfig,
-    redirect_uri: &'a str,
-    state: Option<&'a str>,
-    iss: String,
-}
-
-impl Request<'_> {
-    fn error(&self, e: OAuthError) -> Response {
-        let mut p = vec![
-            ("error", e.code.as_str()),
-            ("error_description", e.description.as_str()),
-        ];
-        if let Some(s) = self.state {
+impl ClientRedirect {
+    /// The query parameters to add to the redirect URI: `first`, then
+    /// `state` (if sent) and `iss`.
+    pub fn params<'a>(&'a self, first: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut p = first.to_vec();
+        if let Some(s) = &self.state {
             p.push(("state", s));
         }
         p.push(("iss", &self.iss));
-        to_client(self.redirect_uri, &p)
+        p
     }
 }
 
-async fn authorize(
-    portal: &Portal,
-    headers: &HeaderMap,
+/// What an authorization request comes to.
+#[derive(Debug, Clone)]
+pub enum Authorization {
+    /// The client or its redirect URI cannot be trusted with an answer:
+    /// the user is shown this reason, the client hears nothing.
+    Invalid(&'static str),
+    /// Back to the client with an authorization code.
+    Code { to: ClientRedirect, code: String },
+    /// Back to the client with an OAuth error.
+    Error {
+        to: ClientRedirect,
+        error: OAuthError,
+    },
+    /// The user must sign in (again, when `force`), then come back to
+    /// `resume` (this endpoint, with the request's parameters).
+    Login {
+        resume: String,
+        login_hint: Option<String>,
+        force: bool,
+    },
+    /// A passkey-only session must verify with the passkey again.
+    Reverify { resume: String },
+    /// A second factor must be verified in this session.
+    StepUp { resume: String },
+}
+
+/// The authorization endpoint for a browser presenting `session_token`
+/// (the portal cookie's value, if any). An error is a store failure before
+/// the client was known: a page, not an answer to the client.
+pub async fn authorize(
+    idp: &Idp,
     params: &Params,
+    session_token: Option<&str>,
     ip: Option<&str>,
-) -> Response {
+    now: i64,
+) -> crate::error::Result<Authorization> {
     // Step 1: who is asking and where to answer. Failures here get a page.
+    let (client, redirect_uri) = match client_and_target(idp, params, ip, now).await? {
+        Ok(v) => v,
+        Err(why) => return Ok(Authorization::Invalid(why)),
+    };
+    // Step 2: from here every error goes back to the client.
+    let to = ClientRedirect {
+        state: params.get("state").ok().flatten().map(str::to_string),
+        redirect_uri: redirect_uri.to_string(),
+        iss: idp.issuer(),
+    };
+    match decide(idp, &client, params, redirect_uri, session_token, ip, now).await {
+        Ok(Decision::Code(code)) => Ok(Authorization::Code { to, code }),
+        Ok(Decision::Interact(a)) => Ok(a),
+        Err(error) => Ok(Authorization::Error { to, error }),
+    }
+}
+
+/// The client and the redirect URI, exactly as registered (no prefix,
+/// wildcard or normalisation, RFC 9700), or the reason shown to the user.
+pub async fn client_and_target<'p>(
+    idp: &Idp,
+    params: &'p Params,
+    ip: Option<&str>,
+    now: i64,
+) -> crate::error::Result<Result<(ClientConfig, &'p str), &'static str>> {
     let (client_id, redirect_uri) = match (params.get("client_id"), params.get("redirect_uri")) {
         (Ok(Some(c)), Ok(Some(r))) => (c, r),
         (Ok(None), _) => {
-            return error_page("The request does not name an application (client_id).");
+            return Ok(Err("The request does not name an application (client_id)."));
         }
-        (_, Ok(None)) => return error_page("The request has no redirect_uri."),
-        _ => return error_page("A parameter is repeated or too long."),
+        (_, Ok(None)) => return Ok(Err("The request has no redirect_uri.")),
+        _ => return Ok(Err("A parameter is repeated or too long.")),
     };
-    let client = match portal.idp.oidc_client(client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return error_page("The application (client_id) is not registered."),
-        Err(e) => return crate::web::PortalError::from(e).into_response(),
+    let Some(client) = idp.oidc_client(client_id).await? else {
+        return Ok(Err("The application (client_id) is not registered."));
     };
-    // Exact string comparison: no prefix, wildcard or normalisation (RFC 9700).
     if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
         audit::record(
-            &portal.idp.store,
-            clock::now(),
+            &idp.store,
+            now,
             Event::new("oidc.authorize", Outcome::Failure)
                 .subject(&client.client_id)
                 .ip(ip)
                 .detail("unregistered redirect_uri"),
         )
         .await;
-        return error_page("The application's redirect address is not registered.");
+        return Ok(Err("The application's redirect address is not registered."));
     }
-    // Step 2: from here every error goes back to the client.
-    let req = Request {
-        state: params.get("state").ok().flatten(),
-        redirect_uri,
-        iss: portal.idp.issuer(),
-        client,
-    };
-    match decide(portal, headers, params, &req, ip).await {
-        Ok(res) => res,
-        Err(e) => req.error(e),
-    }
+    Ok(Ok((client, redirect_uri)))
 }
 
-/// The URL that resumes this request after sign-in, with `drop` removed and
-/// `add` appended.
-fn continuation(params: &Params, drop: &[&str], add: &[(&str, String)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params.pairs() {
-        if !drop.contains(&k.as_str()) {
-            q.append_pair(k, v);
-        }
-    }
-    for (k, v) in add {
-        q.append_pair(k, v);
-    }
-    format!("{}?{}", paths::OIDC_AUTHORIZE, q.finish())
+/// A request checked against its client's registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest<'a> {
+    /// The requested scopes, each allowed for the client, without duplicates.
+    pub scope: String,
+    /// The PKCE S256 challenge.
+    pub code_challenge: Option<&'a str>,
+    /// `prompt=none`: no interaction; what would need one is an error.
+    pub prompt_none: bool,
+    /// `prompt=login`: sign in again.
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub nonce: Option<&'a str>,
+    pub login_hint: Option<&'a str>,
+    /// A second factor is due: by the client's policy or `acr_values=mfa`.
+    pub wants_mfa: bool,
 }
 
-fn redirect(to: &str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
-}
-
-fn to_login(cont: &str, login_hint: Option<&str>, force: bool) -> Response {
-    redirect(&crate::web::login_url(cont, login_hint, force))
-}
-
-async fn decide(
-    portal: &Portal,
-    headers: &HeaderMap,
-    params: &Params,
-    req: &Request<'_>,
-    ip: Option<&str>,
-) -> Result<Response, OAuthError> {
-    let idp = &portal.idp;
-    let client = &req.client;
-    if params.get("request")?.is_some() || params.get("request_uri")?.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
-    }
-    match params.get("response_type")? {
-        Some("code") => {}
-        Some(_) => {
+impl<'a> AuthorizeRequest<'a> {
+    /// Reads and checks the parameters for `client`, in a fixed order; the
+    /// first failure is the answer.
+    pub fn parse(params: &'a Params, client: &ClientConfig) -> Result<Self, OAuthError> {
+        if params.get("request")?.is_some() || params.get("request_uri")?.is_some() {
             return Err(OAuthError::new(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
+                ErrorCode::RequestNotSupported,
+                "request objects are not supported",
             ));
         }
-        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        match params.get("response_type")? {
+            Some("code") => {}
+            Some(_) => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ));
+            }
+            None => return Err(OAuthError::invalid_request("response_type is missing")),
+        }
+        if params.get("response_mode")?.is_some_and(|m| m != "query") {
+            return Err(OAuthError::invalid_request(
+                "only response_mode=query is supported",
+            ));
+        }
+        if !client.allows_grant("authorization_code") {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client may not use the authorization code flow",
+            ));
+        }
+        let scope = scopes(params, client)?;
+        let code_challenge = pkce(params, client)?;
+        let (prompt_none, prompt_login) = prompt(params)?;
+        let max_age = match params.get("max_age")? {
+            Some(m) => Some(m.parse::<u32>().map_err(|_| {
+                OAuthError::invalid_request("max_age must be a non-negative integer")
+            })? as i64),
+            None => None,
+        };
+        let nonce = params.get("nonce")?;
+        let login_hint = params.get("login_hint")?.filter(|h| h.len() <= 254);
+        let acr_values = params.get("acr_values")?.unwrap_or("");
+        // MFA: the client's policy, whatever the request asks, or acr_values=mfa.
+        let wants_mfa = client.require_mfa
+            || client.mfa_max_age.is_some()
+            || acr_values.split(' ').any(|a| a == ACR_MFA);
+        Ok(Self {
+            scope,
+            code_challenge,
+            prompt_none,
+            prompt_login,
+            max_age,
+            nonce,
+            login_hint,
+            wants_mfa,
+        })
     }
-    if params.get("response_mode")?.is_some_and(|m| m != "query") {
-        return Err(OAuthError::invalid_request(
-            "only response_mode=query is supported",
-        ));
-    }
-    if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code flow",
-        ));
-    }
-    // Scopes: each must be allowed for the client; duplicates collapse.
+}
+
+/// Scopes: each must be allowed for the client; duplicates collapse.
+fn scopes(params: &Params, client: &ClientConfig) -> Result<String, OAuthError> {
     let requested = params
         .get("scope")?
         .ok_or_else(|| OAuthError::invalid_request("scope is missing"))?;
@@ -223,9 +232,11 @@ async fn decide(
             scopes.push(s);
         }
     }
-    let scope = scopes.join(" ");
+    Ok(scopes.join(" "))
+}
 
-    // PKCE (RFC 7636): S256 only; required for public clients.
+/// PKCE (RFC 7636): S256 only; required for public clients.
+fn pkce<'a>(params: &'a Params, client: &ClientConfig) -> Result<Option<&'a str>, OAuthError> {
     let challenge = params.get("code_challenge")?;
     match (challenge, params.get("code_challenge_method")?) {
         (Some(_), Some("S256")) => {}
@@ -252,7 +263,12 @@ async fn decide(
             "code_challenge is not a base64url SHA-256",
         ));
     }
+    Ok(challenge)
+}
 
+/// `prompt`: (none, login). `consent` and `select_account` are accepted
+/// and change nothing.
+fn prompt(params: &Params) -> Result<(bool, bool), OAuthError> {
     let prompt: Vec<&str> = params
         .get("prompt")?
         .unwrap_or("")
@@ -266,114 +282,190 @@ async fn decide(
             )));
         }
     }
-    let prompt_none = prompt.contains(&"none");
-    if prompt_none && prompt.len() > 1 {
+    let none = prompt.contains(&"none");
+    if none && prompt.len() > 1 {
         return Err(OAuthError::invalid_request(
             "prompt=none cannot be combined with other values",
         ));
     }
-    let max_age =
-        match params.get("max_age")? {
-            Some(m) => Some(m.parse::<u32>().map_err(|_| {
-                OAuthError::invalid_request("max_age must be a non-negative integer")
-            })? as i64),
-            None => None,
-        };
-    let nonce = params.get("nonce")?;
-    let login_hint = params.get("login_hint")?.filter(|h| h.len() <= 254);
-    let acr_values = params.get("acr_values")?.unwrap_or("");
+    Ok((none, prompt.contains(&"login")))
+}
 
-    // Who is signed in.
-    let now = clock::now();
-    let Live { user, key, session } = match crate::web::auth::session_of(portal, headers).await? {
+/// What the request came to once the client is known to be valid.
+enum Decision {
+    Code(String),
+    Interact(Authorization),
+}
+
+async fn decide(
+    idp: &Idp,
+    client: &ClientConfig,
+    params: &Params,
+    redirect_uri: &str,
+    session_token: Option<&str>,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<Decision, OAuthError> {
+    let req = AuthorizeRequest::parse(params, client)?;
+    let live = match authenticate(idp, client, &req, params, session_token, now).await? {
+        Ok(live) => live,
+        Err(interact) => return Ok(Decision::Interact(interact)),
+    };
+    admit(idp, client, &live.user, ip, now).await?;
+    let code = issue_code(idp, client, &req, &live, redirect_uri, now).await?;
+    audit::record(
+        &idp.store,
+        now,
+        Event::new("oidc.authorize", Outcome::Success)
+            .about(&live.user)
+            .ip(ip)
+            .detail(client.client_id.clone()),
+    )
+    .await;
+    Ok(Decision::Code(code))
+}
+
+/// The URL that resumes this request after sign-in, with `drop` removed and
+/// `add` appended.
+fn continuation(params: &Params, drop: &[&str], add: &[(&str, String)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.pairs() {
+        if !drop.contains(&k.as_str()) {
+            q.append_pair(k, v);
+        }
+    }
+    for (k, v) in add {
+        q.append_pair(k, v);
+    }
+    format!("{}?{}", paths::OIDC_AUTHORIZE, q.finish())
+}
+
+/// The signed-in session good enough for this request, or the interaction
+/// that would make it so (an error under `prompt=none`).
+pub async fn authenticate(
+    idp: &Idp,
+    client: &ClientConfig,
+    req: &AuthorizeRequest<'_>,
+    params: &Params,
+    session_token: Option<&str>,
+    now: i64,
+) -> Result<Result<Live, Authorization>, OAuthError> {
+    let resumed = match session_token {
+        Some(token) => idp.resume(Presented::Token(token), now).await?,
+        None => Err(Refusal::Unknown),
+    };
+    let live = match resumed {
         Ok(live) => live,
         Err(why) => {
-            if prompt_none {
+            if req.prompt_none {
                 return Err(OAuthError::new(
                     ErrorCode::LoginRequired,
                     "the user is not signed in",
                 ));
             }
-            let cont = continuation(params, &["prompt"], &[]);
+            let resume = continuation(params, &["prompt"], &[]);
             if why == Refusal::PasskeyReverify {
-                return Ok(redirect(&crate::web::auth::reverify_url(Some(&cont))));
+                return Ok(Err(Authorization::Reverify { resume }));
             }
-            return Ok(to_login(&cont, login_hint, false));
+            return Ok(Err(Authorization::Login {
+                resume,
+                login_hint: req.login_hint.map(str::to_string),
+                force: false,
+            }));
         }
     };
     // prompt=login, max_age=0 or an older sign-in than max_age allows: sign
     // in again. The continuation drops prompt and carries a max_age the
     // fresh sign-in meets, so the browser does not loop.
-    let too_old = max_age.is_some_and(|m| now - session.auth_time > m);
-    if prompt.contains(&"login") || max_age == Some(0) || too_old {
-        if prompt_none {
+    let session = &live.session;
+    let too_old = req.max_age.is_some_and(|m| now - session.auth_time > m);
+    if req.prompt_login || req.max_age == Some(0) || too_old {
+        if req.prompt_none {
             return Err(OAuthError::new(
                 ErrorCode::LoginRequired,
                 "a fresh sign-in is needed",
             ));
         }
-        let cont = continuation(params, &["prompt", "max_age"], &[("max_age", "600".into())]);
-        return Ok(to_login(&cont, login_hint.or(Some(&user.email)), true));
+        let resume = continuation(params, &["prompt", "max_age"], &[("max_age", "600".into())]);
+        return Ok(Err(Authorization::Login {
+            resume,
+            login_hint: Some(req.login_hint.unwrap_or(&live.user.email).to_string()),
+            force: true,
+        }));
     }
-
-    // MFA: the client's policy, whatever the request asks, or acr_values=mfa.
-    let wants_mfa = client.require_mfa
-        || client.mfa_max_age.is_some()
-        || acr_values.split(' ').any(|a| a == ACR_MFA);
     let need = SecondFactor {
         max_age: client.mfa_max_age,
         methods: Vec::new(),
     };
-    if wants_mfa && !need.met_by(session.mfa_at, &session.amr, now) {
-        if prompt_none {
+    if req.wants_mfa && !need.met_by(session.mfa_at, &session.amr, now) {
+        if req.prompt_none {
             return Err(OAuthError::new(
                 ErrorCode::InteractionRequired,
                 "a second factor must be verified",
             ));
         }
-        let cont = continuation(params, &["prompt"], &[]);
-        let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("return_to", &cont)
-            .finish();
-        return Ok(redirect(&format!("{}?{q}", paths::LOGIN_STEP_UP)));
+        let resume = continuation(params, &["prompt"], &[]);
+        return Ok(Err(Authorization::StepUp { resume }));
     }
+    Ok(Ok(live))
+}
+
+/// Application access rules: only users in the linked application's
+/// audience; a refusal is recorded.
+pub async fn admit(
+    idp: &Idp,
+    client: &ClientConfig,
+    user: &User,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let allowed = match &client.application {
+        Some(name) => idp.may_open(&user.id, name).await?.is_some(),
+        None => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    audit::record(
+        &idp.store,
+        now,
+        Event::new("oidc.authorize", Outcome::Failure)
+            .about(user)
+            .ip(ip)
+            .detail(format!(
+                "{}: not assigned to the application",
+                client.client_id
+            )),
+    )
+    .await;
+    Err(OAuthError::new(
+        ErrorCode::AccessDenied,
+        "the user is not assigned to this application",
+    ))
+}
+
+/// Stores the grant for the session and a code for it; returns the code.
+async fn issue_code(
+    idp: &Idp,
+    client: &ClientConfig,
+    req: &AuthorizeRequest<'_>,
+    live: &Live,
+    redirect_uri: &str,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let session = &live.session;
     let acr = if session.mfa_at.is_some() {
         ACR_MFA
     } else {
         ACR_PWD
     };
-
-    // Application access rules: only users in the linked application's audience.
-    let allowed = match &client.application {
-        Some(name) => idp.may_open(&user.id, name).await?.is_some(),
-        None => false,
-    };
-    if !allowed {
-        audit::record(
-            &idp.store,
-            now,
-            Event::new("oidc.authorize", Outcome::Failure)
-                .about(&user)
-                .ip(ip)
-                .detail(format!(
-                    "{}: not assigned to the application",
-                    client.client_id
-                )),
-        )
-        .await;
-        return Err(OAuthError::new(
-            ErrorCode::AccessDenied,
-            "the user is not assigned to this application",
-        ));
-    }
-
     let grant = GrantRow {
         id: crypto::random_token(),
         client_id: client.client_id.clone(),
-        user_id: user.id.clone(),
-        session_hash: Some(key.as_str().to_string()),
-        scope,
-        nonce: nonce.map(str::to_string),
+        user_id: live.user.id.clone(),
+        session_hash: Some(live.key.as_str().to_string()),
+        scope: req.scope.clone(),
+        nonce: req.nonce.map(str::to_string),
         auth_time: session.auth_time,
         amr: session.amr.join(" "),
         acr: Some(acr.to_string()),
@@ -388,24 +480,10 @@ async fn decide(
             &crypto::sha256_hex(code.as_bytes()),
             &grant.id,
             &client.client_id,
-            req.redirect_uri,
-            challenge,
+            redirect_uri,
+            req.code_challenge,
             now + idp.config.oidc.code_lifetime.as_secs() as i64,
         )
         .await?;
-    audit::record(
-        &idp.store,
-        now,
-        Event::new("oidc.authorize", Outcome::Success)
-            .about(&user)
-            .ip(ip)
-            .detail(client.client_id.clone()),
-    )
-    .await;
-    let mut p = vec![("code", code.as_str())];
-    if let Some(s) = req.state {
-        p.push(("state", s));
-    }
-    p.push(("iss", &req.iss));
-    Ok(to_client(req.redirect_uri, &p))
+    Ok(code)
 }

@@ -2,7 +2,6 @@
 //! added through `admin::oidc` (`portcullis admin clients add`); and client authentication
 //! (`client_secret_basic`, `client_secret_post`, `none`).
 
-use axum::http::{HeaderMap, header};
 use base64::Engine;
 
 use super::config::ClientConfig;
@@ -84,10 +83,10 @@ impl Idp {
     /// request. Every failure is the same `invalid_client`.
     pub async fn authenticate_client(
         &self,
-        headers: &HeaderMap,
+        auth: &ClientAuth,
         params: &Params,
     ) -> Result<ClientConfig, OAuthError> {
-        let basic = basic_credentials(headers)?;
+        let basic = basic_credentials(auth)?;
         let post_id = params.get("client_id")?;
         let post_secret = params.get("client_secret")?;
         let (id, secret) = match (basic, post_id, post_secret) {
@@ -116,20 +115,49 @@ impl Idp {
     }
 }
 
+/// What a client's request carries besides its form: the values of its
+/// `Authorization` headers, in order (a value that is not visible ASCII is
+/// given as an empty string). The form's `client_id` and `client_secret`
+/// are read from the request's [`Params`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    pub authorization: Vec<String>,
+}
+
+impl ClientAuth {
+    /// No `Authorization` header: `client_secret_post` or a public client.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `client_secret_basic` with id and secret (form-urlencoded as RFC 6749
+    /// section 2.3.1 asks).
+    pub fn basic(id: &str, secret: &str) -> Self {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let raw = format!("{}:{}", enc(id), enc(secret));
+        Self {
+            authorization: vec![format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )],
+        }
+    }
+}
+
 /// `Authorization: Basic`, with id and secret form-urlencoded inside
 /// (RFC 6749 section 2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+fn basic_credentials(auth: &ClientAuth) -> Result<Option<(String, String)>, OAuthError> {
+    let mut values = auth.authorization.iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
         return Err(OAuthError::invalid_request("Authorization header repeated"));
     }
-    let Some(b64) = value.to_str().ok().and_then(|v| {
-        v.strip_prefix("Basic ")
-            .or_else(|| v.strip_prefix("basic "))
-    }) else {
+    let Some(b64) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
         // A bearer token or other scheme is not client authentication.
         return Ok(None);
     };
@@ -174,5 +202,19 @@ impl Idp {
             .append_pair("iss", &self.issuer())
             .append_pair("login_hint", login_hint);
         Ok(Some(url.to_string()))
+    }
+}
+
+impl Idp {
+    /// True when `origin` is the origin of some client's registered redirect URI.
+    pub async fn oidc_origin_allowed(&self, origin: &str) -> bool {
+        let Ok(clients) = self.oidc_clients().await else {
+            return false;
+        };
+        clients.iter().any(|(c, _)| {
+            c.redirect_uris.iter().any(|u| {
+                url::Url::parse(u).is_ok_and(|u| u.origin().ascii_serialization() == origin)
+            })
+        })
     }
 }

@@ -1,17 +1,12 @@
-//! Discovery (OpenID Connect Discovery 1.0) and the JWKS. The metadata lists
+//! Discovery (OpenID Connect Discovery 1.0). The metadata lists
 //! exactly what is implemented, nothing aspirational.
 
 use crate::paths;
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::config::SCOPES;
-use super::wire::OAuthError;
-use crate::web::Portal;
 
+/// The provider metadata document for issuer `iss`.
 pub fn metadata(iss: &str) -> serde_json::Value {
     let at = |p: &str| format!("{iss}{p}");
     json!({
@@ -48,27 +43,4 @@ pub fn metadata(iss: &str) -> serde_json::Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
     })
-}
-
-fn cacheable(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    res.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    res
-}
-
-pub async fn configuration(State(portal): State<Portal>) -> Response {
-    cacheable(Json(metadata(&portal.idp.issuer())).into_response())
-}
-
-pub async fn jwks(State(portal): State<Portal>) -> Response {
-    match portal.idp.oidc_keys().await {
-        Ok(keys) => cacheable(Json(keys.jwks()).into_response()),
-        Err(e) => OAuthError::from(e).into_response(),
-    }
 }

@@ -2,42 +2,28 @@
 //! tokens issued to themselves: for anyone else's token the answer is
 //! `{"active": false}`, as for an unknown one.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::clients::ClientAuth;
 use super::token::check_access_token;
-use super::wire::OAuthError;
-use crate::clock;
+use super::wire::{OAuthError, Params};
 use crate::crypto;
 use crate::idp::Idp;
-use crate::web::Portal;
 
-pub async fn handle(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
-    match introspect(&portal.idp, &headers, &body).await {
-        Ok(v) => {
-            let mut res = axum::Json(v).into_response();
-            res.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            res
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn introspect(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
-    let params = super::token::client_params(headers, body)?;
-    let client = idp.authenticate_client(headers, &params).await?;
+/// The RFC 7662 answer about `token` for an authenticated confidential client.
+pub async fn introspect(
+    idp: &Idp,
+    auth: &ClientAuth,
+    params: &Params,
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let client = idp.authenticate_client(auth, params).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client());
     }
     let token = params.require("token")?;
     let inactive = json!({ "active": false });
-    if let Some(c) = check_access_token(idp, token).await? {
+    if let Some(c) = check_access_token(idp, token, now).await? {
         if c.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
             return Ok(inactive);
         }
@@ -60,7 +46,6 @@ async fn introspect(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Value
         }
         return Ok(out);
     }
-    let now = clock::now();
     if let Some(gid) = idp
         .store
         .refresh_token_grant(&crypto::sha256_hex(token.as_bytes()), now)

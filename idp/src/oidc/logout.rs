@@ -5,62 +5,84 @@
 //! one, nothing is ended: a third-party page must not be able to sign the
 //! user out silently.
 
-use crate::paths;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::wire::Params;
-use crate::audit::{Event, Outcome};
-use crate::clock;
+use crate::audit::{self, Event, Outcome};
+use crate::error::Result;
+use crate::idp::Idp;
 use crate::session::SessionKey;
-use crate::web::Portal;
-use crate::web::cookies::Name;
-use crate::web::render::message;
 
-pub async fn handle_get(State(portal): State<Portal>, headers: HeaderMap, uri: Uri) -> Response {
-    let raw = uri.query().unwrap_or("");
-    end_session(&portal, &headers, &Params::parse(raw.as_bytes())).await
+/// Why a sign-out request is refused, as the user is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutRefusal {
+    /// A parameter is repeated or too long.
+    Malformed,
+    /// `id_token_hint` is not an ID token of ours.
+    UnknownIdToken,
+    /// `client_id` names another client than the ID token.
+    ClientMismatch,
+    /// `post_logout_redirect_uri` is not registered for the client.
+    UnregisteredRedirect,
+    /// The registered return address does not parse.
+    InvalidRedirect,
 }
 
-pub async fn handle_post(
-    State(portal): State<Portal>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    end_session(&portal, &headers, &Params::parse(&body)).await
+impl LogoutRefusal {
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Malformed => "A parameter is repeated or too long.",
+            Self::UnknownIdToken => "The sign-out request carries an unknown ID token.",
+            Self::ClientMismatch => "client_id does not match the ID token.",
+            Self::UnregisteredRedirect => {
+                "The address to return to after sign-out is not registered for this application."
+            }
+            Self::InvalidRedirect => "The return address is not valid.",
+        }
+    }
 }
 
-fn page(status: StatusCode, heading: &str, text: &str) -> Response {
-    message(
-        status,
-        heading,
-        text,
-        Some((paths::APPS, "Go to your applications")),
-    )
+/// What an end-session request comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndSession {
+    /// Nothing to do for the request as sent; `signed_out` tells whether the
+    /// portal session was ended before the refusal (its cookie is then left
+    /// as it is: the session behind it is gone anyway).
+    Refused {
+        why: LogoutRefusal,
+        signed_out: bool,
+    },
+    /// The request was good. `signed_out`: the portal session was ended
+    /// (its cookie is to be cleared). `redirect`: where the browser goes
+    /// next (the registered address with `state`), or None for a page.
+    Done {
+        signed_out: bool,
+        redirect: Option<String>,
+    },
 }
 
-async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> Response {
-    let idp = &portal.idp;
+/// RP-initiated logout for a browser presenting `session_token` (the
+/// portal cookie's value, if any).
+pub async fn end_session(
+    idp: &Idp,
+    params: &Params,
+    session_token: Option<&str>,
+    now: i64,
+) -> Result<EndSession> {
+    let refused = |why| EndSession::Refused {
+        why,
+        signed_out: false,
+    };
     let (Ok(hint), Ok(post_logout), Ok(state), Ok(client_param)) = (
         params.get("id_token_hint"),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
         params.get("client_id"),
     ) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-out request not valid",
-            "A parameter is repeated or too long.",
-        );
+        return Ok(refused(LogoutRefusal::Malformed));
     };
     let verified = match hint {
-        Some(h) => match idp.verify_jwt(h).await {
-            Ok(v) => v,
-            Err(e) => return crate::web::PortalError::from(e).into_response(),
-        },
+        Some(h) => idp.verify_jwt(h).await?,
         None => None,
     };
     // The hint must be an ID token we signed for this issuer; expiry does not matter.
@@ -68,11 +90,7 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
         .map(|(_, c)| c)
         .filter(|c| c.get("iss").and_then(Value::as_str) == Some(idp.issuer().as_str()));
     if hint.is_some() && hint_claims.is_none() {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-out request not valid",
-            "The sign-out request carries an unknown ID token.",
-        );
+        return Ok(refused(LogoutRefusal::UnknownIdToken));
     }
     let hint_client = hint_claims
         .as_ref()
@@ -80,82 +98,58 @@ async fn end_session(portal: &Portal, headers: &HeaderMap, params: &Params) -> R
     if let (Some(a), Some(b)) = (&hint_client, client_param)
         && a != b
     {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-out request not valid",
-            "client_id does not match the ID token.",
-        );
+        return Ok(refused(LogoutRefusal::ClientMismatch));
     }
     let client_id = hint_client.or(client_param.map(str::to_string));
     let client = match &client_id {
-        Some(id) => match idp.oidc_client(id).await {
-            Ok(c) => c,
-            Err(e) => return crate::web::PortalError::from(e).into_response(),
-        },
+        Some(id) => idp.oidc_client(id).await?,
         None => None,
     };
     // The target must be registered for the client, exactly.
     let target = match (post_logout, &client) {
         (Some(uri), Some(c)) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => Some(uri),
-        (Some(_), _) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Sign-out request not valid",
-                "The address to return to after sign-out is not registered for this application.",
-            );
-        }
+        (Some(_), _) => return Ok(refused(LogoutRefusal::UnregisteredRedirect)),
         (None, _) => None,
     };
 
-    let mut cleared = None;
+    let mut signed_out = false;
     if let Some(claims) = &hint_claims
-        && let Some(token) = portal.cookies.get(headers, Name::Session)
+        && let Some(token) = session_token
         // Not the session check: a session due to re-verify still signs out.
-        && let Ok(Ok((_, session))) = idp.sessions.resume(&token, clock::now()).await
+        && let Ok(Ok((_, session))) = idp.sessions.resume(token, now).await
         && claims.get("sub").and_then(Value::as_str) == Some(session.user_id.as_str())
     {
-        if let Err(e) = idp.end_session(&SessionKey::of_token(&token)).await {
-            return crate::web::PortalError::from(e).into_response();
-        }
-        portal
-            .audit(
-                Event::new("signout", Outcome::Success)
-                    .user(&session.user_id)
-                    .detail(format!(
-                        "RP-initiated by {}",
-                        client_id.as_deref().unwrap_or("?")
-                    )),
-            )
-            .await;
-        cleared = Some(portal.cookies.clear(Name::Session));
+        idp.end_session(&SessionKey::of_token(token)).await?;
+        audit::record(
+            &idp.store,
+            now,
+            Event::new("signout", Outcome::Success)
+                .user(&session.user_id)
+                .detail(format!(
+                    "RP-initiated by {}",
+                    client_id.as_deref().unwrap_or("?")
+                )),
+        )
+        .await;
+        signed_out = true;
     }
-    let mut res = match target {
+    let redirect = match target {
         Some(uri) => {
             let Ok(mut url) = url::Url::parse(uri) else {
-                return page(
-                    StatusCode::BAD_REQUEST,
-                    "Sign-out request not valid",
-                    "The return address is not valid.",
-                );
+                return Ok(EndSession::Refused {
+                    why: LogoutRefusal::InvalidRedirect,
+                    signed_out,
+                });
             };
             if let Some(s) = state {
                 url.query_pairs_mut().append_pair("state", s);
             }
-            (StatusCode::FOUND, [(header::LOCATION, url.as_str())]).into_response()
+            Some(url.to_string())
         }
-        None if cleared.is_some() => page(
-            StatusCode::OK,
-            "You have signed out",
-            "You have signed out of the portal and the application.",
-        ),
-        None => page(
-            StatusCode::OK,
-            "Sign out",
-            "To sign out of the portal, use Log out in the account menu.",
-        ),
+        None => None,
     };
-    if let Some(c) = cleared {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    res
+    Ok(EndSession::Done {
+        signed_out,
+        redirect,
+    })
 }

@@ -2,17 +2,18 @@
 //! with PKCE, refresh with rotation, client credentials, userinfo,
 //! introspection (RFC 7662), revocation (RFC 7009) and RP-initiated logout.
 //!
-//! One file per concern; wire types live in [`wire`]. The routes are merged
-//! into the portal router *outside* its CSRF layer: clients call the token,
-//! introspection and revocation endpoints without a browser form token, and
-//! authenticate themselves instead.
+//! One file per concern; wire types live in [`wire`]. These are the
+//! engines: functions over typed requests ([`wire::Params`], the portal
+//! cookie's value, [`clients::ClientAuth`]) returning typed outcomes (an
+//! [`authorize::Authorization`], a [`wire::TokenResponse`], an
+//! [`wire::OAuthError`], an [`logout::EndSession`]), with no HTTP types.
+//! The request handlers, routes and CORS live in the web layer.
 
 pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 pub mod clients;
 pub mod config;
-pub mod cors;
 pub mod discovery;
 pub mod introspect;
 pub mod keys;
@@ -23,16 +24,11 @@ pub mod token;
 pub mod userinfo;
 pub mod wire;
 
-use crate::paths;
 use std::sync::Arc;
-
-use axum::Router;
-use axum::routing::{get, post};
 
 use crate::clock;
 use crate::error::Result;
 use crate::idp::Idp;
-use crate::web::Portal;
 pub use config::{ClientConfig, OidcConfig};
 use keys::KeySet;
 use provider::CachedKeys;
@@ -144,30 +140,4 @@ impl Idp {
         self.reload_oidc_keys().await;
         Ok(self.oidc_keys().await?.verify(jwt))
     }
-}
-
-/// The provider's routes, merged into the portal router outside its CSRF layer.
-pub fn routes(portal: Portal) -> Router<Portal> {
-    // What browser-based clients call with fetch gets CORS for their origins.
-    let api = Router::new()
-        .route(paths::OIDC_TOKEN, post(token::handle))
-        .route(
-            paths::OIDC_USERINFO,
-            get(userinfo::handle_get).post(userinfo::handle_post),
-        )
-        .route(paths::OIDC_INTROSPECT, post(introspect::handle))
-        .route(paths::OIDC_REVOKE, post(revoke::handle))
-        .layer(axum::middleware::from_fn_with_state(portal, cors::layer));
-    Router::new()
-        .route(paths::OIDC_DISCOVERY, get(discovery::configuration))
-        .route(paths::OIDC_JWKS, get(discovery::jwks))
-        .route(
-            paths::OIDC_AUTHORIZE,
-            get(authorize::handle_get).post(authorize::handle_post),
-        )
-        .route(
-            paths::OIDC_END_SESSION,
-            get(logout::handle_get).post(logout::handle_post),
-        )
-        .merge(api)
 }

@@ -3,32 +3,25 @@
 //! remembered as revoked until it would have expired. The answer is 200
 //! whether or not the token was known, so it tells nothing.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::clients::ClientAuth;
 use super::token::check_access_token;
-use super::wire::OAuthError;
+use super::wire::{OAuthError, Params};
 use crate::audit::{self, Event, Outcome};
-use crate::clock;
 use crate::crypto;
 use crate::idp::Idp;
-use crate::web::Portal;
 
-pub async fn handle(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
-    match revoke(&portal.idp, &headers, &body).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn revoke(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
-    let params = super::token::client_params(headers, body)?;
-    let client = idp.authenticate_client(headers, &params).await?;
+/// Revokes `token` if it is the authenticated client's; an unknown token
+/// or another client's is not an error (RFC 7009 section 2.2).
+pub async fn revoke(
+    idp: &Idp,
+    auth: &ClientAuth,
+    params: &Params,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let client = idp.authenticate_client(auth, params).await?;
     let token = params.require("token")?;
-    let now = clock::now();
     let mut revoked = false;
     if let Some(gid) = idp
         .store
@@ -38,7 +31,7 @@ async fn revoke(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuth
         && g.client_id == client.client_id
     {
         revoked = idp.store.revoke_grant(&gid, now).await?;
-    } else if let Some(c) = check_access_token(idp, token).await?
+    } else if let Some(c) = check_access_token(idp, token, now).await?
         && c.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str())
         && let (Some(jti), Some(exp)) = (
             c.get("jti").and_then(Value::as_str),

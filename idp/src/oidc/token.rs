@@ -7,103 +7,78 @@
 //! and only then spend, with the spend and the new refresh token in one
 //! transaction. A request failing a check changes nothing in the store.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::clients::ClientAuth;
 use super::config::ClientConfig;
 use super::wire::{ErrorCode, OAuthError, Params, TokenResponse};
 use crate::audit::{self, Event, Outcome};
-use crate::clock;
 use crate::crypto;
 use crate::directory::User;
 use crate::idp::Idp;
 use crate::store::{CodeRow, GrantRow, Lookup, NewRefresh, Spend};
-use crate::web::{ClientIp, Portal};
 
 /// The `typ` of RFC 9068 access tokens.
 pub const AT_TYP: &str = "at+jwt";
 
-pub async fn handle(
-    State(portal): State<Portal>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let idp = &portal.idp;
-    match exchange(idp, &headers, &body, ip.as_deref()).await {
-        Ok(t) => t.into_response(),
-        Err(e) => e.into_response(),
+/// What a token request asks for, read from its form once the client is
+/// known and may use the grant type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    AuthorizationCode {
+        code: String,
+        redirect_uri: String,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        /// A narrower scope than the grant's, if asked, as read from the
+        /// form: a repeated or oversized `scope` is refused only once the
+        /// token was looked at, so presenting a used token is a reuse even
+        /// in a malformed request.
+        scope: Result<Option<String>, OAuthError>,
+    },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+}
+
+impl Grant {
+    /// The grant of `grant_type` (one of [`super::config::GRANTS`]) from the form.
+    pub fn parse(grant_type: &str, params: &Params) -> Result<Self, OAuthError> {
+        let owned = |v: Option<&str>| v.map(str::to_string);
+        Ok(match grant_type {
+            "authorization_code" => Self::AuthorizationCode {
+                code: params.require("code")?.to_string(),
+                redirect_uri: params.require("redirect_uri")?.to_string(),
+                code_verifier: owned(params.get("code_verifier")?),
+            },
+            "refresh_token" => Self::RefreshToken {
+                refresh_token: params.require("refresh_token")?.to_string(),
+                scope: params.get("scope").map(owned),
+            },
+            _ => Self::ClientCredentials {
+                scope: owned(params.get("scope")?),
+            },
+        })
     }
 }
 
-fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    let ct = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct.split(';').next().is_some_and(|t| {
-        t.trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    }) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    if body.len() > 64 * 1024 {
-        return Err(OAuthError::invalid_request("the body is too large"));
-    }
-    Ok(Params::parse(body))
-}
-
-pub(crate) fn client_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    form_body(headers, body)
-}
-
-async fn exchange(
+/// The token endpoint: authenticates the client, checks it may use the
+/// grant type, answers the grant and records the outcome.
+pub async fn exchange(
     idp: &Idp,
-    headers: &HeaderMap,
-    body: &[u8],
+    auth: &ClientAuth,
+    params: &Params,
     ip: Option<&str>,
+    now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let params = form_body(headers, body)?;
     let grant_type = params.require("grant_type")?.to_string();
-    let client = match idp.authenticate_client(headers, &params).await {
-        Ok(c) => c,
-        Err(e) => {
-            if e.code == ErrorCode::InvalidClient {
-                let id = params.get("client_id").ok().flatten().unwrap_or("");
-                audit::record(
-                    &idp.store,
-                    clock::now(),
-                    Event::new("oidc.token", Outcome::Failure)
-                        .subject(id)
-                        .ip(ip)
-                        .detail("client authentication failed"),
-                )
-                .await;
-            }
-            return Err(e);
-        }
-    };
-    if !super::config::GRANTS.contains(&grant_type.as_str()) {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "supported: authorization_code, refresh_token, client_credentials",
-        ));
-    }
-    if !client.allows_grant(&grant_type) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client may not use the {grant_type} grant"),
-        ));
-    }
-    let result = match grant_type.as_str() {
-        "authorization_code" => code_grant(idp, &client, &params).await,
-        "refresh_token" => refresh_grant(idp, &client, &params).await,
-        _ => client_credentials(idp, &client, &params).await,
+    let client = authenticate(idp, auth, params, ip, now).await?;
+    grant_type_allowed(&client, &grant_type)?;
+    let result = match Grant::parse(&grant_type, params) {
+        Ok(grant) => answer(idp, &client, grant, now).await,
+        Err(e) => Err(e),
     };
     let (outcome, detail) = match &result {
         Ok(_) => (Outcome::Success, grant_type.clone()),
@@ -114,7 +89,7 @@ async fn exchange(
     };
     audit::record(
         &idp.store,
-        clock::now(),
+        now,
         Event::new("oidc.token", outcome)
             .subject(&client.client_id)
             .ip(ip)
@@ -122,6 +97,85 @@ async fn exchange(
     )
     .await;
     result
+}
+
+/// The client of a token request; a failed authentication is recorded.
+async fn authenticate(
+    idp: &Idp,
+    auth: &ClientAuth,
+    params: &Params,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<ClientConfig, OAuthError> {
+    match idp.authenticate_client(auth, params).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if e.code == ErrorCode::InvalidClient {
+                let id = params.get("client_id").ok().flatten().unwrap_or("");
+                audit::record(
+                    &idp.store,
+                    now,
+                    Event::new("oidc.token", Outcome::Failure)
+                        .subject(id)
+                        .ip(ip)
+                        .detail("client authentication failed"),
+                )
+                .await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// That `grant_type` is one we know and this client may use.
+pub fn grant_type_allowed(client: &ClientConfig, grant_type: &str) -> Result<(), OAuthError> {
+    if !super::config::GRANTS.contains(&grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported: authorization_code, refresh_token, client_credentials",
+        ));
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {grant_type} grant"),
+        ));
+    }
+    Ok(())
+}
+
+/// The tokens for an authenticated client's grant. Nothing is recorded in
+/// the audit log here but a replay or reuse; [`exchange`] records the outcome.
+pub async fn answer(
+    idp: &Idp,
+    client: &ClientConfig,
+    grant: Grant,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    match grant {
+        Grant::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            code_grant(
+                idp,
+                client,
+                &code,
+                &redirect_uri,
+                code_verifier.as_deref(),
+                now,
+            )
+            .await
+        }
+        Grant::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh_grant(idp, client, &refresh_token, scope, now).await,
+        Grant::ClientCredentials { scope } => {
+            client_credentials(idp, client, scope.as_deref(), now).await
+        }
+    }
 }
 
 /// S256 of the verifier, compared in constant time (RFC 7636 section 4.6).
@@ -141,12 +195,11 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
 async fn code_grant(
     idp: &Idp,
     client: &ClientConfig,
-    params: &Params,
+    code: &str,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = params.require("code")?;
-    let redirect_uri = params.require("redirect_uri")?;
-    let verifier = params.get("code_verifier")?;
-    let now = clock::now();
     let code_hash = crypto::sha256_hex(code.as_bytes());
     // Looked at, not spent: a request that is not the owner's (another
     // client, another redirect URI, the wrong verifier) changes nothing, so
@@ -232,10 +285,10 @@ async fn code_replayed(idp: &Idp, client: &ClientConfig, grant_id: &str, now: i6
 async fn refresh_grant(
     idp: &Idp,
     client: &ClientConfig,
-    params: &Params,
+    token: &str,
+    scope: Result<Option<String>, OAuthError>,
+    now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let token = params.require("refresh_token")?;
-    let now = clock::now();
     let token_hash = crypto::sha256_hex(token.as_bytes());
     // Looked at, not spent: another client presenting the token changes
     // nothing, and in particular does not make the owner's next use a reuse.
@@ -253,7 +306,7 @@ async fn refresh_grant(
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     live_grant(idp, &grant, now).await?;
-    if let Some(scope) = params.get("scope")? {
+    if let Some(scope) = scope? {
         // A refresh may narrow the scope, never widen it (RFC 6749 section 6).
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         if !scope.split(' ').all(|s| granted.contains(&s)) {
@@ -337,10 +390,10 @@ async fn live_grant(idp: &Idp, grant: &GrantRow, now: i64) -> Result<(), OAuthEr
 async fn client_credentials(
     idp: &Idp,
     client: &ClientConfig,
-    params: &Params,
+    scope: Option<&str>,
+    now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let now = clock::now();
-    let scope = match params.get("scope")? {
+    let scope = match scope {
         Some(s) => {
             for part in s.split(' ') {
                 // No user is involved: user-claim scopes make no sense here.
@@ -508,11 +561,14 @@ async fn issue(
 }
 
 /// A verified, live access token's claims, or why not. Used by userinfo and introspection.
-pub async fn check_access_token(idp: &Idp, token: &str) -> crate::error::Result<Option<Value>> {
+pub async fn check_access_token(
+    idp: &Idp,
+    token: &str,
+    now: i64,
+) -> crate::error::Result<Option<Value>> {
     let Some((typ, claims)) = idp.verify_jwt(token).await? else {
         return Ok(None);
     };
-    let now = clock::now();
     let iss = idp.issuer();
     if typ != AT_TYP
         || claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())

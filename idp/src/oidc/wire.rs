@@ -1,9 +1,7 @@
 //! What goes over the wire: request parameters, token responses, and the
-//! RFC 6749 error codes with their HTTP mapping. No decisions here.
+//! RFC 6749 error codes with their HTTP status. No decisions here, and no
+//! HTTP types: the web layer turns these into responses.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// RFC 6749 section 4.1.2.1 / 5.2 and OIDC Core 3.1.2.6 error codes.
@@ -46,7 +44,7 @@ impl ErrorCode {
 
 /// An OAuth error: a code and a description safe to show the client (never
 /// a token or secret).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
 pub struct OAuthError {
     pub code: ErrorCode,
@@ -84,46 +82,38 @@ impl From<crate::Error> for OAuthError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
+/// The JSON body of an error answer (RFC 6749 section 5.2).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub error_description: &'a str,
 }
 
-/// The token-endpoint style answer: JSON with RFC 6749 section 5.2 status codes.
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let status = match self.code {
-            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let mut res = (
-            status,
-            Json(ErrorBody {
-                error: self.code.as_str(),
-                error_description: &self.description,
-            }),
-        )
-            .into_response();
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+impl OAuthError {
+    /// The HTTP status of a token-endpoint style answer (RFC 6749 section
+    /// 5.2, RFC 6750 section 3.1).
+    pub fn status(&self) -> u16 {
         match self.code {
-            ErrorCode::InvalidClient => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"portcullis\""),
-                );
-            }
-            ErrorCode::InvalidToken => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                );
-            }
-            _ => {}
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
+            ErrorCode::ServerError => 500,
+            _ => 400,
         }
-        res
+    }
+
+    /// The `WWW-Authenticate` challenge that goes with the error, if any.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        match self.code {
+            ErrorCode::InvalidClient => Some("Basic realm=\"portcullis\""),
+            ErrorCode::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        }
     }
 }
 
@@ -140,15 +130,6 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-impl IntoResponse for TokenResponse {
-    fn into_response(self) -> Response {
-        let mut res = Json(self).into_response();
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        res
-    }
-}
-
 /// Form parameters, as a list so that a repeated parameter can be refused
 /// (RFC 6749 section 3.1: parameters must not be included more than once).
 #[derive(Debug, Default)]
@@ -160,6 +141,37 @@ pub const MAX_PARAM_LEN: usize = 4096;
 impl Params {
     pub fn parse(raw: &[u8]) -> Self {
         Self(url::form_urlencoded::parse(raw).into_owned().collect())
+    }
+
+    /// Parameters given as pairs (what a test or another caller builds).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// The form body of a client's request (token, introspection,
+    /// revocation, userinfo by POST): `application/x-www-form-urlencoded`
+    /// and at most 64 KiB.
+    pub fn from_form(content_type: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
+        let ct = content_type.unwrap_or("");
+        if !ct.split(';').next().is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        }) {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        if body.len() > 64 * 1024 {
+            return Err(OAuthError::invalid_request("the body is too large"));
+        }
+        Ok(Self::parse(body))
     }
 
     /// The single value of `name`; a repeated or oversized one is an error.

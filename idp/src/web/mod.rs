@@ -14,6 +14,7 @@ mod headers;
 mod login;
 pub use login::login_url;
 mod mfa;
+pub mod oidc;
 mod profile;
 pub mod render;
 mod reset;
@@ -164,7 +165,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
-        .merge(crate::oidc::routes(portal.clone()))
+        .merge(oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
         .merge(crate::saml::routes())
         // The SAML IdP posts from its own origin; the response's signature

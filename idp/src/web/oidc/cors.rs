@@ -2,29 +2,14 @@
 //! public client) calls with `fetch`: token, userinfo, revocation and
 //! introspection. Only origins of registered redirect URIs are allowed; no
 //! credentials (cookies) are involved, the client authenticates itself or
-//! presents a bearer token.
+//! presents a bearer token. Which origins: [`crate::Idp::oidc_origin_allowed`].
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::idp::Idp;
 use crate::web::Portal;
-
-impl Idp {
-    /// True when `origin` is the origin of some client's registered redirect URI.
-    pub async fn oidc_origin_allowed(&self, origin: &str) -> bool {
-        let Ok(clients) = self.oidc_clients().await else {
-            return false;
-        };
-        clients.iter().any(|(c, _)| {
-            c.redirect_uris.iter().any(|u| {
-                url::Url::parse(u).is_ok_and(|u| u.origin().ascii_serialization() == origin)
-            })
-        })
-    }
-}
 
 pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Response {
     let origin = req
