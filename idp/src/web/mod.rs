@@ -16,6 +16,7 @@ mod profile;
 pub mod render;
 mod reset;
 pub mod return_to;
+mod saml;
 mod security;
 mod webauthn;
 
@@ -173,7 +174,7 @@ pub fn router_with_gateway(idp: Arc<Idp>, gateway: Arc<crate::handoff::Handoffs>
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
         .merge(crate::oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
-        .merge(crate::saml::routes())
+        .merge(saml::routes())
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
         .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
