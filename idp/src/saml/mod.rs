@@ -6,8 +6,8 @@
 //! This is the engine: functions over typed requests (a binding's
 //! parameters, the browser's session) that return typed outcomes (an
 //! assertion or a SAML status for an ACS, a logout message for an SP, a
-//! page for the user), with no HTTP in them. The axum handlers that read
-//! requests and render those outcomes are in `crate::web::saml`.
+//! page for the user), with no HTTP in them. The web layer's handlers
+//! (`web/saml/`) read requests and render those outcomes.
 //!
 //! One file per job: [`decode`] (wire to element tree), [`wire`] (messages),
 //! [`signature`], [`keys`], [`config`], [`sps`] (the SP registry),
