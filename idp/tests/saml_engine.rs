@@ -56,7 +56,8 @@ fn sp_key() -> &'static (PKey<Private>, String, Vec<u8>) {
             .unwrap();
         b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(30).unwrap())
             .unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
         let pem = String::from_utf8(b.build().to_pem().unwrap()).unwrap();
         (key, pem, der)
     })
@@ -161,10 +162,7 @@ async fn password_session(k: &Kit) -> (String, Result<Live, Refusal>) {
 }
 
 async fn resume(k: &Kit, token: &str) -> Result<Live, Refusal> {
-    k.idp
-        .resume(Presented::Token(token), now())
-        .await
-        .unwrap()
+    k.idp.resume(Presented::Token(token), now()).await.unwrap()
 }
 
 fn authn_request(id: &str, issuer: &str, attrs: &str, inner: &str) -> String {
@@ -335,7 +333,10 @@ async fn refused_at(k: &Kit, sso: Sso, acs: &str) -> Vec<String> {
     let s = seen(k, &post).await;
     assert_eq!(s.action, acs, "posted to the ACS that asked");
     assert!(s.assertion().is_none(), "no assertion with an error");
-    assert_eq!(s.statuses[0], status.code, "the XML says what the engine says");
+    assert_eq!(
+        s.statuses[0], status.code,
+        "the XML says what the engine says"
+    );
     assert_ne!(s.statuses[0], wire::STATUS_SUCCESS);
     s.statuses
 }
@@ -371,12 +372,18 @@ async fn a_signed_in_user_gets_an_assertion_for_the_sp_that_asked() {
     let xml = authn_request(
         "_ok1",
         SP,
-        &format!(r#"AssertionConsumerServiceURL="{ACS}" Destination="https://portal.localhost/saml/sso""#),
+        &format!(
+            r#"AssertionConsumerServiceURL="{ACS}" Destination="https://portal.localhost/saml/sso""#
+        ),
         "",
     );
     let p = pending(
         k.idp
-            .saml_sso_receive(&redirect(&xml, Some("rs-1"), true), Some("192.0.2.1"), now())
+            .saml_sso_receive(
+                &redirect(&xml, Some("rs-1"), true),
+                Some("192.0.2.1"),
+                now(),
+            )
             .await
             .unwrap(),
     );
@@ -406,7 +413,10 @@ async fn a_signed_in_user_gets_an_assertion_for_the_sp_that_asked() {
     };
     assert_eq!(attr("mail"), Some(vec![user.email.clone()]));
     assert_eq!(attr("givenName"), Some(vec![user.first_name.clone()]));
-    assert_eq!(facts.authn_context, k.idp.config.saml.authn_context_password);
+    assert_eq!(
+        facts.authn_context,
+        k.idp.config.saml.authn_context_password
+    );
 
     // What the SP reads agrees.
     let s = seen(&k, &post).await;
@@ -468,7 +478,10 @@ async fn an_unknown_sp_or_an_unregistered_acs_gets_a_page_never_a_post() {
     assert_eq!(audit(&k, "saml.sso", "failure").await, 1);
 
     for (id, attrs) in [
-        ("_u2", r#"AssertionConsumerServiceURL="https://evil.example.com/acs""#.to_string()),
+        (
+            "_u2",
+            r#"AssertionConsumerServiceURL="https://evil.example.com/acs""#.to_string(),
+        ),
         // A prefix of a registered ACS is not that ACS.
         ("_u3", format!(r#"AssertionConsumerServiceURL="{ACS}/x""#)),
         ("_u4", r#"AssertionConsumerServiceIndex="7""#.to_string()),
@@ -486,7 +499,8 @@ async fn an_unknown_sp_or_an_unregistered_acs_gets_a_page_never_a_post() {
     assert_eq!(audit(&k, "saml.sso", "failure").await, 4);
 
     // No Issuer at all.
-    let xml = authn_request("_u5", SP, "", "").replace(&format!("<saml:Issuer>{SP}</saml:Issuer>"), "");
+    let xml =
+        authn_request("_u5", SP, "", "").replace(&format!("<saml:Issuer>{SP}</saml:Issuer>"), "");
     let p = page(done(
         k.idp
             .saml_sso_receive(&redirect(&xml, None, false), None, now())
@@ -506,8 +520,16 @@ async fn messages_that_cannot_be_read_get_a_page() {
     );
     let big = authn_request("_big", SP, "", &"<!-- padding -->".repeat(max / 8));
     for (p, kind, text) in [
-        (BindingParams::default(), ProblemKind::Invalid, "no SAMLRequest"),
-        (post("<samlp:AuthnRequest", None), ProblemKind::Invalid, "well-formed"),
+        (
+            BindingParams::default(),
+            ProblemKind::Invalid,
+            "no SAMLRequest",
+        ),
+        (
+            post("<samlp:AuthnRequest", None),
+            ProblemKind::Invalid,
+            "well-formed",
+        ),
         (post(&xxe, None), ProblemKind::Invalid, "DTD"),
         (redirect(&xxe, None, false), ProblemKind::Invalid, "DTD"),
         (redirect(&big, None, false), ProblemKind::TooLarge, "larger"),
@@ -522,7 +544,11 @@ async fn messages_that_cannot_be_read_get_a_page() {
     ] {
         let problem = page(done(k.idp.saml_sso_receive(&p, None, now()).await.unwrap()));
         assert_eq!(problem.kind, kind, "{text}: {}", problem.message);
-        assert!(problem.message.contains(text), "{text}: {}", problem.message);
+        assert!(
+            problem.message.contains(text),
+            "{text}: {}",
+            problem.message
+        );
     }
     // The binding's own parameters.
     assert!(binding::params(b"SAMLRequest=a&SAMLRequest=b", "SAMLRequest", true).is_err());
@@ -539,13 +565,21 @@ async fn bad_requests_from_a_known_sp_get_a_saml_status_at_its_acs() {
         1,
     );
     let cases = [
-        (expired, vec![wire::STATUS_REQUESTER, wire::STATUS_REQUEST_DENIED]),
+        (
+            expired,
+            vec![wire::STATUS_REQUESTER, wire::STATUS_REQUEST_DENIED],
+        ),
         (
             authn_request("_e2", SP, "", "").replace("Version=\"2.0\"", "Version=\"3.0\""),
             vec![wire::STATUS_VERSION_MISMATCH],
         ),
         (
-            authn_request("_e3", SP, r#"Destination="https://elsewhere.example.com/sso""#, ""),
+            authn_request(
+                "_e3",
+                SP,
+                r#"Destination="https://elsewhere.example.com/sso""#,
+                "",
+            ),
             vec![wire::STATUS_REQUESTER, wire::STATUS_REQUEST_DENIED],
         ),
         (
@@ -591,7 +625,11 @@ async fn bad_requests_from_a_known_sp_get_a_saml_status_at_its_acs() {
         assert_eq!(s.action, ACS, "{xml:.80}");
         assert_eq!(s.statuses, want, "{xml:.80}");
         assert!(s.assertion().is_none());
-        assert_eq!(s.relay_state.as_deref(), Some("rs"), "RelayState comes back");
+        assert_eq!(
+            s.relay_state.as_deref(),
+            Some("rs"),
+            "RelayState comes back"
+        );
         let id = decode::parse(&xml).unwrap().attr("ID").unwrap().to_string();
         assert_eq!(s.root.attr("InResponseTo"), Some(id.as_str()));
     }
@@ -627,7 +665,12 @@ async fn an_sp_that_requires_signed_requests() {
     let (token, _) = password_session(&k).await;
     // Unsigned: denied at its ACS, and nothing recorded.
     let xml = authn_request("_s1", SIGNED, "", "");
-    let sso = done(k.idp.saml_sso_receive(&post(&xml, None), None, now()).await.unwrap());
+    let sso = done(
+        k.idp
+            .saml_sso_receive(&post(&xml, None), None, now())
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         refused_at(&k, sso, SIGNED_ACS).await,
         vec![wire::STATUS_REQUESTER, wire::STATUS_REQUEST_DENIED]
@@ -653,12 +696,26 @@ async fn an_sp_that_requires_signed_requests() {
     // Correctly signed, over either binding: an assertion, signed on the
     // assertion only (sign = "assertion").
     for (id, p) in [
-        ("_s4", post(&sign_post(&authn_request("_s4", SIGNED, "", ""), "_s4"), Some("x"))),
-        ("_s5", redirect(&authn_request("_s5", SIGNED, "", ""), None, true)),
+        (
+            "_s4",
+            post(
+                &sign_post(&authn_request("_s4", SIGNED, "", ""), "_s4"),
+                Some("x"),
+            ),
+        ),
+        (
+            "_s5",
+            redirect(&authn_request("_s5", SIGNED, "", ""), None, true),
+        ),
     ] {
         let pend = pending(k.idp.saml_sso_receive(&p, None, now()).await.unwrap());
         let live = resume(&k, &token).await;
-        let post = acs_post(k.idp.saml_sso_answer(&pend, live, None, now()).await.unwrap());
+        let post = acs_post(
+            k.idp
+                .saml_sso_answer(&pend, live, None, now())
+                .await
+                .unwrap(),
+        );
         let s = seen(&k, &post).await;
         assert_eq!(s.action, SIGNED_ACS);
         assert_eq!(s.statuses, vec![wire::STATUS_SUCCESS]);
@@ -698,7 +755,12 @@ async fn without_a_session_the_user_signs_in_and_the_request_continues() {
     assert_eq!(back.in_response_to(), Some("_c1"));
     assert_eq!(back.acs_url(), ACS);
     let (_, live) = password_session(&k).await;
-    let post = acs_post(k.idp.saml_sso_answer(&back, live, None, now()).await.unwrap());
+    let post = acs_post(
+        k.idp
+            .saml_sso_answer(&back, live, None, now())
+            .await
+            .unwrap(),
+    );
     let s = seen(&k, &post).await;
     assert_eq!(s.statuses, vec![wire::STATUS_SUCCESS]);
     assert_eq!(s.root.attr("InResponseTo"), Some("_c1"));
@@ -710,7 +772,11 @@ async fn without_a_session_the_user_signs_in_and_the_request_continues() {
             .await
             .unwrap(),
     ));
-    assert!(again.message.contains("already answered"), "{}", again.message);
+    assert!(
+        again.message.contains("already answered"),
+        "{}",
+        again.message
+    );
     // No handle, an unknown one, or one too long.
     for handle in [None, Some("nope"), Some(&*"r".repeat(200))] {
         let p = page(done(k.idp.saml_sso_continue(handle, now()).await.unwrap()));
@@ -765,7 +831,12 @@ async fn force_authn_wants_a_sign_in_after_the_request() {
     assert_eq!(cont, p.cont());
     // Signed in after it: answered.
     let (_, live) = session_with(&k, &["pwd"], now() + 1, None).await;
-    let post = acs_post(k.idp.saml_sso_answer(&p, live, None, now() + 1).await.unwrap());
+    let post = acs_post(
+        k.idp
+            .saml_sso_answer(&p, live, None, now() + 1)
+            .await
+            .unwrap(),
+    );
     assert_eq!(seen(&k, &post).await.statuses, vec![wire::STATUS_SUCCESS]);
 
     // ForceAuthn and IsPassive: the user would have to interact.
@@ -880,7 +951,11 @@ async fn a_locked_account_or_a_passkey_session_due_gets_no_assertion() {
         .unwrap();
     let locked = resume(&k, &token).await;
     assert_eq!(locked.as_ref().err(), Some(&Refusal::Locked));
-    let sso = k.idp.saml_sso_answer(&p, locked, None, now()).await.unwrap();
+    let sso = k
+        .idp
+        .saml_sso_answer(&p, locked, None, now())
+        .await
+        .unwrap();
     assert!(matches!(sso, Sso::SignIn { again: false, .. }), "{sso:?}");
     assert_eq!(audit(&k, "saml.sso", "success").await, 0);
 }
@@ -937,7 +1012,11 @@ async fn idp_initiated_sends_an_unsolicited_response_to_the_default_acs() {
     assert_eq!(s.action, ACS);
     assert_eq!(s.statuses, vec![wire::STATUS_SUCCESS]);
     assert_eq!(s.root.attr("InResponseTo"), None, "unsolicited");
-    assert_eq!(s.relay_state.as_deref(), Some("/welcome"), "the SP's RelayState");
+    assert_eq!(
+        s.relay_state.as_deref(),
+        Some("/welcome"),
+        "the SP's RelayState"
+    );
     assert_eq!(s.audience(), SP);
 
     // No SP named, an unknown one, one too long.
@@ -958,7 +1037,14 @@ async fn metadata_names_the_entity_and_the_signing_certificate() {
     let xml = k.idp.saml_metadata().await.unwrap();
     let root = decode::parse(&xml).unwrap();
     assert_eq!(root.attr("entityID"), Some(k.idp.saml_entity_id().as_str()));
-    let cert = k.idp.saml_keys().await.unwrap().signer().unwrap().cert_b64();
+    let cert = k
+        .idp
+        .saml_keys()
+        .await
+        .unwrap()
+        .signer()
+        .unwrap()
+        .cert_b64();
     assert!(xml.contains(&cert));
 }
 
@@ -1057,19 +1143,37 @@ async fn logout_requests_that_end_nothing() {
     let expired = format!(r#" NotOnOrAfter="{}""#, instant(now() - HOUR));
     let cases: Vec<(BindingParams, &str)> = vec![
         // Unsigned, from an SP with a certificate.
-        (redirect(&logout_request("_l2", SP, &name_id, &sidx, ""), None, false), denied[0]),
+        (
+            redirect(&logout_request("_l2", SP, &name_id, &sidx, ""), None, false),
+            denied[0],
+        ),
         // Another subject.
         (
-            redirect(&logout_request("_l3", SP, "mallory@example.com", &sidx, ""), None, true),
+            redirect(
+                &logout_request("_l3", SP, "mallory@example.com", &sidx, ""),
+                None,
+                true,
+            ),
             wire::STATUS_REQUESTER,
         ),
         // Another session index.
         (
-            redirect(&logout_request("_l4", SP, &name_id, "_other", ""), None, true),
+            redirect(
+                &logout_request("_l4", SP, &name_id, "_other", ""),
+                None,
+                true,
+            ),
             wire::STATUS_REQUESTER,
         ),
         // Expired.
-        (redirect(&logout_request("_l5", SP, &name_id, &sidx, &expired), None, true), denied[0]),
+        (
+            redirect(
+                &logout_request("_l5", SP, &name_id, &sidx, &expired),
+                None,
+                true,
+            ),
+            denied[0],
+        ),
     ];
     for (i, (p, code)) in cases.iter().enumerate() {
         let answer = decide(&k, p, Some(&token)).await;
@@ -1078,7 +1182,10 @@ async fn logout_requests_that_end_nothing() {
         let (to, _, msg) = redirected_response(&k, &answer).await;
         assert_eq!(to, SLO);
         assert_eq!(status_value(&msg), *code, "case {i}");
-        assert!(resume(&k, &token).await.is_ok(), "case {i}: the session is kept");
+        assert!(
+            resume(&k, &token).await.is_ok(),
+            "case {i}: the session is kept"
+        );
     }
     assert_eq!(
         decide(&k, &cases[1].0, Some(&token)).await.status.sub,
@@ -1131,7 +1238,10 @@ async fn an_sp_with_the_post_logout_binding_gets_a_signed_form() {
     };
     assert_eq!(action, SIGNED_SLO);
     assert_eq!(
-        fields.iter().find(|(n, _)| n == "RelayState").map(|(_, v)| v.as_str()),
+        fields
+            .iter()
+            .find(|(n, _)| n == "RelayState")
+            .map(|(_, v)| v.as_str()),
         Some("r")
     );
     let value = &fields.iter().find(|(n, _)| n == "SAMLResponse").unwrap().1;
@@ -1153,7 +1263,12 @@ async fn a_portal_logout_tells_each_sp_in_turn() {
     let (token, _) = password_session(&k).await;
     let (name_id, sidx) = signed_in_at_sp(&k, &token, "_c1").await;
     let key = idp::session::SessionKey::of_token(&token);
-    let start = k.idp.saml_start_logout(&key).await.unwrap().expect("an SP to tell");
+    let start = k
+        .idp
+        .saml_start_logout(&key)
+        .await
+        .unwrap()
+        .expect("an SP to tell");
     k.idp.end_session(&key).await.unwrap();
     let chain: String = url::form_urlencoded::parse(start.split_once('?').unwrap().1.as_bytes())
         .find(|(k, _)| k == "chain")

@@ -140,7 +140,10 @@ impl Idp {
         };
         let decided = match LogoutRequest::from_element(&root) {
             Ok(req) => match self.saml_check_logout_request(p, &xml, &req, &sp, now) {
-                Ok(()) => self.saml_end_if_matching(session_token, &req, &sp, now).await,
+                Ok(()) => {
+                    self.saml_end_if_matching(session_token, &req, &sp, now)
+                        .await
+                }
                 Err(s) => Err(s),
             },
             Err(e) => Err(Status::error(wire::STATUS_REQUESTER, None, e.to_string())),

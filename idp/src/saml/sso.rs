@@ -573,7 +573,9 @@ impl Idp {
                 "The service provider is no longer registered.",
             ))));
         };
-        Ok(Step::Answer(Box::new(Pending::stored(sp, row, handle, hash))))
+        Ok(Step::Answer(Box::new(Pending::stored(
+            sp, row, handle, hash,
+        ))))
     }
 
     /// IdP-initiated sign-in, from the portal tile: an unsolicited Response
@@ -647,7 +649,11 @@ impl Idp {
             )));
         }
         let sp = &pending.sp;
-        if self.may_open(&live.user.id, &sp.application).await?.is_none() {
+        if self
+            .may_open(&live.user.id, &sp.application)
+            .await?
+            .is_none()
+        {
             if pending.request.is_none() {
                 // The tile is only shown to assigned users; anyone else gets
                 // a page, not an error posted to an SP that never asked.

@@ -60,7 +60,10 @@ async fn receive(portal: &Portal, headers: &HeaderMap, raw: &[u8], redirect: boo
         return render(idp.saml_slo_response(&p, clock::now()).await);
     }
     let token = portal.cookies.get(headers, Name::Session);
-    let answer = match idp.saml_slo_request(&p, token.as_deref(), clock::now()).await {
+    let answer = match idp
+        .saml_slo_request(&p, token.as_deref(), clock::now())
+        .await
+    {
         Ok(Ok(a)) => a,
         Ok(Err(problem)) => return problem_page(&problem),
         Err(e) => return PortalError::from(e).into_response(),

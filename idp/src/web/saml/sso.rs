@@ -24,7 +24,14 @@ pub async fn handle_get(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    receive(&portal, &headers, uri.query().unwrap_or("").as_bytes(), true, ip).await
+    receive(
+        &portal,
+        &headers,
+        uri.query().unwrap_or("").as_bytes(),
+        true,
+        ip,
+    )
+    .await
 }
 
 pub async fn handle_post(
