@@ -10,7 +10,7 @@ use base64::Engine;
 use openssl::pkey::{PKey, Private};
 
 use super::config::ServiceProviderConfig;
-use super::decode::{self, DecodeError};
+use super::decode::{self, DecodeError, Element};
 use super::signature::{self, SignatureError};
 
 /// RelayState longer than this is refused (the binding says 80 bytes; SP
@@ -61,6 +61,13 @@ impl BindingParams {
         } else {
             decode::post_message(value, max)
         }
+    }
+
+    /// The message decoded and parsed: its XML and element tree.
+    pub fn read(&self, max: usize) -> Result<(String, Element), DecodeError> {
+        let xml = self.decode(max)?;
+        let root = decode::parse(&xml)?;
+        Ok((xml, root))
     }
 
     /// Verifies the signature of either binding (`embedded`: the XML

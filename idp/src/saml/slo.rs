@@ -21,7 +21,6 @@ use crate::paths;
 
 use super::binding::{self, BindingParams, Delivery};
 use super::config::{BINDING_POST, ServiceProviderConfig};
-use super::decode;
 use super::keys::SamlCert;
 use super::response::{Status, protocol_message, protocol_message_id};
 use super::signature::SignatureError;
@@ -119,10 +118,7 @@ impl Idp {
         session_token: Option<&str>,
         now: i64,
     ) -> Result<std::result::Result<LogoutAnswer, Problem>> {
-        let parsed = p
-            .decode(self.config.saml.max_message_bytes)
-            .and_then(|xml| decode::parse(&xml).map(|root| (xml, root)));
-        let (xml, root) = match parsed {
+        let (xml, root) = match p.read(self.config.saml.max_message_bytes) {
             Ok(x) => x,
             Err(e) => return Ok(Err(Problem::decode(&e))),
         };

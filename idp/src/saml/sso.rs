@@ -20,7 +20,7 @@ use super::binding::{BindingParams, Delivery};
 use super::config::{
     BINDING_POST, NAMEID_PERSISTENT, NAMEID_TRANSIENT, NAMEID_UNSPECIFIED, ServiceProviderConfig,
 };
-use super::decode::{self, DecodeError, Element};
+use super::decode::{DecodeError, Element};
 use super::response::{self, AssertionFacts, Status};
 use super::wire::{self, AuthnRequest, NS_ASSERTION};
 use crate::access::SecondFactor;
@@ -408,10 +408,7 @@ impl Idp {
                 "The request carries no SAMLRequest.",
             ))));
         }
-        let parsed = p
-            .decode(cfg.max_message_bytes)
-            .and_then(|xml| decode::parse(&xml).map(|root| (xml, root)));
-        let (xml, root) = match parsed {
+        let (xml, root) = match p.read(cfg.max_message_bytes) {
             Ok(x) => x,
             Err(e) => return Ok(Step::Done(Sso::Page(Problem::decode(&e)))),
         };
@@ -453,30 +450,46 @@ impl Idp {
             .await;
             return Ok(Step::Done(self.saml_sso_error(&reply, status, now).await?));
         }
-        // Recorded: its ID cannot be used again.
+        let entity_id = sp.entity_id.clone();
+        match self.saml_record_request(sp, &reply, &req, now).await? {
+            Some(pending) => Ok(Step::Answer(Box::new(pending))),
+            None => {
+                self.saml_sso_failure(now, ip, &entity_id, "replayed AuthnRequest ID".into())
+                    .await;
+                let status = denied("this request was received before");
+                Ok(Step::Done(self.saml_sso_error(&reply, status, now).await?))
+            }
+        }
+    }
+
+    /// Records an accepted request for its answer: its ID cannot be used
+    /// again. None: it was received before (a replay).
+    async fn saml_record_request(
+        &self,
+        sp: ServiceProviderConfig,
+        reply: &Reply,
+        req: &AuthnRequest,
+        now: i64,
+    ) -> Result<Option<Pending>> {
+        let cfg = &self.config.saml;
         let handle = crypto::random_token();
         let hash = crypto::sha256_hex(handle.as_bytes());
         let row = SamlRequestRow {
             sp_entity_id: sp.entity_id.clone(),
             request_id: req.id.clone(),
             acs_url: reply.acs_url.clone(),
-            relay_state: p.relay_state.clone(),
+            relay_state: reply.relay_state.clone(),
             force_authn: req.force_authn,
             is_passive: req.is_passive,
-            wants_mfa: wants_mfa(&req, &cfg.authn_context_mfa),
+            wants_mfa: wants_mfa(req, &cfg.authn_context_mfa),
             received_at: now,
             // The ID is remembered as long as a replay could pass the skew check.
             expires_at: now + (cfg.request_lifetime + cfg.clock_skew * 2).as_secs() as i64,
         };
         if !self.store.insert_saml_request(&row, &hash).await? {
-            self.saml_sso_failure(now, ip, &sp.entity_id, "replayed AuthnRequest ID".into())
-                .await;
-            let status = denied("this request was received before");
-            return Ok(Step::Done(self.saml_sso_error(&reply, status, now).await?));
+            return Ok(None);
         }
-        Ok(Step::Answer(Box::new(Pending::stored(
-            sp, row, &handle, hash,
-        ))))
+        Ok(Some(Pending::stored(sp, row, &handle, hash)))
     }
 
     /// The checks of an AuthnRequest from a known SP to a known ACS; `Err`:
