@@ -3,15 +3,11 @@
 //! predecessor), SSO and SLO endpoints for both bindings, NameID formats.
 
 use crate::paths;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 
 use super::config::{BINDING_POST, BINDING_REDIRECT, NAMEID_FORMATS};
 use super::keys::SamlKeys;
 use super::sps::NS_METADATA;
 use super::wire::{NS_DSIG, esc};
-use crate::web::Portal;
 
 /// The metadata XML for `entity_id` with endpoints under `base`.
 pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
@@ -44,18 +40,10 @@ pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
     xml
 }
 
-pub async fn handle(State(portal): State<Portal>) -> Response {
-    let idp = &portal.idp;
-    match idp.saml_keys().await {
-        Ok(keys) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "application/samlmetadata+xml"),
-                (header::CACHE_CONTROL, "public, max-age=300"),
-            ],
-            document(&idp.saml_entity_id(), &idp.issuer(), &keys),
-        )
-            .into_response(),
-        Err(e) => crate::web::PortalError::from(e).into_response(),
+impl crate::idp::Idp {
+    /// This IdP's metadata document, with the current certificates.
+    pub async fn saml_metadata(&self) -> crate::error::Result<String> {
+        let keys = self.saml_keys().await?;
+        Ok(document(&self.saml_entity_id(), &self.issuer(), &keys))
     }
 }

@@ -3,12 +3,16 @@
 //! signed responses and assertions (RSA-SHA256, exclusive c14n, through
 //! `samael`'s xmlsec binding), and single logout in both directions.
 //!
+//! This is the engine: functions over typed requests (a binding's
+//! parameters, the browser's session) that return typed outcomes (an
+//! assertion or a SAML status for an ACS, a logout message for an SP, a
+//! page for the user), with no HTTP in them. The web layer's handlers
+//! (`web/saml/`) read requests and render those outcomes.
+//!
 //! One file per job: [`decode`] (wire to element tree), [`wire`] (messages),
 //! [`signature`], [`keys`], [`config`], [`sps`] (the SP registry),
 //! [`response`] (what is sent), [`binding`] (how it travels), [`sso`] (the
-//! decisions of a sign-in), [`slo`] (logout) and [`metadata`]. The routes
-//! are merged into the portal router outside its CSRF layer: SPs post to
-//! them from their own origin, and authenticate by signature instead.
+//! decisions of a sign-in), [`slo`] (logout) and [`metadata`].
 
 pub mod binding;
 pub mod config;
@@ -26,13 +30,9 @@ pub mod wire;
 use crate::paths;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::get;
-
 use crate::clock;
 use crate::error::Result;
 use crate::idp::Idp;
-use crate::web::Portal;
 pub use config::{SamlConfig, ServiceProviderConfig};
 use keys::SamlKeys;
 pub use provider::Provider;
@@ -91,15 +91,4 @@ impl Idp {
     pub async fn reload_saml_keys(&self) {
         *self.saml.keys.write().await = None;
     }
-}
-
-/// The IdP's routes, merged into the portal router outside its CSRF layer.
-pub fn routes() -> Router<Portal> {
-    Router::new()
-        .route(paths::SAML_METADATA, get(metadata::handle))
-        .route(paths::SAML_SSO, get(sso::handle_get).post(sso::handle_post))
-        .route(paths::SAML_CONTINUE, get(sso::resume))
-        .route(paths::SAML_IDP_INIT, get(sso::idp_initiated))
-        .route(paths::SAML_SLO, get(slo::handle_get).post(slo::handle_post))
-        .route(paths::SAML_SLO_NEXT, get(slo::next))
 }

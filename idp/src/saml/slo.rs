@@ -1,449 +1,405 @@
-//! Single logout, both directions.
+//! Single logout, both directions, as decisions over typed inputs.
 //!
 //! SP-initiated: a LogoutRequest (either binding) from a registered SP with a
 //! logout URL ends the portal session of the browser when the NameID is the
 //! one that SP was given through that session, and is answered with a
 //! LogoutResponse over the SP's logout binding. When the SP has a
-//! certificate the request must be signed.
+//! certificate the request must be signed. Two steps:
+//! [`Idp::saml_slo_request`] decides (and ends the session),
+//! [`Idp::saml_slo_respond`] writes and signs the answer.
 //!
 //! IdP-initiated (portal logout): front channel, one SP after another. The
-//! portal session ends at once; its SAML sessions are put in a chain, and the
-//! browser is sent to each SP in turn with a signed LogoutRequest whose
-//! RelayState is the chain; each LogoutResponse brings it back to
-//! [`paths::SAML_SLO_NEXT`](paths::SAML_SLO_NEXT), and the last to the sign-in page.
+//! portal session ends at once; its SAML sessions are put in a chain
+//! ([`Idp::saml_start_logout`]), and the browser is sent to each SP in turn
+//! with a signed LogoutRequest whose RelayState is the chain
+//! ([`Idp::saml_slo_next`]); each LogoutResponse brings it back
+//! ([`Idp::saml_slo_response`]), and the last to the sign-in page.
 //! A front channel needs no SP to be reachable from the server, at the price
 //! that an SP which never answers keeps the browser.
 
 use crate::paths;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
-use super::binding;
+use super::binding::{self, BindingParams, Delivery};
 use super::config::{BINDING_POST, ServiceProviderConfig};
-use super::decode;
-use super::response::{Status, protocol_message};
-use super::sso::{BindingParams, check_signature, decode_message, decode_page, error_page, params};
+use super::keys::SamlCert;
+use super::response::{Status, protocol_message, protocol_message_id};
+use super::signature::SignatureError;
+use super::sso::{Problem, ProblemKind, echoable_id};
 use super::wire::{self, LogoutRequest, LogoutResponse, NS_ASSERTION, esc, instant};
 use crate::audit::{Event, Outcome};
-use crate::clock;
 use crate::crypto;
+use crate::error::Result;
+use crate::idp::Idp;
 use crate::session::SessionKey;
-use crate::web::cookies::Name;
-use crate::web::{Portal, PortalError};
 
-pub async fn handle_get(State(portal): State<Portal>, headers: HeaderMap, uri: Uri) -> Response {
-    let raw = uri.query().unwrap_or("");
-    receive(&portal, &headers, raw.as_bytes(), true).await
+/// Longest chain handle accepted.
+const MAX_CHAIN: usize = 128;
+
+/// The outcome of a logout step, for the browser.
+#[derive(Debug)]
+pub enum Slo {
+    /// A LogoutResponse with `status` to the SP that asked.
+    Respond { status: Status, delivery: Delivery },
+    /// A LogoutRequest (ID `request_id`) to the next SP of a chain.
+    Next {
+        sp_entity_id: String,
+        request_id: String,
+        delivery: Delivery,
+    },
+    /// The chain is over: on to the sign-in page (through a page, as the
+    /// browser comes from an SP).
+    Done,
+    /// No chain named: straight to the sign-in page.
+    SignedOut,
+    /// A page: the message cannot be answered.
+    Page(Problem),
 }
 
-pub async fn handle_post(
-    State(portal): State<Portal>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    receive(&portal, &headers, &body, false).await
+/// The decision on an SP's LogoutRequest, to be answered by
+/// [`Idp::saml_slo_respond`].
+#[derive(Debug, Clone)]
+pub struct LogoutAnswer {
+    pub sp: ServiceProviderConfig,
+    pub status: Status,
+    /// The browser's portal session ended: its cookies are to be cleared.
+    pub session_ended: bool,
+    in_response_to: Option<String>,
+    relay_state: Option<String>,
 }
 
-async fn receive(portal: &Portal, headers: &HeaderMap, raw: &[u8], redirect: bool) -> Response {
-    if raw.len() > portal.idp.config.saml.max_message_bytes * 2 {
-        return error_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The logout message is too large.",
-        );
-    }
-    let is_response = url::form_urlencoded::parse(raw).any(|(k, _)| k == "SAMLResponse");
-    let field = if is_response {
-        "SAMLResponse"
-    } else {
-        "SAMLRequest"
-    };
-    let p = match params(raw, field, redirect) {
-        Ok(p) if p.message.is_some() => p,
-        Ok(_) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "The request carries no SAML message.",
-            );
-        }
-        Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
-    };
-    if is_response {
-        logout_response(portal, p).await
-    } else {
-        logout_request(portal, headers, p).await
-    }
-}
-
-/// Sends `xml` (built by `make` with the SP's logout URL as Destination) in
-/// `field` to the SP's logout endpoint over its binding.
-async fn send(
-    portal: &Portal,
-    sp: &ServiceProviderConfig,
-    field: &str,
-    relay_state: Option<&str>,
-    make: impl FnOnce(
-        &str,
-        Option<&super::keys::SamlCert>,
-    ) -> Result<String, super::signature::SignatureError>,
-) -> Response {
-    let Some(url) = sp.slo_url.as_deref() else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The service provider has no logout address.",
-        );
-    };
-    let keys = match portal.idp.saml_keys().await {
-        Ok(k) => k,
-        Err(e) => return PortalError::from(e).into_response(),
-    };
-    let signer = match keys.signer() {
-        Ok(s) => s,
-        Err(e) => return PortalError::from(e).into_response(),
-    };
-    let post = sp.slo_binding_urn() == BINDING_POST;
-    // POST carries an enveloped signature; Redirect signs the query instead.
-    let xml = match make(url, post.then_some(signer)) {
-        Ok(x) => x,
-        Err(e) => {
+impl Idp {
+    /// Writes the message `make` builds (given the SP's logout URL as
+    /// Destination and, over HTTP-POST, the key for its enveloped signature)
+    /// into `field` of the SP's logout binding.
+    async fn saml_slo_deliver(
+        &self,
+        sp: &ServiceProviderConfig,
+        field: &str,
+        relay_state: Option<&str>,
+        make: impl FnOnce(&str, Option<&SamlCert>) -> std::result::Result<String, SignatureError>,
+    ) -> Result<std::result::Result<Delivery, Problem>> {
+        let Some(url) = sp.slo_url.as_deref() else {
+            return Ok(Err(Problem::invalid(
+                "The service provider has no logout address.",
+            )));
+        };
+        let keys = self.saml_keys().await?;
+        let signer = keys.signer()?;
+        let unsigned = |e: SignatureError| {
             tracing::error!(error = %e, "SAML logout message could not be signed");
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::new(
+                ProblemKind::Failed,
                 "The logout message could not be signed.",
-            );
+            )
+        };
+        let post = sp.slo_binding_urn() == BINDING_POST;
+        // POST carries an enveloped signature; Redirect signs the query instead.
+        let xml = match make(url, post.then_some(signer)) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(unsigned(e))),
+        };
+        if post {
+            return Ok(Ok(Delivery::post(url, field, &xml, relay_state)));
         }
-    };
-    if post {
-        let value = binding::post_value(&xml);
-        let mut fields = vec![(field, value.as_str())];
-        if let Some(r) = relay_state {
-            fields.push(("RelayState", r));
-        }
-        binding::post_page(url, &fields)
-    } else {
-        match binding::redirect_url(url, field, &xml, relay_state, &signer.private) {
-            Ok(to) => binding::redirect_page(&to),
-            Err(e) => {
-                tracing::error!(error = %e, "SAML logout message could not be signed");
-                error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The logout message could not be signed.",
-                )
-            }
-        }
+        Ok(
+            binding::redirect_url(url, field, &xml, relay_state, &signer.private)
+                .map(Delivery::Redirect)
+                .map_err(unsigned),
+        )
     }
-}
 
-async fn logout_request(portal: &Portal, headers: &HeaderMap, p: BindingParams) -> Response {
-    let idp = &portal.idp;
-    let cfg = &idp.config.saml;
-    let xml = match decode_message(&p, cfg.max_message_bytes) {
-        Ok(x) => x,
-        Err(e) => return decode_page(&e),
-    };
-    let root = match decode::parse(&xml) {
-        Ok(r) => r,
-        Err(e) => return decode_page(&e),
-    };
-    let issuer = root
-        .child(NS_ASSERTION, "Issuer")
-        .map(|i| i.text.trim().to_string())
-        .unwrap_or_default();
-    let sp = match idp.saml_sp(&issuer).await {
-        Ok(Some(sp)) if sp.slo_url.is_some() => sp,
-        Ok(_) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "The service provider is not registered for single logout.",
-            );
-        }
-        Err(e) => return PortalError::from(e).into_response(),
-    };
-    let in_response_to = root
-        .attr("ID")
-        .filter(|id| id.len() <= 256 && !id.chars().any(|c| c.is_control()))
-        .map(str::to_string);
-    let status = match LogoutRequest::from_element(&root) {
-        Ok(req) => match validate(portal, &p, &xml, &req, &sp) {
-            Ok(()) => end_if_matching(portal, headers, &req, &sp).await,
-            Err(s) => Err(s),
-        },
-        Err(e) => Err(Status::error(wire::STATUS_REQUESTER, None, e.to_string())),
-    };
-    let (status, cleared) = match status {
-        Ok(cleared) => (Status::success(), cleared),
-        Err(s) => {
-            portal
-                .audit(
+    /// Decides on an SP's LogoutRequest for the browser holding the portal
+    /// session `session_token` (its cookie, if any): ends that session when
+    /// the request names the user this SP signed in through it. `Err`: the
+    /// page (an SP not registered for logout, a message not readable).
+    pub async fn saml_slo_request(
+        &self,
+        p: &BindingParams,
+        session_token: Option<&str>,
+        now: i64,
+    ) -> Result<std::result::Result<LogoutAnswer, Problem>> {
+        let (xml, root) = match p.read(self.config.saml.max_message_bytes) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(Problem::decode(&e))),
+        };
+        let issuer = root
+            .child(NS_ASSERTION, "Issuer")
+            .map(|i| i.text.trim().to_string())
+            .unwrap_or_default();
+        let sp = match self.saml_sp(&issuer).await? {
+            Some(sp) if sp.slo_url.is_some() => sp,
+            _ => {
+                return Ok(Err(Problem::invalid(
+                    "The service provider is not registered for single logout.",
+                )));
+            }
+        };
+        let decided = match LogoutRequest::from_element(&root) {
+            Ok(req) => match self.saml_check_logout_request(p, &xml, &req, &sp, now) {
+                Ok(()) => {
+                    self.saml_end_if_matching(session_token, &req, &sp, now)
+                        .await
+                }
+                Err(s) => Err(s),
+            },
+            Err(e) => Err(Status::error(wire::STATUS_REQUESTER, None, e.to_string())),
+        };
+        let (status, session_ended) = match decided {
+            Ok(ended) => (Status::success(), ended),
+            Err(s) => {
+                crate::audit::record(
+                    &self.store,
+                    now,
                     Event::new("saml.slo", Outcome::Failure)
                         .subject(&sp.entity_id)
                         .detail(s.message.clone().unwrap_or_default()),
                 )
                 .await;
-            (s, false)
-        }
-    };
-    let entity = idp.saml_entity_id();
-    let now = clock::now();
-    let mut res = send(
-        portal,
-        &sp,
-        "SAMLResponse",
-        p.relay_state.as_deref(),
-        |dest, signer| {
-            let irt = in_response_to
-                .as_deref()
-                .map(|r| format!(r#" InResponseTo="{}""#, esc(r)))
-                .unwrap_or_default();
-            let attrs = format!(
-                r#" IssueInstant="{}" Destination="{}"{irt}"#,
-                instant(now),
-                esc(dest)
-            );
-            protocol_message("LogoutResponse", &attrs, &entity, &status.xml(), signer)
-        },
-    )
-    .await;
-    if cleared {
-        for n in [Name::Session, Name::Mfa] {
-            res.headers_mut()
-                .append(header::SET_COOKIE, portal.cookies.clear(n));
-        }
+                (s, false)
+            }
+        };
+        Ok(Ok(LogoutAnswer {
+            sp,
+            status,
+            session_ended,
+            in_response_to: echoable_id(&root),
+            relay_state: p.relay_state.clone(),
+        }))
     }
-    res
-}
 
-fn validate(
-    portal: &Portal,
-    p: &BindingParams,
-    xml: &str,
-    req: &LogoutRequest,
-    sp: &ServiceProviderConfig,
-) -> Result<(), Status> {
-    let cfg = &portal.idp.config.saml;
-    let denied = |why: String| {
-        Status::error(
-            wire::STATUS_REQUESTER,
-            Some(wire::STATUS_REQUEST_DENIED),
-            why,
-        )
-    };
-    match check_signature(p, xml, req.signed.is_some(), "SAMLRequest", sp) {
-        Ok(true) => {}
-        // An SP that has a certificate signs its logout requests: without a
-        // signature anyone could end the user's session by a link.
-        Ok(false) if sp.certificate.is_some() => {
-            return Err(denied("the logout request must be signed".into()));
-        }
-        Ok(false) => {}
-        Err(e) => return Err(denied(e.to_string())),
+    /// The signed LogoutResponse of `answer`, over the SP's logout binding.
+    pub async fn saml_slo_respond(&self, answer: &LogoutAnswer, now: i64) -> Result<Slo> {
+        let entity = self.saml_entity_id();
+        let status = &answer.status;
+        let delivery = self
+            .saml_slo_deliver(
+                &answer.sp,
+                "SAMLResponse",
+                answer.relay_state.as_deref(),
+                |dest, signer| {
+                    let irt = answer
+                        .in_response_to
+                        .as_deref()
+                        .map(|r| format!(r#" InResponseTo="{}""#, esc(r)))
+                        .unwrap_or_default();
+                    let attrs = format!(
+                        r#" IssueInstant="{}" Destination="{}"{irt}"#,
+                        instant(now),
+                        esc(dest)
+                    );
+                    protocol_message("LogoutResponse", &attrs, &entity, &status.xml(), signer)
+                },
+            )
+            .await?;
+        Ok(match delivery {
+            Ok(delivery) => Slo::Respond {
+                status: status.clone(),
+                delivery,
+            },
+            Err(problem) => Slo::Page(problem),
+        })
     }
-    let now = clock::now();
-    let skew = cfg.clock_skew.as_secs() as i64;
-    if (req.issue_instant - now).abs() > skew {
-        return Err(denied(
-            "IssueInstant is outside the accepted clock skew".into(),
-        ));
-    }
-    if req.not_on_or_after.is_some_and(|t| t + skew <= now) {
-        return Err(denied("the logout request has expired".into()));
-    }
-    let ours = format!("{}{}", portal.idp.issuer(), paths::SAML_SLO);
-    if req.destination.as_ref().is_some_and(|d| *d != ours) {
-        return Err(denied(
-            "Destination is not this IdP's logout endpoint".into(),
-        ));
-    }
-    Ok(())
-}
 
-/// Ends the browser's portal session when the request names the user this
-/// SP signed in through it. `Ok(true)`: a session ended.
-async fn end_if_matching(
-    portal: &Portal,
-    headers: &HeaderMap,
-    req: &LogoutRequest,
-    sp: &ServiceProviderConfig,
-) -> Result<bool, Status> {
-    let idp = &portal.idp;
-    let internal = |e: crate::Error| {
-        tracing::error!(error = %e, "SAML logout failed");
-        Status::error(
-            wire::STATUS_RESPONDER,
-            None,
-            "the logout could not be completed",
-        )
-    };
-    let Some(token) = portal.cookies.get(headers, Name::Session) else {
-        // Nothing to end in this browser: the SP's own session is its business.
-        return Ok(false);
-    };
-    let key = SessionKey::of_token(&token);
-    // Not the session check: a session due to re-verify still signs out.
-    let Ok(session) = idp
-        .sessions
-        .resume_key(&key, clock::now())
-        .await
-        .map_err(internal)?
-    else {
-        return Ok(false);
-    };
-    let rows = idp
-        .store
-        .saml_sessions_of(key.as_str())
-        .await
-        .map_err(internal)?;
-    let matches = rows.iter().any(|r| {
-        r.sp_entity_id == sp.entity_id
-            && crypto::ct_eq(r.name_id.as_bytes(), req.name_id.as_bytes())
-            && (req.session_indexes.is_empty() || req.session_indexes.contains(&r.session_index))
-    });
-    if !matches {
-        return Err(Status::error(
-            wire::STATUS_REQUESTER,
-            Some(wire::STATUS_UNKNOWN_PRINCIPAL),
-            "the browser's session does not belong to this subject",
-        ));
+    fn saml_check_logout_request(
+        &self,
+        p: &BindingParams,
+        xml: &str,
+        req: &LogoutRequest,
+        sp: &ServiceProviderConfig,
+        now: i64,
+    ) -> std::result::Result<(), Status> {
+        let cfg = &self.config.saml;
+        let denied = |why: &str| {
+            Status::error(
+                wire::STATUS_REQUESTER,
+                Some(wire::STATUS_REQUEST_DENIED),
+                why,
+            )
+        };
+        match p.check_signature(xml, req.signed.is_some(), "SAMLRequest", sp) {
+            Ok(true) => {}
+            // An SP that has a certificate signs its logout requests: without a
+            // signature anyone could end the user's session by a link.
+            Ok(false) if sp.certificate.is_some() => {
+                return Err(denied("the logout request must be signed"));
+            }
+            Ok(false) => {}
+            Err(e) => return Err(denied(&e.to_string())),
+        }
+        let skew = cfg.clock_skew.as_secs() as i64;
+        if (req.issue_instant - now).abs() > skew {
+            return Err(denied("IssueInstant is outside the accepted clock skew"));
+        }
+        if req.not_on_or_after.is_some_and(|t| t + skew <= now) {
+            return Err(denied("the logout request has expired"));
+        }
+        let ours = format!("{}{}", self.issuer(), paths::SAML_SLO);
+        if req.destination.as_ref().is_some_and(|d| *d != ours) {
+            return Err(denied("Destination is not this IdP's logout endpoint"));
+        }
+        Ok(())
     }
-    idp.store
-        .end_saml_session_of_sp(key.as_str(), &sp.entity_id, clock::now())
-        .await
-        .map_err(internal)?;
-    idp.end_session(&key).await.map_err(internal)?;
-    portal
-        .audit(
+
+    /// Ends the browser's portal session when the request names the user
+    /// this SP signed in through it. `Ok(true)`: a session ended.
+    async fn saml_end_if_matching(
+        &self,
+        session_token: Option<&str>,
+        req: &LogoutRequest,
+        sp: &ServiceProviderConfig,
+        now: i64,
+    ) -> std::result::Result<bool, Status> {
+        let internal = |e: crate::Error| {
+            tracing::error!(error = %e, "SAML logout failed");
+            Status::error(
+                wire::STATUS_RESPONDER,
+                None,
+                "the logout could not be completed",
+            )
+        };
+        let Some(token) = session_token else {
+            // Nothing to end in this browser: the SP's own session is its business.
+            return Ok(false);
+        };
+        let key = SessionKey::of_token(token);
+        // Not the session check: a session due to re-verify still signs out.
+        let Ok(session) = self
+            .sessions
+            .resume_key(&key, now)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(false);
+        };
+        let rows = self
+            .store
+            .saml_sessions_of(key.as_str())
+            .await
+            .map_err(internal)?;
+        let matches = rows.iter().any(|r| {
+            r.sp_entity_id == sp.entity_id
+                && crypto::ct_eq(r.name_id.as_bytes(), req.name_id.as_bytes())
+                && (req.session_indexes.is_empty()
+                    || req.session_indexes.contains(&r.session_index))
+        });
+        if !matches {
+            return Err(Status::error(
+                wire::STATUS_REQUESTER,
+                Some(wire::STATUS_UNKNOWN_PRINCIPAL),
+                "the browser's session does not belong to this subject",
+            ));
+        }
+        self.store
+            .end_saml_session_of_sp(key.as_str(), &sp.entity_id, now)
+            .await
+            .map_err(internal)?;
+        self.end_session(&key).await.map_err(internal)?;
+        crate::audit::record(
+            &self.store,
+            now,
             Event::new("signout", Outcome::Success)
                 .user(&session.user_id)
                 .detail(format!("SAML SP-initiated by {}", sp.entity_id)),
         )
         .await;
-    Ok(true)
-}
-
-/// A LogoutResponse to one of our chain's LogoutRequests: on to the next SP.
-async fn logout_response(portal: &Portal, p: BindingParams) -> Response {
-    let idp = &portal.idp;
-    let xml = match decode_message(&p, idp.config.saml.max_message_bytes) {
-        Ok(x) => x,
-        Err(e) => return decode_page(&e),
-    };
-    let res = match LogoutResponse::parse(&xml) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                &format!("The logout answer is not valid: {e}."),
-            );
-        }
-    };
-    let sp = match idp.saml_sp(&res.issuer).await {
-        Ok(Some(sp)) => sp,
-        Ok(None) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "The service provider is not registered.",
-            );
-        }
-        Err(e) => return PortalError::from(e).into_response(),
-    };
-    match check_signature(&p, &xml, res.signed.is_some(), "SAMLResponse", &sp) {
-        Ok(true) => {}
-        Ok(false) if sp.certificate.is_none() => {}
-        _ => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "The logout answer's signature is missing or wrong.",
-            );
-        }
+        Ok(true)
     }
-    let chain = match res.in_response_to.as_deref() {
-        Some(irt) => match idp.store.saml_logout_chain_of(&sp.entity_id, irt).await {
-            Ok(c) => c,
-            Err(e) => return PortalError::from(e).into_response(),
-        },
-        None => None,
-    };
-    let Some(chain) = chain else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The logout answer does not belong to a logout in progress.",
-        );
-    };
-    if res.status != wire::STATUS_SUCCESS {
-        tracing::info!(sp = %sp.entity_id, status = %res.status, "SP reported a partial logout");
-    }
-    next_step(portal, &chain).await
-}
 
-#[derive(Deserialize)]
-pub struct NextQuery {
-    chain: Option<String>,
-}
-
-pub async fn next(State(portal): State<Portal>, Query(q): Query<NextQuery>) -> Response {
-    match q.chain.filter(|c| c.len() <= 128) {
-        Some(chain) => next_step(&portal, &chain).await,
-        None => (
-            StatusCode::FOUND,
-            [(header::LOCATION, "/login?signed_out=1")],
-        )
-            .into_response(),
-    }
-}
-
-/// Sends a LogoutRequest to the next SP of the chain, or ends at the sign-in page.
-async fn next_step(portal: &Portal, chain: &str) -> Response {
-    let idp = &portal.idp;
-    loop {
-        let request_id = wire::new_id();
-        let row = match idp
-            .store
-            .next_in_saml_logout_chain(chain, &request_id, clock::now())
-            .await
-        {
+    /// A LogoutResponse to one of our chain's LogoutRequests: on to the next SP.
+    pub async fn saml_slo_response(&self, p: &BindingParams, now: i64) -> Result<Slo> {
+        let xml = match p.decode(self.config.saml.max_message_bytes) {
+            Ok(x) => x,
+            Err(e) => return Ok(Slo::Page(Problem::decode(&e))),
+        };
+        let res = match LogoutResponse::parse(&xml) {
             Ok(r) => r,
-            Err(e) => return PortalError::from(e).into_response(),
+            Err(e) => {
+                return Ok(Slo::Page(Problem::invalid(format!(
+                    "The logout answer is not valid: {e}."
+                ))));
+            }
         };
-        let Some(row) = row else {
-            return binding::redirect_page("/login?signed_out=1");
+        let Some(sp) = self.saml_sp(&res.issuer).await? else {
+            return Ok(Slo::Page(Problem::invalid(
+                "The service provider is not registered.",
+            )));
         };
-        let sp = match idp.saml_sp(&row.sp_entity_id).await {
-            Ok(Some(sp)) if sp.slo_url.is_some() => sp,
-            Ok(_) => continue,
-            Err(e) => return PortalError::from(e).into_response(),
+        match p.check_signature(&xml, res.signed.is_some(), "SAMLResponse", &sp) {
+            Ok(true) => {}
+            Ok(false) if sp.certificate.is_none() => {}
+            _ => {
+                return Ok(Slo::Page(Problem::invalid(
+                    "The logout answer's signature is missing or wrong.",
+                )));
+            }
+        }
+        let chain = match res.in_response_to.as_deref() {
+            Some(irt) => self.store.saml_logout_chain_of(&sp.entity_id, irt).await?,
+            None => None,
         };
-        let entity = idp.saml_entity_id();
-        let now = clock::now();
-        let lifetime = idp.config.saml.assertion_lifetime.as_secs() as i64;
-        return send(portal, &sp, "SAMLRequest", Some(chain), |dest, signer| {
-            let attrs = format!(
-                r#" IssueInstant="{}" Destination="{}" NotOnOrAfter="{}""#,
-                instant(now),
-                esc(dest),
-                instant(now + lifetime)
-            );
-            let body = format!(
-                r#"<saml:NameID Format="{}" SPNameQualifier="{}">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex>"#,
-                esc(&row.name_id_format),
-                esc(&row.sp_entity_id),
-                esc(&row.name_id),
-                esc(&row.session_index)
-            );
-            super::response::protocol_message_id("LogoutRequest", &request_id, &attrs, &entity, &body, signer)
-        })
-        .await;
+        let Some(chain) = chain else {
+            return Ok(Slo::Page(Problem::invalid(
+                "The logout answer does not belong to a logout in progress.",
+            )));
+        };
+        if res.status != wire::STATUS_SUCCESS {
+            tracing::info!(sp = %sp.entity_id, status = %res.status, "SP reported a partial logout");
+        }
+        self.saml_slo_next(Some(&chain), now).await
     }
-}
 
-impl crate::idp::Idp {
+    /// A LogoutRequest to the next SP of the chain, or the end of it.
+    pub async fn saml_slo_next(&self, chain: Option<&str>, now: i64) -> Result<Slo> {
+        let Some(chain) = chain.filter(|c| c.len() <= MAX_CHAIN) else {
+            return Ok(Slo::SignedOut);
+        };
+        loop {
+            let request_id = wire::new_id();
+            let Some(row) = self
+                .store
+                .next_in_saml_logout_chain(chain, &request_id, now)
+                .await?
+            else {
+                return Ok(Slo::Done);
+            };
+            let sp = match self.saml_sp(&row.sp_entity_id).await? {
+                Some(sp) if sp.slo_url.is_some() => sp,
+                _ => continue,
+            };
+            let entity = self.saml_entity_id();
+            let lifetime = self.config.saml.assertion_lifetime.as_secs() as i64;
+            let delivery = self
+                .saml_slo_deliver(&sp, "SAMLRequest", Some(chain), |dest, signer| {
+                    let attrs = format!(
+                        r#" IssueInstant="{}" Destination="{}" NotOnOrAfter="{}""#,
+                        instant(now),
+                        esc(dest),
+                        instant(now + lifetime)
+                    );
+                    let body = format!(
+                        r#"<saml:NameID Format="{}" SPNameQualifier="{}">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex>"#,
+                        esc(&row.name_id_format),
+                        esc(&row.sp_entity_id),
+                        esc(&row.name_id),
+                        esc(&row.session_index)
+                    );
+                    protocol_message_id("LogoutRequest", &request_id, &attrs, &entity, &body, signer)
+                })
+                .await?;
+            return Ok(match delivery {
+                Ok(delivery) => Slo::Next {
+                    sp_entity_id: sp.entity_id,
+                    request_id,
+                    delivery,
+                },
+                Err(problem) => Slo::Page(problem),
+            });
+        }
+    }
+
     /// Starts the front-channel logout of a portal session's SAML sessions;
     /// the URL to send the browser to, or None when no SP is to be told.
-    pub async fn saml_start_logout(
-        &self,
-        key: &SessionKey,
-    ) -> crate::error::Result<Option<String>> {
+    pub async fn saml_start_logout(&self, key: &SessionKey) -> Result<Option<String>> {
         let chain = crypto::random_token();
         let n = self
             .store

@@ -19,6 +19,7 @@ mod profile;
 pub mod render;
 mod reset;
 pub mod return_to;
+mod saml;
 mod security;
 mod webauthn;
 
@@ -167,7 +168,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
         .merge(oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
-        .merge(crate::saml::routes())
+        .merge(saml::routes())
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
         .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
