@@ -5,7 +5,8 @@
 #   ./dev.sh test   install test deps, build once, then run the Rust tests (the idp
 #                   suites on SQLite and on PostgreSQL) and the end-to-end browser
 #                   suite (tests/e2e) in parallel
-#   ./dev.sh lint   rustfmt check and clippy with warnings as errors
+#   ./dev.sh lint   rustfmt check, the layout rules (scripts/layout-rules.sh) and clippy
+#                   with warnings as errors
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -31,6 +32,7 @@ cmd_lint() {
     # clippy compiles the -sys crates, so it needs the build packages too.
     bash scripts/install-deps.sh build
     cargo fmt --all -- --check
+    bash scripts/layout-rules.sh
     cargo clippy --workspace --all-targets --locked -- -D warnings
 }
 

@@ -95,5 +95,5 @@ async fn a_database_with_a_user_is_not_seeded_again() {
     .await
     .unwrap();
     assert!(idp::seed::seed_if_new(&idp).await.unwrap().is_none());
-    assert!(users::find(&idp, DEMO_EMAIL).await.is_err());
+    assert!(idp::admin::lookup::user(&idp, DEMO_EMAIL).await.is_err());
 }

@@ -47,7 +47,7 @@ pub async fn add(idp: &Idp, actor: &Actor, new: NewApp) -> Result<Application> {
     if let Some(u) = &new.logo_url {
         check_url("logo_url", u, true)?;
     }
-    let groups = super::users::find_groups(idp, &new.groups).await?;
+    let groups = super::lookup::groups(idp, &new.groups).await?;
     let app = idp
         .store
         .create_application(
@@ -85,7 +85,7 @@ pub async fn list(idp: &Idp) -> Result<Vec<Application>> {
 /// Shows the application to the group's members; false when it was already.
 pub async fn assign(idp: &Idp, actor: &Actor, app: &str, group: &str) -> Result<bool> {
     let a = find(idp, app).await?;
-    let g = super::groups::find(idp, group).await?;
+    let g = super::lookup::group(idp, group).await?;
     // A gateway policy owns its application's binding (reconciled at every
     // start and reload), so a hand-made assignment would silently vanish.
     if let Some(policy) = idp.store.application_policy(&a.id).await? {

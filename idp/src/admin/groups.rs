@@ -1,20 +1,13 @@
 //! Groups and their members. Membership is what grants applications, so
 //! every change here is audited.
 
+use super::lookup;
 use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
 use crate::directory::Group;
 use crate::idp::Idp;
 
 /// The longest group name, in bytes.
 pub const MAX_NAME: usize = 100;
-
-/// The group with this name, or [`AdminError::NotFound`].
-pub async fn find(idp: &Idp, name: &str) -> Result<Group> {
-    idp.store
-        .group_by_name(name)
-        .await?
-        .ok_or_else(|| AdminError::not_found(Entity::Group, name))
-}
 
 pub async fn add(idp: &Idp, actor: &Actor, name: &str) -> Result<Group> {
     let name = name.trim();
@@ -44,8 +37,8 @@ pub async fn list(idp: &Idp) -> Result<Vec<(Group, i64)>> {
 
 /// Adds the user to the group; false when they were a member already.
 pub async fn add_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -> Result<bool> {
-    let g = find(idp, group).await?;
-    let user = super::users::find(idp, email).await?;
+    let g = lookup::group(idp, group).await?;
+    let user = lookup::user(idp, email).await?;
     let added = idp.store.add_member(&g.id, &user.id).await?;
     Record::new("admin.group.add_member")
         .about(&user)
@@ -57,8 +50,8 @@ pub async fn add_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -> R
 
 /// Removes the user from the group; false when they were not a member.
 pub async fn remove_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -> Result<bool> {
-    let g = find(idp, group).await?;
-    let user = super::users::find(idp, email).await?;
+    let g = lookup::group(idp, group).await?;
+    let user = lookup::user(idp, email).await?;
     let removed = idp.store.remove_member(&g.id, &user.id).await?;
     Record::new("admin.group.remove_member")
         .about(&user)

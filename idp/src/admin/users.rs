@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
+use super::lookup;
 use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
 use crate::credentials::check_policy;
-use crate::directory::{FieldKind, Group, LockReason, User, normalize_email, valid_email};
+use crate::directory::{FieldKind, LockReason, User, normalize_email, valid_email};
 use crate::idp::Idp;
 
 /// A new account as an administrator describes it.
@@ -27,24 +28,6 @@ pub struct NewUser {
 pub struct UserView {
     pub user: User,
     pub groups: Vec<String>,
-}
-
-/// The user with this email, or [`AdminError::NotFound`].
-pub async fn find(idp: &Idp, email: &str) -> Result<User> {
-    idp.store
-        .user_by_email(&normalize_email(email))
-        .await?
-        .ok_or_else(|| AdminError::not_found(Entity::User, email))
-}
-
-/// Every named group, or the first unknown one as [`AdminError::NotFound`];
-/// looked up before any write so a typo changes nothing.
-pub(super) async fn find_groups(idp: &Idp, names: &[String]) -> Result<Vec<Group>> {
-    let mut groups = Vec::with_capacity(names.len());
-    for name in names {
-        groups.push(super::groups::find(idp, name).await?);
-    }
-    Ok(groups)
 }
 
 pub async fn add(idp: &Idp, actor: &Actor, new: NewUser) -> Result<UserView> {
@@ -73,7 +56,7 @@ pub async fn add(idp: &Idp, actor: &Actor, new: NewUser) -> Result<UserView> {
         }
         None => None,
     };
-    let groups = find_groups(idp, &new.groups).await?;
+    let groups = lookup::groups(idp, &new.groups).await?;
     let user = idp
         .store
         .create_user(
@@ -118,7 +101,7 @@ pub async fn list(idp: &Idp) -> Result<Vec<UserView>> {
 }
 
 pub async fn show(idp: &Idp, email: &str) -> Result<UserView> {
-    let user = find(idp, email).await?;
+    let user = lookup::user(idp, email).await?;
     let groups = idp.store.groups_of(&user.id).await?;
     Ok(UserView { user, groups })
 }
@@ -127,7 +110,7 @@ pub async fn show(idp: &Idp, email: &str) -> Result<UserView> {
 /// failures or expiry (an administrator's lock stays), and ends the user's
 /// sessions.
 pub async fn set_password(idp: &Idp, actor: &Actor, email: &str, password: &str) -> Result<()> {
-    let user = find(idp, email).await?;
+    let user = lookup::user(idp, email).await?;
     let settings = idp.settings().await?;
     let unmet = idp
         .password_problems(&user, &settings.password, password)
@@ -158,7 +141,7 @@ pub async fn set_password(idp: &Idp, actor: &Actor, email: &str, password: &str)
 /// Suspends the account and ends its sessions. False when it was locked
 /// already (its sessions are ended all the same).
 pub async fn lock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
-    let user = find(idp, email).await?;
+    let user = lookup::user(idp, email).await?;
     let changed = idp.store.lock_user(&user.id, LockReason::Admin).await?;
     let ended = idp.end_user_sessions(&user.id).await?;
     Record::new("admin.user.lock")
@@ -171,7 +154,7 @@ pub async fn lock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
 
 /// Lifts any lock and clears the failure counter. False when it was not locked.
 pub async fn unlock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
-    let user = find(idp, email).await?;
+    let user = lookup::user(idp, email).await?;
     let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
     // An unlock also lifts a distributed-guessing delay on the account.
     idp.throttle_forget_account(&user.email).await?;
@@ -183,7 +166,7 @@ pub async fn unlock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
 }
 
 pub async fn delete(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
-    let user = find(idp, email).await?;
+    let user = lookup::user(idp, email).await?;
     // Sessions first: a session must not outlive the account it points to.
     idp.end_user_sessions(&user.id).await?;
     idp.store.delete_user(&user.id).await?;
@@ -198,7 +181,7 @@ pub async fn delete(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
 /// passkeys, recovery codes) and ends the user's sessions; they enrol again
 /// at the next sign-in when MFA is required. Returns the records removed.
 pub async fn reset_mfa(idp: &Idp, actor: &Actor, email: &str) -> Result<u64> {
-    let user = find(idp, email).await?;
+    let user = lookup::user(idp, email).await?;
     let removed = idp.store.delete_all_factors(&user.id).await?;
     idp.end_user_sessions(&user.id).await?;
     Record::new("admin.user.reset_mfa")

@@ -224,10 +224,6 @@ pub struct UserChrome {
 }
 
 impl Portal {
-    pub async fn audit(&self, event: crate::audit::Event<'_>) {
-        crate::audit::record(&self.idp.store, crate::clock::now(), event).await;
-    }
-
     pub async fn chrome(
         &self,
         user: &User,
