@@ -6,25 +6,14 @@ mod support;
 use std::sync::Arc;
 
 use idp::admin::{apps, groups, users};
-use idp::config::{DemoConfig, PasswordConfig};
-use idp::{Idp, IdpConfig};
-use support::{DEMO_EMAIL, DEMO_PASSWORD, admin_actor, test_store};
+use idp::Idp;
+use support::{DEMO_EMAIL, DEMO_PASSWORD, admin_actor, test_config, test_store};
 
 async fn unseeded() -> (Arc<Idp>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = IdpConfig::for_data_dir(dir.path().to_path_buf());
-    config.passwords = PasswordConfig {
-        argon2_memory_kib: 8192,
-        argon2_iterations: 1,
-        argon2_parallelism: 1,
-        hash_workers: Some(2),
-    };
-    config.demo = DemoConfig {
-        seed: true,
-        email: DEMO_EMAIL.into(),
-        password: Some(DEMO_PASSWORD.into()),
-    };
-    let idp = Idp::with_store(config, test_store().await).await.unwrap();
+    let idp = Idp::with_store(test_config(dir.path()), test_store().await)
+        .await
+        .unwrap();
     (idp, dir)
 }
 

@@ -37,9 +37,10 @@ pub async fn kit() -> Kit {
 }
 
 /// A kit whose configuration `adjust` may change first (OIDC clients...).
-pub async fn kit_with(adjust: impl FnOnce(&mut IdpConfig)) -> Kit {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = IdpConfig::for_data_dir(dir.path().to_path_buf());
+/// The suites' configuration: fast hashing, and the demo seed with a known
+/// password, over `dir`.
+pub fn test_config(dir: &std::path::Path) -> IdpConfig {
+    let mut config = IdpConfig::for_data_dir(dir.to_path_buf());
     config.passwords = PasswordConfig {
         argon2_memory_kib: 8192,
         argon2_iterations: 1,
@@ -51,6 +52,12 @@ pub async fn kit_with(adjust: impl FnOnce(&mut IdpConfig)) -> Kit {
         email: DEMO_EMAIL.into(),
         password: Some(DEMO_PASSWORD.into()),
     };
+    config
+}
+
+pub async fn kit_with(adjust: impl FnOnce(&mut IdpConfig)) -> Kit {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
     adjust(&mut config);
     let store = test_store().await;
     let idp = Idp::with_store(config, store).await.unwrap();
