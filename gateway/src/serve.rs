@@ -55,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         idp.clone(),
         routes.clone(),
         config.gateway.session_cache_ttl,
+        config.gateway.store_outage_grace,
         config.gateway.session_cache_entries,
         metrics.clone(),
     );

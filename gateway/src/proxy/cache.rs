@@ -2,10 +2,16 @@
 //! short-lived cache of who is behind them, so the per-request check reads
 //! memory only. A miss (or an entry older than the TTL) asks the session
 //! store and the directory once, then serves from memory again.
+//!
+//! When the store does not answer (an outage, not a refusal), an identity
+//! confirmed earlier keeps being served for at most `store_outage_grace`
+//! past its TTL, while one background task per session retries; a refusal
+//! (signed out, locked, expired) still ends it at once, and nothing is
+//! served past the grace or for a session never confirmed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use idp::Idp;
@@ -130,6 +136,18 @@ struct LinkEntry {
     usage: LinkUse,
 }
 
+/// How long a request waits for the refresh of an identity past its TTL
+/// when a grace applies, before it is served the last confirmed identity
+/// and the refresh goes on in the background.
+pub const REFRESH_WAIT: Duration = Duration::from_millis(500);
+
+/// The pause between two background refresh attempts during an outage
+/// doubles from the first to the last.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+type IdentityMap = RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>;
+
 /// Application-host cookies (linked to portal sessions in the session store,
 /// so every instance honours them) and the identity cache.
 #[derive(Debug)]
@@ -137,17 +155,29 @@ pub struct EdgeSessions {
     idp: Arc<Idp>,
     metrics: Arc<crate::metrics::Metrics>,
     ttl: Duration,
+    /// How long past its TTL a confirmed identity is still served while the
+    /// store does not answer; zero: never.
+    grace: Duration,
     max_entries: usize,
     /// SHA-256 of the application cookie → its link, as last read from the
     /// store, and its use as this instance saw it.
     links: RwLock<HashMap<SessionKey, Cached<Arc<LinkEntry>>>>,
     /// Portal session → identity, refreshed after `ttl`.
-    cache: RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>,
+    cache: Arc<IdentityMap>,
     /// Signed identity assertions, dropped with their sessions.
     pub assertions: super::assertion::Assertions,
     /// Bumped by every revocation: a store read that started before one may
     /// be stale and is not cached.
-    epoch: AtomicU64,
+    epoch: Arc<AtomicU64>,
+    /// Portal sessions whose identity a background task is refreshing.
+    refreshing: Arc<Mutex<HashSet<SessionKey>>>,
+}
+
+/// What the first refresh attempt of a stale identity found.
+enum Refreshed {
+    Live(Arc<Identity>),
+    Refused,
+    Unavailable,
 }
 
 /// Inserts into a bounded cache: expired entries go first, then everything.
@@ -185,6 +215,7 @@ impl EdgeSessions {
     pub fn new(
         idp: Arc<Idp>,
         ttl: Duration,
+        grace: Duration,
         max_entries: usize,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
@@ -193,10 +224,12 @@ impl EdgeSessions {
             idp,
             metrics,
             ttl,
+            grace,
             max_entries,
             links: RwLock::new(HashMap::new()),
-            cache: RwLock::new(HashMap::new()),
-            epoch: AtomicU64::new(0),
+            cache: Arc::new(RwLock::new(HashMap::new())),
+            epoch: Arc::new(AtomicU64::new(0)),
+            refreshing: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -333,18 +366,27 @@ impl EdgeSessions {
             return Ok(None);
         }
         let link = &entry.link;
-        let hit = self.cache.read().ok().and_then(|cache| {
+        let found = self.cache.read().ok().and_then(|cache| {
             cache
                 .get(&link.session)
-                .filter(|c| c.fetched.elapsed() < self.ttl)
-                .map(|c| c.value.clone())
+                .map(|c| (c.value.clone(), c.fetched.elapsed()))
         });
-        if let Some(identity) = hit {
-            self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some((key, identity)));
-        }
+        let stale = match found {
+            Some((identity, age)) if age < self.ttl => {
+                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some((key, identity)));
+            }
+            Some((identity, age)) if self.within_grace(&identity, age) => Some(identity),
+            _ => None,
+        };
         self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
-        match self.load(&link.session).await? {
+        if let Some(last) = stale {
+            return Ok(self
+                .refresh_or_last(&link.session, epoch, last)
+                .await
+                .map(|identity| (key, identity)));
+        }
+        match load(&self.idp, &link.session).await? {
             Some(identity) => {
                 let identity = Arc::new(identity);
                 put(
@@ -450,18 +492,138 @@ impl EdgeSessions {
         }
     }
 
+    /// Whether an identity last confirmed `age` ago may still be served
+    /// while the store does not answer: within the grace past its TTL, and
+    /// before its session's absolute end.
+    fn within_grace(&self, identity: &Identity, age: Duration) -> bool {
+        !self.grace.is_zero()
+            && age < self.ttl + self.grace
+            && identity.expires_at > idp::clock::now()
+    }
+
+    /// An identity past its TTL, within the grace: refreshed, waiting at
+    /// most [`REFRESH_WAIT`] for the answer. A refusal ends it now; when
+    /// the store does not answer in time, `last` is served and one
+    /// background task per session keeps retrying until the store answers,
+    /// a revocation drops the entry, or the grace ends.
+    async fn refresh_or_last(
+        &self,
+        portal: &SessionKey,
+        epoch: u64,
+        last: Arc<Identity>,
+    ) -> Option<Arc<Identity>> {
+        let started = self
+            .refreshing
+            .lock()
+            .map(|mut r| r.insert(portal.clone()))
+            .unwrap_or(false);
+        if !started {
+            // A refresh is under way: its answer replaces or drops the entry.
+            return Some(last);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = Refresh {
+            idp: self.idp.clone(),
+            cache: self.cache.clone(),
+            epoch: self.epoch.clone(),
+            refreshing: self.refreshing.clone(),
+            max_entries: self.max_entries,
+            ttl: self.ttl,
+            // Past the grace the entry is not served anyway.
+            until: Instant::now() + self.grace,
+            portal: portal.clone(),
+        };
+        tokio::spawn(task.run(epoch, tx));
+        match tokio::time::timeout(REFRESH_WAIT, rx).await {
+            Ok(Ok(Refreshed::Live(identity))) => Some(identity),
+            Ok(Ok(Refreshed::Refused)) => None,
+            // The store does not answer, or not in time: the last identity,
+            // which the background refresh replaces or drops.
+            _ => Some(last),
+        }
+    }
+
     /// The identity behind a portal session, if it is live.
     pub async fn portal_session(
         &self,
         portal: &SessionKey,
     ) -> Result<Option<Identity>, Unavailable> {
-        self.load(portal).await
+        load(&self.idp, portal).await
     }
+}
 
-    /// The session and account, checked as the portal checks them.
-    async fn load(&self, portal: &SessionKey) -> Result<Option<Identity>, Unavailable> {
+/// A background refresh of one stale identity.
+struct Refresh {
+    idp: Arc<Idp>,
+    cache: Arc<IdentityMap>,
+    epoch: Arc<AtomicU64>,
+    refreshing: Arc<Mutex<HashSet<SessionKey>>>,
+    max_entries: usize,
+    ttl: Duration,
+    /// No attempt starts after this: the entry is no longer served anyway.
+    until: Instant,
+    portal: SessionKey,
+}
+
+impl Refresh {
+    async fn run(self, mut epoch: u64, first: tokio::sync::oneshot::Sender<Refreshed>) {
+        let mut first = Some(first);
+        let mut pause = RETRY_FIRST;
+        loop {
+            let outcome = match load(&self.idp, &self.portal).await {
+                Ok(Some(identity)) => {
+                    let identity = Arc::new(identity);
+                    put(
+                        &self.cache,
+                        self.max_entries,
+                        self.ttl,
+                        (&self.epoch, epoch),
+                        self.portal.clone(),
+                        identity.clone(),
+                    );
+                    Refreshed::Live(identity)
+                }
+                Ok(None) => {
+                    if let Ok(mut cache) = self.cache.write() {
+                        cache.remove(&self.portal);
+                    }
+                    Refreshed::Refused
+                }
+                Err(Unavailable) => Refreshed::Unavailable,
+            };
+            let done = !matches!(outcome, Refreshed::Unavailable);
+            if let Some(tx) = first.take() {
+                let _ = tx.send(outcome);
+            }
+            // Stop once answered, once the grace is over, or once a
+            // revocation dropped the entry (nothing left to keep alive).
+            let dropped = self
+                .cache
+                .read()
+                .map(|c| !c.contains_key(&self.portal))
+                .unwrap_or(true);
+            if done || dropped || Instant::now() + pause >= self.until {
+                break;
+            }
+            tracing::warn!(
+                retry_in = ?pause,
+                "store unavailable: serving the last confirmed identity while retrying"
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+            epoch = self.epoch.load(Ordering::SeqCst);
+        }
+        if let Ok(mut r) = self.refreshing.lock() {
+            r.remove(&self.portal);
+        }
+    }
+}
+
+/// The session and account, checked as the portal checks them.
+async fn load(idp: &Idp, portal: &SessionKey) -> Result<Option<Identity>, Unavailable> {
+    {
         let now = idp::clock::now();
-        let Live { user, session, .. } = match self.idp.resume(Presented::Key(portal), now).await {
+        let Live { user, session, .. } = match idp.resume(Presented::Key(portal), now).await {
             Ok(Ok(live)) => live,
             Ok(Err(why)) => {
                 tracing::debug!(?why, "portal session not usable");
@@ -472,7 +634,7 @@ impl EdgeSessions {
                 return Err(Unavailable);
             }
         };
-        let groups = match self.idp.groups_of(&user.id).await {
+        let groups = match idp.groups_of(&user.id).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "directory unavailable");
@@ -593,7 +755,13 @@ mod tests {
     /// Another instance on the same store: its own caches.
     fn instance(idp: &Arc<Idp>) -> EdgeSessions {
         let metrics = Arc::new(crate::metrics::Metrics::new(["vault"]));
-        EdgeSessions::new(idp.clone(), Duration::from_secs(60), 100, metrics)
+        EdgeSessions::new(
+            idp.clone(),
+            Duration::from_secs(60),
+            Duration::ZERO,
+            100,
+            metrics,
+        )
     }
 
     /// Stores the cookie's last use as another instance would write it back.
