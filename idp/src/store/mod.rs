@@ -24,6 +24,7 @@ mod handoffs;
 mod keys;
 mod mfa;
 mod oidc;
+mod pending_signouts;
 mod rate_limits;
 mod resets;
 mod saml;
