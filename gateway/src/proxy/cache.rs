@@ -316,7 +316,12 @@ impl EdgeSessions {
                     links.shrink_to_fit();
                 }
                 if let Ok(mut cache) = me.cache.write() {
-                    cache.retain(|_, c| c.fetched.elapsed() < ttl);
+                    // Entries past their TTL stay for the outage grace: they
+                    // are what a request is served while the store is away.
+                    cache.retain(|_, c| {
+                        let age = c.fetched.elapsed();
+                        age < ttl || me.within_grace(&c.value, age)
+                    });
                     cache.shrink_to_fit();
                 }
                 me.assertions.sweep(idp::clock::now());
@@ -851,6 +856,78 @@ mod tests {
             .unwrap()
             .last_used;
         assert_eq!(stored, now - 20);
+    }
+
+    /// An instance whose entries are always past their TTL (every request
+    /// refreshes), with `grace`.
+    fn refreshing_instance(idp: &Arc<Idp>, grace: Duration) -> EdgeSessions {
+        let metrics = Arc::new(crate::metrics::Metrics::new(["vault"]));
+        EdgeSessions::new(idp.clone(), Duration::ZERO, grace, 100, metrics)
+    }
+
+    #[tokio::test]
+    async fn an_outage_serves_the_last_confirmed_identity_within_the_grace() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_secs(60));
+        let confirmed = a.identify(&token, "vault", None).await.unwrap().unwrap().1;
+
+        idp.store.close().await;
+        let started = Instant::now();
+        let (_, served) = a.identify(&token, "vault", None).await.unwrap().unwrap();
+        assert_eq!(served, confirmed, "the last confirmed identity");
+        assert!(started.elapsed() < REFRESH_WAIT + Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn without_a_grace_an_outage_fails_closed() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::ZERO);
+        assert!(a.identify(&token, "vault", None).await.unwrap().is_some());
+        idp.store.close().await;
+        assert_eq!(
+            a.identify(&token, "vault", None).await.unwrap_err(),
+            Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn an_identity_never_confirmed_is_not_served_in_an_outage() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_secs(60));
+        idp.store.close().await;
+        assert_eq!(
+            a.identify(&token, "vault", None).await.unwrap_err(),
+            Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_still_ends_a_session_within_the_grace() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_secs(60));
+        let (_, identity) = a.identify(&token, "vault", None).await.unwrap().unwrap();
+        // Ended where this instance does not hear of it (no revocation
+        // follower): only the refresh can tell.
+        idp.sessions.end(&identity.session).await.unwrap();
+        assert!(a.identify(&token, "vault", None).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn past_the_grace_nothing_is_served() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_millis(1));
+        assert!(a.identify(&token, "vault", None).await.unwrap().is_some());
+        idp.store.close().await;
+        // The entry's age passes the 1 ms grace (the first refusal below may
+        // come from the background refresh still running, which is the same).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match a.identify(&token, "vault", None).await {
+                Err(Unavailable) => break,
+                Ok(Some(_)) if Instant::now() < deadline => tokio::task::yield_now().await,
+                other => panic!("expected Unavailable past the grace, got {other:?}"),
+            }
+        }
     }
 
     #[test]

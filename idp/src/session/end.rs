@@ -124,7 +124,10 @@ pub fn spawn_pending_signouts(idp: std::sync::Arc<Idp>) -> tokio::task::JoinHand
         loop {
             match idp.apply_pending_signouts().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "applied sign-outs queued during a session store outage"),
+                Ok(n) => tracing::info!(
+                    sessions = n,
+                    "applied sign-outs queued during a session store outage"
+                ),
                 Err(e) => tracing::debug!(error = %e, "queued sign-outs wait for the stores"),
             }
             tokio::time::sleep(PENDING_POLL).await;

@@ -230,6 +230,32 @@ impl Store {
         Ok(n == 0)
     }
 
+    /// Closes the pool: every later query fails as unavailable (shutdown;
+    /// fault tests use it as a database that went away).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// SQLite only, for fault tests: the database may not grow past its
+    /// current size, so a write that needs a new page fails with SQLITE_FULL,
+    /// as on a full disk. A no-op on PostgreSQL.
+    #[doc(hidden)]
+    pub async fn cap_size_for_tests(&self) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await?;
+        // PRAGMA takes no bound parameters; `pages` is a number we read.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// One round trip to the database, for readiness checks, given at most
     /// `within` (a pool that waits for a dead server must not hold a load
     /// balancer's probe for its whole acquire timeout).
