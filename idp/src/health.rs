@@ -31,3 +31,12 @@ impl Idp {
         pinged.map_err(NotReady::Unreachable)
     }
 }
+
+impl Idp {
+    /// Closes the state store's connections: every later operation that
+    /// needs it fails as unavailable. For shutdown, and for fault tests (a
+    /// database that went away).
+    pub async fn close_store(&self) {
+        self.store.close().await;
+    }
+}

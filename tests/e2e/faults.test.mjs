@@ -492,6 +492,7 @@ application = "Team Wiki"
     let rotations = 0;
     const lost = [];
     let killed = false;
+    let unanswered = 0;
     const rotate = async (server) => {
       const r = await token(server, { grant_type: 'refresh_token', refresh_token: newest });
       if (r.status === 200) {
@@ -507,6 +508,7 @@ application = "Team Wiki"
           await rotate(A);
         } catch {
           // A died with the request in flight: the client never got an answer.
+          unanswered++;
         }
       }
     })();
@@ -516,7 +518,7 @@ application = "Team Wiki"
     await loop;
     const exit = await A.exited;
     assert.equal(exit.signal, 'SIGKILL');
-    t.diagnostic(`${rotations} rotations on A before SIGKILL`);
+    t.diagnostic(`${rotations} rotations on A before SIGKILL; ${unanswered} in flight when it died`);
     for (let i = 0; i < 5; i++) await rotate(B);
     assert.deepEqual(lost, [], 'every rotation with the newest token held succeeded');
   });

@@ -871,7 +871,7 @@ mod tests {
         let a = refreshing_instance(&idp, Duration::from_secs(60));
         let confirmed = a.identify(&token, "vault", None).await.unwrap().unwrap().1;
 
-        idp.store.close().await;
+        idp.close_store().await;
         let started = Instant::now();
         let (_, served) = a.identify(&token, "vault", None).await.unwrap().unwrap();
         assert_eq!(served, confirmed, "the last confirmed identity");
@@ -883,7 +883,7 @@ mod tests {
         let (idp, token, _dir) = linked().await;
         let a = refreshing_instance(&idp, Duration::ZERO);
         assert!(a.identify(&token, "vault", None).await.unwrap().is_some());
-        idp.store.close().await;
+        idp.close_store().await;
         assert_eq!(
             a.identify(&token, "vault", None).await.unwrap_err(),
             Unavailable
@@ -894,7 +894,7 @@ mod tests {
     async fn an_identity_never_confirmed_is_not_served_in_an_outage() {
         let (idp, token, _dir) = linked().await;
         let a = refreshing_instance(&idp, Duration::from_secs(60));
-        idp.store.close().await;
+        idp.close_store().await;
         assert_eq!(
             a.identify(&token, "vault", None).await.unwrap_err(),
             Unavailable
@@ -917,7 +917,7 @@ mod tests {
         let (idp, token, _dir) = linked().await;
         let a = refreshing_instance(&idp, Duration::from_millis(1));
         assert!(a.identify(&token, "vault", None).await.unwrap().is_some());
-        idp.store.close().await;
+        idp.close_store().await;
         // The entry's age passes the 1 ms grace (the first refusal below may
         // come from the background refresh still running, which is the same).
         let deadline = Instant::now() + Duration::from_secs(10);
