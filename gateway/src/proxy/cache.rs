@@ -148,6 +148,21 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 type IdentityMap = RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>;
 
+/// When (unix seconds) an outage was last logged: one line per
+/// [`OUTAGE_LOG_EVERY`] however many sessions fail to refresh.
+static OUTAGE_LOGGED: AtomicI64 = AtomicI64::new(0);
+const OUTAGE_LOG_EVERY: i64 = 10;
+
+/// Whether this failure is the one to log in its period.
+fn log_outage_now() -> bool {
+    let now = idp::clock::now();
+    let last = OUTAGE_LOGGED.load(Ordering::Relaxed);
+    now - last >= OUTAGE_LOG_EVERY
+        && OUTAGE_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// Application-host cookies (linked to portal sessions in the session store,
 /// so every instance honours them) and the identity cache.
 #[derive(Debug)]
@@ -610,10 +625,11 @@ impl Refresh {
             if done || dropped || Instant::now() + pause >= self.until {
                 break;
             }
-            tracing::warn!(
-                retry_in = ?pause,
-                "store unavailable: serving the last confirmed identity while retrying"
-            );
+            if log_outage_now() {
+                tracing::warn!(
+                    "store unavailable: serving last confirmed identities (within gateway.store_outage_grace) while retrying"
+                );
+            }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RETRY_MAX);
             epoch = self.epoch.load(Ordering::SeqCst);
@@ -635,14 +651,18 @@ async fn load(idp: &Idp, portal: &SessionKey) -> Result<Option<Identity>, Unavai
                 return Ok(None);
             }
             Err(e) => {
-                tracing::error!(error = %e, "session store or directory unavailable");
+                if log_outage_now() {
+                    tracing::error!(error = %e, "session store or directory unavailable");
+                }
                 return Err(Unavailable);
             }
         };
         let groups = match idp.groups_of(&user.id).await {
             Ok(g) => g,
             Err(e) => {
-                tracing::error!(error = %e, "directory unavailable");
+                if log_outage_now() {
+                    tracing::error!(error = %e, "directory unavailable");
+                }
                 return Err(Unavailable);
             }
         };

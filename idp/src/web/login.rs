@@ -364,7 +364,7 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
             message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Signed out in this browser only",
-                "This browser is signed out, but our services did not answer, so the sign-out could not be completed on our side. If you fear someone else has this session, sign in again later and change your password on the Security page: that ends every session.",
+                "This browser is signed out. Some of our services did not answer, so the sign-out may not have reached everything signed in through this session. If you fear someone else has it, sign in again later and change your password on the Security page: that ends every session.",
                 Some(("/login", "Sign in again")),
             )
         }
