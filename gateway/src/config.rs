@@ -54,10 +54,10 @@ pub struct GatewayConfig {
     /// session store again: the bound on how late a revocation takes effect.
     #[serde(with = "humantime_serde")]
     pub session_cache_ttl: std::time::Duration,
-    /// While the state or session store does not answer, a session check
-    /// confirmed earlier is still trusted for this long past its TTL (one
-    /// background task per session retries meanwhile); a refusal still
-    /// takes effect at once. Zero: never (requests wait for the store).
+    /// While the state store does not answer, a session check confirmed
+    /// earlier is still trusted for this long past its TTL (one background
+    /// task per session retries meanwhile); a refusal still takes effect at
+    /// once. Zero: never (requests wait for the store).
     #[serde(with = "humantime_serde")]
     pub store_outage_grace: std::time::Duration,
     /// Cached session checks kept at most.
