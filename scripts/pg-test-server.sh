@@ -8,6 +8,9 @@
 #       With OWNER_PID, a watchdog stops the server and removes the directory
 #       when that process ends (test binaries have no teardown hook).
 #   scripts/pg-test-server.sh stop DIR
+#   scripts/pg-test-server.sh halt DIR     (fault tests: stop the server at
+#   scripts/pg-test-server.sh resume DIR    once, keep its data; start it again
+#                                           on the same port)
 #
 # initdb refuses to run as root: as root the server runs as the `postgres`
 # user (or `nobody`), which owns the directory; otherwise as the caller.
@@ -83,8 +86,26 @@ start() {
             "$0" stop "$2"
         ' "$0" "$owner" "$dir" </dev/null >/dev/null 2>&1 &
     fi
+    echo "$port" >"$dir/port"
     echo "postgres://portcullis@127.0.0.1:$port/postgres"
     echo "$dir"
+}
+
+halt() {
+    local dir="$1" bin
+    [[ "$dir" == /tmp/portcullis-pg.* && -f "$dir/data/postmaster.pid" ]] || die "no server running in $dir"
+    bin="$(bin_dir)"
+    as_server "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1
+}
+
+resume() {
+    local dir="$1" bin port
+    [[ "$dir" == /tmp/portcullis-pg.* && -f "$dir/port" ]] || die "no halted server in $dir"
+    bin="$(bin_dir)"
+    port="$(cat "$dir/port")"
+    as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+        start >/dev/null 2>&1 || { cat "$dir/server.log" >&2; die "the server did not start again"; }
 }
 
 stop() {
@@ -100,5 +121,7 @@ stop() {
 case "${1:-}" in
     start) start "${2:-}" ;;
     stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; stop "$2" ;;
-    *) die "usage: $0 start [OWNER_PID] | stop DIR" ;;
+    halt) [[ $# -eq 2 ]] || die "usage: $0 halt DIR"; halt "$2" ;;
+    resume) [[ $# -eq 2 ]] || die "usage: $0 resume DIR"; resume "$2" ;;
+    *) die "usage: $0 start [OWNER_PID] | stop DIR | halt DIR | resume DIR" ;;
 esac

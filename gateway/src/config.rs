@@ -54,6 +54,12 @@ pub struct GatewayConfig {
     /// session store again: the bound on how late a revocation takes effect.
     #[serde(with = "humantime_serde")]
     pub session_cache_ttl: std::time::Duration,
+    /// While the state store does not answer, a session check confirmed
+    /// earlier is still trusted for this long past its TTL (one background
+    /// task per session retries meanwhile); a refusal still takes effect at
+    /// once. Zero: never (requests wait for the store).
+    #[serde(with = "humantime_serde")]
+    pub store_outage_grace: std::time::Duration,
     /// Cached session checks kept at most.
     pub session_cache_entries: usize,
     /// Where Prometheus scrapes `/metrics`; off when absent.
@@ -100,6 +106,7 @@ impl Default for GatewayConfig {
         Self {
             policies_dir: PathBuf::from("policies"),
             session_cache_ttl: std::time::Duration::from_secs(1),
+            store_outage_grace: std::time::Duration::from_secs(300),
             session_cache_entries: 100_000,
             metrics_listen: None,
             threads: 0,
@@ -313,6 +320,12 @@ impl Config {
                 "must be at most 60s: it is how late a sign-out reaches the proxy",
             ));
         }
+        if self.gateway.store_outage_grace > std::time::Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                "gateway.store_outage_grace",
+                "must be at most 1h: it is how long a session may outlive a revocation nobody could record",
+            ));
+        }
         if self.gateway.session_cache_entries == 0 {
             return Err(ConfigError::new(
                 "gateway.session_cache_entries",
@@ -521,6 +534,14 @@ mod tests {
             ("[mfa]\nissuer = \"a:b\"", "mfa.issuer"),
             ("[mfa]\npasskey_reverify = \"1s\"", "mfa.passkey_reverify"),
             ("[log]\nformat = \"xml\"", "log.format"),
+            (
+                "[gateway]\nstore_outage_grace = \"2h\"",
+                "gateway.store_outage_grace",
+            ),
+            (
+                "[store]\nacquire_timeout = \"10ms\"",
+                "store.acquire_timeout",
+            ),
             ("[sessions]\nstore = \"memcached\"", "sessions.store"),
             ("[sessions]\nstore = \"redis\"", "sessions.redis_url"),
             (

@@ -55,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         idp.clone(),
         routes.clone(),
         config.gateway.session_cache_ttl,
+        config.gateway.store_outage_grace,
         config.gateway.session_cache_entries,
         metrics.clone(),
     );
@@ -96,6 +97,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // store's outbox, including those queued by the admin CLI, which exits
     // without sending them; a claim in the store keeps it to one sender.
     idp::oidc::backchannel::spawn_delivery(idp.clone());
+    // Sign-outs recorded in the state store while the session store was
+    // away end their sessions once it answers again.
+    idp::session::end::spawn_pending_signouts(idp.clone());
     if config.idp.reset.expiry_reminders {
         // The store allows one reminder a day per user, however often this runs.
         idp::reset::spawn_expiry_reminders(idp.clone(), config.idp.reset.reminder_interval);

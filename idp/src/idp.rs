@@ -44,7 +44,12 @@ impl Idp {
             path: dir.display().to_string(),
             source,
         })?;
-        let store = Store::open(&config.database_url()).await?;
+        let store = Store::open_configured(
+            &config.database_url(),
+            crate::store::ConnectRetry::default(),
+            config.store.acquire_timeout,
+        )
+        .await?;
         Self::with_store(config, store).await
     }
 

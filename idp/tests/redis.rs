@@ -2,6 +2,8 @@
 //! free port (skipped with a message when the binary is missing). Two store
 //! handles stand for two `portcullis` instances sharing one Redis.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use std::sync::Arc;
 
 use idp::config::SessionConfig;
 use idp::redis_store::RedisStore;
-use idp::session::{AppLink, Revocation, Session, SessionKey, Sessions, Store};
+use idp::session::{AppLink, Presented, Revocation, Session, SessionKey, Sessions, Store};
 use tokio::sync::broadcast;
 
 struct RedisServer {
@@ -258,4 +260,71 @@ async fn the_first_command_after_redis_restarts_is_answered() {
         .await
         .expect("the first write after the restart");
     assert!(writer.get(&key).await.unwrap().is_some());
+}
+
+/// Stops or resumes a process (SIGSTOP / SIGCONT): Redis keeps its data but
+/// answers nothing meanwhile, as in a network partition.
+fn signal(redis: &RedisServer, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &redis.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig}");
+}
+
+#[tokio::test]
+async fn a_sign_out_while_redis_is_away_is_queued_and_applied_when_it_answers() {
+    let Some(redis) = start_redis(free_port()).await else {
+        eprintln!("redis-server not available: skipping");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let k = support::kit_with(|c| {
+        c.sessions.store = "redis".into();
+        c.sessions.redis_url = Some(url);
+        c.sessions.redis_prefix = "signout:".into();
+    })
+    .await;
+    let user = k.demo_user().await;
+    let now = idp::clock::now();
+    let (token, _) = k
+        .idp
+        .sessions
+        .create(&user.id, vec!["pwd".into()], None, now)
+        .await
+        .unwrap();
+    let key = SessionKey::of_token(&token);
+    let mut heard = k.idp.sessions.revocations();
+
+    signal(&redis, "-STOP");
+    let out = k.idp.sign_out(&key, now).await;
+    signal(&redis, "-CONT");
+    assert_eq!(out.unwrap(), idp::session::end::SignedOut::Queued);
+    // This instance's caches hear of it at once.
+    assert_eq!(
+        next_revocation(&mut heard).await,
+        Revocation::Session(key.clone())
+    );
+
+    // Redis answers again, with the session still in it, until the queue is applied.
+    assert!(
+        k.idp
+            .resume(Presented::Key(&key), now)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(k.idp.apply_pending_signouts().await.unwrap(), 1);
+    assert!(
+        k.idp
+            .resume(Presented::Key(&key), now)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert_eq!(
+        k.idp.apply_pending_signouts().await.unwrap(),
+        0,
+        "applied once"
+    );
 }

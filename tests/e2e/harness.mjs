@@ -80,7 +80,7 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host 
   });
 }
 
-function configToml({ port, dataDir, policiesDir, databaseUrl = null, extraToml = '', gatewayToml = '' }) {
+function configToml({ port, dataDir, policiesDir, databaseUrl = null, extraToml = '', gatewayToml = '', storeToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"
 ${gatewayToml}
@@ -92,6 +92,7 @@ public_url = "https://${PORTAL_HOST}:${port}"
 [store]
 data_dir = "${dataDir}"
 ${databaseUrl ? `database_url = "${databaseUrl}"` : ''}
+${storeToml}
 
 [passwords]
 # cheap hashing in tests keeps them fast; production defaults are OWASP's
@@ -120,8 +121,8 @@ export class Server {
    * `policies` maps a policy id to its TOML text; they are written into the
    * server's own policies directory (`gateway.policies_dir`).
    */
-  /** `gatewayToml` is added to the generated [gateway] section (which extraToml cannot reopen). */
-  static async start(name, { policies = {}, dataDir = null, databaseUrl = null, extraToml = '', gatewayToml = '', ...unknown } = {}) {
+  /** `gatewayToml` is added to the generated [gateway] section (which extraToml cannot reopen); `storeToml` to [store]. */
+  static async start(name, { policies = {}, dataDir = null, databaseUrl = null, extraToml = '', gatewayToml = '', storeToml = '', ...unknown } = {}) {
     // A misspelt option would silently run the test on the default config.
     if (Object.keys(unknown).length) throw new Error(`Server.start: unknown options ${Object.keys(unknown).join(', ')}`);
     const server = new Server(name);
@@ -130,6 +131,7 @@ export class Server {
     server.sharedDataDir = dataDir;
     server.extraToml = extraToml;
     server.gatewayToml = gatewayToml;
+    server.storeToml = storeToml;
     // `[store] database_url` (e.g. a PostgreSQL server shared by several instances).
     server.databaseUrl = databaseUrl;
     await server.#start();
@@ -172,6 +174,7 @@ export class Server {
         databaseUrl: this.databaseUrl,
         extraToml: this.extraToml,
         gatewayToml: this.gatewayToml,
+        storeToml: this.storeToml,
       }));
 
     this.child = spawn(BIN, ['serve', '--config', this.configPath], {

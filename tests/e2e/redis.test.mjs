@@ -213,7 +213,7 @@ redis_url = "redis://127.0.0.1:${redis.port}/0"
       assert.equal(JSON.parse(json.body).error, 'temporarily_unavailable');
       const html = await app(b, 'text/html');
       assert.equal(html.status, 503);
-      assert.match(html.body, /Sign-in is unavailable/);
+      assert.match(html.body, /Sign-in is temporarily unavailable/);
       // A new sign-in fails with a clear page, not a crash.
       const other = await newContext(browser);
       try {
@@ -223,7 +223,7 @@ redis_url = "redis://127.0.0.1:${redis.port}/0"
         await p2.getByRole('button', { name: 'Continue' }).click();
         await p2.getByLabel('Password').fill(DEMO.password);
         await p2.getByRole('button', { name: 'Login' }).click();
-        await p2.getByText('Sign-in is unavailable').waitFor();
+        await p2.getByText('Sign-in is temporarily unavailable').waitFor();
       } finally {
         await other.close();
       }

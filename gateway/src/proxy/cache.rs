@@ -2,10 +2,16 @@
 //! short-lived cache of who is behind them, so the per-request check reads
 //! memory only. A miss (or an entry older than the TTL) asks the session
 //! store and the directory once, then serves from memory again.
+//!
+//! When the store does not answer (an outage, not a refusal), an identity
+//! confirmed earlier keeps being served for at most `store_outage_grace`
+//! past its TTL, while one background task per session retries; a refusal
+//! (signed out, locked, expired) still ends it at once, and nothing is
+//! served past the grace or for a session never confirmed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use idp::Idp;
@@ -130,6 +136,33 @@ struct LinkEntry {
     usage: LinkUse,
 }
 
+/// How long a request waits for the refresh of an identity past its TTL
+/// when a grace applies, before it is served the last confirmed identity
+/// and the refresh goes on in the background.
+pub const REFRESH_WAIT: Duration = Duration::from_millis(500);
+
+/// The pause between two background refresh attempts during an outage
+/// doubles from the first to the last.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+type IdentityMap = RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>;
+
+/// When (unix seconds) an outage was last logged: one line per
+/// [`OUTAGE_LOG_EVERY`] however many sessions fail to refresh.
+static OUTAGE_LOGGED: AtomicI64 = AtomicI64::new(0);
+const OUTAGE_LOG_EVERY: i64 = 10;
+
+/// Whether this failure is the one to log in its period.
+fn log_outage_now() -> bool {
+    let now = idp::clock::now();
+    let last = OUTAGE_LOGGED.load(Ordering::Relaxed);
+    now - last >= OUTAGE_LOG_EVERY
+        && OUTAGE_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// Application-host cookies (linked to portal sessions in the session store,
 /// so every instance honours them) and the identity cache.
 #[derive(Debug)]
@@ -137,17 +170,29 @@ pub struct EdgeSessions {
     idp: Arc<Idp>,
     metrics: Arc<crate::metrics::Metrics>,
     ttl: Duration,
+    /// How long past its TTL a confirmed identity is still served while the
+    /// store does not answer; zero: never.
+    grace: Duration,
     max_entries: usize,
     /// SHA-256 of the application cookie → its link, as last read from the
     /// store, and its use as this instance saw it.
     links: RwLock<HashMap<SessionKey, Cached<Arc<LinkEntry>>>>,
     /// Portal session → identity, refreshed after `ttl`.
-    cache: RwLock<HashMap<SessionKey, Cached<Arc<Identity>>>>,
+    cache: Arc<IdentityMap>,
     /// Signed identity assertions, dropped with their sessions.
     pub assertions: super::assertion::Assertions,
     /// Bumped by every revocation: a store read that started before one may
     /// be stale and is not cached.
-    epoch: AtomicU64,
+    epoch: Arc<AtomicU64>,
+    /// Portal sessions whose identity a background task is refreshing.
+    refreshing: Arc<Mutex<HashSet<SessionKey>>>,
+}
+
+/// What the first refresh attempt of a stale identity found.
+enum Refreshed {
+    Live(Arc<Identity>),
+    Refused,
+    Unavailable,
 }
 
 /// Inserts into a bounded cache: expired entries go first, then everything.
@@ -185,6 +230,7 @@ impl EdgeSessions {
     pub fn new(
         idp: Arc<Idp>,
         ttl: Duration,
+        grace: Duration,
         max_entries: usize,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
@@ -193,10 +239,12 @@ impl EdgeSessions {
             idp,
             metrics,
             ttl,
+            grace,
             max_entries,
             links: RwLock::new(HashMap::new()),
-            cache: RwLock::new(HashMap::new()),
-            epoch: AtomicU64::new(0),
+            cache: Arc::new(RwLock::new(HashMap::new())),
+            epoch: Arc::new(AtomicU64::new(0)),
+            refreshing: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -283,7 +331,12 @@ impl EdgeSessions {
                     links.shrink_to_fit();
                 }
                 if let Ok(mut cache) = me.cache.write() {
-                    cache.retain(|_, c| c.fetched.elapsed() < ttl);
+                    // Entries past their TTL stay for the outage grace: they
+                    // are what a request is served while the store is away.
+                    cache.retain(|_, c| {
+                        let age = c.fetched.elapsed();
+                        age < ttl || me.within_grace(&c.value, age)
+                    });
                     cache.shrink_to_fit();
                 }
                 me.assertions.sweep(idp::clock::now());
@@ -333,18 +386,27 @@ impl EdgeSessions {
             return Ok(None);
         }
         let link = &entry.link;
-        let hit = self.cache.read().ok().and_then(|cache| {
+        let found = self.cache.read().ok().and_then(|cache| {
             cache
                 .get(&link.session)
-                .filter(|c| c.fetched.elapsed() < self.ttl)
-                .map(|c| c.value.clone())
+                .map(|c| (c.value.clone(), c.fetched.elapsed()))
         });
-        if let Some(identity) = hit {
-            self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some((key, identity)));
-        }
+        let stale = match found {
+            Some((identity, age)) if age < self.ttl => {
+                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some((key, identity)));
+            }
+            Some((identity, age)) if self.within_grace(&identity, age) => Some(identity),
+            _ => None,
+        };
         self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
-        match self.load(&link.session).await? {
+        if let Some(last) = stale {
+            return Ok(self
+                .refresh_or_last(&link.session, epoch, last)
+                .await
+                .map(|identity| (key, identity)));
+        }
+        match load(&self.idp, &link.session).await? {
             Some(identity) => {
                 let identity = Arc::new(identity);
                 put(
@@ -450,32 +512,157 @@ impl EdgeSessions {
         }
     }
 
+    /// Whether an identity last confirmed `age` ago may still be served
+    /// while the store does not answer: within the grace past its TTL, and
+    /// before its session's absolute end.
+    fn within_grace(&self, identity: &Identity, age: Duration) -> bool {
+        !self.grace.is_zero()
+            && age < self.ttl + self.grace
+            && identity.expires_at > idp::clock::now()
+    }
+
+    /// An identity past its TTL, within the grace: refreshed, waiting at
+    /// most [`REFRESH_WAIT`] for the answer. A refusal ends it now; when
+    /// the store does not answer in time, `last` is served and one
+    /// background task per session keeps retrying until the store answers,
+    /// a revocation drops the entry, or the grace ends.
+    async fn refresh_or_last(
+        &self,
+        portal: &SessionKey,
+        epoch: u64,
+        last: Arc<Identity>,
+    ) -> Option<Arc<Identity>> {
+        let started = self
+            .refreshing
+            .lock()
+            .map(|mut r| r.insert(portal.clone()))
+            .unwrap_or(false);
+        if !started {
+            // A refresh is under way: its answer replaces or drops the entry.
+            return Some(last);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = Refresh {
+            idp: self.idp.clone(),
+            cache: self.cache.clone(),
+            epoch: self.epoch.clone(),
+            refreshing: self.refreshing.clone(),
+            max_entries: self.max_entries,
+            ttl: self.ttl,
+            // Past the grace the entry is not served anyway.
+            until: Instant::now() + self.grace,
+            portal: portal.clone(),
+        };
+        tokio::spawn(task.run(epoch, tx));
+        match tokio::time::timeout(REFRESH_WAIT, rx).await {
+            Ok(Ok(Refreshed::Live(identity))) => Some(identity),
+            Ok(Ok(Refreshed::Refused)) => None,
+            // The store does not answer, or not in time: the last identity,
+            // which the background refresh replaces or drops.
+            _ => Some(last),
+        }
+    }
+
     /// The identity behind a portal session, if it is live.
     pub async fn portal_session(
         &self,
         portal: &SessionKey,
     ) -> Result<Option<Identity>, Unavailable> {
-        self.load(portal).await
+        load(&self.idp, portal).await
     }
+}
 
-    /// The session and account, checked as the portal checks them.
-    async fn load(&self, portal: &SessionKey) -> Result<Option<Identity>, Unavailable> {
+/// A background refresh of one stale identity.
+struct Refresh {
+    idp: Arc<Idp>,
+    cache: Arc<IdentityMap>,
+    epoch: Arc<AtomicU64>,
+    refreshing: Arc<Mutex<HashSet<SessionKey>>>,
+    max_entries: usize,
+    ttl: Duration,
+    /// No attempt starts after this: the entry is no longer served anyway.
+    until: Instant,
+    portal: SessionKey,
+}
+
+impl Refresh {
+    async fn run(self, mut epoch: u64, first: tokio::sync::oneshot::Sender<Refreshed>) {
+        let mut first = Some(first);
+        let mut pause = RETRY_FIRST;
+        loop {
+            let outcome = match load(&self.idp, &self.portal).await {
+                Ok(Some(identity)) => {
+                    let identity = Arc::new(identity);
+                    put(
+                        &self.cache,
+                        self.max_entries,
+                        self.ttl,
+                        (&self.epoch, epoch),
+                        self.portal.clone(),
+                        identity.clone(),
+                    );
+                    Refreshed::Live(identity)
+                }
+                Ok(None) => {
+                    if let Ok(mut cache) = self.cache.write() {
+                        cache.remove(&self.portal);
+                    }
+                    Refreshed::Refused
+                }
+                Err(Unavailable) => Refreshed::Unavailable,
+            };
+            let done = !matches!(outcome, Refreshed::Unavailable);
+            if let Some(tx) = first.take() {
+                let _ = tx.send(outcome);
+            }
+            // Stop once answered, once the grace is over, or once a
+            // revocation dropped the entry (nothing left to keep alive).
+            let dropped = self
+                .cache
+                .read()
+                .map(|c| !c.contains_key(&self.portal))
+                .unwrap_or(true);
+            if done || dropped || Instant::now() + pause >= self.until {
+                break;
+            }
+            if log_outage_now() {
+                tracing::warn!(
+                    "store unavailable: serving last confirmed identities (within gateway.store_outage_grace) while retrying"
+                );
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+            epoch = self.epoch.load(Ordering::SeqCst);
+        }
+        if let Ok(mut r) = self.refreshing.lock() {
+            r.remove(&self.portal);
+        }
+    }
+}
+
+/// The session and account, checked as the portal checks them.
+async fn load(idp: &Idp, portal: &SessionKey) -> Result<Option<Identity>, Unavailable> {
+    {
         let now = idp::clock::now();
-        let Live { user, session, .. } = match self.idp.resume(Presented::Key(portal), now).await {
+        let Live { user, session, .. } = match idp.resume(Presented::Key(portal), now).await {
             Ok(Ok(live)) => live,
             Ok(Err(why)) => {
                 tracing::debug!(?why, "portal session not usable");
                 return Ok(None);
             }
             Err(e) => {
-                tracing::error!(error = %e, "session store or directory unavailable");
+                if log_outage_now() {
+                    tracing::error!(error = %e, "session store or directory unavailable");
+                }
                 return Err(Unavailable);
             }
         };
-        let groups = match self.idp.groups_of(&user.id).await {
+        let groups = match idp.groups_of(&user.id).await {
             Ok(g) => g,
             Err(e) => {
-                tracing::error!(error = %e, "directory unavailable");
+                if log_outage_now() {
+                    tracing::error!(error = %e, "directory unavailable");
+                }
                 return Err(Unavailable);
             }
         };
@@ -593,7 +780,13 @@ mod tests {
     /// Another instance on the same store: its own caches.
     fn instance(idp: &Arc<Idp>) -> EdgeSessions {
         let metrics = Arc::new(crate::metrics::Metrics::new(["vault"]));
-        EdgeSessions::new(idp.clone(), Duration::from_secs(60), 100, metrics)
+        EdgeSessions::new(
+            idp.clone(),
+            Duration::from_secs(60),
+            Duration::ZERO,
+            100,
+            metrics,
+        )
     }
 
     /// Stores the cookie's last use as another instance would write it back.
@@ -683,6 +876,78 @@ mod tests {
             .unwrap()
             .last_used;
         assert_eq!(stored, now - 20);
+    }
+
+    /// An instance whose entries are always past their TTL (every request
+    /// refreshes), with `grace`.
+    fn refreshing_instance(idp: &Arc<Idp>, grace: Duration) -> EdgeSessions {
+        let metrics = Arc::new(crate::metrics::Metrics::new(["vault"]));
+        EdgeSessions::new(idp.clone(), Duration::ZERO, grace, 100, metrics)
+    }
+
+    #[tokio::test]
+    async fn an_outage_serves_the_last_confirmed_identity_within_the_grace() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_secs(60));
+        let confirmed = a.identify(&token, "vault", None).await.unwrap().unwrap().1;
+
+        idp.close_store().await;
+        let started = Instant::now();
+        let (_, served) = a.identify(&token, "vault", None).await.unwrap().unwrap();
+        assert_eq!(served, confirmed, "the last confirmed identity");
+        assert!(started.elapsed() < REFRESH_WAIT + Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn without_a_grace_an_outage_fails_closed() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::ZERO);
+        assert!(a.identify(&token, "vault", None).await.unwrap().is_some());
+        idp.close_store().await;
+        assert_eq!(
+            a.identify(&token, "vault", None).await.unwrap_err(),
+            Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn an_identity_never_confirmed_is_not_served_in_an_outage() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_secs(60));
+        idp.close_store().await;
+        assert_eq!(
+            a.identify(&token, "vault", None).await.unwrap_err(),
+            Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_still_ends_a_session_within_the_grace() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_secs(60));
+        let (_, identity) = a.identify(&token, "vault", None).await.unwrap().unwrap();
+        // Ended where this instance does not hear of it (no revocation
+        // follower): only the refresh can tell.
+        idp.sessions.end(&identity.session).await.unwrap();
+        assert!(a.identify(&token, "vault", None).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn past_the_grace_nothing_is_served() {
+        let (idp, token, _dir) = linked().await;
+        let a = refreshing_instance(&idp, Duration::from_millis(1));
+        assert!(a.identify(&token, "vault", None).await.unwrap().is_some());
+        idp.close_store().await;
+        // The entry's age passes the 1 ms grace (the first refusal below may
+        // come from the background refresh still running, which is the same).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match a.identify(&token, "vault", None).await {
+                Err(Unavailable) => break,
+                Ok(Some(_)) if Instant::now() < deadline => tokio::task::yield_now().await,
+                other => panic!("expected Unavailable past the grace, got {other:?}"),
+            }
+        }
     }
 
     #[test]

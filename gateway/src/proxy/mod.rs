@@ -105,6 +105,7 @@ impl Gateway {
         idp: Arc<idp::Idp>,
         routes: Arc<RouteTable>,
         cache_ttl: std::time::Duration,
+        outage_grace: std::time::Duration,
         cache_entries: usize,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
@@ -112,6 +113,7 @@ impl Gateway {
         let sessions = Arc::new(EdgeSessions::new(
             idp.clone(),
             cache_ttl,
+            outage_grace,
             cache_entries,
             metrics.clone(),
         ));
@@ -242,8 +244,8 @@ impl Gateway {
         pages::message(
             session,
             503,
-            "Sign-in is unavailable",
-            "The session service does not answer. Please try again in a few minutes.",
+            "Sign-in is temporarily unavailable",
+            "A service signing in needs does not answer. Nothing is wrong with your account. Please try again in a minute.",
             Some(("/", "Try again")),
         )
         .await
@@ -545,13 +547,18 @@ impl ProxyHttp for Gateway {
                 self.enforce(session, ctx, route).await
             }
             None if session.req_header().uri.path() == "/readyz" => {
-                // Ready when the state store answers: without it nobody can
-                // sign in, so a load balancer should look elsewhere.
+                // Ready when the state store answers (within a second) and
+                // takes writes: without it nobody can sign in, so a load
+                // balancer should look elsewhere.
                 ctx.outcome = "readyz";
                 match self.idp.ready().await {
                     Ok(()) => pages::text(session, 200, "ready").await,
+                    Err(e @ idp::health::NotReady::StorageFull) => {
+                        tracing::warn!(error = %e, "not ready");
+                        pages::text(session, 503, "store full").await
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "not ready: the store does not answer");
+                        tracing::warn!(error = %e, "not ready");
                         pages::text(session, 503, "store unavailable").await
                     }
                 }

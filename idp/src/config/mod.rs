@@ -21,6 +21,11 @@ pub struct StoreConfig {
     /// `postgres://user:password@host/db` URL shares the state between
     /// several instances.
     pub database_url: Option<String>,
+    /// PostgreSQL: how long a query waits for a connection (a free one, or
+    /// a new one to a server that went away) before it fails as unavailable.
+    /// Sign-in during a database outage answers 503 after this long.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -28,6 +33,7 @@ impl Default for StoreConfig {
         Self {
             data_dir: PathBuf::from("data"),
             database_url: None,
+            acquire_timeout: crate::store::DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -349,7 +355,7 @@ impl IdpConfig {
             secure_cookies: true,
             store: StoreConfig {
                 data_dir,
-                database_url: None,
+                ..StoreConfig::default()
             },
             secrets: SecretsConfig::default(),
             sessions: SessionConfig::default(),
@@ -549,6 +555,14 @@ impl IdpConfig {
         }
         if r.rate_window < Duration::from_secs(1) {
             return Err(ConfigError::new("reset.rate_window", "must be at least 1s"));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(60))
+            .contains(&self.store.acquire_timeout)
+        {
+            return Err(ConfigError::new(
+                "store.acquire_timeout",
+                "must be between 100ms and 60s",
+            ));
         }
         if let Some(url) = &self.store.database_url
             && crate::store::Backend::of_url(url).is_none()

@@ -468,6 +468,12 @@ impl Sessions {
         self.store.insert_link(key, link).await
     }
 
+    /// Tells this instance's listeners (its gateway cache) only: for a
+    /// revocation the store could not take yet.
+    pub fn forget_here(&self, revocation: Revocation) {
+        let _ = self.revoked.send(revocation);
+    }
+
     pub async fn end(&self, key: &SessionKey) -> Result<()> {
         self.store.remove(key).await?;
         self.announce(Revocation::Session(key.clone())).await;

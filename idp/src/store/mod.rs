@@ -24,6 +24,7 @@ mod handoffs;
 mod keys;
 mod mfa;
 mod oidc;
+mod pending_signouts;
 mod rate_limits;
 mod resets;
 mod saml;
@@ -99,6 +100,39 @@ impl Default for ConnectRetry {
     }
 }
 
+/// How long a query waits for a free PostgreSQL connection (or for a new
+/// one to a server that went away) before it fails as unavailable, when the
+/// configuration does not say (`store.acquire_timeout`).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long after a write failed for want of space the store still counts
+/// as not writable (readiness reports it): long enough for a load balancer
+/// to notice, short enough that a freed disk brings the instance back soon.
+pub const STORAGE_FULL_WINDOW: Duration = Duration::from_secs(30);
+
+/// When (unix milliseconds) a write last failed for want of space, in this
+/// process; 0 = never. Set from the one conversion of database errors, so
+/// every query reports it without each call site knowing.
+static STORAGE_FULL_AT: AtomicI64 = AtomicI64::new(0);
+
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Records that a write just failed because the database is full.
+pub(crate) fn note_storage_full() {
+    STORAGE_FULL_AT.store(unix_millis(), Ordering::Relaxed);
+}
+
+/// Whether a write failed for want of space within [`STORAGE_FULL_WINDOW`].
+pub fn storage_full_recently() -> bool {
+    let at = STORAGE_FULL_AT.load(Ordering::Relaxed);
+    at != 0 && unix_millis() - at < STORAGE_FULL_WINDOW.as_millis() as i64
+}
+
 /// The state store.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -116,6 +150,16 @@ impl Store {
 
     /// [`Store::open`] with an explicit retry budget.
     pub async fn open_with(url: &str, retry: ConnectRetry) -> Result<Self> {
+        Self::open_configured(url, retry, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Store::open_with`] with the PostgreSQL pool's acquire timeout: how
+    /// long a query waits for a connection before it fails as unavailable.
+    pub async fn open_configured(
+        url: &str,
+        retry: ConnectRetry,
+        acquire_timeout: Duration,
+    ) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             Error::Invalid(
@@ -128,7 +172,7 @@ impl Store {
         let pool = loop {
             let attempt_result = tokio::time::timeout(
                 retry.attempt_timeout,
-                pool_options(backend).connect_with(options.clone()),
+                pool_options(backend, acquire_timeout).connect_with(options.clone()),
             )
             .await
             .unwrap_or(Err(sqlx::Error::PoolTimedOut));
@@ -163,7 +207,7 @@ impl Store {
     pub async fn open_in_memory() -> Result<Self> {
         sqlx::any::install_default_drivers();
         // One connection: every connection to :memory: is a database of its own.
-        let pool = pool_options(Backend::Sqlite)
+        let pool = pool_options(Backend::Sqlite, DEFAULT_ACQUIRE_TIMEOUT)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -189,14 +233,45 @@ impl Store {
         Ok(n == 0)
     }
 
-    /// One round trip to the database, for readiness checks.
-    pub async fn ping(&self) -> Result<()> {
-        let _: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?;
+    /// Closes the pool: every later query fails as unavailable (shutdown;
+    /// fault tests use it as a database that went away).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// SQLite only, for fault tests: the database may not grow past its
+    /// current size, so a write that needs a new page fails with SQLITE_FULL,
+    /// as on a full disk. A no-op on PostgreSQL.
+    #[doc(hidden)]
+    pub async fn cap_size_for_tests(&self) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await?;
+        // PRAGMA takes no bound parameters; `pages` is a number we read.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// One round trip to the database, for readiness checks, given at most
+    /// `within` (a pool that waits for a dead server must not hold a load
+    /// balancer's probe for its whole acquire timeout).
+    pub async fn ping(&self, within: Duration) -> Result<()> {
+        let ping = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&self.pool);
+        match tokio::time::timeout(within, ping).await {
+            Ok(r) => r.map(|_| ()).map_err(Error::from),
+            Err(_) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+        }
     }
 }
 
-fn pool_options(backend: Backend) -> AnyPoolOptions {
+fn pool_options(backend: Backend, acquire_timeout: Duration) -> AnyPoolOptions {
     match backend {
         Backend::Sqlite => AnyPoolOptions::new()
             .max_connections(8)
@@ -214,7 +289,7 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
             }),
         Backend::Postgres => AnyPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10)),
+            .acquire_timeout(acquire_timeout),
     }
 }
 

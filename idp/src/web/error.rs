@@ -14,8 +14,27 @@ pub enum PortalError {
     Forbidden(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The state store or the session store does not answer.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] crate::Error),
+    /// The database is full: nothing can be saved.
+    #[error("storage full: {0}")]
+    StorageFull(#[source] crate::Error),
     #[error(transparent)]
-    Internal(#[from] crate::Error),
+    Internal(crate::Error),
+}
+
+/// Seconds a client is asked to wait before trying again after an outage.
+pub const RETRY_AFTER_SECS: u32 = 60;
+
+impl From<crate::Error> for PortalError {
+    fn from(e: crate::Error) -> Self {
+        match e.fault() {
+            Some(crate::error::Fault::Unavailable) => Self::Unavailable(e),
+            Some(crate::error::Fault::StorageFull) => Self::StorageFull(e),
+            None => Self::Internal(e),
+        }
+    }
 }
 
 impl IntoResponse for PortalError {
@@ -39,14 +58,33 @@ impl IntoResponse for PortalError {
                 &why,
                 Some(("/", "Start again")),
             ),
-            Self::Internal(crate::Error::SessionStore(e)) => {
-                tracing::error!(error = %e, "session store unavailable");
-                message(
+            Self::Unavailable(e) => {
+                tracing::error!(error = %e, "store unavailable");
+                let mut res = message(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Sign-in is unavailable",
-                    "Signing in is not possible right now because the session service does not answer. Please try again in a few minutes.",
+                    "Sign-in is temporarily unavailable",
+                    "Signing in is not possible right now because a service it needs does not answer. Nothing is wrong with your account. Please try again in a minute.",
                     Some(("/", "Try again")),
-                )
+                );
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+                );
+                res
+            }
+            Self::StorageFull(e) => {
+                tracing::error!(error = %e, "storage full: a write failed for want of space");
+                let mut res = message(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "Changes cannot be saved right now",
+                    "Our storage is full, so nothing can be saved at the moment (this includes signing in). Nothing is wrong with your account, and what you entered was not kept. It has been logged for the administrators; please try again later.",
+                    Some(("/", "Start again")),
+                );
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+                );
+                res
             }
             Self::Internal(e) => {
                 tracing::error!(error = %e, "request failed");

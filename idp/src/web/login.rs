@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::complete::session_response;
 use super::cookies::Name;
 use super::flow::{FLOW_SECS, Flow, checked_return_to, open_flow, seal_flow};
-use super::render::page;
+use super::render::{message, page};
 use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, see_other};
 use crate::clock;
 use crate::crypto;
@@ -332,6 +332,7 @@ pub async fn notice(
 
 pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalResult {
     let mut to = "/login?signed_out=1".to_string();
+    let mut not_ended = None;
     if let Some(token) = portal.cookies.get(&headers, Name::Session) {
         let key = crate::session::SessionKey::of_token(&token);
         // SAML service providers signed in through this session are told
@@ -339,15 +340,35 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> PortalR
         // The upstream provider's logout is used when no SAML chain runs:
         // the chain ends on our sign-in page, not at the provider.
         let upstream = super::federation::upstream_logout(&portal, &key).await;
-        if let Some(chain) = portal.idp.saml_start_logout(&key).await? {
-            to = chain;
-        } else if let Some(upstream) = upstream {
-            to = upstream;
+        match portal.idp.saml_start_logout(&key).await {
+            Ok(Some(chain)) => to = chain,
+            Ok(None) => {
+                if let Some(upstream) = upstream {
+                    to = upstream;
+                }
+            }
+            // The browser is signed out below all the same.
+            Err(e) => tracing::warn!(error = %e, "could not start the SAML logout chain"),
         }
-        // Ends the grants made through this session too.
-        portal.idp.sign_out(&key, clock::now()).await?;
+        // Ends the grants made through this session too; queued when the
+        // session store is away.
+        if let Err(e) = portal.idp.sign_out(&key, clock::now()).await {
+            not_ended = Some(e);
+        }
     }
-    let mut res = see_other(&to);
+    // The browser's cookies go whatever happened to the session on our side.
+    let mut res = match not_ended {
+        None => see_other(&to),
+        Some(e) => {
+            tracing::error!(error = %e, "sign-out could not be recorded: the session may outlive it");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signed out in this browser only",
+                "This browser is signed out. Some of our services did not answer, so the sign-out may not have reached everything signed in through this session. If you fear someone else has it, sign in again later and change your password on the Security page: that ends every session.",
+                Some(("/login", "Sign in again")),
+            )
+        }
+    };
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Session));
     res.headers_mut()

@@ -69,6 +69,16 @@ pub async fn kit_with(adjust: impl FnOnce(&mut IdpConfig)) -> Kit {
     }
 }
 
+/// A browser at the password step of the demo user's sign-in.
+pub async fn at_password_step(k: &Kit) -> Browser {
+    let mut b = k.browser();
+    b.get("/login").await;
+    let step1 = b.post("/login", &[("email", DEMO_EMAIL)]).await;
+    assert_eq!(step1.location(), Some("/login/password"), "{}", step1.body);
+    assert_eq!(b.get("/login/password").await.status, StatusCode::OK);
+    b
+}
+
 /// The store the suites run on: SQLite in memory, or a fresh database on a
 /// real PostgreSQL server when `PORTCULLIS_TEST_DATABASE=postgres` (dev.sh
 /// test runs the suites both ways).
