@@ -39,6 +39,10 @@ fn now() -> i64 {
 }
 
 async fn engine_kit() -> Kit {
+    engine_kit_with(|_| {}).await
+}
+
+async fn engine_kit_with(adjust: impl FnOnce(&mut idp::IdpConfig)) -> Kit {
     let client = |v: Value| -> idp::oidc::ClientConfig { serde_json::from_value(v).unwrap() };
     let k = kit_with(|c| {
         c.oidc.clients = vec![
@@ -75,6 +79,7 @@ async fn engine_kit() -> Kit {
                 "require_mfa": true,
             })),
         ];
+        adjust(c);
     })
     .await;
     // An application nobody is assigned to.
@@ -705,19 +710,80 @@ async fn token_rotates_refresh_tokens_and_a_reuse_ends_the_family() {
             .await
             .is_ok()
     );
-    // The old one comes back: the whole family ends, the newest too.
+    // The client got rt2 and used it; then rt1 comes back: someone holds a
+    // copy. The whole family ends, the newest too.
+    let t3 = refresh(&k, &wiki(), &rt2).await.unwrap();
+    let rt3 = t3.refresh_token.clone().unwrap();
     assert_eq!(
         code_of(refresh(&k, &wiki(), &rt1).await),
         ErrorCode::InvalidGrant
     );
     assert!(audited(&k, "oidc.refresh.reused", "failure").await);
     assert_eq!(
-        code_of(refresh(&k, &wiki(), &rt2).await),
+        code_of(refresh(&k, &wiki(), &rt3).await),
         ErrorCode::InvalidGrant
     );
     assert_eq!(
-        code_of(userinfo::userinfo(&k.idp, &t2.access_token, now()).await),
+        code_of(userinfo::userinfo(&k.idp, &t3.access_token, now()).await),
         ErrorCode::InvalidToken
+    );
+}
+
+#[tokio::test]
+async fn token_answers_a_lost_rotation_once_and_then_ends_the_family() {
+    let k = engine_kit().await;
+    let rt1 = wiki_tokens(&k).await.refresh_token.unwrap();
+    // The rotation's answer never reached the client (the instance died):
+    // rt2 exists but was never used.
+    let rt2 = refresh(&k, &wiki(), &rt1)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    // The client retries with rt1 within the grace: a new successor, once.
+    let again = refresh(&k, &wiki(), &rt1).await.unwrap();
+    let rt2b = again.refresh_token.clone().unwrap();
+    assert_ne!(rt2b, rt2);
+    assert!(audited(&k, "oidc.refresh_reissued", "success").await);
+    assert!(!audited(&k, "oidc.refresh.reused", "failure").await);
+    // The successor nobody received is gone; the new one works.
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), &rt2).await),
+        ErrorCode::InvalidGrant
+    );
+    let rt3 = refresh(&k, &wiki(), &rt2b)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    // rt1 a third time: the grace is spent; a reuse ends the family.
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), &rt1).await),
+        ErrorCode::InvalidGrant
+    );
+    assert!(audited(&k, "oidc.refresh.reused", "failure").await);
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), &rt3).await),
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn token_without_a_grace_ends_the_family_on_any_second_use() {
+    let k = engine_kit_with(|c| c.oidc.refresh_reuse_grace = std::time::Duration::ZERO).await;
+    let rt1 = wiki_tokens(&k).await.refresh_token.unwrap();
+    let rt2 = refresh(&k, &wiki(), &rt1)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), &rt1).await),
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), &rt2).await),
+        ErrorCode::InvalidGrant
     );
 }
 

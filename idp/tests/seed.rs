@@ -5,8 +5,8 @@ mod support;
 
 use std::sync::Arc;
 
-use idp::admin::{apps, groups, users};
 use idp::Idp;
+use idp::admin::{apps, groups, users};
 use support::{DEMO_EMAIL, DEMO_PASSWORD, admin_actor, test_config, test_store};
 
 async fn unseeded() -> (Arc<Idp>, tempfile::TempDir) {

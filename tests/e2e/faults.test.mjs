@@ -10,8 +10,8 @@
 // - Redis killed under load: an anonymous, forged or signed-out cookie never gets a 200,
 //   and no request waits past the configured timeouts.
 // - Two instances on one PostgreSQL, one SIGKILLed while a client rotates refresh
-//   tokens in a loop: the newest refresh token the client holds still works (a todo:
-//   it fails whenever the rotation in flight at the kill was committed; see the test).
+//   tokens in a loop: the newest refresh token the client holds still works (a rotation
+//   committed but never answered is answered again, once: [oidc] refresh_reuse_grace).
 //
 // Timing assertions are generous (a busy two-core machine): every bound is the
 // configured timeout plus SLACK_MS, and conditions are polled, never slept on.
@@ -465,14 +465,10 @@ application = "Team Wiki"
     return { status: res.status, json, body: res.body, ms: res.ms };
   }
 
-  // Known to fail when A commits the rotation in flight at the kill and dies before
-  // answering (seen in about one run in two): the client still holds the parent, which
-  // B then takes for a replay and revokes the family ("the refresh token was already
-  // used"). The fix belongs to the OIDC token endpoint (a short reuse grace for the
-  // immediate parent while its successor is unused); until then this runs as a todo.
-  test('the newest refresh token the client holds still works (no lost family)', {
-    todo: 'an unanswered rotation loses the family: refresh reuse detection has no grace (idp/src/oidc/token.rs)',
-  }, async (t) => {
+  // When A commits the rotation in flight at the kill and dies before answering, the
+  // client still holds the parent; B answers it again once (its successor was never
+  // used), instead of taking it for a replay and revoking the family.
+  test('the newest refresh token the client holds still works (no lost family)', async (t) => {
     const [A, B] = servers;
     const context = await newContext(browser);
     let page;

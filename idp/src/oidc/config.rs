@@ -31,6 +31,13 @@ pub struct OidcConfig {
     /// the instance itself are sent at once.
     #[serde(with = "humantime_serde")]
     pub backchannel_poll_interval: Duration,
+    /// How long after a rotation the old refresh token may be presented
+    /// once more, when its successor was never used: the client did not get
+    /// the answer (an instance died, the connection dropped). Within it a
+    /// second use gets a new successor instead of ending the family. 0 turns
+    /// it off: every second use ends the family.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -44,6 +51,7 @@ impl Default for OidcConfig {
             backchannel_max_attempts: 8,
             backchannel_retry_backoff: Duration::from_secs(10),
             backchannel_poll_interval: Duration::from_secs(2),
+            refresh_reuse_grace: Duration::from_secs(10),
             clients: Vec::new(),
         }
     }
@@ -272,6 +280,12 @@ impl OidcConfig {
             return Err(ConfigError::new(
                 "oidc.code_lifetime",
                 "must be between 10s and 10m",
+            ));
+        }
+        if self.refresh_reuse_grace > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "oidc.refresh_reuse_grace",
+                "must be at most 60s (0s turns it off): longer weakens the detection of stolen refresh tokens",
             ));
         }
         if !(1..=50).contains(&self.backchannel_max_attempts) {

@@ -299,14 +299,20 @@ async fn refresh_grant(
         Lookup::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
     let mut grant = client_grant(idp, &row.grant_id, client).await?;
-    if used {
+    let grace = idp.config.oidc.refresh_reuse_grace.as_secs() as i64;
+    if used && grace == 0 {
         return Err(refresh_reused(idp, client, &grant, now).await);
     }
     if row.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     live_grant(idp, &grant, now).await?;
-    if let Some(scope) = scope? {
+    let scope = match (scope, used) {
+        // A spent token in a malformed request is still a spent token.
+        (Err(_), true) => return Err(refresh_reused(idp, client, &grant, now).await),
+        (scope, _) => scope?,
+    };
+    if let Some(scope) = scope {
         // A refresh may narrow the scope, never widen it (RFC 6749 section 6).
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         if !scope.split(' ').all(|s| granted.contains(&s)) {
@@ -318,6 +324,9 @@ async fn refresh_grant(
         grant.scope = scope.to_string();
     }
     let issued = issue(idp, client, &grant, now, false).await?;
+    if used {
+        return reissue(idp, client, &grant, &token_hash, now - grace, now, issued).await;
+    }
     // Spend the old token and store its successor in one transaction: a
     // process killed in between leaves the old one usable, never a family
     // whose newest token already counts as used.
@@ -332,6 +341,42 @@ async fn refresh_grant(
         Spend::Revoked => Err(OAuthError::invalid_grant("the grant was revoked")),
         Spend::Unknown => Err(OAuthError::invalid_grant("unknown refresh token")),
     }
+}
+
+/// A spent refresh token came back from its own client within the grace.
+/// If its successor was never used, the client most likely never got it
+/// (the instance that rotated died before answering, or the connection
+/// dropped): the successor is replaced, once, and the family lives on.
+/// Otherwise the client or a thief holds a copy: a reuse.
+async fn reissue(
+    idp: &Idp,
+    client: &ClientConfig,
+    grant: &GrantRow,
+    token_hash: &str,
+    spent_after: i64,
+    now: i64,
+    issued: Issued,
+) -> Result<TokenResponse, OAuthError> {
+    let Some(new) = issued.refresh.as_ref() else {
+        return Err(refresh_reused(idp, client, grant, now).await);
+    };
+    if !idp
+        .store
+        .reissue_refresh(token_hash, spent_after, now, new)
+        .await?
+    {
+        return Err(refresh_reused(idp, client, grant, now).await);
+    }
+    audit::record(
+        &idp.store,
+        now,
+        Event::new("oidc.refresh_reissued", Outcome::Success)
+            .user(&grant.user_id)
+            .subject(&client.client_id)
+            .detail("a rotated refresh token came back before its successor was used"),
+    )
+    .await;
+    Ok(issued.response)
 }
 
 /// An old refresh token came back from its own client: either the client or

@@ -450,18 +450,55 @@ impl Store {
             return Ok(unspent(row));
         };
         if let Some(r) = refresh {
-            sqlx::query(
-                "INSERT INTO oidc_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&r.token_hash)
-            .bind(&grant_id)
-            .bind(now)
-            .bind(r.expires_at)
-            .execute(&mut *tx)
-            .await?;
+            let parent = matches!(kind, Secret::Refresh).then_some(hash);
+            insert_refresh(&mut tx, r, &grant_id, parent, now).await?;
         }
         tx.commit().await?;
         Ok(Spend::Fresh)
+    }
+
+    /// The grace for a rotation whose answer was lost: `old_hash` was spent
+    /// at `spent_after` or later, has not had this grace before, and its
+    /// successor was never used. Then, in one transaction, that successor
+    /// is dropped and `new` takes its place. False, changing nothing, when
+    /// any of that does not hold (the caller treats the use as a reuse).
+    pub async fn reissue_refresh(
+        &self,
+        old_hash: &str,
+        spent_after: i64,
+        now: i64,
+        new: &NewRefresh,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let grant_id: Option<String> = sqlx::query_scalar(
+            "UPDATE oidc_refresh_tokens SET reissued_at = $1 WHERE token_hash = $2 \
+             AND used_at IS NOT NULL AND used_at >= $3 AND reissued_at IS NULL AND expires_at > $1 \
+             AND grant_id IN (SELECT id FROM oidc_grants WHERE revoked_at IS NULL) \
+             RETURNING grant_id",
+        )
+        .bind(now)
+        .bind(old_hash)
+        .bind(spent_after)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(grant_id) = grant_id else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let dropped = sqlx::query(
+            "DELETE FROM oidc_refresh_tokens WHERE parent_hash = $1 AND used_at IS NULL",
+        )
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+        if dropped.rows_affected() != 1 {
+            // The successor was used: the client had it, so this is a reuse.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_refresh(&mut tx, new, &grant_id, Some(old_hash), now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The refresh token's grant, if the token is live (for introspection and revocation).
@@ -493,4 +530,26 @@ impl Store {
             .await?;
         Ok(n > 0)
     }
+}
+
+/// Stores a refresh token of `grant_id`, naming the token it replaces.
+async fn insert_refresh(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &NewRefresh,
+    grant_id: &str,
+    parent: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO oidc_refresh_tokens (token_hash, grant_id, created_at, expires_at, parent_hash) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&r.token_hash)
+    .bind(grant_id)
+    .bind(now)
+    .bind(r.expires_at)
+    .bind(parent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
