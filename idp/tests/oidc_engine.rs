@@ -10,7 +10,7 @@ use base64::Engine;
 use idp::directory::LockReason;
 use idp::oidc::authorize::{Authorization, authorize};
 use idp::oidc::clients::ClientAuth;
-use idp::oidc::logout::{EndSession, LogoutRefusal, end_session};
+use idp::oidc::logout::{self, EndSession, LogoutRefusal, Pending, end_session};
 use idp::oidc::wire::{ErrorCode, OAuthError, Params, TokenResponse};
 use idp::oidc::{introspect, revoke, token, userinfo};
 use idp::session::Presented;
@@ -1371,13 +1371,7 @@ async fn end_session_refuses_an_unknown_hint_and_ends_nothing() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        out,
-        EndSession::Done {
-            signed_out: false,
-            redirect: None
-        }
-    );
+    assert!(matches!(out, EndSession::Confirm(_)), "{out:?}");
     // The same token with its signature altered is unknown.
     let mut forged = other_user.clone().into_bytes();
     let i = forged.len() - 10; // inside the signature
@@ -1448,28 +1442,60 @@ async fn end_session_refuses_an_unknown_hint_and_ends_nothing() {
 }
 
 #[tokio::test]
-async fn end_session_without_a_hint_leaves_the_session_alone() {
+async fn end_session_without_a_hint_for_this_session_asks_the_user() {
     let k = engine_kit().await;
-    let s = session(&k, None).await;
-    let out = end_session(
-        &k.idp,
-        &form(&[
-            ("client_id", "wiki"),
-            ("post_logout_redirect_uri", WIKI_BYE),
-        ]),
-        Some(&s),
-        now(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        out,
-        EndSession::Done {
-            signed_out: false,
-            redirect: Some(WIKI_BYE.to_string())
-        }
-    );
-    assert!(session_alive(&k, &s).await);
+    let (s, t) = signed_in_with_id_token(&k).await;
+    let keys = k.idp.oidc_keys().await.unwrap();
+    let sign = |claims: Value| {
+        keys.sign(idp::oidc::keys::Alg::RS256, "JWT", &claims)
+            .unwrap()
+    };
+    let user = k.demo_user().await;
+    // Our ID tokens, but of another user, or of this user's other session.
+    let other_user = sign(json!({"iss": k.idp.issuer(), "sub": "someone-else", "aud": "wiki"}));
+    let other_session = sign(json!({
+        "iss": k.idp.issuer(), "sub": user.id, "aud": "wiki", "sid": "another-session"
+    }));
+    let pending = |client: Option<&str>, uri: Option<&str>, state: Option<&str>| {
+        EndSession::Confirm(Pending {
+            client_id: client.map(str::to_string),
+            post_logout_redirect_uri: uri.map(str::to_string),
+            state: state.map(str::to_string),
+        })
+    };
+    let cases: Vec<(Vec<(&str, &str)>, EndSession)> = vec![
+        (vec![], pending(None, None, None)),
+        (vec![("state", "s1")], pending(None, None, Some("s1"))),
+        (vec![("client_id", "wiki")], pending(Some("wiki"), None, None)),
+        (
+            vec![
+                ("client_id", "wiki"),
+                ("post_logout_redirect_uri", WIKI_BYE),
+                ("state", "s2"),
+            ],
+            pending(Some("wiki"), Some(WIKI_BYE), Some("s2")),
+        ),
+        (
+            vec![("id_token_hint", &other_user)],
+            pending(Some("wiki"), None, None),
+        ),
+        (
+            vec![
+                ("id_token_hint", &other_session),
+                ("post_logout_redirect_uri", WIKI_BYE),
+            ],
+            pending(Some("wiki"), Some(WIKI_BYE), None),
+        ),
+    ];
+    for (pairs, want) in cases {
+        let out = end_session(&k.idp, &form(&pairs), Some(&s), now())
+            .await
+            .unwrap();
+        assert_eq!(out, want, "{pairs:?}");
+        assert!(session_alive(&k, &s).await, "{pairs:?}");
+    }
+    // The grant made through the session lives on.
+    assert!(refresh(&k, &wiki(), t.refresh_token.as_deref().unwrap()).await.is_ok());
     let out = end_session(
         &k.idp,
         &form(&[("state", "a"), ("state", "b")]),
@@ -1485,6 +1511,121 @@ async fn end_session_without_a_hint_leaves_the_session_alone() {
             ..
         }
     ));
+}
+
+#[tokio::test]
+async fn end_session_takes_only_an_id_token_as_the_hint() {
+    let k = engine_kit().await;
+    let (s, t) = signed_in_with_id_token(&k).await;
+    // An access token of the same user and session is not an ID token.
+    let out = end_session(
+        &k.idp,
+        &form(&[("id_token_hint", &t.access_token)]),
+        Some(&s),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Refused {
+            why: LogoutRefusal::UnknownIdToken,
+            signed_out: false
+        }
+    );
+    assert!(session_alive(&k, &s).await);
+}
+
+#[tokio::test]
+async fn end_session_with_nobody_signed_in_returns_to_the_client() {
+    let k = engine_kit().await;
+    let out = end_session(
+        &k.idp,
+        &form(&[
+            ("client_id", "wiki"),
+            ("post_logout_redirect_uri", WIKI_BYE),
+            ("state", "s3"),
+        ]),
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: false,
+            redirect: Some(format!("{WIKI_BYE}?state=s3")),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_confirmed_sign_out_ends_the_session_and_returns_to_the_client() {
+    let k = engine_kit().await;
+    let (s, t) = signed_in_with_id_token(&k).await;
+    // An address without a client, or not registered: refused, nothing ended.
+    for pairs in [
+        vec![("post_logout_redirect_uri", WIKI_BYE)],
+        vec![
+            ("client_id", "wiki"),
+            ("post_logout_redirect_uri", "https://evil.example.com/"),
+        ],
+    ] {
+        let out = logout::confirm(&k.idp, &form(&pairs), Some(&s), now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                out,
+                EndSession::Refused {
+                    why: LogoutRefusal::UnregisteredRedirect,
+                    signed_out: false
+                }
+            ),
+            "{out:?}"
+        );
+        assert!(session_alive(&k, &s).await);
+    }
+    let out = logout::confirm(
+        &k.idp,
+        &form(&[
+            ("client_id", "wiki"),
+            ("post_logout_redirect_uri", WIKI_BYE),
+            ("state", "s4"),
+        ]),
+        Some(&s),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: true,
+            redirect: Some(format!("{WIKI_BYE}?state=s4")),
+        }
+    );
+    assert!(!session_alive(&k, &s).await);
+    // The grants made through the session end with it.
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), t.refresh_token.as_deref().unwrap()).await),
+        ErrorCode::InvalidGrant
+    );
+    assert!(audited(&k, "signout", "success").await);
+    // Confirmed without a return address: a page.
+    let s2 = session(&k, None).await;
+    let out = logout::confirm(&k.idp, &form(&[]), Some(&s2), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: true,
+            redirect: None
+        }
+    );
+    assert!(!session_alive(&k, &s2).await);
 }
 
 // ---------------------------------------------------------------- discovery

@@ -45,6 +45,7 @@ pub fn routes(portal: Portal) -> Router<Portal> {
             paths::OIDC_END_SESSION,
             get(logout::handle_get).post(logout::handle_post),
         )
+        .route(paths::OIDC_END_SESSION_CONFIRM, post(logout::confirm))
         .merge(api)
 }
 
