@@ -1564,9 +1564,10 @@ async fn rp_initiated_logout() {
         .get("/oauth2/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.")
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    // No hint: nothing is ended.
+    // No hint: nothing is ended; the user is asked.
     let page = b.get("/oauth2/logout").await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("/oauth2/logout/confirm"), "{}", page.body);
     assert_eq!(b.get("/apps").await.status, StatusCode::OK);
 
     let page = b
@@ -2000,4 +2001,83 @@ fn the_documented_client_secret_recipe_gives_url_safe_secrets() {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
         "{s}"
     );
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_without_a_hint_asks_the_user_and_checks_the_form() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let (_, t) = exchange(&k, &code).await;
+    let bye = "https://wiki.example.com/bye";
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", "wiki")
+        .append_pair("post_logout_redirect_uri", bye)
+        .append_pair("state", "s-9")
+        .finish();
+    // Asked, not sent back as if signed out.
+    let page = b.get(&format!("/oauth2/logout?{q}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.location().is_none());
+    assert!(page.has("action=\"/oauth2/logout/confirm\""), "{}", page.body);
+    assert!(page.has("name=\"state\" value=\"s-9\""));
+    assert!(page.has("/static/portal.css"), "the portal's look");
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://wiki.example.com"),
+        "{csp}"
+    );
+    assert_eq!(b.get("/apps").await.status, StatusCode::OK, "still signed in");
+    // An access token is no hint.
+    let page = b
+        .get(&format!(
+            "/oauth2/logout?id_token_hint={}",
+            t["access_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let fields = [
+        ("client_id", "wiki"),
+        ("post_logout_redirect_uri", bye),
+        ("state", "s-9"),
+    ];
+    // Without the form's token, or from another origin: refused.
+    let page = b.post_raw("/oauth2/logout/confirm", &fields).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let mut with_token: Vec<(&str, &str)> = fields.to_vec();
+    let token = b.csrf.clone().unwrap();
+    with_token.push(("csrf", &token));
+    let page = b
+        .send(
+            Request::post("/oauth2/logout/confirm")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://evil.example.com")
+                .body(Body::from(serde_urlencoded::to_string(&with_token).unwrap()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get("/apps").await.status, StatusCode::OK, "still signed in");
+    // Confirmed: signed out, back to the client with its state.
+    let page = b.post("/oauth2/logout/confirm", &fields).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
+    assert_eq!(page.location(), Some("https://wiki.example.com/bye?state=s-9"));
+    assert!(
+        b.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login"),
+        "portal session ended"
+    );
+    assert_eq!(
+        refresh(&k, t["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Nobody signed in: straight back to the client.
+    let mut anon = k.browser();
+    let page = anon.get(&format!("/oauth2/logout?{q}")).await;
+    assert_eq!(page.location(), Some("https://wiki.example.com/bye?state=s-9"));
 }
