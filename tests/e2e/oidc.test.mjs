@@ -330,4 +330,46 @@ describe('OpenID Connect with openid-client and Chromium', () => {
     assert.equal(new URL(page.url()).pathname, '/login');
     assert.equal(await oauthError(client.refreshTokenGrant(rp, t.refresh_token)), 'invalid_grant');
   });
+  test('RP-initiated logout without an ID token asks the user, then returns with state', async () => {
+    // Signed in again (the test above signed out).
+    const p = pkceParams();
+    const cb = await authorizeInBrowser(await authUrl(rp, p), { signIn: true });
+    const t = await client.authorizationCodeGrant(rp, cb, {
+      pkceCodeVerifier: p.verifier,
+      expectedState: p.state,
+      expectedNonce: p.nonce,
+    });
+    const end = client.buildEndSessionUrl(rp, {
+      post_logout_redirect_uri: BYE,
+      state: 'confirm-state',
+    });
+    const before = captured.length;
+    const res = await page.goto(end.href);
+    assert.equal(res.status(), 200);
+    assert.equal(new URL(page.url()).pathname, '/oauth2/logout');
+    await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+    // The portal's look: its stylesheet applies (the card layout).
+    assert.ok(await page.locator('.card').isVisible());
+    assert.equal(captured.length, before, 'not sent back while the session lives');
+    // An access token is no hint: a page, the session lives.
+    const bad = client.buildEndSessionUrl(rp, { id_token_hint: t.access_token });
+    assert.equal((await page.goto(bad.href)).status(), 400);
+    // Asked again, and confirmed.
+    await page.goto(end.href);
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    const deadline = Date.now() + 30_000;
+    while (captured.length === before) {
+      if (Date.now() > deadline) {
+        await screenshot(page, 'oidc-logout-confirm');
+        assert.fail(`no return; the browser is at ${page.url()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const back = new URL(captured[captured.length - 1]);
+    assert.equal(back.origin + back.pathname, BYE);
+    assert.equal(back.searchParams.get('state'), 'confirm-state');
+    await page.goto(`${server.url}/apps`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    assert.equal(await oauthError(client.refreshTokenGrant(rp, t.refresh_token)), 'invalid_grant');
+  });
 });
