@@ -1053,10 +1053,10 @@ async fn invalid_client_or_redirect_uri_gets_a_page_not_a_redirect() {
         .await;
     assert!(param(&redirect_params(&page), "code").is_some(), "{page:?}");
     let page = b
-        .get(&authorize_url("wiki", WIKI_CB, &[]).replace(
-            "scope=openid+profile+email+groups",
-            "scope=admin+superuser",
-        ))
+        .get(
+            &authorize_url("wiki", WIKI_CB, &[])
+                .replace("scope=openid+profile+email+groups", "scope=admin+superuser"),
+        )
         .await;
     assert_eq!(
         param(&redirect_params(&page), "error"),
@@ -1159,10 +1159,7 @@ async fn a_second_factor_that_cannot_be_met_is_an_error_for_the_client_not_a_pag
     // The demo user has no factor: the client hears why, the user is not
     // left on a 403 page.
     let essential = r#"{"id_token": {"acr": {"essential": true, "value": "mfa"}}}"#;
-    for (client_id, extra) in [
-        ("secure", vec![]),
-        ("wiki", vec![("claims", essential)]),
-    ] {
+    for (client_id, extra) in [("secure", vec![]), ("wiki", vec![("claims", essential)])] {
         let page = b.get(&authorize_url(client_id, WIKI_CB, &extra)).await;
         assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
         let p = redirect_params(&page);
@@ -1900,13 +1897,7 @@ async fn phone_address_and_the_claims_parameter_over_http() {
     let k = oidc_kit().await;
     let mut b = k.signed_in().await;
     let claims = r#"{"userinfo": {"email": null}}"#;
-    let code = code_for(
-        &mut b,
-        "wiki",
-        WIKI_CB,
-        &[("claims", claims)],
-    )
-    .await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[("claims", claims)]).await;
     let (s, t) = exchange(&k, &code).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let (s, info) = userinfo(&k, t["access_token"].as_str().unwrap()).await;
@@ -1916,7 +1907,12 @@ async fn phone_address_and_the_claims_parameter_over_http() {
     let m: Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(m["claims_parameter_supported"], true);
     for scope in ["phone", "address"] {
-        assert!(m["scopes_supported"].as_array().unwrap().contains(&json!(scope)));
+        assert!(
+            m["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope))
+        );
     }
 }
 
@@ -1930,10 +1926,22 @@ async fn token_responses_are_never_cached() {
         ("code", code.as_str()),
         ("redirect_uri", WIKI_CB),
     ];
-    let (s, ok, _) = post(&k, "/oauth2/token", Some(&basic("wiki", WIKI_SECRET)), &good).await;
+    let (s, ok, _) = post(
+        &k,
+        "/oauth2/token",
+        Some(&basic("wiki", WIKI_SECRET)),
+        &good,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     // Used: an error now, which must not be cached either.
-    let (s, err, _) = post(&k, "/oauth2/token", Some(&basic("wiki", WIKI_SECRET)), &good).await;
+    let (s, err, _) = post(
+        &k,
+        "/oauth2/token",
+        Some(&basic("wiki", WIKI_SECRET)),
+        &good,
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     for page in [&ok, &err] {
         let h = |n| page.headers.get(n).and_then(|v| v.to_str().ok());
@@ -2019,7 +2027,11 @@ async fn rp_initiated_logout_without_a_hint_asks_the_user_and_checks_the_form() 
     let page = b.get(&format!("/oauth2/logout?{q}")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.location().is_none());
-    assert!(page.has("action=\"/oauth2/logout/confirm\""), "{}", page.body);
+    assert!(
+        page.has("action=\"/oauth2/logout/confirm\""),
+        "{}",
+        page.body
+    );
     assert!(page.has("name=\"state\" value=\"s-9\""));
     assert!(page.has("/static/portal.css"), "the portal's look");
     let csp = page.headers[header::CONTENT_SECURITY_POLICY]
@@ -2029,7 +2041,11 @@ async fn rp_initiated_logout_without_a_hint_asks_the_user_and_checks_the_form() 
         csp.contains("form-action 'self' https://wiki.example.com"),
         "{csp}"
     );
-    assert_eq!(b.get("/apps").await.status, StatusCode::OK, "still signed in");
+    assert_eq!(
+        b.get("/apps").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
     // An access token is no hint.
     let page = b
         .get(&format!(
@@ -2054,16 +2070,25 @@ async fn rp_initiated_logout_without_a_hint_asks_the_user_and_checks_the_form() 
             Request::post("/oauth2/logout/confirm")
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(header::ORIGIN, "https://evil.example.com")
-                .body(Body::from(serde_urlencoded::to_string(&with_token).unwrap()))
+                .body(Body::from(
+                    serde_urlencoded::to_string(&with_token).unwrap(),
+                ))
                 .unwrap(),
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert_eq!(b.get("/apps").await.status, StatusCode::OK, "still signed in");
+    assert_eq!(
+        b.get("/apps").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
     // Confirmed: signed out, back to the client with its state.
     let page = b.post("/oauth2/logout/confirm", &fields).await;
     assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
-    assert_eq!(page.location(), Some("https://wiki.example.com/bye?state=s-9"));
+    assert_eq!(
+        page.location(),
+        Some("https://wiki.example.com/bye?state=s-9")
+    );
     assert!(
         b.get("/apps")
             .await
@@ -2079,5 +2104,8 @@ async fn rp_initiated_logout_without_a_hint_asks_the_user_and_checks_the_form() 
     // Nobody signed in: straight back to the client.
     let mut anon = k.browser();
     let page = anon.get(&format!("/oauth2/logout?{q}")).await;
-    assert_eq!(page.location(), Some("https://wiki.example.com/bye?state=s-9"));
+    assert_eq!(
+        page.location(),
+        Some("https://wiki.example.com/bye?state=s-9")
+    );
 }

@@ -682,10 +682,7 @@ async fn authorize_refuses_a_state_it_cannot_echo() {
     let k = engine_kit().await;
     let s = session(&k, None).await;
     let long = "s".repeat(idp::oidc::authorize::MAX_STATE_LEN + 1);
-    for extra in [
-        vec![("state", "again")],
-        vec![("state", long.as_str())],
-    ] {
+    for extra in [vec![("state", "again")], vec![("state", long.as_str())]] {
         let without: &[&str] = if extra.len() == 1 && extra[0].1 == "again" {
             &[]
         } else {
@@ -713,7 +710,10 @@ async fn authorize_ignores_scopes_it_does_not_know_or_the_client_may_not_have() 
             "wiki",
             WIKI_CB,
             &["scope"],
-            &[("scope", "openid admin profile https://graph.example.com/all")],
+            &[(
+                "scope",
+                "openid admin profile https://graph.example.com/all",
+            )],
         ),
         Some(&s),
     )
@@ -802,13 +802,19 @@ async fn phone_and_address_scopes_release_the_profiles_fields() {
     let m = idp::oidc::discovery::metadata("https://sso.example.com");
     for scope in ["phone", "address"] {
         assert!(
-            m["scopes_supported"].as_array().unwrap().contains(&json!(scope)),
+            m["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope)),
             "{scope}"
         );
     }
     for claim in ["phone_number", "phone_number_verified", "address"] {
         assert!(
-            m["claims_supported"].as_array().unwrap().contains(&json!(claim)),
+            m["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
             "{claim}"
         );
     }
@@ -1466,7 +1472,10 @@ async fn end_session_without_a_hint_for_this_session_asks_the_user() {
     let cases: Vec<(Vec<(&str, &str)>, EndSession)> = vec![
         (vec![], pending(None, None, None)),
         (vec![("state", "s1")], pending(None, None, Some("s1"))),
-        (vec![("client_id", "wiki")], pending(Some("wiki"), None, None)),
+        (
+            vec![("client_id", "wiki")],
+            pending(Some("wiki"), None, None),
+        ),
         (
             vec![
                 ("client_id", "wiki"),
@@ -1495,7 +1504,11 @@ async fn end_session_without_a_hint_for_this_session_asks_the_user() {
         assert!(session_alive(&k, &s).await, "{pairs:?}");
     }
     // The grant made through the session lives on.
-    assert!(refresh(&k, &wiki(), t.refresh_token.as_deref().unwrap()).await.is_ok());
+    assert!(
+        refresh(&k, &wiki(), t.refresh_token.as_deref().unwrap())
+            .await
+            .is_ok()
+    );
     let out = end_session(
         &k.idp,
         &form(&[("state", "a"), ("state", "b")]),

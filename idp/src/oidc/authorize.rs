@@ -229,7 +229,10 @@ impl<'a> AuthorizeRequest<'a> {
         };
         let nonce = params.get("nonce")?;
         let login_hint = params.get("login_hint")?.filter(|h| h.len() <= 254);
-        let claims = params.get("claims")?.map(ClaimsRequest::parse).transpose()?;
+        let claims = params
+            .get("claims")?
+            .map(ClaimsRequest::parse)
+            .transpose()?;
         // acr_values is a preference, in order (OIDC Core 3.1.2.1): the
         // first value we know decides.
         let prefers_mfa = params

@@ -10,11 +10,11 @@
 
 use serde_json::Value;
 
+use super::token::sid_of;
 use super::wire::Params;
 use crate::audit::{self, Event, Outcome};
 use crate::error::Result;
 use crate::idp::Idp;
-use super::token::sid_of;
 use crate::session::SessionKey;
 
 /// Why a sign-out request is refused, as the user is told.
@@ -240,10 +240,7 @@ async fn sign_out(
         now,
         Event::new("signout", Outcome::Success)
             .user(user_id)
-            .detail(format!(
-                "RP-initiated by {}{how}",
-                client_id.unwrap_or("?")
-            )),
+            .detail(format!("RP-initiated by {}{how}", client_id.unwrap_or("?"))),
     )
     .await;
     Ok(())

@@ -498,7 +498,12 @@ fn address(user: &User) -> Option<Value> {
             .any(|f| !user.profile.get(&format!("{prefix}_{f}")).trim().is_empty())
     };
     let prefix = ["work", "home"].into_iter().find(|p| filled(p))?;
-    let field = |f: &str| user.profile.get(&format!("{prefix}_{f}")).trim().to_string();
+    let field = |f: &str| {
+        user.profile
+            .get(&format!("{prefix}_{f}"))
+            .trim()
+            .to_string()
+    };
     let mut a = serde_json::Map::new();
     let street: Vec<String> = [field("street"), field("po_box")]
         .into_iter()
