@@ -1476,6 +1476,8 @@ async fn end_session_without_a_hint_for_this_session_asks_the_user() {
             vec![("client_id", "wiki")],
             pending(Some("wiki"), None, None),
         ),
+        // An unknown client is not named on the page.
+        (vec![("client_id", "nobody")], pending(None, None, None)),
         (
             vec![
                 ("client_id", "wiki"),

@@ -127,7 +127,13 @@ pub async fn end_session(
     {
         return Ok(refused(LogoutRefusal::ClientMismatch));
     }
-    let client_id = hint_client.or(client_param.map(str::to_string));
+    let mut client_id = hint_client.or(client_param.map(str::to_string));
+    // The confirmation page names the client: only a registered one.
+    if let Some(id) = &client_id
+        && idp.oidc_client(id).await?.is_none()
+    {
+        client_id = None;
+    }
     let pending = Pending {
         client_id,
         post_logout_redirect_uri: post_logout.map(str::to_string),
