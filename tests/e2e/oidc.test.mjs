@@ -276,6 +276,44 @@ describe('OpenID Connect with openid-client and Chromium', () => {
     );
   });
 
+  test('acr_values is a preference; an essential acr that cannot be met is an error redirect', async () => {
+    // The demo user has no second factor: acr_values=mfa still gets a code, acr=pwd.
+    let p = pkceParams();
+    let cb = await authorizeInBrowser(await authUrl(rp, p, { acr_values: 'mfa' }));
+    const t = await client.authorizationCodeGrant(rp, cb, {
+      pkceCodeVerifier: p.verifier,
+      expectedState: p.state,
+      expectedNonce: p.nonce,
+    });
+    assert.equal(t.claims().acr, 'pwd');
+    // Essential: the client hears why, with its state; no dead-end page.
+    p = pkceParams();
+    const claims = JSON.stringify({ id_token: { acr: { essential: true, value: 'mfa' } } });
+    cb = await authorizeInBrowser(await authUrl(rp, p, { claims }));
+    assert.equal(cb.searchParams.get('error'), 'unmet_authentication_requirements');
+    assert.equal(cb.searchParams.get('state'), p.state);
+    assert.equal(cb.searchParams.get('code'), null);
+  });
+
+  test('token responses are not cached; userinfo without a token names no error', async () => {
+    const res = await fetchImpl(`${server.url}/oauth2/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`rp:${RP_SECRET}`).toString('base64')}`,
+      },
+      body: 'grant_type=authorization_code&code=unknown&redirect_uri=' + encodeURIComponent(CB),
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('pragma'), 'no-cache');
+    const info = await fetchImpl(`${server.url}/oauth2/userinfo`, {});
+    assert.equal(info.status, 401);
+    const challenge = info.headers.get('www-authenticate') ?? '';
+    assert.match(challenge, /^Bearer/);
+    assert.doesNotMatch(challenge, /error/);
+  });
+
   test('public client with PKCE and an ES256 ID token', async () => {
     const pub = await discover('rp-public', undefined, { client_id: 'rp-public', id_token_signed_response_alg: 'ES256' }, client.None());
     const p = pkceParams();
