@@ -62,6 +62,8 @@ pub const OIDC_JWKS: &str = "/oauth2/jwks";
 pub const OIDC_INTROSPECT: &str = "/oauth2/introspect";
 pub const OIDC_REVOKE: &str = "/oauth2/revoke";
 pub const OIDC_END_SESSION: &str = "/oauth2/logout";
+/// Where the user's confirmation of an RP-initiated logout is posted.
+pub const OIDC_END_SESSION_CONFIRM: &str = "/oauth2/logout/confirm";
 pub const OIDC_DISCOVERY: &str = "/.well-known/openid-configuration";
 
 // The SAML identity provider.

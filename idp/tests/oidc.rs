@@ -1047,8 +1047,16 @@ async fn invalid_client_or_redirect_uri_gets_a_page_not_a_redirect() {
         param(&redirect_params(&page), "error"),
         Some("unsupported_response_type")
     );
+    // Unknown scopes are ignored; a request left with none is refused.
     let page = b
         .get(&authorize_url("wiki", WIKI_CB, &[]).replace("scope=openid", "scope=openid+admin"))
+        .await;
+    assert!(param(&redirect_params(&page), "code").is_some(), "{page:?}");
+    let page = b
+        .get(
+            &authorize_url("wiki", WIKI_CB, &[])
+                .replace("scope=openid+profile+email+groups", "scope=admin+superuser"),
+        )
         .await;
     assert_eq!(
         param(&redirect_params(&page), "error"),
@@ -1130,9 +1138,51 @@ async fn users_not_assigned_to_the_application_are_denied() {
     assert!(param(&p, "code").is_none());
 }
 
+/// Gives the demo user a second factor to verify (recovery codes).
+async fn enroll_factor(k: &Kit) {
+    let user = k.demo_user().await;
+    k.idp
+        .store
+        .replace_recovery_codes(
+            &user.id,
+            &["hash-of-a-recovery-code".into()],
+            idp::clock::now(),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_second_factor_that_cannot_be_met_is_an_error_for_the_client_not_a_page() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    // The demo user has no factor: the client hears why, the user is not
+    // left on a 403 page.
+    let essential = r#"{"id_token": {"acr": {"essential": true, "value": "mfa"}}}"#;
+    for (client_id, extra) in [("secure", vec![]), ("wiki", vec![("claims", essential)])] {
+        let page = b.get(&authorize_url(client_id, WIKI_CB, &extra)).await;
+        assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
+        let p = redirect_params(&page);
+        assert!(page.location().unwrap().starts_with(WIKI_CB));
+        assert_eq!(
+            param(&p, "error"),
+            Some("unmet_authentication_requirements")
+        );
+        assert_eq!(param(&p, "state"), Some("st-123"));
+        assert!(param(&p, "code").is_none());
+    }
+    // acr_values is only a preference: a code, and the ID token says pwd.
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[("acr_values", "pwd mfa")]).await;
+    let (s, t) = exchange(&k, &code).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (_, id) = verify(&k, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(id["acr"], "pwd");
+}
+
 #[tokio::test]
 async fn mfa_policy_sends_to_step_up_or_refuses() {
     let k = oidc_kit().await;
+    enroll_factor(&k).await;
     let mut b = k.signed_in().await;
     let page = b.get(&authorize_url("secure", WIKI_CB, &[])).await;
     let loc = page.location().unwrap();
@@ -1147,7 +1197,7 @@ async fn mfa_policy_sends_to_step_up_or_refuses() {
         param(&redirect_params(&page), "error"),
         Some("interaction_required")
     );
-    // acr_values=mfa asks the same of any client.
+    // acr_values=mfa asks the same of any client, for a user who can.
     let page = b
         .get(&authorize_url("wiki", WIKI_CB, &[("acr_values", "mfa")]))
         .await;
@@ -1511,9 +1561,10 @@ async fn rp_initiated_logout() {
         .get("/oauth2/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.")
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    // No hint: nothing is ended.
+    // No hint: nothing is ended; the user is asked.
     let page = b.get("/oauth2/logout").await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("/oauth2/logout/confirm"), "{}", page.body);
     assert_eq!(b.get("/apps").await.status, StatusCode::OK);
 
     let page = b
@@ -1805,5 +1856,256 @@ async fn cors_only_for_registered_origins() {
     assert_eq!(
         page.headers["access-control-allow-origin"],
         "http://localhost:3000"
+    );
+}
+
+#[tokio::test]
+async fn a_state_that_cannot_be_echoed_is_refused_without_a_code() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let long = "s".repeat(5000);
+    for extra in [vec![("state", "again")], vec![("state", long.as_str())]] {
+        let url = authorize_url("wiki", WIKI_CB, &extra);
+        let url = if extra[0].1 == "again" {
+            url
+        } else {
+            url.replace("state=st-123&", "")
+        };
+        let page = b.get(&url).await;
+        assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
+        assert!(page.location().unwrap().starts_with(WIKI_CB));
+        let p = redirect_params(&page);
+        assert_eq!(param(&p, "error"), Some("invalid_request"), "{p:?}");
+        assert!(param(&p, "code").is_none() && param(&p, "state").is_none());
+    }
+    // request_uri (until PAR) has its own error.
+    let page = b
+        .get(&authorize_url(
+            "wiki",
+            WIKI_CB,
+            &[("request_uri", "urn:ietf:params:oauth:request_uri:abc")],
+        ))
+        .await;
+    assert_eq!(
+        param(&redirect_params(&page), "error"),
+        Some("request_uri_not_supported")
+    );
+}
+
+#[tokio::test]
+async fn phone_address_and_the_claims_parameter_over_http() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let claims = r#"{"userinfo": {"email": null}}"#;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[("claims", claims)]).await;
+    let (s, t) = exchange(&k, &code).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (s, info) = userinfo(&k, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(info["email"], DEMO_EMAIL);
+    let page = b.get("/.well-known/openid-configuration").await;
+    let m: Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(m["claims_parameter_supported"], true);
+    for scope in ["phone", "address"] {
+        assert!(
+            m["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope))
+        );
+    }
+}
+
+#[tokio::test]
+async fn token_responses_are_never_cached() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let good = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WIKI_CB),
+    ];
+    let (s, ok, _) = post(
+        &k,
+        "/oauth2/token",
+        Some(&basic("wiki", WIKI_SECRET)),
+        &good,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // Used: an error now, which must not be cached either.
+    let (s, err, _) = post(
+        &k,
+        "/oauth2/token",
+        Some(&basic("wiki", WIKI_SECRET)),
+        &good,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    for page in [&ok, &err] {
+        let h = |n| page.headers.get(n).and_then(|v| v.to_str().ok());
+        assert_eq!(h(header::CACHE_CONTROL), Some("no-store"));
+        assert_eq!(h(header::PRAGMA), Some("no-cache"));
+    }
+}
+
+#[tokio::test]
+async fn userinfo_without_a_token_is_challenged_without_an_error_code() {
+    let k = oidc_kit().await;
+    let mut b = k.browser();
+    let page = b
+        .send(
+            Request::get("/oauth2/userinfo")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let challenge = page
+        .headers
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(challenge.starts_with("Bearer"), "{challenge:?}");
+    assert!(!challenge.contains("error"), "{challenge:?}");
+    // A bad token is named as such.
+    let page = b
+        .send(
+            Request::get("/oauth2/userinfo")
+                .header(header::AUTHORIZATION, "Bearer not-a-token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+}
+
+/// The secret recipe in config.example.toml gives secrets any RP can send
+/// in a Basic header or a form unchanged: hex, never base64 (`+`, `/`, `=`).
+#[test]
+fn the_documented_client_secret_recipe_gives_url_safe_secrets() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config.example.toml"
+    ))
+    .unwrap();
+    let at = example
+        .find("client_secret_hash")
+        .expect("the example documents client_secret_hash");
+    let around = &example[at.saturating_sub(600)..(at + 600).min(example.len())];
+    assert!(around.contains("openssl rand -hex"), "{around}");
+    assert!(!around.contains("rand -base64"), "{around}");
+    // The CLI's generated secrets are base64url: letters, digits, - and _.
+    let s = idp::crypto::random_token();
+    assert!(
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_without_a_hint_asks_the_user_and_checks_the_form() {
+    let k = oidc_kit().await;
+    let mut b = k.signed_in().await;
+    let code = code_for(&mut b, "wiki", WIKI_CB, &[]).await;
+    let (_, t) = exchange(&k, &code).await;
+    let bye = "https://wiki.example.com/bye";
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", "wiki")
+        .append_pair("post_logout_redirect_uri", bye)
+        .append_pair("state", "s-9")
+        .finish();
+    // Asked, not sent back as if signed out.
+    let page = b.get(&format!("/oauth2/logout?{q}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.location().is_none());
+    assert!(
+        page.has("action=\"/oauth2/logout/confirm\""),
+        "{}",
+        page.body
+    );
+    assert!(page.has("name=\"state\" value=\"s-9\""));
+    assert!(page.has("/static/portal.css"), "the portal's look");
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://wiki.example.com"),
+        "{csp}"
+    );
+    assert_eq!(
+        b.get("/apps").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    // An access token is no hint.
+    let page = b
+        .get(&format!(
+            "/oauth2/logout?id_token_hint={}",
+            t["access_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let fields = [
+        ("client_id", "wiki"),
+        ("post_logout_redirect_uri", bye),
+        ("state", "s-9"),
+    ];
+    // Without the form's token, or from another origin: refused.
+    let page = b.post_raw("/oauth2/logout/confirm", &fields).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let mut with_token: Vec<(&str, &str)> = fields.to_vec();
+    let token = b.csrf.clone().unwrap();
+    with_token.push(("csrf", &token));
+    let page = b
+        .send(
+            Request::post("/oauth2/logout/confirm")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://evil.example.com")
+                .body(Body::from(
+                    serde_urlencoded::to_string(&with_token).unwrap(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b.get("/apps").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    // Confirmed: signed out, back to the client with its state.
+    let page = b.post("/oauth2/logout/confirm", &fields).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
+    assert_eq!(
+        page.location(),
+        Some("https://wiki.example.com/bye?state=s-9")
+    );
+    assert!(
+        b.get("/apps")
+            .await
+            .location()
+            .unwrap()
+            .starts_with("/login"),
+        "portal session ended"
+    );
+    assert_eq!(
+        refresh(&k, t["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Nobody signed in: straight back to the client.
+    let mut anon = k.browser();
+    let page = anon.get(&format!("/oauth2/logout?{q}")).await;
+    assert_eq!(
+        page.location(),
+        Some("https://wiki.example.com/bye?state=s-9")
     );
 }

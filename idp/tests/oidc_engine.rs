@@ -10,13 +10,13 @@ use base64::Engine;
 use idp::directory::LockReason;
 use idp::oidc::authorize::{Authorization, authorize};
 use idp::oidc::clients::ClientAuth;
-use idp::oidc::logout::{EndSession, LogoutRefusal, end_session};
+use idp::oidc::logout::{self, EndSession, LogoutRefusal, Pending, end_session};
 use idp::oidc::wire::{ErrorCode, OAuthError, Params, TokenResponse};
 use idp::oidc::{introspect, revoke, token, userinfo};
 use idp::session::Presented;
 use serde_json::{Value, json};
 use sha2::Digest;
-use support::{Kit, kit_with};
+use support::{DEMO_EMAIL, Kit, kit_with};
 
 const WIKI_SECRET: &str = "wiki-secret-5f1c0d9e7a3b2c4d6e8f0a1b2c3d4e5f";
 const MACHINE_SECRET: &str = "machine-secret-0a9b8c7d6e5f4a3b2c1d0e9f8a7b";
@@ -360,9 +360,20 @@ async fn authorize_sends_request_errors_back_to_the_client() {
             ErrorCode::RequestNotSupported,
         ),
         (
+            &[],
+            &[("request_uri", "urn:ietf:params:oauth:request_uri:x")],
+            ErrorCode::RequestUriNotSupported,
+        ),
+        (
             &["scope"],
-            &[("scope", "openid admin")],
+            &[("scope", "admin superuser")],
             ErrorCode::InvalidScope,
+        ),
+        (&[], &[("claims", "not json")], ErrorCode::InvalidRequest),
+        (
+            &[],
+            &[("claims", r#"{"id_token": ["email"]}"#)],
+            ErrorCode::InvalidRequest,
         ),
         (&["scope"], &[], ErrorCode::InvalidRequest),
         (&[], &[("prompt", "sometimes")], ErrorCode::InvalidRequest),
@@ -525,15 +536,54 @@ async fn authorize_asks_for_a_fresh_sign_in_past_max_age_or_on_prompt_login() {
     assert_eq!(client_error(a).code, ErrorCode::LoginRequired);
 }
 
+/// Gives the demo user a second factor to verify (recovery codes).
+async fn enroll_factor(k: &Kit) {
+    let user = k.demo_user().await;
+    k.idp
+        .store
+        .replace_recovery_codes(&user.id, &["hash-of-a-recovery-code".into()], now())
+        .await
+        .unwrap();
+}
+
+/// The `acr` of the ID token a code of `client_id` gives.
+async fn acr_of_code(k: &Kit, client_id: &str, a: Authorization) -> Value {
+    let Authorization::Code { code, .. } = a else {
+        panic!("expected a code, got {a:?}");
+    };
+    let t = redeem(k, &ClientAuth::basic(client_id, WIKI_SECRET), &code)
+        .await
+        .unwrap();
+    let (_, claims) = k
+        .idp
+        .verify_jwt(&t.id_token.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    claims["acr"].clone()
+}
+
+const ESSENTIAL_MFA: &str = r#"{"id_token": {"acr": {"essential": true, "values": ["mfa"]}}}"#;
+
 #[tokio::test]
 async fn authorize_steps_up_when_the_client_or_request_wants_a_second_factor() {
     let k = engine_kit().await;
+    enroll_factor(&k).await;
     let s = session(&k, None).await;
     let a = run(&k, &request("secure", WIKI_CB, &[], &[]), Some(&s)).await;
     assert!(
         matches!(&a, Authorization::StepUp { resume } if resume.contains("client_id=secure")),
         "{a:?}"
     );
+    // An essential acr in the claims parameter makes it mandatory too.
+    let a = run(
+        &k,
+        &request("wiki", WIKI_CB, &[], &[("claims", ESSENTIAL_MFA)]),
+        Some(&s),
+    )
+    .await;
+    assert!(matches!(a, Authorization::StepUp { .. }), "{a:?}");
+    // acr_values=mfa asks it of a user who can.
     let a = run(
         &k,
         &request("wiki", WIKI_CB, &[], &[("acr_values", "mfa")]),
@@ -550,17 +600,254 @@ async fn authorize_steps_up_when_the_client_or_request_wants_a_second_factor() {
     assert_eq!(client_error(a).code, ErrorCode::InteractionRequired);
     // With a second factor verified in the session: a code, and acr=mfa.
     let strong = session(&k, Some(now() - 60)).await;
-    let c = code(&k, "secure", &strong).await;
-    let t = redeem(&k, &ClientAuth::basic("secure", WIKI_SECRET), &c)
+    let a = run(&k, &request("secure", WIKI_CB, &[], &[]), Some(&strong)).await;
+    assert_eq!(acr_of_code(&k, "secure", a).await, "mfa");
+}
+
+#[tokio::test]
+async fn authorize_treats_acr_values_as_a_preference() {
+    let k = engine_kit().await;
+    let s = session(&k, None).await;
+    // A password-only user (no factor to verify): a code saying what happened.
+    for acr_values in ["pwd mfa", "mfa", "mfa pwd"] {
+        let a = run(
+            &k,
+            &request("wiki", WIKI_CB, &[], &[("acr_values", acr_values)]),
+            Some(&s),
+        )
+        .await;
+        assert_eq!(acr_of_code(&k, "wiki", a).await, "pwd", "{acr_values}");
+    }
+    // With a factor enrolled, "pwd" first is met by the password; no prompt
+    // for a silent request either.
+    enroll_factor(&k).await;
+    let a = run(
+        &k,
+        &request("wiki", WIKI_CB, &[], &[("acr_values", "pwd mfa")]),
+        Some(&s),
+    )
+    .await;
+    assert_eq!(acr_of_code(&k, "wiki", a).await, "pwd");
+    let a = run(
+        &k,
+        &request(
+            "wiki",
+            WIKI_CB,
+            &[],
+            &[("acr_values", "mfa"), ("prompt", "none")],
+        ),
+        Some(&s),
+    )
+    .await;
+    assert_eq!(acr_of_code(&k, "wiki", a).await, "pwd");
+}
+
+#[tokio::test]
+async fn authorize_tells_the_client_when_a_mandatory_second_factor_cannot_be_met() {
+    let k = engine_kit().await;
+    // No factor enrolled: no step-up page that leads nowhere, an error
+    // for the client.
+    let s = session(&k, None).await;
+    for (client_id, extra) in [
+        ("secure", vec![]),
+        ("secure", vec![("prompt", "none")]),
+        ("wiki", vec![("claims", ESSENTIAL_MFA)]),
+    ] {
+        let a = run(&k, &request(client_id, WIKI_CB, &[], &extra), Some(&s)).await;
+        assert_eq!(
+            client_error(a).code,
+            ErrorCode::UnmetAuthenticationRequirements,
+            "{client_id} {extra:?}"
+        );
+    }
+    assert_eq!(
+        ErrorCode::UnmetAuthenticationRequirements.as_str(),
+        "unmet_authentication_requirements"
+    );
+    // An essential acr that a password meets is no requirement.
+    let a = run(
+        &k,
+        &request(
+            "wiki",
+            WIKI_CB,
+            &[],
+            &[(
+                "claims",
+                r#"{"id_token": {"acr": {"essential": true, "values": ["pwd", "mfa"]}}}"#,
+            )],
+        ),
+        Some(&s),
+    )
+    .await;
+    assert_eq!(acr_of_code(&k, "wiki", a).await, "pwd");
+}
+
+#[tokio::test]
+async fn authorize_refuses_a_state_it_cannot_echo() {
+    let k = engine_kit().await;
+    let s = session(&k, None).await;
+    let long = "s".repeat(idp::oidc::authorize::MAX_STATE_LEN + 1);
+    for extra in [vec![("state", "again")], vec![("state", long.as_str())]] {
+        let without: &[&str] = if extra.len() == 1 && extra[0].1 == "again" {
+            &[]
+        } else {
+            &["state"]
+        };
+        let a = run(&k, &request("wiki", WIKI_CB, without, &extra), Some(&s)).await;
+        let Authorization::Error { to, error } = a else {
+            panic!("expected an error for the client, got {a:?}");
+        };
+        assert_eq!(error.code, ErrorCode::InvalidRequest);
+        assert_eq!(to.state, None, "no state can be echoed");
+        assert_eq!(to.redirect_uri, WIKI_CB);
+    }
+    // Nothing was granted.
+    assert!(!audited(&k, "oidc.authorize", "success").await);
+}
+
+#[tokio::test]
+async fn authorize_ignores_scopes_it_does_not_know_or_the_client_may_not_have() {
+    let k = engine_kit().await;
+    let s = session(&k, None).await;
+    let a = run(
+        &k,
+        &request(
+            "wiki",
+            WIKI_CB,
+            &["scope"],
+            &[(
+                "scope",
+                "openid admin profile https://graph.example.com/all",
+            )],
+        ),
+        Some(&s),
+    )
+    .await;
+    let Authorization::Code { code, .. } = a else {
+        panic!("expected a code, got {a:?}");
+    };
+    let t = redeem(&k, &wiki(), &code).await.unwrap();
+    assert_eq!(t.scope, "openid profile");
+}
+
+/// The demo user's profile with a work phone and only a home address.
+async fn fill_profile(k: &Kit) {
+    let user = k.demo_user().await;
+    let mut profile = user.profile.clone();
+    profile
+        .0
+        .retain(|f, _| !f.starts_with("work_") && !f.starts_with("home_"));
+    for (f, v) in [
+        ("work_phone", "+1 555 0100"),
+        ("home_street", "1 Main Street"),
+        ("home_city", "Springfield"),
+        ("home_state", "IL"),
+        ("home_zip", "62701"),
+        ("home_country", "US"),
+    ] {
+        profile.0.insert(f.into(), v.into());
+    }
+    k.idp
+        .store
+        .update_profile(
+            &user.id,
+            &user.first_name,
+            &user.last_name,
+            &user.username,
+            &profile,
+        )
         .await
         .unwrap();
-    let (_, claims) = k
+}
+
+async fn tokens_for(k: &Kit, s: &str, without: &[&str], extra: &[(&str, &str)]) -> (Value, Value) {
+    let a = run(k, &request("wiki", WIKI_CB, without, extra), Some(s)).await;
+    let Authorization::Code { code, .. } = a else {
+        panic!("expected a code, got {a:?}");
+    };
+    let t = redeem(k, &wiki(), &code).await.unwrap();
+    let (_, id) = k
         .idp
-        .verify_jwt(&t.id_token.unwrap())
+        .verify_jwt(t.id_token.as_deref().unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(claims["acr"], "mfa");
+    let info = userinfo::userinfo(&k.idp, &t.access_token, now())
+        .await
+        .unwrap();
+    (id, info)
+}
+
+#[tokio::test]
+async fn phone_and_address_scopes_release_the_profiles_fields() {
+    let k = engine_kit().await;
+    fill_profile(&k).await;
+    let s = session(&k, None).await;
+    let (id, info) = tokens_for(&k, &s, &["scope"], &[("scope", "openid phone address")]).await;
+    for c in [&id, &info] {
+        assert_eq!(c["phone_number"], "+1 555 0100");
+        assert_eq!(c["phone_number_verified"], false);
+        assert_eq!(
+            c["address"],
+            json!({
+                "street_address": "1 Main Street",
+                "locality": "Springfield",
+                "region": "IL",
+                "postal_code": "62701",
+                "country": "US",
+            })
+        );
+        assert!(c.get("email").is_none(), "{c}");
+    }
+    // Without the scopes, neither.
+    let (id, info) = tokens_for(&k, &s, &[], &[]).await;
+    for c in [&id, &info] {
+        assert!(c.get("phone_number").is_none() && c.get("address").is_none());
+    }
+    let m = idp::oidc::discovery::metadata("https://sso.example.com");
+    for scope in ["phone", "address"] {
+        assert!(
+            m["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope)),
+            "{scope}"
+        );
+    }
+    for claim in ["phone_number", "phone_number_verified", "address"] {
+        assert!(
+            m["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
+            "{claim}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_claims_parameter_releases_the_claims_it_names_where_it_names_them() {
+    let k = engine_kit().await;
+    fill_profile(&k).await;
+    let s = session(&k, None).await;
+    let claims = r#"{"id_token": {"email": {"essential": true}, "unknown_claim": null},
+                     "userinfo": {"phone_number": null, "groups": null}}"#;
+    let (id, info) = tokens_for(
+        &k,
+        &s,
+        &["scope"],
+        &[("scope", "openid"), ("claims", claims)],
+    )
+    .await;
+    assert_eq!(id["email"], DEMO_EMAIL);
+    assert!(id.get("phone_number").is_none() && id.get("unknown_claim").is_none());
+    assert_eq!(info["phone_number"], "+1 555 0100");
+    assert!(info["groups"].is_array(), "{info}");
+    assert!(info.get("email").is_none(), "{info}");
+    assert_eq!(
+        idp::oidc::discovery::metadata("https://sso.example.com")["claims_parameter_supported"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -1156,13 +1443,7 @@ async fn end_session_refuses_an_unknown_hint_and_ends_nothing() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        out,
-        EndSession::Done {
-            signed_out: false,
-            redirect: None
-        }
-    );
+    assert!(matches!(out, EndSession::Confirm(_)), "{out:?}");
     // The same token with its signature altered is unknown.
     let mut forged = other_user.clone().into_bytes();
     let i = forged.len() - 10; // inside the signature
@@ -1233,28 +1514,69 @@ async fn end_session_refuses_an_unknown_hint_and_ends_nothing() {
 }
 
 #[tokio::test]
-async fn end_session_without_a_hint_leaves_the_session_alone() {
+async fn end_session_without_a_hint_for_this_session_asks_the_user() {
     let k = engine_kit().await;
-    let s = session(&k, None).await;
-    let out = end_session(
-        &k.idp,
-        &form(&[
-            ("client_id", "wiki"),
-            ("post_logout_redirect_uri", WIKI_BYE),
-        ]),
-        Some(&s),
-        now(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        out,
-        EndSession::Done {
-            signed_out: false,
-            redirect: Some(WIKI_BYE.to_string())
-        }
+    let (s, t) = signed_in_with_id_token(&k).await;
+    let keys = k.idp.oidc_keys().await.unwrap();
+    let sign = |claims: Value| {
+        keys.sign(idp::oidc::keys::Alg::RS256, "JWT", &claims)
+            .unwrap()
+    };
+    let user = k.demo_user().await;
+    // Our ID tokens, but of another user, or of this user's other session.
+    let other_user = sign(json!({"iss": k.idp.issuer(), "sub": "someone-else", "aud": "wiki"}));
+    let other_session = sign(json!({
+        "iss": k.idp.issuer(), "sub": user.id, "aud": "wiki", "sid": "another-session"
+    }));
+    let pending = |client: Option<&str>, uri: Option<&str>, state: Option<&str>| {
+        EndSession::Confirm(Pending {
+            client_id: client.map(str::to_string),
+            post_logout_redirect_uri: uri.map(str::to_string),
+            state: state.map(str::to_string),
+        })
+    };
+    let cases: Vec<(Vec<(&str, &str)>, EndSession)> = vec![
+        (vec![], pending(None, None, None)),
+        (vec![("state", "s1")], pending(None, None, Some("s1"))),
+        (
+            vec![("client_id", "wiki")],
+            pending(Some("wiki"), None, None),
+        ),
+        // An unknown client is not named on the page.
+        (vec![("client_id", "nobody")], pending(None, None, None)),
+        (
+            vec![
+                ("client_id", "wiki"),
+                ("post_logout_redirect_uri", WIKI_BYE),
+                ("state", "s2"),
+            ],
+            pending(Some("wiki"), Some(WIKI_BYE), Some("s2")),
+        ),
+        (
+            vec![("id_token_hint", &other_user)],
+            pending(Some("wiki"), None, None),
+        ),
+        (
+            vec![
+                ("id_token_hint", &other_session),
+                ("post_logout_redirect_uri", WIKI_BYE),
+            ],
+            pending(Some("wiki"), Some(WIKI_BYE), None),
+        ),
+    ];
+    for (pairs, want) in cases {
+        let out = end_session(&k.idp, &form(&pairs), Some(&s), now())
+            .await
+            .unwrap();
+        assert_eq!(out, want, "{pairs:?}");
+        assert!(session_alive(&k, &s).await, "{pairs:?}");
+    }
+    // The grant made through the session lives on.
+    assert!(
+        refresh(&k, &wiki(), t.refresh_token.as_deref().unwrap())
+            .await
+            .is_ok()
     );
-    assert!(session_alive(&k, &s).await);
     let out = end_session(
         &k.idp,
         &form(&[("state", "a"), ("state", "b")]),
@@ -1272,6 +1594,121 @@ async fn end_session_without_a_hint_leaves_the_session_alone() {
     ));
 }
 
+#[tokio::test]
+async fn end_session_takes_only_an_id_token_as_the_hint() {
+    let k = engine_kit().await;
+    let (s, t) = signed_in_with_id_token(&k).await;
+    // An access token of the same user and session is not an ID token.
+    let out = end_session(
+        &k.idp,
+        &form(&[("id_token_hint", &t.access_token)]),
+        Some(&s),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Refused {
+            why: LogoutRefusal::UnknownIdToken,
+            signed_out: false
+        }
+    );
+    assert!(session_alive(&k, &s).await);
+}
+
+#[tokio::test]
+async fn end_session_with_nobody_signed_in_returns_to_the_client() {
+    let k = engine_kit().await;
+    let out = end_session(
+        &k.idp,
+        &form(&[
+            ("client_id", "wiki"),
+            ("post_logout_redirect_uri", WIKI_BYE),
+            ("state", "s3"),
+        ]),
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: false,
+            redirect: Some(format!("{WIKI_BYE}?state=s3")),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_confirmed_sign_out_ends_the_session_and_returns_to_the_client() {
+    let k = engine_kit().await;
+    let (s, t) = signed_in_with_id_token(&k).await;
+    // An address without a client, or not registered: refused, nothing ended.
+    for pairs in [
+        vec![("post_logout_redirect_uri", WIKI_BYE)],
+        vec![
+            ("client_id", "wiki"),
+            ("post_logout_redirect_uri", "https://evil.example.com/"),
+        ],
+    ] {
+        let out = logout::confirm(&k.idp, &form(&pairs), Some(&s), now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                out,
+                EndSession::Refused {
+                    why: LogoutRefusal::UnregisteredRedirect,
+                    signed_out: false
+                }
+            ),
+            "{out:?}"
+        );
+        assert!(session_alive(&k, &s).await);
+    }
+    let out = logout::confirm(
+        &k.idp,
+        &form(&[
+            ("client_id", "wiki"),
+            ("post_logout_redirect_uri", WIKI_BYE),
+            ("state", "s4"),
+        ]),
+        Some(&s),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: true,
+            redirect: Some(format!("{WIKI_BYE}?state=s4")),
+        }
+    );
+    assert!(!session_alive(&k, &s).await);
+    // The grants made through the session end with it.
+    assert_eq!(
+        code_of(refresh(&k, &wiki(), t.refresh_token.as_deref().unwrap()).await),
+        ErrorCode::InvalidGrant
+    );
+    assert!(audited(&k, "signout", "success").await);
+    // Confirmed without a return address: a page.
+    let s2 = session(&k, None).await;
+    let out = logout::confirm(&k.idp, &form(&[]), Some(&s2), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        EndSession::Done {
+            signed_out: true,
+            redirect: None
+        }
+    );
+    assert!(!session_alive(&k, &s2).await);
+}
+
 // ---------------------------------------------------------------- discovery
 
 #[test]
@@ -1283,6 +1720,34 @@ fn discovery_lists_the_endpoints_under_the_issuer() {
         format!("https://sso.example.com{}", idp::paths::OIDC_TOKEN)
     );
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+}
+
+#[test]
+fn discovery_advertises_only_what_is_implemented() {
+    let m = idp::oidc::discovery::metadata("https://sso.example.com");
+    // consent and select_account change nothing; userinfo is never signed.
+    assert_eq!(m["prompt_values_supported"], json!(["none", "login"]));
+    assert!(m.get("userinfo_signing_alg_values_supported").is_none());
+    assert_eq!(m["request_parameter_supported"], false);
+    assert_eq!(m["request_uri_parameter_supported"], false);
+    assert_eq!(m["response_types_supported"], json!(["code"]));
+}
+
+#[test]
+fn a_request_without_a_token_hears_no_error_code() {
+    // RFC 6750 3.1: no error in the challenge when no token was sent.
+    let missing = OAuthError::new(ErrorCode::MissingToken, "no access token was sent");
+    assert_eq!(missing.status(), 401);
+    let challenge = missing.www_authenticate().unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(!challenge.contains("error"), "{challenge}");
+    let invalid = OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid");
+    assert!(
+        invalid
+            .www_authenticate()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
 }
 
 #[tokio::test]

@@ -276,6 +276,44 @@ describe('OpenID Connect with openid-client and Chromium', () => {
     );
   });
 
+  test('acr_values is a preference; an essential acr that cannot be met is an error redirect', async () => {
+    // The demo user has no second factor: acr_values=mfa still gets a code, acr=pwd.
+    let p = pkceParams();
+    let cb = await authorizeInBrowser(await authUrl(rp, p, { acr_values: 'mfa' }));
+    const t = await client.authorizationCodeGrant(rp, cb, {
+      pkceCodeVerifier: p.verifier,
+      expectedState: p.state,
+      expectedNonce: p.nonce,
+    });
+    assert.equal(t.claims().acr, 'pwd');
+    // Essential: the client hears why, with its state; no dead-end page.
+    p = pkceParams();
+    const claims = JSON.stringify({ id_token: { acr: { essential: true, value: 'mfa' } } });
+    cb = await authorizeInBrowser(await authUrl(rp, p, { claims }));
+    assert.equal(cb.searchParams.get('error'), 'unmet_authentication_requirements');
+    assert.equal(cb.searchParams.get('state'), p.state);
+    assert.equal(cb.searchParams.get('code'), null);
+  });
+
+  test('token responses are not cached; userinfo without a token names no error', async () => {
+    const res = await fetchImpl(`${server.url}/oauth2/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`rp:${RP_SECRET}`).toString('base64')}`,
+      },
+      body: 'grant_type=authorization_code&code=unknown&redirect_uri=' + encodeURIComponent(CB),
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('pragma'), 'no-cache');
+    const info = await fetchImpl(`${server.url}/oauth2/userinfo`, {});
+    assert.equal(info.status, 401);
+    const challenge = info.headers.get('www-authenticate') ?? '';
+    assert.match(challenge, /^Bearer/);
+    assert.doesNotMatch(challenge, /error/);
+  });
+
   test('public client with PKCE and an ES256 ID token', async () => {
     const pub = await discover('rp-public', undefined, { client_id: 'rp-public', id_token_signed_response_alg: 'ES256' }, client.None());
     const p = pkceParams();
@@ -326,6 +364,48 @@ describe('OpenID Connect with openid-client and Chromium', () => {
     const back = await authorizeInBrowser(end);
     assert.equal(back.origin + back.pathname, BYE);
     assert.equal(back.searchParams.get('state'), 'bye-state');
+    await page.goto(`${server.url}/apps`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    assert.equal(await oauthError(client.refreshTokenGrant(rp, t.refresh_token)), 'invalid_grant');
+  });
+  test('RP-initiated logout without an ID token asks the user, then returns with state', async () => {
+    // Signed in again (the test above signed out).
+    const p = pkceParams();
+    const cb = await authorizeInBrowser(await authUrl(rp, p), { signIn: true });
+    const t = await client.authorizationCodeGrant(rp, cb, {
+      pkceCodeVerifier: p.verifier,
+      expectedState: p.state,
+      expectedNonce: p.nonce,
+    });
+    const end = client.buildEndSessionUrl(rp, {
+      post_logout_redirect_uri: BYE,
+      state: 'confirm-state',
+    });
+    const before = captured.length;
+    const res = await page.goto(end.href);
+    assert.equal(res.status(), 200);
+    assert.equal(new URL(page.url()).pathname, '/oauth2/logout');
+    await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+    // The portal's look: its stylesheet applies (the card layout).
+    assert.ok(await page.locator('.card').isVisible());
+    assert.equal(captured.length, before, 'not sent back while the session lives');
+    // An access token is no hint: a page, the session lives.
+    const bad = client.buildEndSessionUrl(rp, { id_token_hint: t.access_token });
+    assert.equal((await page.goto(bad.href)).status(), 400);
+    // Asked again, and confirmed.
+    await page.goto(end.href);
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    const deadline = Date.now() + 30_000;
+    while (captured.length === before) {
+      if (Date.now() > deadline) {
+        await screenshot(page, 'oidc-logout-confirm');
+        assert.fail(`no return; the browser is at ${page.url()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const back = new URL(captured[captured.length - 1]);
+    assert.equal(back.origin + back.pathname, BYE);
+    assert.equal(back.searchParams.get('state'), 'confirm-state');
     await page.goto(`${server.url}/apps`);
     assert.equal(new URL(page.url()).pathname, '/login');
     assert.equal(await oauthError(client.refreshTokenGrant(rp, t.refresh_token)), 'invalid_grant');

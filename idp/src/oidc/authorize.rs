@@ -13,6 +13,7 @@
 
 use crate::paths;
 
+use super::claims::ClaimsRequest;
 use super::config::ClientConfig;
 use super::wire::{ErrorCode, OAuthError, Params};
 use crate::access::SecondFactor;
@@ -26,6 +27,9 @@ use crate::store::GrantRow;
 /// `acr` values: password only, or password plus a second factor.
 pub const ACR_PWD: &str = "pwd";
 pub const ACR_MFA: &str = "mfa";
+
+/// The longest `state` echoed back to a client.
+pub const MAX_STATE_LEN: usize = 2048;
 
 /// Where the answer to a valid client goes: its registered redirect URI,
 /// with `state` echoed and `iss` (RFC 9207) added.
@@ -90,12 +94,26 @@ pub async fn authorize(
         Ok(v) => v,
         Err(why) => return Ok(Authorization::Invalid(why)),
     };
-    // Step 2: from here every error goes back to the client.
-    let to = ClientRedirect {
-        state: params.get("state").ok().flatten().map(str::to_string),
+    // Step 2: from here every error goes back to the client. A repeated or
+    // over-long state cannot be echoed: the request is refused, without it,
+    // so that no code ever reaches the client without its state.
+    let mut to = ClientRedirect {
+        state: None,
         redirect_uri: redirect_uri.to_string(),
         iss: idp.issuer(),
     };
+    match params.get("state") {
+        Ok(state) if state.is_none_or(|s| s.len() <= MAX_STATE_LEN) => {
+            to.state = state.map(str::to_string);
+        }
+        Ok(_) => {
+            let error = OAuthError::invalid_request(format!(
+                "state is longer than {MAX_STATE_LEN} characters"
+            ));
+            return Ok(Authorization::Error { to, error });
+        }
+        Err(error) => return Ok(Authorization::Error { to, error }),
+    }
     match decide(idp, &client, params, redirect_uri, session_token, ip, now).await {
         Ok(Decision::Code(code)) => Ok(Authorization::Code { to, code }),
         Ok(Decision::Interact(a)) => Ok(a),
@@ -140,7 +158,8 @@ pub async fn client_and_target<'p>(
 /// A request checked against its client's registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizeRequest<'a> {
-    /// The requested scopes, each allowed for the client, without duplicates.
+    /// The requested scopes the client may have, without duplicates;
+    /// others are ignored (RFC 6749 section 3.3).
     pub scope: String,
     /// The PKCE S256 challenge.
     pub code_challenge: Option<&'a str>,
@@ -151,15 +170,28 @@ pub struct AuthorizeRequest<'a> {
     pub max_age: Option<i64>,
     pub nonce: Option<&'a str>,
     pub login_hint: Option<&'a str>,
-    /// A second factor is due: by the client's policy or `acr_values=mfa`.
-    pub wants_mfa: bool,
+    /// A second factor is mandatory: by the client's policy, or an
+    /// essential `acr` in the `claims` parameter that only `mfa` meets.
+    pub requires_mfa: bool,
+    /// A second factor is asked for, voluntarily (`acr_values` preferring
+    /// `mfa`, OIDC Core 3.1.2.1): done when the user can, else the code
+    /// says `acr=pwd`.
+    pub prefers_mfa: bool,
+    /// The `claims` parameter (OIDC Core 5.5), if sent.
+    pub claims: Option<ClaimsRequest>,
 }
 
 impl<'a> AuthorizeRequest<'a> {
     /// Reads and checks the parameters for `client`, in a fixed order; the
     /// first failure is the answer.
     pub fn parse(params: &'a Params, client: &ClientConfig) -> Result<Self, OAuthError> {
-        if params.get("request")?.is_some() || params.get("request_uri")?.is_some() {
+        if params.get("request_uri")?.is_some() {
+            return Err(OAuthError::new(
+                ErrorCode::RequestUriNotSupported,
+                "request_uri is not supported",
+            ));
+        }
+        if params.get("request")?.is_some() {
             return Err(OAuthError::new(
                 ErrorCode::RequestNotSupported,
                 "request objects are not supported",
@@ -197,11 +229,21 @@ impl<'a> AuthorizeRequest<'a> {
         };
         let nonce = params.get("nonce")?;
         let login_hint = params.get("login_hint")?.filter(|h| h.len() <= 254);
-        let acr_values = params.get("acr_values")?.unwrap_or("");
-        // MFA: the client's policy, whatever the request asks, or acr_values=mfa.
-        let wants_mfa = client.require_mfa
+        let claims = params
+            .get("claims")?
+            .map(ClaimsRequest::parse)
+            .transpose()?;
+        // acr_values is a preference, in order (OIDC Core 3.1.2.1): the
+        // first value we know decides.
+        let prefers_mfa = params
+            .get("acr_values")?
+            .unwrap_or("")
+            .split(' ')
+            .find(|a| *a == ACR_MFA || *a == ACR_PWD)
+            == Some(ACR_MFA);
+        let requires_mfa = client.require_mfa
             || client.mfa_max_age.is_some()
-            || acr_values.split(' ').any(|a| a == ACR_MFA);
+            || claims.as_ref().is_some_and(ClaimsRequest::essential_mfa);
         Ok(Self {
             scope,
             code_challenge,
@@ -210,27 +252,32 @@ impl<'a> AuthorizeRequest<'a> {
             max_age,
             nonce,
             login_hint,
-            wants_mfa,
+            requires_mfa,
+            prefers_mfa,
+            claims,
         })
     }
 }
 
-/// Scopes: each must be allowed for the client; duplicates collapse.
+/// Scopes: those the client may have, without duplicates. Unknown values
+/// and scopes not allowed for the client are ignored (RFC 6749 section
+/// 3.3 lets the server grant less; the token response names what was
+/// granted); a request left with no scope at all is `invalid_scope`.
 fn scopes(params: &Params, client: &ClientConfig) -> Result<String, OAuthError> {
     let requested = params
         .get("scope")?
         .ok_or_else(|| OAuthError::invalid_request("scope is missing"))?;
     let mut scopes: Vec<&str> = Vec::new();
     for s in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !client.scopes.iter().any(|c| c == s) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("scope {s:?} is not available to this client"),
-            ));
-        }
-        if !scopes.contains(&s) {
+        if client.scopes.iter().any(|c| c == s) && !scopes.contains(&s) {
             scopes.push(s);
         }
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "none of the requested scopes is available to this client",
+        ));
     }
     Ok(scopes.join(" "))
 }
@@ -397,15 +444,41 @@ pub async fn authenticate(
         max_age: client.mfa_max_age,
         methods: Vec::new(),
     };
-    if req.wants_mfa && !need.met_by(session.mfa_at, &session.amr, now) {
+    let met = need.met_by(session.mfa_at, &session.amr, now);
+    if req.requires_mfa && !met {
+        // Mandatory: step up when the user has a factor to verify; an
+        // error for the client when they have none, or no interaction is
+        // allowed. Never a dead end for the user.
+        let enrolled = !idp.factors(&live.user.id).await?.methods().is_empty();
+        if !enrolled {
+            return Err(OAuthError::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "a second factor is required and the user has none",
+            ));
+        }
         if req.prompt_none {
             return Err(OAuthError::new(
                 ErrorCode::InteractionRequired,
                 "a second factor must be verified",
             ));
         }
-        let resume = continuation(params, &["prompt"], &[]);
-        return Ok(Err(Authorization::StepUp { resume }));
+        return Ok(Err(Authorization::StepUp {
+            resume: continuation(params, &["prompt"], &[]),
+        }));
+    }
+    let voluntary = SecondFactor {
+        max_age: None,
+        methods: Vec::new(),
+    };
+    if req.prefers_mfa
+        && !req.prompt_none
+        && !voluntary.met_by(session.mfa_at, &session.amr, now)
+        && !idp.factors(&live.user.id).await?.methods().is_empty()
+    {
+        // Voluntary: asked of a user who can.
+        return Ok(Err(Authorization::StepUp {
+            resume: continuation(params, &["prompt"], &[]),
+        }));
     }
     Ok(Ok(live))
 }
@@ -474,6 +547,11 @@ async fn issue_code(
         revoked_at: None,
     };
     idp.store.insert_grant(&grant).await?;
+    if let Some(claims) = req.claims.as_ref().filter(|c| !c.is_empty()) {
+        idp.store
+            .set_grant_claims(&grant.id, &claims.to_stored())
+            .await?;
+    }
     let code = crypto::random_token();
     idp.store
         .insert_code(

@@ -109,7 +109,15 @@ pub struct ClientConfig {
 }
 
 pub const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
-pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+pub const SCOPES: [&str; 7] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "groups",
+    "offline_access",
+];
 
 fn default_grants() -> Vec<String> {
     vec!["authorization_code".into(), "refresh_token".into()]

@@ -24,7 +24,6 @@ pub fn metadata(iss: &str) -> serde_json::Value {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -32,11 +31,14 @@ pub fn metadata(iss: &str) -> serde_json::Value {
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
             "name", "given_name", "family_name", "preferred_username",
-            "email", "email_verified", "groups"
+            "email", "email_verified", "phone_number", "phone_number_verified", "address",
+            "groups"
         ],
         "acr_values_supported": [super::authorize::ACR_PWD, super::authorize::ACR_MFA],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "claims_parameter_supported": false,
+        // consent and select_account are accepted and change nothing, so
+        // they are not advertised.
+        "prompt_values_supported": ["none", "login"],
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -12,6 +12,7 @@
 pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
+pub mod claims;
 pub mod clients;
 pub mod config;
 pub mod discovery;

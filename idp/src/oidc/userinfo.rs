@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::token::{check_access_token, user_claims};
+use super::claims::Target;
+use super::token::{check_access_token, released_claims};
 use super::wire::{ErrorCode, OAuthError};
 use crate::idp::Idp;
 
@@ -26,5 +27,11 @@ pub async fn userinfo(idp: &Idp, access_token: &str, now: i64) -> Result<Value, 
         .await?
         .filter(|u| u.locked.is_none())
         .ok_or_else(invalid)?;
-    Ok(user_claims(idp, &user, scope).await?)
+    let client_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let client = idp.oidc_client(client_id).await?.ok_or_else(invalid)?;
+    let gid = claims.get("gid").and_then(Value::as_str);
+    Ok(released_claims(idp, &client, &user, gid, scope, Target::Userinfo).await?)
 }

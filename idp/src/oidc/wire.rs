@@ -18,7 +18,14 @@ pub enum ErrorCode {
     LoginRequired,
     InteractionRequired,
     RequestNotSupported,
+    RequestUriNotSupported,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0: the
+    /// authentication the request makes mandatory cannot be performed.
+    UnmetAuthenticationRequirements,
     InvalidToken,
+    /// A protected resource was called without any token (RFC 6750 3.1):
+    /// a 401 whose challenge carries no error code.
+    MissingToken,
     ServerError,
 }
 
@@ -36,7 +43,11 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::InvalidToken => "invalid_token",
+            // Never sent as an error code: the answer has none.
+            Self::MissingToken => "invalid_request",
             Self::ServerError => "server_error",
         }
     }
@@ -94,7 +105,7 @@ impl OAuthError {
     /// 5.2, RFC 6750 section 3.1).
     pub fn status(&self) -> u16 {
         match self.code {
-            ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken | ErrorCode::MissingToken => 401,
             ErrorCode::ServerError => 500,
             _ => 400,
         }
@@ -104,7 +115,9 @@ impl OAuthError {
     pub fn www_authenticate(&self) -> Option<&'static str> {
         match self.code {
             ErrorCode::InvalidClient => Some("Basic realm=\"portcullis\""),
-            ErrorCode::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            ErrorCode::InvalidToken => Some("Bearer realm=\"portcullis\", error=\"invalid_token\""),
+            // RFC 6750 3.1: no error code when no token was sent.
+            ErrorCode::MissingToken => Some("Bearer realm=\"portcullis\""),
             _ => None,
         }
     }

@@ -302,6 +302,26 @@ impl Store {
         Ok(())
     }
 
+    /// Records the `claims` request (OIDC Core 5.5) a grant was made with.
+    pub async fn set_grant_claims(&self, id: &str, claims: &str) -> Result<()> {
+        sqlx::query("UPDATE oidc_grants SET claims = $1 WHERE id = $2")
+            .bind(claims)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The `claims` request a grant was made with, if any.
+    pub async fn grant_claims(&self, id: &str) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT claims FROM oidc_grants WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(c,)| c))
+    }
+
     pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>> {
         Ok(sqlx::query_as(
             "SELECT id, client_id, user_id, session_hash, scope, nonce, auth_time, amr, acr, created_at, expires_at, revoked_at \

@@ -90,6 +90,54 @@ pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Re
     res.into_response()
 }
 
+/// For a form served outside this layer (the OIDC routes are): the token
+/// to put in it, and the cookie to set when the browser has none yet.
+pub(crate) fn issue(
+    portal: &Portal,
+    headers: &axum::http::HeaderMap,
+) -> (String, Option<axum::http::HeaderValue>) {
+    match portal
+        .cookies
+        .get(headers, Name::Csrf)
+        .filter(|c| c.len() == 43)
+    {
+        Some(c) => (token_for(portal, &c), None),
+        None => {
+            let c = crypto::random_token();
+            (
+                token_for(portal, &c),
+                Some(portal.cookies.set(Name::Csrf, &c, None)),
+            )
+        }
+    }
+}
+
+/// The layer's check, for a form posted outside it: the cookie, a
+/// same-origin (or absent) `Origin`, and the form's `csrf` field.
+pub(crate) fn verify(portal: &Portal, headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    let Some(cookie) = portal
+        .cookies
+        .get(headers, Name::Csrf)
+        .filter(|c| c.len() == 43)
+    else {
+        return false;
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let ours = portal.idp.config.public_url.origin().ascii_serialization();
+        if origin.as_bytes() != ours.as_bytes() {
+            return false;
+        }
+    }
+    let sent = form_urlencoded_value(body, "csrf");
+    let expected = token_for(portal, &cookie);
+    sent.is_some_and(|s| crypto::ct_eq(s.as_bytes(), expected.as_bytes()))
+}
+
+/// The page a refused form gets.
+pub(crate) fn refused() -> Response {
+    refuse()
+}
+
 fn form_urlencoded_value(body: &[u8], key: &str) -> Option<String> {
     url::form_urlencoded::parse(body)
         .find(|(k, _)| k == key)

@@ -26,6 +26,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("message.html", include_str!("../../templates/message.html")),
         (
+            "logout_confirm.html",
+            include_str!("../../templates/logout_confirm.html"),
+        ),
+        (
             "federation.html",
             include_str!("../../templates/federation.html"),
         ),

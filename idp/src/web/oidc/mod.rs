@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::oidc::clients::ClientAuth;
-use crate::oidc::wire::{OAuthError, Params, TokenResponse};
+use crate::oidc::wire::{ErrorCode, OAuthError, Params, TokenResponse};
 use crate::paths;
 use crate::web::Portal;
 
@@ -45,6 +45,7 @@ pub fn routes(portal: Portal) -> Router<Portal> {
             paths::OIDC_END_SESSION,
             get(logout::handle_get).post(logout::handle_post),
         )
+        .route(paths::OIDC_END_SESSION_CONFIRM, post(logout::confirm))
         .merge(api)
 }
 
@@ -69,9 +70,15 @@ fn client_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
 
 /// JSON that must not be cached (tokens, claims, introspection).
 fn no_store_json<T: serde::Serialize>(v: T) -> Response {
-    let mut res = Json(v).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    no_store(Json(v).into_response())
+}
+
+/// `Cache-Control: no-store` and, for HTTP/1.0 caches, `Pragma: no-cache`
+/// (RFC 6749 section 5.1).
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
@@ -80,9 +87,14 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut res = (status, Json(self.body())).into_response();
+        let res = if self.code == ErrorCode::MissingToken {
+            // RFC 6750 3.1: a request without any token hears no error code.
+            status.into_response()
+        } else {
+            (status, Json(self.body())).into_response()
+        };
+        let mut res = no_store(res);
         let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(challenge) = self.www_authenticate() {
             h.insert(
                 header::WWW_AUTHENTICATE,

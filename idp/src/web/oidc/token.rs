@@ -54,7 +54,10 @@ fn bearer(headers: &HeaderMap, form: Option<&Params>) -> Result<String, OAuthErr
     match (header, body) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send the token once")),
         (Some(t), None) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(OAuthError::new(ErrorCode::InvalidToken, "no access token")),
+        (None, None) => Err(OAuthError::new(
+            ErrorCode::MissingToken,
+            "no access token was sent",
+        )),
     }
 }
 
