@@ -309,6 +309,16 @@ async fn openidconnect_crate_interoperates() {
         .expect("refresh");
     let rt2 = next.refresh_token().unwrap().clone();
     assert_ne!(rt1.secret(), rt2.secret());
+    // The RP uses its new token, then the old one comes back: the family ends.
+    let rt3 = rp
+        .exchange_refresh_token(&rt2)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh with the new token")
+        .refresh_token()
+        .unwrap()
+        .clone();
     assert!(
         rp.exchange_refresh_token(&rt1)
             .unwrap()
@@ -317,7 +327,7 @@ async fn openidconnect_crate_interoperates() {
             .is_err()
     );
     assert!(
-        rp.exchange_refresh_token(&rt2)
+        rp.exchange_refresh_token(&rt3)
             .unwrap()
             .request_async(&http)
             .await

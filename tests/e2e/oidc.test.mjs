@@ -244,9 +244,14 @@ describe('OpenID Connect with openid-client and Chromium', () => {
     const fresh = await client.refreshTokenGrant(rp, tokens.refresh_token);
     assert.ok(fresh.access_token && fresh.refresh_token);
     assert.notEqual(fresh.refresh_token, tokens.refresh_token);
+    // The client uses its new token; then the old one comes back: a copy is
+    // loose, and the whole family ends. (An old token presented again before
+    // its successor was ever used is a lost answer, answered once more within
+    // [oidc] refresh_reuse_grace: see faults.test.mjs.)
+    const newer = await client.refreshTokenGrant(rp, fresh.refresh_token);
     assert.equal(await oauthError(client.refreshTokenGrant(rp, tokens.refresh_token)), 'invalid_grant');
-    assert.equal(await oauthError(client.refreshTokenGrant(rp, fresh.refresh_token)), 'invalid_grant');
-    const intro = await client.tokenIntrospection(rp, fresh.access_token);
+    assert.equal(await oauthError(client.refreshTokenGrant(rp, newer.refresh_token)), 'invalid_grant');
+    const intro = await client.tokenIntrospection(rp, newer.access_token);
     assert.equal(intro.active, false);
   });
 
