@@ -15,6 +15,10 @@ use tokio::sync::RwLock;
 use super::config::{Common, SamlProviderConfig};
 use super::{FederationError, Identity};
 use crate::directory::valid_email;
+use crate::saml::decode::{self, Limits};
+use crate::saml::dsig::{self, Placement};
+use crate::saml::signature;
+use crate::saml::wire::NS_PROTOCOL;
 use crate::store::{RequestUse, Store};
 use crate::{clock, crypto};
 
@@ -57,6 +61,8 @@ pub struct SamlProvider {
 /// entity ID, no signing certificate (samael would then skip the signature
 /// check entirely), no HTTP-Redirect SSO endpoint.
 pub fn parse_metadata(xml: &str) -> Result<EntityDescriptor, String> {
+    // The one screen of SAML input: no DTD, entity or processing instruction.
+    decode::screen(xml).map_err(|e| format!("metadata refused: {e}"))?;
     let md: EntityDescriptor = xml
         .parse()
         .map_err(|e| format!("metadata is not a SAML EntityDescriptor: {e}"))?;
@@ -224,6 +230,7 @@ impl SamlProvider {
             .decode(compact)
             .map_err(|_| invalid("SAMLResponse is not base64"))?;
         let xml = String::from_utf8(raw).map_err(|_| invalid("SAMLResponse is not UTF-8"))?;
+        let _root = screen_response(&xml).map_err(FederationError::Invalid)?;
         // Read (not trusted) only to find which request this answers and
         // to tell an IdP's error status from a forgery.
         let peek: Response = xml
@@ -253,13 +260,13 @@ impl SamlProvider {
         let md = self.idp_metadata(http).await?;
         let sp = self.service_provider(md);
         let rid = request_id.clone();
-        // xmlsec is CPU work and not async.
-        let assertion = tokio::task::spawn_blocking(move || {
+        // xmlsec is CPU work and not async: the bounded pool, with a deadline.
+        let assertion = signature::on_pool(move || {
             sp.parse_xml_response(&xml, Some(&[rid.as_str()]))
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| FederationError::Invalid(format!("validation task: {e}")))?
+        .map_err(|e| FederationError::Invalid(format!("signature check: {e}")))?
         .map_err(FederationError::Invalid)?;
         self.check_audience(&assertion)?;
         let mut identity = self.identity(&assertion)?;
@@ -410,6 +417,22 @@ impl SamlProvider {
             logout_hint: None,
         })
     }
+}
+
+/// What every posted Response passes before samael or xmlsec see it: the
+/// one screen (no DTD, entity or processing instruction), a bounded tree,
+/// a `<samlp:Response>` root, and signatures only on the Response and its
+/// assertions, each asking only for the enveloped-signature transform and
+/// canonicalisation ([`dsig`]).
+pub fn screen_response(xml: &str) -> Result<decode::Element, String> {
+    let root = decode::parse_with(xml, Limits::RESPONSE)
+        .map_err(|e| format!("SAMLResponse refused: {e}"))?;
+    if !root.is(NS_PROTOCOL, "Response") {
+        return Err("SAMLResponse is not a SAML Response".into());
+    }
+    dsig::check(&root, Placement::ResponseAndAssertions)
+        .map_err(|e| format!("SAMLResponse signature refused: {e}"))?;
+    Ok(root)
 }
 
 fn session_facts(a: &Assertion) -> Option<String> {

@@ -135,7 +135,10 @@ impl Idp {
             }
         };
         let decided = match LogoutRequest::from_element(&root) {
-            Ok(req) => match self.saml_check_logout_request(p, &xml, &req, &sp, now) {
+            Ok(req) => match self
+                .saml_check_logout_request(p, &xml, &req, &sp, now)
+                .await
+            {
                 Ok(()) => {
                     self.saml_end_if_matching(session_token, &req, &sp, now)
                         .await
@@ -200,7 +203,7 @@ impl Idp {
         })
     }
 
-    fn saml_check_logout_request(
+    async fn saml_check_logout_request(
         &self,
         p: &BindingParams,
         xml: &str,
@@ -216,7 +219,10 @@ impl Idp {
                 why,
             )
         };
-        match p.check_signature(xml, req.signed.is_some(), "SAMLRequest", sp) {
+        match p
+            .check_signature(xml, req.signed.is_some(), "SAMLRequest", sp)
+            .await
+        {
             Ok(true) => {}
             // An SP that has a certificate signs its logout requests: without a
             // signature anyone could end the user's session by a link.
@@ -324,7 +330,10 @@ impl Idp {
                 "The service provider is not registered.",
             )));
         };
-        match p.check_signature(&xml, res.signed.is_some(), "SAMLResponse", &sp) {
+        match p
+            .check_signature(&xml, res.signed.is_some(), "SAMLResponse", &sp)
+            .await
+        {
             Ok(true) => {}
             Ok(false) if sp.certificate.is_none() => {}
             _ => {
