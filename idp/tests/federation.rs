@@ -468,6 +468,39 @@ async fn sp_metadata_names_our_acs() {
 }
 
 #[tokio::test]
+async fn sp_metadata_publishes_only_the_logout_binding_that_works() {
+    let (kit, _d) = fed_kit("").await;
+    let page = kit.browser().get("/login/federation/saml/metadata").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let root = idp::saml::decode::parse_with(&page.body, idp::saml::decode::Limits::RESPONSE)
+        .unwrap();
+    let sp = root
+        .children
+        .iter()
+        .find(|c| c.name == "SPSSODescriptor")
+        .expect("an SPSSODescriptor");
+    let slos: Vec<_> = sp
+        .children
+        .iter()
+        .filter(|c| c.name == "SingleLogoutService")
+        .collect();
+    assert!(!slos.is_empty());
+    for slo in &slos {
+        assert_eq!(
+            slo.attr("Binding"),
+            Some("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect")
+        );
+        assert_eq!(
+            slo.attr("Location"),
+            Some("https://portal.localhost/login/federation/saml/slo")
+        );
+    }
+    // And that endpoint answers a GET (a POST there would meet the CSRF layer).
+    let res = kit.browser().get("/login/federation/saml/slo").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn a_saml_metadata_file_without_a_signing_certificate_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("idp.xml");

@@ -167,9 +167,18 @@ impl SamlProvider {
         use samael::traits::ToXml;
         let md = self.idp_metadata(http).await.unwrap_or_default();
         let sp = self.service_provider(md);
-        let ours = sp
+        let mut ours = sp
             .metadata()
             .map_err(|e| FederationError::Invalid(e.to_string()))?;
+        // samael publishes an HTTP-POST SingleLogoutService; ours is a GET
+        // (the IdP's LogoutResponse over HTTP-Redirect) and a POST there
+        // would meet the CSRF layer. Publish only what works.
+        for d in ours.sp_sso_descriptors.iter_mut().flatten() {
+            for slo in d.single_logout_services.iter_mut().flatten() {
+                slo.binding = HTTP_REDIRECT_BINDING.to_string();
+                slo.response_location = None;
+            }
+        }
         ours.to_string()
             .map_err(|e| FederationError::Invalid(e.to_string()))
     }
