@@ -472,8 +472,8 @@ async fn sp_metadata_publishes_only_the_logout_binding_that_works() {
     let (kit, _d) = fed_kit("").await;
     let page = kit.browser().get("/login/federation/saml/metadata").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let root = idp::saml::decode::parse_with(&page.body, idp::saml::decode::Limits::RESPONSE)
-        .unwrap();
+    let root =
+        idp::saml::decode::parse_with(&page.body, idp::saml::decode::Limits::RESPONSE).unwrap();
     let sp = root
         .children
         .iter()

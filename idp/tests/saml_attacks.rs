@@ -15,7 +15,7 @@ use idp::saml::binding::BindingParams;
 use idp::saml::slo::Slo;
 use idp::saml::sso::{Answer, ProblemKind, Sso, Step};
 use idp::saml::wire::{self, NS_ASSERTION, NS_PROTOCOL, instant};
-use idp::session::{Presented, Refusal};
+use idp::session::Presented;
 use openssl::pkey::{PKey, Private};
 use serde_json::json;
 use support::{Kit, kit_with};
@@ -656,5 +656,59 @@ async fn signatures_outside_the_response_and_its_assertions_are_refused() {
     let err = accept(&f.kit, &moved).await.unwrap_err();
     assert!(matches!(&err, FederationError::Invalid(_)), "{err:?}");
     nothing_to_take(&f.kit, &rid).await;
-    let _ = Refusal::Unknown;
+}
+
+#[tokio::test]
+async fn an_answer_to_no_request_is_not_called_a_replay_and_a_replay_is() {
+    let f = fed_kit().await;
+    let rid = open_request(&f.kit).await;
+    // Validly signed, but to a request never made here.
+    let stranger = upstream_response(
+        &f.kit,
+        "_0123456789abcdef0123456789abcdef",
+        &format!("{ENVELOPED}{EXC_C14N}"),
+    );
+    let err = accept(&f.kit, &stranger).await.unwrap_err();
+    assert!(matches!(err, FederationError::UnknownRequest), "{err:?}");
+    assert!(!err.to_string().contains("already used"), "{err}");
+    // The honest answer, then the same answer again: a replay.
+    let honest = upstream_response(&f.kit, &rid, &format!("{ENVELOPED}{EXC_C14N}"));
+    assert_eq!(accept(&f.kit, &honest).await.unwrap(), rid);
+    let err = accept(&f.kit, &honest).await.unwrap_err();
+    assert!(matches!(err, FederationError::Replayed), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_replayed_logout_request_ends_nothing() {
+    let k = idp_kit().await;
+    let (token, name_id, sidx) = signed_in_at_sp(&k, "_s3").await;
+    let captured = signed_with(
+        &logout_request("_lrep", &name_id, &sidx),
+        "_lrep",
+        &format!("{ENVELOPED}{EXC_C14N}"),
+        sp_key(),
+        "",
+    );
+    let first = k
+        .idp
+        .saml_slo_request(&post(&captured), None, now())
+        .await
+        .unwrap()
+        .expect("a LogoutResponse");
+    assert_eq!(
+        first.status.code,
+        wire::STATUS_SUCCESS,
+        "{:?}",
+        first.status
+    );
+    assert!(first.ended);
+    assert!(!session_alive(&k, &token).await);
+    let again = k
+        .idp
+        .saml_slo_request(&post(&captured), None, now())
+        .await
+        .unwrap()
+        .expect("a LogoutResponse");
+    assert_eq!(again.status.sub, Some(wire::STATUS_REQUEST_DENIED));
+    assert!(!again.ended);
 }

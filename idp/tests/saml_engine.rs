@@ -1416,3 +1416,31 @@ async fn a_portal_logout_tells_each_sp_in_turn() {
         Slo::SignedOut
     ));
 }
+
+#[tokio::test]
+async fn not_before_allows_for_an_sp_whose_clock_runs_behind() {
+    let k = engine_kit().await;
+    let (_token, live) = password_session(&k).await;
+    let xml = authn_request("_nb", SP, "", "");
+    let p = pending(
+        k.idp
+            .saml_sso_receive(&redirect(&xml, None, false), None, now())
+            .await
+            .unwrap(),
+    );
+    let post = acs_post(k.idp.saml_sso_answer(&p, live, None, now()).await.unwrap());
+    let s = seen(&k, &post).await;
+    let a = s.assertion().expect("an assertion");
+    let issued = wire::parse_instant(a.attr("IssueInstant").unwrap()).unwrap();
+    let not_before = wire::parse_instant(
+        a.child(NS_ASSERTION, "Conditions")
+            .and_then(|c| c.attr("NotBefore"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        issued - not_before,
+        k.idp.config.saml.clock_skew.as_secs() as i64,
+        "NotBefore lies the clock skew before IssueInstant"
+    );
+}

@@ -19,7 +19,7 @@ use crate::saml::decode::{self, Limits};
 use crate::saml::dsig::{self, Placement};
 use crate::saml::signature;
 use crate::saml::wire::NS_PROTOCOL;
-use crate::store::{RequestUse, Store};
+use crate::store::{RequestState, RequestUse, Store};
 use crate::{clock, crypto};
 
 type Http = openidconnect::reqwest::Client;
@@ -260,11 +260,14 @@ impl SamlProvider {
             .clone()
             .ok_or_else(|| invalid("unsolicited response (no InResponseTo)"))?;
         let now = clock::now();
-        if !store
-            .federation_request_open(&request_id, &self.common.id, now)
+        match store
+            .federation_request_state(&request_id, &self.common.id, now)
             .await?
         {
-            return Err(FederationError::Replayed);
+            RequestState::Open => {}
+            RequestState::Answered => return Err(FederationError::Replayed),
+            RequestState::Expired => return Err(FederationError::FlowLost),
+            RequestState::Unknown => return Err(FederationError::UnknownRequest),
         }
         let md = self.idp_metadata(http).await?;
         let sp = self.service_provider(md);

@@ -754,6 +754,7 @@ impl Idp {
             attributes,
             now,
             lifetime: cfg.assertion_lifetime.as_secs() as i64,
+            not_before_allowance: cfg.clock_skew.as_secs() as i64,
             session_not_on_or_after: session.expires_at,
             sign: sp.sign,
         };
