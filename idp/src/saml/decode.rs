@@ -173,6 +173,18 @@ fn ns_of(r: &ResolveResult<'_>) -> Result<String, DecodeError> {
     }
 }
 
+/// Refuses an entity reference other than a character reference or one of
+/// the five predefined entities.
+fn predefined_or_char(r: &quick_xml::events::BytesRef<'_>) -> Result<(), DecodeError> {
+    if r.is_char_ref() {
+        return Ok(());
+    }
+    match r.decode().map_err(xml_err)?.as_ref() {
+        "amp" | "lt" | "gt" | "quot" | "apos" => Ok(()),
+        _ => Err(DecodeError::Entity),
+    }
+}
+
 /// The one check of every SAML input, before anything parses it for
 /// meaning: refuses a DTD (and with it every entity declaration), an
 /// entity reference other than the five predefined ones (in text or in an
@@ -193,14 +205,7 @@ pub fn screen(xml: &str) -> Result<(), DecodeError> {
                     "an XML declaration after the start of the document".into(),
                 ));
             }
-            Event::GeneralRef(r) if !r.is_char_ref() => {
-                if !matches!(
-                    r.decode().map_err(xml_err)?.as_ref(),
-                    "amp" | "lt" | "gt" | "quot" | "apos"
-                ) {
-                    return Err(DecodeError::Entity);
-                }
-            }
+            Event::GeneralRef(r) => predefined_or_char(&r)?,
             Event::Start(ref e) | Event::Empty(ref e) => {
                 for a in e.attributes().with_checks(false) {
                     let a = a.map_err(xml_err)?;

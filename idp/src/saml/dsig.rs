@@ -276,9 +276,7 @@ mod tests {
             check(&parse(&doc(&t(XSLT), EXC_C14N)).unwrap(), Placement::Root),
             Err(DsigError::Xslt)
         );
-        let xpath = format!(
-            r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>1</ds:XPath></ds:Transform>"#
-        );
+        let xpath = r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>1</ds:XPath></ds:Transform>"#.to_string();
         for bad in [
             xpath,
             t("http://www.w3.org/2000/09/xmldsig#base64"),
