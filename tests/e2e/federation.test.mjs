@@ -369,6 +369,13 @@ logout_upstream = true
       await screenshot(page, 'federation-signed-in');
       await page.goto(`${server.url}/security`);
       await page.getByText('You sign in with Partner OIDC, so you have no password here').waitFor();
+      // Log out with logout_upstream: Chromium holds redirects after the
+      // logout form's POST to `form-action 'self'`, so the hop to the
+      // provider's end_session goes through a same-origin page.
+      await page.goto(`${server.url}/apps`);
+      await page.getByRole('button', { name: 'Account menu' }).click();
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.waitForURL((u) => u.href.startsWith(`${op.issuer}/session/end`), { timeout: 15_000 });
       assert.deepEqual(context.blocked, []);
     } finally {
       await browser.close();
