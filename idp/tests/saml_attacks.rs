@@ -710,3 +710,42 @@ async fn a_replayed_logout_request_ends_nothing() {
     assert_eq!(again.status.sub, Some(wire::STATUS_REQUEST_DENIED));
     assert!(!again.ended);
 }
+
+#[tokio::test]
+async fn signature_wrapping_layouts_are_refused_before_xmlsec() {
+    let f = fed_kit().await;
+    let rid = open_request(&f.kit).await;
+    let honest = upstream_response(&f.kit, &rid, &format!("{ENVELOPED}{EXC_C14N}"));
+    let aid = format!("_a{}", &rid[1..]);
+    let a_start = honest.find("<saml:Assertion").unwrap();
+    let a_end = honest.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let assertion = &honest[a_start..a_end];
+    let sig_start = honest.find("<ds:Signature").unwrap();
+    let sig_end = honest.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let sig = &honest[sig_start..sig_end];
+    let layouts = [
+        // The signed assertion copied beside an evil one with the same ID.
+        honest.replacen(
+            "<samlp:Status>",
+            &format!("<samlp:Extensions>{assertion}</samlp:Extensions><samlp:Status>"),
+            1,
+        ),
+        // The assertion's signature pointing at the Response instead.
+        honest.replacen(&format!("URI=\"#{aid}\""), &format!("URI=\"#_r{rid}\""), 1),
+        // Two signatures on the assertion.
+        honest.replacen(sig, &format!("{sig}{sig}"), 1),
+        // The signature moved onto the Response, still over the assertion.
+        honest
+            .replacen(sig, "", 1)
+            .replacen("<samlp:Status>", &format!("{sig}<samlp:Status>"), 1),
+    ];
+    for (i, bad) in layouts.iter().enumerate() {
+        let err = accept(&f.kit, bad).await.unwrap_err();
+        assert!(
+            matches!(&err, FederationError::Invalid(m) if m.contains("refused")),
+            "layout {i}: {err:?}"
+        );
+    }
+    nothing_to_take(&f.kit, &rid).await;
+    assert_eq!(accept(&f.kit, &honest).await.unwrap(), rid);
+}
