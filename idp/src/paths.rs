@@ -13,6 +13,9 @@ pub const LOGIN_FEDERATION_ID_CALLBACK: &str = "/login/federation/{id}/callback"
 pub const LOGIN_FEDERATION_ID_RETURN: &str = "/login/federation/{id}/return";
 pub const LOGIN_FEDERATION_ID_METADATA: &str = "/login/federation/{id}/metadata";
 pub const LOGIN_FEDERATION_ID_SLO: &str = "/login/federation/{id}/slo";
+/// The same-origin page that moves a signed-out browser on to the upstream
+/// provider's logout.
+pub const LOGIN_FEDERATION_ID_LEAVE: &str = "/login/federation/{id}/leave";
 pub const LOGIN_MFA: &str = "/login/mfa";
 pub const LOGIN_STEP_UP: &str = "/login/step-up";
 pub const LOGIN_MFA_METHOD: &str = "/login/mfa/{method}";

@@ -468,6 +468,39 @@ async fn sp_metadata_names_our_acs() {
 }
 
 #[tokio::test]
+async fn sp_metadata_publishes_only_the_logout_binding_that_works() {
+    let (kit, _d) = fed_kit("").await;
+    let page = kit.browser().get("/login/federation/saml/metadata").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let root =
+        idp::saml::decode::parse_with(&page.body, idp::saml::decode::Limits::RESPONSE).unwrap();
+    let sp = root
+        .children
+        .iter()
+        .find(|c| c.name == "SPSSODescriptor")
+        .expect("an SPSSODescriptor");
+    let slos: Vec<_> = sp
+        .children
+        .iter()
+        .filter(|c| c.name == "SingleLogoutService")
+        .collect();
+    assert!(!slos.is_empty());
+    for slo in &slos {
+        assert_eq!(
+            slo.attr("Binding"),
+            Some("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect")
+        );
+        assert_eq!(
+            slo.attr("Location"),
+            Some("https://portal.localhost/login/federation/saml/slo")
+        );
+    }
+    // And that endpoint answers a GET (a POST there would meet the CSRF layer).
+    let res = kit.browser().get("/login/federation/saml/slo").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn a_saml_metadata_file_without_a_signing_certificate_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("idp.xml");
@@ -623,4 +656,70 @@ async fn saml_requests_are_answered_once_and_assertions_accepted_once() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn portal_logout_reaches_the_upstream_idp_through_a_same_origin_page() {
+    // Chromium holds every redirect after the logout form's POST to the
+    // form page's `form-action 'self'`: the hop to the upstream IdP must
+    // not be one of them.
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("idp.xml");
+    std::fs::write(
+        &md,
+        metadata().replace(
+            "<md:SingleSignOnService",
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.saml.example/slo"/><md:SingleSignOnService"#,
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[[saml]]
+id = "saml"
+name = "SAML Partner"
+domains = ["saml.example"]
+metadata_file = "{}"
+logout_upstream = true
+"#,
+        md.display()
+    );
+    let fed: idp::federation::FederationConfig = toml::from_str(&text).unwrap();
+    fed.validate().unwrap();
+    let kit = kit_with(|c| c.federation = fed).await;
+    let mut b = kit.signed_in().await;
+    let token = b.cookies.get("portcullis_session").cloned().or_else(|| {
+        b.cookies
+            .iter()
+            .find(|(k, _)| k.contains("session"))
+            .map(|(_, v)| v.clone())
+    });
+    let key = idp::session::SessionKey::of_token(&token.expect("a session cookie"));
+    let hint = r#"{"name_id":"upstream-alice","format":null,"session_index":"_si"}"#;
+    let sealed = kit.idp.keys.secret_box().seal(hint.as_bytes());
+    kit.idp
+        .store
+        .put_federated_session(key.as_str(), "saml", &sealed, idp::clock::now() + 3600)
+        .await
+        .unwrap();
+    assert_eq!(b.get("/apps").await.status, StatusCode::OK);
+    let res = b.post("/logout", &[]).await;
+    let to = res.location().expect("a redirect").to_string();
+    assert!(
+        to.starts_with("/login/federation/saml/leave?to="),
+        "the logout answers with a same-origin hop, not {to}"
+    );
+    let page = b.get(&to).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = page.body.replace("&#x2f;", "/").replace("&amp;", "&");
+    assert!(
+        body.contains("data-saml-auto href=\"https://idp.saml.example/slo?SAMLRequest="),
+        "{body}"
+    );
+    // The page sends the browser only where a logout of ours sealed.
+    let forged = b
+        .get("/login/federation/saml/leave?to=https%3A%2F%2Fevil.example%2F")
+        .await;
+    assert_eq!(forged.location(), Some("/login?signed_out=1"));
+    assert!(!forged.has("evil.example"));
 }

@@ -1187,9 +1187,14 @@ async fn logout_requests_that_end_nothing() {
             "case {i}: the session is kept"
         );
     }
+    // Each of those IDs is remembered: sent again, it is a replay.
     assert_eq!(
-        decide(&k, &cases[1].0, Some(&token)).await.status.sub,
-        Some(wire::STATUS_UNKNOWN_PRINCIPAL)
+        decide(&k, &cases[1].0, Some(&token))
+            .await
+            .status
+            .message
+            .as_deref(),
+        Some("this logout request was received before")
     );
     assert_eq!(
         decide(&k, &cases[0].0, Some(&token)).await.status.sub,
@@ -1197,14 +1202,14 @@ async fn logout_requests_that_end_nothing() {
     );
     assert!(audit(&k, "saml.slo", "failure").await >= 4);
 
-    // No session in this browser, or one that is not (any more): Success,
-    // nothing ended (the SP's own session is its business).
-    let ok = redirect(&logout_request("_l6", SP, &name_id, &sidx, ""), None, true);
-    for t in [None, Some("not-a-session")] {
-        let answer = decide(&k, &ok, t).await;
-        assert_eq!(answer.status.code, wire::STATUS_SUCCESS, "{t:?}");
-        assert!(!answer.session_ended);
-    }
+    // No SessionIndex: nothing is ended (every assertion we issue has one).
+    let bare = logout_request("_l6", SP, &name_id, &sidx, "").replace(
+        &format!("<samlp:SessionIndex>{sidx}</samlp:SessionIndex>"),
+        "",
+    );
+    let answer = decide(&k, &redirect(&bare, None, true), Some(&token)).await;
+    assert_eq!(answer.status.sub, Some(wire::STATUS_UNKNOWN_PRINCIPAL));
+    assert!(!answer.ended);
     assert!(resume(&k, &token).await.is_ok());
 
     // An SP that is not registered for logout gets a page.
@@ -1218,6 +1223,82 @@ async fn logout_requests_that_end_nothing() {
             .expect_err("a page");
         assert_eq!(problem.kind, ProblemKind::Invalid, "{issuer}");
     }
+}
+
+#[tokio::test]
+async fn a_logout_request_without_the_cookie_ends_the_session_it_names() {
+    // An SP's cross-site POST carries no SameSite=Lax cookie: the session is
+    // found by the SP, the NameID and the SessionIndex.
+    let k = engine_kit().await;
+    let (token, _) = password_session(&k).await;
+    let (other, _) = password_session(&k).await;
+    let (name_id, sidx) = signed_in_at_sp(&k, &token, "_n1").await;
+    let xml = logout_request("_ln1", SP, &name_id, &sidx, "");
+    for t in [None, Some(other.as_str())] {
+        // A session this SP was not given this index in ends nothing: never Success.
+        let wrong = logout_request(
+            &format!("_lw{}", t.is_some() as u8),
+            SP,
+            &name_id,
+            "_not-issued",
+            "",
+        );
+        let answer = decide(&k, &redirect(&wrong, None, true), t).await;
+        assert_ne!(answer.status.code, wire::STATUS_SUCCESS);
+        assert!(!answer.ended);
+    }
+    let answer = decide(&k, &post(&sign_post(&xml, "_ln1"), None), None).await;
+    assert_eq!(
+        answer.status.code,
+        wire::STATUS_SUCCESS,
+        "{:?}",
+        answer.status
+    );
+    assert!(answer.ended);
+    assert!(!answer.session_ended, "no cookie came, none to clear");
+    assert_eq!(resume(&k, &token).await.err(), Some(Refusal::Unknown));
+    assert!(resume(&k, &other).await.is_ok(), "another session is kept");
+    assert_eq!(audit(&k, "signout", "success").await, 1);
+    // Now nothing is left to end: not Success.
+    let again = logout_request("_ln2", SP, &name_id, &sidx, "");
+    let answer = decide(&k, &redirect(&again, None, true), None).await;
+    assert_eq!(answer.status.sub, Some(wire::STATUS_UNKNOWN_PRINCIPAL));
+}
+
+#[tokio::test]
+async fn a_replayed_logout_request_ends_no_later_session() {
+    let k = engine_kit().await;
+    let (token, _) = password_session(&k).await;
+    let (name_id, sidx) = signed_in_at_sp(&k, &token, "_p1").await;
+    let captured = redirect(&logout_request("_lr", SP, &name_id, &sidx, ""), None, true);
+    let answer = decide(&k, &captured, Some(&token)).await;
+    assert_eq!(answer.status.code, wire::STATUS_SUCCESS);
+    // The user signs in again, and the SP is given the same SessionIndex
+    // (the strongest case for the attacker) in the new session.
+    let (next, _) = password_session(&k).await;
+    let (again, _) = signed_in_at_sp(&k, &next, "_p2").await;
+    let user = k.demo_user().await;
+    k.idp
+        .store
+        .insert_saml_session(&idp::store::SamlSessionRow {
+            id: "row-replay".into(),
+            session_hash: idp::session::SessionKey::of_token(&next)
+                .as_str()
+                .to_string(),
+            user_id: user.id.clone(),
+            sp_entity_id: SP.into(),
+            name_id: again.clone(),
+            name_id_format: NAMEID_EMAIL.into(),
+            session_index: sidx.clone(),
+            created_at: now(),
+            expires_at: now() + HOUR,
+        })
+        .await
+        .unwrap();
+    let replay = decide(&k, &captured, Some(&next)).await;
+    assert_eq!(replay.status.sub, Some(wire::STATUS_REQUEST_DENIED));
+    assert!(!replay.ended && !replay.session_ended);
+    assert!(resume(&k, &next).await.is_ok(), "the next session is kept");
 }
 
 #[tokio::test]
@@ -1334,4 +1415,32 @@ async fn a_portal_logout_tells_each_sp_in_turn() {
         k.idp.saml_slo_next(None, now()).await.unwrap(),
         Slo::SignedOut
     ));
+}
+
+#[tokio::test]
+async fn not_before_allows_for_an_sp_whose_clock_runs_behind() {
+    let k = engine_kit().await;
+    let (_token, live) = password_session(&k).await;
+    let xml = authn_request("_nb", SP, "", "");
+    let p = pending(
+        k.idp
+            .saml_sso_receive(&redirect(&xml, None, false), None, now())
+            .await
+            .unwrap(),
+    );
+    let post = acs_post(k.idp.saml_sso_answer(&p, live, None, now()).await.unwrap());
+    let s = seen(&k, &post).await;
+    let a = s.assertion().expect("an assertion");
+    let issued = wire::parse_instant(a.attr("IssueInstant").unwrap()).unwrap();
+    let not_before = wire::parse_instant(
+        a.child(NS_ASSERTION, "Conditions")
+            .and_then(|c| c.attr("NotBefore"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        issued - not_before,
+        k.idp.config.saml.clock_skew.as_secs() as i64,
+        "NotBefore lies the clock skew before IssueInstant"
+    );
 }

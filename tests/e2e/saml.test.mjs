@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import os from 'node:os';
@@ -202,6 +203,46 @@ describe('SAML IdP with pysaml2 and python3-saml', () => {
       await page.waitForURL((u) => u.pathname === '/login');
     } finally {
       await context.close();
+    }
+  });
+
+  test('an ACS that answers the POST with a redirect to another origin is reached (Chromium form-action)', async () => {
+    // Chromium applies the posting page's form-action to every redirect that
+    // follows the submission: the ACS (127.0.0.1) sends the browser on to the
+    // application's host (localhost), as SPs whose ACS redirects to the app do.
+    const appPort = await freePort();
+    const acsPort = await freePort();
+    const app = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>app</title><h1>APP REACHED</h1>');
+    });
+    const acs = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(303, { location: `http://localhost:${appPort}/after-acs` });
+        res.end();
+      });
+    });
+    await Promise.all([
+      new Promise((r) => app.listen(appPort, '127.0.0.1', r)),
+      new Promise((r) => acs.listen(acsPort, '127.0.0.1', r)),
+    ]);
+    const entity = `http://127.0.0.1:${acsPort}/metadata`;
+    await server.adminOk('saml-sps', 'add', '--entity-id', entity, '--acs', `http://127.0.0.1:${acsPort}/acs`, '--application', 'Team Wiki');
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    try {
+      await page.goto(`${server.url}/apps`);
+      await signIn(page);
+      await page.waitForURL((u) => u.pathname === '/apps');
+      await page.goto(`${server.url}/saml/idp-init?sp=${encodeURIComponent(entity)}`);
+      await page.getByRole('heading', { name: 'APP REACHED' }).waitFor({ timeout: 15_000 });
+      assert.equal(new URL(page.url()).host, `localhost:${appPort}`);
+    } finally {
+      await context.close();
+      await server.adminOk('saml-sps', 'remove', entity);
+      app.close();
+      acs.close();
     }
   });
 

@@ -62,6 +62,8 @@ pub enum FederationError {
     Invalid(String),
     #[error("the answer was already used")]
     Replayed,
+    #[error("the answer is to no sign-in started here")]
+    UnknownRequest,
     #[error("the sign-in took too long or was started in another browser")]
     FlowLost,
     #[error("the provider did not give an email address")]
@@ -90,7 +92,7 @@ impl FederationError {
             Self::ProviderError { .. } => {
                 format!("{provider} did not sign you in. Try again, or contact your administrator.")
             }
-            Self::Invalid(_) | Self::Replayed => format!(
+            Self::Invalid(_) | Self::Replayed | Self::UnknownRequest => format!(
                 "The answer from {provider} could not be accepted. Start again from the sign-in page."
             ),
             Self::FlowLost => format!(

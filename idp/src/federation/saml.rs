@@ -15,7 +15,11 @@ use tokio::sync::RwLock;
 use super::config::{Common, SamlProviderConfig};
 use super::{FederationError, Identity};
 use crate::directory::valid_email;
-use crate::store::{RequestUse, Store};
+use crate::saml::decode::{self, Limits};
+use crate::saml::dsig::{self, Placement};
+use crate::saml::signature;
+use crate::saml::wire::NS_PROTOCOL;
+use crate::store::{RequestState, RequestUse, Store};
 use crate::{clock, crypto};
 
 type Http = openidconnect::reqwest::Client;
@@ -57,6 +61,8 @@ pub struct SamlProvider {
 /// entity ID, no signing certificate (samael would then skip the signature
 /// check entirely), no HTTP-Redirect SSO endpoint.
 pub fn parse_metadata(xml: &str) -> Result<EntityDescriptor, String> {
+    // The one screen of SAML input: no DTD, entity or processing instruction.
+    decode::screen(xml).map_err(|e| format!("metadata refused: {e}"))?;
     let md: EntityDescriptor = xml
         .parse()
         .map_err(|e| format!("metadata is not a SAML EntityDescriptor: {e}"))?;
@@ -161,9 +167,18 @@ impl SamlProvider {
         use samael::traits::ToXml;
         let md = self.idp_metadata(http).await.unwrap_or_default();
         let sp = self.service_provider(md);
-        let ours = sp
+        let mut ours = sp
             .metadata()
             .map_err(|e| FederationError::Invalid(e.to_string()))?;
+        // samael publishes an HTTP-POST SingleLogoutService; ours is a GET
+        // (the IdP's LogoutResponse over HTTP-Redirect) and a POST there
+        // would meet the CSRF layer. Publish only what works.
+        for d in ours.sp_sso_descriptors.iter_mut().flatten() {
+            for slo in d.single_logout_services.iter_mut().flatten() {
+                slo.binding = HTTP_REDIRECT_BINDING.to_string();
+                slo.response_location = None;
+            }
+        }
         ours.to_string()
             .map_err(|e| FederationError::Invalid(e.to_string()))
     }
@@ -224,6 +239,7 @@ impl SamlProvider {
             .decode(compact)
             .map_err(|_| invalid("SAMLResponse is not base64"))?;
         let xml = String::from_utf8(raw).map_err(|_| invalid("SAMLResponse is not UTF-8"))?;
+        let _root = screen_response(&xml).map_err(FederationError::Invalid)?;
         // Read (not trusted) only to find which request this answers and
         // to tell an IdP's error status from a forgery.
         let peek: Response = xml
@@ -244,22 +260,25 @@ impl SamlProvider {
             .clone()
             .ok_or_else(|| invalid("unsolicited response (no InResponseTo)"))?;
         let now = clock::now();
-        if !store
-            .federation_request_open(&request_id, &self.common.id, now)
+        match store
+            .federation_request_state(&request_id, &self.common.id, now)
             .await?
         {
-            return Err(FederationError::Replayed);
+            RequestState::Open => {}
+            RequestState::Answered => return Err(FederationError::Replayed),
+            RequestState::Expired => return Err(FederationError::FlowLost),
+            RequestState::Unknown => return Err(FederationError::UnknownRequest),
         }
         let md = self.idp_metadata(http).await?;
         let sp = self.service_provider(md);
         let rid = request_id.clone();
-        // xmlsec is CPU work and not async.
-        let assertion = tokio::task::spawn_blocking(move || {
+        // xmlsec is CPU work and not async: the bounded pool, with a deadline.
+        let assertion = signature::on_pool(move || {
             sp.parse_xml_response(&xml, Some(&[rid.as_str()]))
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| FederationError::Invalid(format!("validation task: {e}")))?
+        .map_err(|e| FederationError::Invalid(format!("signature check: {e}")))?
         .map_err(FederationError::Invalid)?;
         self.check_audience(&assertion)?;
         let mut identity = self.identity(&assertion)?;
@@ -410,6 +429,22 @@ impl SamlProvider {
             logout_hint: None,
         })
     }
+}
+
+/// What every posted Response passes before samael or xmlsec see it: the
+/// one screen (no DTD, entity or processing instruction), a bounded tree,
+/// a `<samlp:Response>` root, and signatures only on the Response and its
+/// assertions, each asking only for the enveloped-signature transform and
+/// canonicalisation ([`dsig`]).
+pub fn screen_response(xml: &str) -> Result<decode::Element, String> {
+    let root = decode::parse_with(xml, Limits::RESPONSE)
+        .map_err(|e| format!("SAMLResponse refused: {e}"))?;
+    if !root.is(NS_PROTOCOL, "Response") {
+        return Err("SAMLResponse is not a SAML Response".into());
+    }
+    dsig::check(&root, Placement::ResponseAndAssertions)
+        .map_err(|e| format!("SAMLResponse signature refused: {e}"))?;
+    Ok(root)
 }
 
 fn session_facts(a: &Assertion) -> Option<String> {

@@ -72,8 +72,9 @@ impl BindingParams {
 
     /// Verifies the signature of either binding (`embedded`: the XML
     /// carries an enveloped one) with the SP's certificate; the message is
-    /// parameter `field`. `Ok(false)`: not signed.
-    pub fn check_signature(
+    /// parameter `field`. `Ok(false)`: not signed. xmlsec runs on the
+    /// bounded blocking pool.
+    pub async fn check_signature(
         &self,
         xml: &str,
         embedded: bool,
@@ -96,7 +97,7 @@ impl BindingParams {
             signature::verify_redirect(self.redirect_query.as_deref().unwrap_or(""), field, &cert)?;
         }
         if embedded {
-            signature::verify_enveloped(xml, &cert)?;
+            signature::verify_enveloped_pooled(xml, &cert).await?;
         }
         Ok(true)
     }

@@ -4,6 +4,12 @@
 //! five predefined entities and character references are understood. Depth,
 //! element count and size are bounded before anything is allocated for them.
 //!
+//! [`screen`] is **the** check every SAML input passes before any parser
+//! (ours, samael's serde reader, libxml2 under xmlsec) sees it: no DTD, no
+//! entity declaration or reference beyond the predefined five, no
+//! processing instruction. [`parse`] runs it first; the federation side
+//! (Responses, metadata) calls it before handing the text to samael.
+//!
 //! Everything here is pure and total: any input gives a value or an error.
 
 use std::io::Read;
@@ -19,6 +25,31 @@ const MAX_ELEMENTS: usize = 512;
 /// Attributes on one element.
 const MAX_ATTRIBUTES: usize = 32;
 
+/// How large a tree [`parse_with`] builds before it refuses the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub depth: usize,
+    pub elements: usize,
+    pub attributes: usize,
+}
+
+impl Limits {
+    /// A protocol message an SP sends us (AuthnRequest, LogoutRequest,
+    /// LogoutResponse).
+    pub const MESSAGE: Limits = Limits {
+        depth: MAX_DEPTH,
+        elements: MAX_ELEMENTS,
+        attributes: MAX_ATTRIBUTES,
+    };
+    /// A Response from an upstream IdP: assertions carry attribute values
+    /// (groups), so more elements, still bounded.
+    pub const RESPONSE: Limits = Limits {
+        depth: 32,
+        elements: 8192,
+        attributes: MAX_ATTRIBUTES,
+    };
+}
+
 /// Why a message could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -33,6 +64,8 @@ pub enum DecodeError {
     NotUtf8,
     #[error("the message declares a DTD, which is not allowed")]
     Dtd,
+    #[error("the message carries a processing instruction, which is not allowed")]
+    ProcessingInstruction,
     #[error("the message uses an entity other than the XML predefined ones")]
     Entity,
     #[error("the message is not well-formed XML: {0}")]
@@ -140,8 +173,64 @@ fn ns_of(r: &ResolveResult<'_>) -> Result<String, DecodeError> {
     }
 }
 
-/// Parses a whole document into its root element.
+/// Refuses an entity reference other than a character reference or one of
+/// the five predefined entities.
+fn predefined_or_char(r: &quick_xml::events::BytesRef<'_>) -> Result<(), DecodeError> {
+    if r.is_char_ref() {
+        return Ok(());
+    }
+    match r.decode().map_err(xml_err)?.as_ref() {
+        "amp" | "lt" | "gt" | "quot" | "apos" => Ok(()),
+        _ => Err(DecodeError::Entity),
+    }
+}
+
+/// The one check of every SAML input, before anything parses it for
+/// meaning: refuses a DTD (and with it every entity declaration), an
+/// entity reference other than the five predefined ones (in text or in an
+/// attribute), a processing instruction, and an XML declaration anywhere
+/// but at the very start. Linear in the input; allocates nothing per
+/// element.
+pub fn screen(xml: &str) -> Result<(), DecodeError> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().check_end_names = false;
+    let mut first = true;
+    loop {
+        let event = reader.read_event().map_err(xml_err)?;
+        match event {
+            Event::DocType(_) => return Err(DecodeError::Dtd),
+            Event::PI(_) => return Err(DecodeError::ProcessingInstruction),
+            Event::Decl(_) if !first => {
+                return Err(DecodeError::Xml(
+                    "an XML declaration after the start of the document".into(),
+                ));
+            }
+            Event::GeneralRef(r) => predefined_or_char(&r)?,
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                for a in e.attributes().with_checks(false) {
+                    let a = a.map_err(xml_err)?;
+                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|e| match e {
+                            quick_xml::Error::Escape(_) => DecodeError::Entity,
+                            other => xml_err(other),
+                        })?;
+                }
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        first = false;
+    }
+}
+
+/// Parses a whole protocol message into its root element ([`Limits::MESSAGE`]).
 pub fn parse(xml: &str) -> Result<Element, DecodeError> {
+    parse_with(xml, Limits::MESSAGE)
+}
+
+/// Parses a whole document into its root element, after [`screen`].
+pub fn parse_with(xml: &str, limits: Limits) -> Result<Element, DecodeError> {
+    screen(xml)?;
     let mut reader = quick_xml::NsReader::from_str(xml);
     let cfg = reader.config_mut();
     cfg.check_end_names = true;
@@ -161,7 +250,7 @@ pub fn parse(xml: &str) -> Result<Element, DecodeError> {
                     return Err(DecodeError::Xml("content after the root element".into()));
                 }
                 count += 1;
-                if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
+                if count > limits.elements || stack.len() >= limits.depth {
                     return Err(DecodeError::TooComplex);
                 }
                 let mut el = Element {
@@ -175,7 +264,7 @@ pub fn parse(xml: &str) -> Result<Element, DecodeError> {
                     if key.as_ref() == b"xmlns" || key.as_ref().starts_with(b"xmlns:") {
                         continue;
                     }
-                    if el.attrs.len() >= MAX_ATTRIBUTES {
+                    if el.attrs.len() >= limits.attributes {
                         return Err(DecodeError::TooComplex);
                     }
                     let value = a
@@ -252,11 +341,7 @@ pub fn parse(xml: &str) -> Result<Element, DecodeError> {
             // Comments and the XML declaration carry nothing we read;
             // processing instructions have no business in a SAML message.
             Event::Comment(_) | Event::Decl(_) => {}
-            Event::PI(_) => {
-                return Err(DecodeError::Xml(
-                    "processing instructions are not allowed".into(),
-                ));
-            }
+            Event::PI(_) => return Err(DecodeError::ProcessingInstruction),
             Event::Eof => break,
         }
     }

@@ -10,13 +10,14 @@
 //! (`web/saml/`) read requests and render those outcomes.
 //!
 //! One file per job: [`decode`] (wire to element tree), [`wire`] (messages),
-//! [`signature`], [`keys`], [`config`], [`sps`] (the SP registry),
+//! [`dsig`] (what a signature may ask of the verifier), [`signature`], [`keys`], [`config`], [`sps`] (the SP registry),
 //! [`response`] (what is sent), [`binding`] (how it travels), [`sso`] (the
 //! decisions of a sign-in), [`slo`] (logout) and [`metadata`].
 
 pub mod binding;
 pub mod config;
 pub mod decode;
+pub mod dsig;
 pub mod keys;
 pub mod metadata;
 pub mod provider;

@@ -25,6 +25,8 @@ pub struct AssertionFacts {
     pub attributes: Vec<(String, Vec<String>)>,
     pub now: i64,
     pub lifetime: i64,
+    /// How far NotBefore lies before `now`, for SPs whose clock runs behind.
+    pub not_before_allowance: i64,
     pub session_not_on_or_after: i64,
     pub sign: SignWhat,
 }
@@ -62,7 +64,7 @@ fn assertion_xml(f: &AssertionFacts, id: &str, sig: Option<&str>) -> String {
             r#"<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">"#,
             r#"<saml:SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{acs}"/>"#,
             "</saml:SubjectConfirmation></saml:Subject>",
-            r#"<saml:Conditions NotBefore="{now}" NotOnOrAfter="{until}">"#,
+            r#"<saml:Conditions NotBefore="{not_before}" NotOnOrAfter="{until}">"#,
             "<saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>",
             r#"<saml:AuthnStatement AuthnInstant="{authn}" SessionIndex="{sidx}" SessionNotOnOrAfter="{snoa}">"#,
             "<saml:AuthnContext><saml:AuthnContextClassRef>{ctx}</saml:AuthnContextClassRef></saml:AuthnContext>",
@@ -71,6 +73,7 @@ fn assertion_xml(f: &AssertionFacts, id: &str, sig: Option<&str>) -> String {
         ns_a = NS_ASSERTION,
         id = id,
         now = instant(f.now),
+        not_before = instant(f.now - f.not_before_allowance.max(0)),
         issuer = esc(&f.issuer),
         sig = sig.unwrap_or(""),
         fmt = esc(&f.name_id_format),

@@ -2,10 +2,14 @@
 //! (RSA-SHA256, SHA-256 digests, exclusive canonicalisation), and the
 //! HTTP-Redirect binding's detached signature over the query string.
 
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
 use base64::Engine;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use samael::crypto::{CertificateDer, CryptoProvider, XmlSec};
+use tokio::sync::Semaphore;
 
 use super::wire::SIG_RSA_SHA256;
 
@@ -25,6 +29,58 @@ pub enum SignatureError {
     Certificate,
     #[error("signing failed: {0}")]
     Signing(String),
+    #[error("the signature could not be checked in time")]
+    Busy,
+}
+
+/// How long a verification may wait for the pool and then run. The
+/// transforms are allow-listed ([`super::dsig`]) and the input is bounded,
+/// so a verification is linear in a bounded size; this bounds what is left
+/// (a stuck library call) from the caller's side: the message is refused,
+/// and the permit is held until the thread is done, so the pool never
+/// grows past its size.
+const VERIFY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The bounded pool xmlsec runs on: at most one verification per core at
+/// once, each on tokio's blocking threads, never on the async runtime.
+fn pool() -> Arc<Semaphore> {
+    static POOL: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Arc::new(Semaphore::new(n))
+    })
+    .clone()
+}
+
+/// Runs `f` (xmlsec work) on the bounded blocking pool, within
+/// [`VERIFY_DEADLINE`] from the call. Shared by the IdP and the federation SP.
+pub async fn on_pool<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SignatureError> {
+    let run = async {
+        let permit = pool()
+            .acquire_owned()
+            .await
+            .map_err(|_| SignatureError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| SignatureError::Busy)
+    };
+    tokio::time::timeout(VERIFY_DEADLINE, run)
+        .await
+        .map_err(|_| SignatureError::Busy)?
+}
+
+/// [`verify_enveloped`] on the bounded pool.
+pub async fn verify_enveloped_pooled(xml: &str, cert_der: &[u8]) -> Result<(), SignatureError> {
+    let (xml, cert) = (xml.to_owned(), cert_der.to_vec());
+    on_pool(move || verify_enveloped(&xml, &cert)).await?
 }
 
 /// The `<ds:Signature>` template placed right after an element's Issuer;
@@ -61,7 +117,9 @@ pub fn sign_enveloped(xml: &str, private_der: &[u8]) -> Result<String, Signature
 }
 
 /// Verifies the enveloped signature of a message whose shape
-/// [`super::wire`] has checked (one signature, on the root, SHA-2).
+/// [`super::wire`] has checked (one signature, on the root, SHA-2, only
+/// allow-listed transforms). Blocking CPU work: from async code, call
+/// [`verify_enveloped_pooled`].
 pub fn verify_enveloped(xml: &str, cert_der: &[u8]) -> Result<(), SignatureError> {
     let cert = CertificateDer::from(cert_der.to_vec());
     XmlSec::verify_signed_xml(xml, &cert, Some("ID")).map_err(|_| SignatureError::Invalid)

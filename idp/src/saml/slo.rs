@@ -1,10 +1,13 @@
 //! Single logout, both directions, as decisions over typed inputs.
 //!
 //! SP-initiated: a LogoutRequest (either binding) from a registered SP with a
-//! logout URL ends the portal session of the browser when the NameID is the
-//! one that SP was given through that session, and is answered with a
-//! LogoutResponse over the SP's logout binding. When the SP has a
-//! certificate the request must be signed. Two steps:
+//! logout URL ends the portal session in which that SP was given the
+//! request's NameID and SessionIndex, found on the server (an SP's
+//! cross-site POST carries no `SameSite=Lax` cookie, so the browser's cookie
+//! cannot be what finds it), and is answered with a LogoutResponse over the
+//! SP's logout binding. When the SP has a certificate the request must be
+//! signed; its ID is remembered, so a replay ends nothing; a SessionIndex
+//! is required; when nothing was ended the answer is never Success. Two steps:
 //! [`Idp::saml_slo_request`] decides (and ends the session),
 //! [`Idp::saml_slo_respond`] writes and signs the answer.
 //!
@@ -34,6 +37,8 @@ use crate::session::SessionKey;
 
 /// Longest chain handle accepted.
 const MAX_CHAIN: usize = 128;
+/// SessionIndexes looked up per LogoutRequest.
+const MAX_SESSION_INDEXES: usize = 8;
 
 /// The outcome of a logout step, for the browser.
 #[derive(Debug)]
@@ -61,8 +66,11 @@ pub enum Slo {
 pub struct LogoutAnswer {
     pub sp: ServiceProviderConfig,
     pub status: Status,
-    /// The browser's portal session ended: its cookies are to be cleared.
+    /// The browser's own portal session ended: its cookies are to be cleared.
     pub session_ended: bool,
+    /// Some portal session ended (the browser's, or one found by NameID
+    /// and SessionIndex when the SP's POST came without our cookie).
+    pub ended: bool,
     in_response_to: Option<String>,
     relay_state: Option<String>,
 }
@@ -135,7 +143,10 @@ impl Idp {
             }
         };
         let decided = match LogoutRequest::from_element(&root) {
-            Ok(req) => match self.saml_check_logout_request(p, &xml, &req, &sp, now) {
+            Ok(req) => match self
+                .saml_check_logout_request(p, &xml, &req, &sp, now)
+                .await
+            {
                 Ok(()) => {
                     self.saml_end_if_matching(session_token, &req, &sp, now)
                         .await
@@ -144,8 +155,8 @@ impl Idp {
             },
             Err(e) => Err(Status::error(wire::STATUS_REQUESTER, None, e.to_string())),
         };
-        let (status, session_ended) = match decided {
-            Ok(ended) => (Status::success(), ended),
+        let (status, session_ended, ended) = match decided {
+            Ok(browser) => (Status::success(), browser, true),
             Err(s) => {
                 crate::audit::record(
                     &self.store,
@@ -155,13 +166,14 @@ impl Idp {
                         .detail(s.message.clone().unwrap_or_default()),
                 )
                 .await;
-                (s, false)
+                (s, false, false)
             }
         };
         Ok(Ok(LogoutAnswer {
             sp,
             status,
             session_ended,
+            ended,
             in_response_to: echoable_id(&root),
             relay_state: p.relay_state.clone(),
         }))
@@ -200,7 +212,7 @@ impl Idp {
         })
     }
 
-    fn saml_check_logout_request(
+    async fn saml_check_logout_request(
         &self,
         p: &BindingParams,
         xml: &str,
@@ -216,7 +228,10 @@ impl Idp {
                 why,
             )
         };
-        match p.check_signature(xml, req.signed.is_some(), "SAMLRequest", sp) {
+        match p
+            .check_signature(xml, req.signed.is_some(), "SAMLRequest", sp)
+            .await
+        {
             Ok(true) => {}
             // An SP that has a certificate signs its logout requests: without a
             // signature anyone could end the user's session by a link.
@@ -240,8 +255,13 @@ impl Idp {
         Ok(())
     }
 
-    /// Ends the browser's portal session when the request names the user
-    /// this SP signed in through it. `Ok(true)`: a session ended.
+    /// Ends the portal session(s) in which this SP was given the request's
+    /// NameID and SessionIndex, found on the server: an SP's cross-site
+    /// POST carries no `SameSite=Lax` cookie, so the browser's cookie is
+    /// not what identifies the session. The request's ID is remembered
+    /// first, so a replay ends nothing. `Ok(true)`: the browser's own
+    /// session (`session_token`) was among those ended. `Err`: nothing was
+    /// ended, and the status says why (never Success).
     async fn saml_end_if_matching(
         &self,
         session_token: Option<&str>,
@@ -249,6 +269,7 @@ impl Idp {
         sp: &ServiceProviderConfig,
         now: i64,
     ) -> std::result::Result<bool, Status> {
+        let cfg = &self.config.saml;
         let internal = |e: crate::Error| {
             tracing::error!(error = %e, "SAML logout failed");
             Status::error(
@@ -257,52 +278,80 @@ impl Idp {
                 "the logout could not be completed",
             )
         };
-        let Some(token) = session_token else {
-            // Nothing to end in this browser: the SP's own session is its business.
-            return Ok(false);
-        };
-        let key = SessionKey::of_token(token);
-        // Not the session check: a session due to re-verify still signs out.
-        let Ok(session) = self
-            .sessions
-            .resume_key(&key, now)
+        // Remembered as long as a replay could pass the time checks.
+        let skew = cfg.clock_skew.as_secs() as i64;
+        let until = req
+            .not_on_or_after
+            .map(|t| t + skew)
+            .unwrap_or(now)
+            .max(req.issue_instant + skew)
+            .max(now + skew)
+            + skew;
+        if !self
+            .store
+            .remember_saml_logout_request(&sp.entity_id, &req.id, now, until)
             .await
             .map_err(internal)?
-        else {
-            return Ok(false);
-        };
-        let rows = self
-            .store
-            .saml_sessions_of(key.as_str())
-            .await
-            .map_err(internal)?;
-        let matches = rows.iter().any(|r| {
-            r.sp_entity_id == sp.entity_id
-                && crypto::ct_eq(r.name_id.as_bytes(), req.name_id.as_bytes())
-                && (req.session_indexes.is_empty()
-                    || req.session_indexes.contains(&r.session_index))
-        });
-        if !matches {
+        {
+            return Err(Status::error(
+                wire::STATUS_REQUESTER,
+                Some(wire::STATUS_REQUEST_DENIED),
+                "this logout request was received before",
+            ));
+        }
+        // Every assertion we issue has a SessionIndex: the request must name it.
+        if req.session_indexes.is_empty() {
             return Err(Status::error(
                 wire::STATUS_REQUESTER,
                 Some(wire::STATUS_UNKNOWN_PRINCIPAL),
-                "the browser's session does not belong to this subject",
+                "the logout request names no SessionIndex",
             ));
         }
-        self.store
-            .end_saml_session_of_sp(key.as_str(), &sp.entity_id, now)
-            .await
-            .map_err(internal)?;
-        self.end_session(&key).await.map_err(internal)?;
-        crate::audit::record(
-            &self.store,
-            now,
-            Event::new("signout", Outcome::Success)
-                .user(&session.user_id)
-                .detail(format!("SAML SP-initiated by {}", sp.entity_id)),
-        )
-        .await;
-        Ok(true)
+        let mut rows = Vec::new();
+        for index in req.session_indexes.iter().take(MAX_SESSION_INDEXES) {
+            rows.extend(
+                self.store
+                    .live_saml_sessions_by_index(&sp.entity_id, index, now)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .filter(|r| crypto::ct_eq(r.name_id.as_bytes(), req.name_id.as_bytes())),
+            );
+        }
+        if rows.is_empty() {
+            return Err(Status::error(
+                wire::STATUS_REQUESTER,
+                Some(wire::STATUS_UNKNOWN_PRINCIPAL),
+                "no session of this subject with this service provider",
+            ));
+        }
+        let browser = session_token.map(SessionKey::of_token);
+        let mut ended_browser = false;
+        let mut hashes: Vec<&str> = rows.iter().map(|r| r.session_hash.as_str()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        for hash in hashes {
+            let key = SessionKey::from_stored(hash.to_string());
+            self.store
+                .end_saml_session_of_sp(key.as_str(), &sp.entity_id, now)
+                .await
+                .map_err(internal)?;
+            self.end_session(&key).await.map_err(internal)?;
+            ended_browser |= browser.as_ref().is_some_and(|b| b.as_str() == hash);
+        }
+        let mut users: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
+        users.dedup();
+        for user in users {
+            crate::audit::record(
+                &self.store,
+                now,
+                Event::new("signout", Outcome::Success)
+                    .user(user)
+                    .detail(format!("SAML SP-initiated by {}", sp.entity_id)),
+            )
+            .await;
+        }
+        Ok(ended_browser)
     }
 
     /// A LogoutResponse to one of our chain's LogoutRequests: on to the next SP.
@@ -324,7 +373,10 @@ impl Idp {
                 "The service provider is not registered.",
             )));
         };
-        match p.check_signature(&xml, res.signed.is_some(), "SAMLResponse", &sp) {
+        match p
+            .check_signature(&xml, res.signed.is_some(), "SAMLResponse", &sp)
+            .await
+        {
             Ok(true) => {}
             Ok(false) if sp.certificate.is_none() => {}
             _ => {

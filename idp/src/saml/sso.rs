@@ -440,7 +440,7 @@ impl Idp {
                 return Ok(Step::Done(self.saml_sso_error(&reply, status, now).await?));
             }
         };
-        if let Err(status) = self.saml_check_authn_request(p, &xml, &req, &sp, now) {
+        if let Err(status) = self.saml_check_authn_request(p, &xml, &req, &sp, now).await {
             self.saml_sso_failure(
                 now,
                 ip,
@@ -494,7 +494,7 @@ impl Idp {
 
     /// The checks of an AuthnRequest from a known SP to a known ACS; `Err`:
     /// the status to answer with.
-    fn saml_check_authn_request(
+    async fn saml_check_authn_request(
         &self,
         p: &BindingParams,
         xml: &str,
@@ -503,7 +503,10 @@ impl Idp {
         now: i64,
     ) -> std::result::Result<(), Status> {
         let cfg = &self.config.saml;
-        match p.check_signature(xml, req.signed.is_some(), "SAMLRequest", sp) {
+        match p
+            .check_signature(xml, req.signed.is_some(), "SAMLRequest", sp)
+            .await
+        {
             Ok(true) => {}
             Ok(false) if sp.require_signed_requests => {
                 return Err(denied("the request must be signed"));
@@ -751,6 +754,7 @@ impl Idp {
             attributes,
             now,
             lifetime: cfg.assertion_lifetime.as_secs() as i64,
+            not_before_allowance: cfg.clock_skew.as_secs() as i64,
             session_not_on_or_after: session.expires_at,
             sign: sp.sign,
         };

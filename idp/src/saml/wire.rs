@@ -3,6 +3,7 @@
 //! writes (escaping, timestamps, IDs). No decisions here.
 
 use super::decode::{self, DecodeError, Element};
+use super::dsig::{self, DsigError, Placement};
 
 pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
@@ -48,6 +49,8 @@ pub enum MessageError {
     Version,
     #[error("the embedded signature is not acceptable: {0}")]
     Signature(&'static str),
+    #[error("the embedded signature is not acceptable: {0}")]
+    Dsig(#[from] DsigError),
 }
 
 /// Where an enveloped signature sits and what it uses; checked before xmlsec
@@ -181,6 +184,8 @@ fn common(root: &Element, name: &'static str) -> Result<Common, MessageError> {
     if issuer.len() > 1024 {
         return Err(MessageError::BadValue("Issuer"));
     }
+    // What xmlsec would be asked to do, before it is asked.
+    dsig::check(root, Placement::Root)?;
     let signed = signature(root, id)?;
     Ok(Common {
         id: id.to_string(),
@@ -374,7 +379,7 @@ mod tests {
         let sig = |uri: &str, alg: &str| {
             REQ.replace(
                 "<samlp:NameIDPolicy",
-                &format!(r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:SignatureMethod Algorithm="{alg}"/><ds:Reference URI="{uri}"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature><samlp:NameIDPolicy"#),
+                &format!(r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{alg}"/><ds:Reference URI="{uri}"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature><samlp:NameIDPolicy"#),
             )
         };
         assert!(

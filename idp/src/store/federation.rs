@@ -36,6 +36,17 @@ pub enum RequestUse {
     Unknown,
 }
 
+/// Where an upstream request stands ([`Store::federation_request_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestState {
+    Open,
+    /// Answered already: a second answer is a replay.
+    Answered,
+    Expired,
+    /// Never made here (for this provider).
+    Unknown,
+}
+
 impl Store {
     pub async fn federated_link(
         &self,
@@ -137,6 +148,29 @@ impl Store {
 
     /// Whether `id` is a live, unanswered request of `provider` (read only:
     /// to choose the InResponseTo the response is checked against).
+    /// Where an upstream request stands, so that an answer to a request
+    /// never made is not mistaken for one answered twice.
+    pub async fn federation_request_state(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<RequestState> {
+        let row: Option<(Option<i64>, i64)> = sqlx::query_as(
+            "SELECT used_at, expires_at FROM federation_requests WHERE id = $1 AND provider = $2",
+        )
+        .bind(id)
+        .bind(provider)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => RequestState::Unknown,
+            Some((Some(_), _)) => RequestState::Answered,
+            Some((None, exp)) if exp <= now => RequestState::Expired,
+            Some((None, _)) => RequestState::Open,
+        })
+    }
+
     pub async fn federation_request_open(
         &self,
         id: &str,

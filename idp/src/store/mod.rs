@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 pub use apps::{NewApplication, PolicyApplication};
 pub use audit::AuditRow;
 pub use backchannel::{GrantsOf, LogoutRow, NewLogout, RevokedGrant};
-pub use federation::{FederatedLink, RequestUse};
+pub use federation::{FederatedLink, RequestState, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, Lookup, NewRefresh, RefreshRow, SigningKeyRow, Spend};

@@ -232,7 +232,12 @@ impl Store {
             .bind(now)
             .execute(&self.pool)
             .await?
-            .rows_affected();
+            .rows_affected()
+            + sqlx::query("DELETE FROM saml_logout_requests WHERE expires_at < $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         let b =
             sqlx::query("DELETE FROM saml_sessions WHERE expires_at < $1 OR ended_at < $1 - 86400")
                 .bind(now)
@@ -259,6 +264,47 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Records a LogoutRequest ID from an SP; false when it was received
+    /// before (a replay).
+    pub async fn remember_saml_logout_request(
+        &self,
+        sp_entity_id: &str,
+        request_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool> {
+        let res = sqlx::query(
+            "INSERT INTO saml_logout_requests (sp_entity_id, request_id, received_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (sp_entity_id, request_id) DO NOTHING",
+        )
+        .bind(sp_entity_id)
+        .bind(request_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// The live SAML sessions an SP was given this SessionIndex in.
+    pub async fn live_saml_sessions_by_index(
+        &self,
+        sp_entity_id: &str,
+        session_index: &str,
+        now: i64,
+    ) -> Result<Vec<SamlSessionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, session_hash, user_id, sp_entity_id, name_id, name_id_format, session_index, \
+             created_at, expires_at FROM saml_sessions WHERE sp_entity_id = $1 AND session_index = $2 \
+             AND ended_at IS NULL AND expires_at > $3",
+        )
+        .bind(sp_entity_id)
+        .bind(session_index)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The live SAML sessions made through one portal session.

@@ -365,13 +365,59 @@ pub async fn upstream_logout(portal: &Portal, key: &SessionKey) -> Option<String
         "{}/login?signed_out=1",
         portal.idp.config.public_url.as_str().trim_end_matches('/')
     );
-    match p.as_ref() {
+    let upstream = match p.as_ref() {
         Provider::Oidc(o) => {
             o.logout_url(&portal.idp.federation.http, &hint, &back)
                 .await
         }
         Provider::Saml(s) => s.logout_url(&portal.idp.federation.http, &hint).await,
-    }
+    }?;
+    // Not a redirect straight from the logout form's POST: Chromium holds
+    // every redirect after a submission to the form page's `form-action
+    // 'self'`, and the provider's origin is not ours. A same-origin page
+    // moves on by link instead. The URL travels sealed, so this page can
+    // send the browser nowhere else.
+    let sealed = portal.idp.keys.secret_box().seal(upstream.as_bytes());
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("to", &sealed)
+        .finish();
+    Some(format!(
+        "{}?{q}",
+        crate::paths::LOGIN_FEDERATION_ID_LEAVE.replace("{id}", &provider)
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LeaveQuery {
+    to: Option<String>,
+}
+
+/// GET /login/federation/{id}/leave: the page that moves the signed-out
+/// browser on to the provider's logout (by link, so no form-action applies).
+pub async fn leave(
+    State(portal): State<Portal>,
+    Path(id): Path<String>,
+    Query(q): Query<LeaveQuery>,
+) -> PortalResult {
+    provider(&portal, &id)?;
+    let to =
+        q.to.filter(|t| t.len() <= 8192)
+            .and_then(|t| portal.idp.keys.secret_box().open(&t).ok())
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")));
+    let Some(to) = to else {
+        return Ok(see_other("/login?signed_out=1"));
+    };
+    Ok(page(
+        StatusCode::OK,
+        "saml_post.html",
+        context! {
+            title => "Signing out",
+            heading => "Signing you out",
+            method => "get",
+            action => to,
+        },
+    ))
 }
 
 /// GET /login/federation/{id}/slo: where the IdP's LogoutResponse lands.

@@ -80,6 +80,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
             get(federation::metadata),
         )
         .route(paths::LOGIN_FEDERATION_ID_SLO, get(federation::slo_return))
+        .route(paths::LOGIN_FEDERATION_ID_LEAVE, get(federation::leave))
         .route(paths::LOGIN_MFA, get(mfa::chooser))
         .route(paths::LOGIN_STEP_UP, get(mfa::step_up))
         .route(

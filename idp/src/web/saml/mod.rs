@@ -80,16 +80,14 @@ fn deliver(d: &Delivery) -> Response {
     }
 }
 
-/// The portal's policy with the one origin the page's form posts to.
-fn csp_for(action: &str) -> String {
-    let origin = url::Url::parse(action)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| "'none'".into());
-    format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
-         form-action {origin}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    )
-}
+/// The auto-post page's policy: the portal's, without `form-action`.
+/// Chromium applies form-action to every redirect that follows the
+/// submission, so naming the ACS or SLO origin stops the user on this page
+/// whenever the SP answers the POST with a redirect to another origin (an
+/// ACS sending the browser on to the application's host, node-saml's
+/// LogoutResponse). The form is ours and fixed; scripts stay `'self'`.
+const POST_PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// A page whose form posts `fields` to `action` as soon as it loads.
 fn post_page(action: &str, fields: &[(String, String)]) -> Response {
@@ -103,9 +101,10 @@ fn post_page(action: &str, fields: &[(String, String)]) -> Response {
             fields => fields,
         },
     );
-    if let Ok(v) = HeaderValue::from_str(&csp_for(action)) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POST_PAGE_CSP),
+    );
     res
 }
 
