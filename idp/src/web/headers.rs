@@ -23,8 +23,9 @@ pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Re
     let sign_in = req.uri().path().starts_with(paths::LOGIN);
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    // A page that posts a SAML message to a service provider sets its own
-    // policy, with that one origin added to form-action.
+    // Pages that set their own policy keep it: the SAML auto-post page (no
+    // form-action: the SP may redirect anywhere after the POST) and the OIDC
+    // logout confirmation (form-action names the client's return origin).
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
