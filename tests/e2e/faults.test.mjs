@@ -417,7 +417,9 @@ describe('faults: an instance SIGKILLed while a client rotates refresh tokens', 
   before(async () => {
     pg = startPostgres();
     rpServer = http.createServer((req, res) => {
-      callbacks.push(new URL(req.url, CB));
+      // Only the redirect back: Chromium also asks this server for /favicon.ico.
+      const u = new URL(req.url, CB);
+      if (u.pathname === '/cb') callbacks.push(u);
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
     rpServer.listen(0, '127.0.0.1');

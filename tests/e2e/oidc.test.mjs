@@ -20,7 +20,8 @@ const SVC_SECRET = 'svc-secret-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d';
 // The relying party's callback: a small HTTP server on loopback records each visit.
 // (Playwright routes do not see the targets of redirects, so a real listener it is.)
 const rpServer = http.createServer((req, res) => {
-  captured.push(`http://127.0.0.1:${rpServer.address().port}${req.url}`);
+  // Every visit but the browser's own request for a favicon.
+  if (!req.url.startsWith('/favicon.ico')) captured.push(`http://127.0.0.1:${rpServer.address().port}${req.url}`);
   res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
 });
 const captured = [];

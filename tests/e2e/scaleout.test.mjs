@@ -126,7 +126,9 @@ describe('three instances sharing PostgreSQL and Redis', { timeout: TEST_TIMEOUT
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     rpServer = http.createServer((req, res) => {
-      callbacks.push(new URL(req.url, CB));
+      // Only the redirect back: Chromium also asks this server for /favicon.ico.
+      const u = new URL(req.url, CB);
+      if (u.pathname !== '/favicon.ico') callbacks.push(u);
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
     rpServer.listen(0, '127.0.0.1');
