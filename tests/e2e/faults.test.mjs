@@ -22,7 +22,6 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +29,7 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEMO, PORTAL_HOST, Server, freePort, launchBrowser, newContext, screenshot } from './harness.mjs';
+import { DEMO, Server, freePort, launchBrowser, newContext, request, screenshot } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PG_SCRIPT = path.resolve(here, '../../scripts/pg-test-server.sh');
@@ -113,37 +112,6 @@ async function within(ms, check) {
     if (Date.now() > deadline) return false;
     await sleep(50);
   }
-}
-
-/** One HTTPS request on loopback; resolves to {status, headers, body, ms}. */
-function request(port, method, urlPath, { host = PORTAL_HOST, headers = {}, body = null, timeoutMs = 30_000 } = {}) {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: urlPath,
-        servername: host,
-        rejectUnauthorized: false,
-        agent: false,
-        headers: { host: `${host}:${port}`, ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text, ms: Date.now() - started }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
 }
 
 const APP_HOST = 'shared.localhost';

@@ -80,6 +80,41 @@ export function httpsGet(port, urlPath, { timeoutMs = 5_000, headers = {}, host 
   });
 }
 
+/**
+ * One HTTPS request of any method on loopback, accepting the server's self-signed
+ * certificate; `host` sets SNI and the Host header. Resolves to {status, headers,
+ * body, ms}.
+ */
+export function request(port, method, urlPath, { host = PORTAL_HOST, headers = {}, body = null, timeoutMs = 30_000 } = {}) {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: urlPath,
+        servername: host,
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { host: `${host}:${port}`, ...headers },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text, ms: Date.now() - started }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
 function configToml({ port, dataDir, policiesDir, databaseUrl = null, extraToml = '', gatewayToml = '', storeToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"

@@ -12,13 +12,21 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEMO, PORTAL_HOST, Server, freePort, httpsGet, launchBrowser, newContext, screenshot } from './harness.mjs';
+import {
+  DEMO,
+  Server,
+  freePort,
+  httpsGet,
+  launchBrowser,
+  newContext,
+  request as harnessRequest,
+  screenshot,
+} from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PG_SCRIPT = path.resolve(here, '../../scripts/pg-test-server.sh');
@@ -60,35 +68,8 @@ async function startRedis() {
   throw new Error('redis-server did not start');
 }
 
-/** A request to an instance over HTTPS on loopback; resolves to {status, headers, body}. */
-function request(port, method, urlPath, { host = PORTAL_HOST, headers = {}, body = null, timeoutMs = 10_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: urlPath,
-        servername: host,
-        rejectUnauthorized: false,
-        agent: false,
-        headers: { host: `${host}:${port}`, ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out`)));
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
+/** A request to an instance, with this suite's 10 s bound unless told otherwise. */
+const request = (port, method, urlPath, opts = {}) => harnessRequest(port, method, urlPath, { timeoutMs: 10_000, ...opts });
 
 /** POST to an instance's token endpoint as the confidential client `rp`. */
 async function token(server, params) {
