@@ -80,19 +80,7 @@ async fn favorites_tabs_search_and_launch() {
 #[tokio::test]
 async fn applications_not_assigned_cannot_be_seen_or_launched() {
     let k = kit().await;
-    let hidden = k
-        .idp
-        .store
-        .create_application(
-            &idp::store::NewApplication {
-                name: "Payroll".into(),
-                launch_url: "https://payroll.example.com/".into(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    let hidden = k.unassigned_application("Payroll").await;
     let mut b = k.signed_in().await;
     assert!(!b.get("/apps").await.has("Payroll"));
     assert_eq!(

@@ -67,18 +67,7 @@ async fn oidc_kit() -> Kit {
     })
     .await;
     // An application nobody is assigned to.
-    k.idp
-        .store
-        .create_application(
-            &idp::store::NewApplication {
-                name: "Payroll".into(),
-                launch_url: "https://payroll.example.com/".into(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    k.unassigned_application("Payroll").await;
     k
 }
 

@@ -83,18 +83,7 @@ async fn engine_kit_with(adjust: impl FnOnce(&mut idp::IdpConfig)) -> Kit {
     })
     .await;
     // An application nobody is assigned to.
-    k.idp
-        .store
-        .create_application(
-            &idp::store::NewApplication {
-                name: "Payroll".into(),
-                launch_url: "https://payroll.example.com/".into(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    k.unassigned_application("Payroll").await;
     // The sessions below begin in the past: the password predates them.
     let user = k.demo_user().await;
     k.idp

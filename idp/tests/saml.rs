@@ -94,18 +94,7 @@ async fn saml_kit() -> Kit {
         ];
     })
     .await;
-    k.idp
-        .store
-        .create_application(
-            &idp::store::NewApplication {
-                name: "Payroll".into(),
-                launch_url: "https://payroll.example.com/".into(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    k.unassigned_application("Payroll").await;
     k
 }
 

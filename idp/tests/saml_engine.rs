@@ -117,18 +117,7 @@ async fn engine_kit() -> Kit {
         .set_password_changed_at(&user.id, now() - 20 * HOUR)
         .await
         .unwrap();
-    k.idp
-        .store
-        .create_application(
-            &idp::store::NewApplication {
-                name: "Payroll".into(),
-                launch_url: "https://payroll.example.com/".into(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    k.unassigned_application("Payroll").await;
     k
 }
 

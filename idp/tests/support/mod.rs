@@ -139,6 +139,23 @@ impl Kit {
             .unwrap()
     }
 
+    /// An application nobody is assigned to (`https://<name>.example.com/`,
+    /// lower-cased).
+    pub async fn unassigned_application(&self, name: &str) -> idp::directory::Application {
+        self.idp
+            .store
+            .create_application(
+                &idp::store::NewApplication {
+                    name: name.into(),
+                    launch_url: format!("https://{}.example.com/", name.to_lowercase()),
+                    ..Default::default()
+                },
+                0,
+            )
+            .await
+            .unwrap()
+    }
+
     pub async fn demo_user(&self) -> idp::directory::User {
         self.idp.user_by_email(DEMO_EMAIL).await.unwrap()
     }
