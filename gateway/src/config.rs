@@ -42,6 +42,8 @@ struct FileConfig {
     saml: idp::saml::SamlConfig,
     #[serde(default)]
     federation: idp::federation::FederationConfig,
+    #[serde(default)]
+    admin: idp::config::AdminConfig,
 }
 
 /// `[gateway]`
@@ -261,6 +263,7 @@ impl Config {
                     }
                     f
                 },
+                admin: file.admin,
             },
             server,
             log: file.log,

@@ -29,6 +29,7 @@ pub mod paths;
 pub mod redis_store;
 pub mod request_path;
 pub mod reset;
+pub mod roles;
 pub mod saml;
 pub mod seed;
 pub mod session;

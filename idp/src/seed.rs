@@ -65,6 +65,8 @@ pub async fn seed_if_new(idp: &Idp) -> Result<Option<Seeded>> {
         last_name: "Reyes".into(),
         username: "dreyes".into(),
         password_hash: Some(hash),
+        // So the first start shows the admin console at once.
+        admin_role: Some(crate::roles::Role::Admin),
     };
     let seed = DemoSeed {
         user: &user,

@@ -836,3 +836,103 @@ async fn a_client_that_needs_sid_in_logout_tokens_says_so_with_its_uri() {
     assert!(e.to_string().contains("backchannel_logout"), "{e}");
     assert_eq!(audit_len(&k).await, n, "nothing written");
 }
+
+#[tokio::test]
+async fn a_role_comes_from_the_attribute_or_a_configured_group_and_the_stronger_applies() {
+    use idp::roles::{Permission, Role};
+    let k = support::kit_with(|c| {
+        c.admin.helpdesk_groups = vec!["Staff".into()];
+        c.admin.auditor_groups = vec!["Auditors".into()];
+    })
+    .await;
+    // The demo user is an admin by attribute, and in Staff (help desk).
+    let demo = k.demo_user().await;
+    assert_eq!(demo.admin_role, Some(Role::Admin));
+    assert_eq!(
+        admin::roles::of(&k.idp, &demo).await.unwrap(),
+        Some(Role::Admin)
+    );
+
+    let a = alice();
+    let plain = admin::users::add(
+        &k.idp,
+        &a,
+        admin::users::NewUser {
+            email: "pat@example.com".into(),
+            first_name: "Pat".into(),
+            last_name: "Lee".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .user;
+    assert_eq!(admin::roles::of(&k.idp, &plain).await.unwrap(), None);
+    assert!(matches!(
+        admin::roles::require(None, Permission::Read),
+        Err(AdminError::Forbidden { .. })
+    ));
+
+    admin::groups::add_member(&k.idp, &a, "Staff", "pat@example.com")
+        .await
+        .unwrap();
+    let role = admin::roles::of(&k.idp, &plain).await.unwrap();
+    assert_eq!(role, Some(Role::Helpdesk));
+    assert!(admin::roles::require(role, Permission::SupportUsers).is_ok());
+    let refused = admin::roles::require(role, Permission::Configure).unwrap_err();
+    assert_eq!(refused.status(), 403);
+
+    // The attribute raises it above the group's grant.
+    let n = audit_len(&k).await;
+    let u = admin::roles::set(&k.idp, &a, "pat@example.com", Some(Role::Admin))
+        .await
+        .unwrap();
+    let row = one_row(&k, n, "admin.user.role", &a).await;
+    assert_eq!(row.detail, "none -> admin");
+    assert_eq!(
+        admin::roles::of(&k.idp, &u).await.unwrap(),
+        Some(Role::Admin)
+    );
+}
+
+#[tokio::test]
+async fn taking_a_role_away_ends_the_users_sessions_and_an_unknown_user_changes_nothing() {
+    let k = kit().await;
+    let mut b = k.signed_in().await;
+    assert_eq!(b.get("/apps").await.status, 200);
+
+    let before = snapshot(&k).await;
+    let e = admin::roles::set(&k.idp, &alice(), "nobody@example.com", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AdminError::NotFound {
+                entity: Entity::User,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(snapshot(&k).await, before);
+
+    let u = admin::roles::set(&k.idp, &alice(), DEMO_EMAIL, None)
+        .await
+        .unwrap();
+    assert_eq!(u.admin_role, None);
+    let page = b.get("/apps").await;
+    assert_eq!(page.status, 303, "the session outlived the role");
+}
+
+#[test]
+fn admin_config_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = support::test_config(dir.path());
+    c.admin.confirm_max_age = std::time::Duration::from_secs(3600);
+    let e = c.validate().unwrap_err();
+    assert_eq!(e.key, "admin.confirm_max_age");
+    let mut c = support::test_config(dir.path());
+    c.admin.step_up_max_age = std::time::Duration::ZERO;
+    assert_eq!(c.validate().unwrap_err().key, "admin.step_up_max_age");
+}

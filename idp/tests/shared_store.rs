@@ -44,6 +44,7 @@ async fn user(s: &Store, email: &str) -> String {
             last_name: "L".into(),
             username: "u".into(),
             password_hash: None,
+            admin_role: None,
         },
         1000,
     )

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use idp::Idp;
 use idp::admin::{Actor, users};
 use idp::directory::User;
+use idp::roles::Role;
 use serde_json::json;
 
 use super::out;
@@ -55,8 +56,19 @@ pub(super) enum UserCommand {
         /// Add to these groups (repeatable).
         #[arg(long = "group")]
         groups: Vec<String>,
+        /// Make them an administrator: admin (everything), helpdesk (unlock,
+        /// reset MFA, reset links, sessions) or auditor (read only).
+        #[arg(long, value_parser = parse_role)]
+        role: Option<Role>,
         #[command(flatten)]
         password: PasswordSource,
+    },
+    /// Gives the user an administrator role (admin, helpdesk, auditor), or
+    /// takes it away with "none"; taking it away ends their sessions.
+    SetRole {
+        email: String,
+        #[arg(value_parser = parse_role_or_none)]
+        role: RoleOrNone,
     },
     /// Every user, with their groups and lock state.
     List,
@@ -79,8 +91,25 @@ pub(super) enum UserCommand {
     ResetMfa { email: String },
 }
 
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use admin, helpdesk or auditor"))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RoleOrNone(Option<Role>);
+
+fn parse_role_or_none(s: &str) -> Result<RoleOrNone, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(RoleOrNone(None));
+    }
+    parse_role(s)
+        .map(|r| RoleOrNone(Some(r)))
+        .map_err(|e| format!("{e}, or none"))
+}
+
 fn user_json(u: &User, groups: &[String]) -> serde_json::Value {
     json!({
+        "admin_role": u.admin_role,
         "id": u.id, "email": u.email, "first_name": u.first_name, "last_name": u.last_name,
         "username": u.username, "locked": u.locked.map(|l| l.as_str()),
         "failed_attempts": u.failed_attempts, "password_changed_at": u.password_changed_at,
@@ -102,6 +131,7 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
             last_name,
             username,
             groups,
+            role,
             password,
         } => {
             let password = password.read()?;
@@ -115,6 +145,7 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
                     username,
                     password,
                     groups,
+                    role,
                 },
             )
             .await?;
@@ -199,6 +230,17 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
                 j,
                 json!({"email": email, "mfa_reset": true, "removed": removed}),
                 || format!("removed the second factors of {email}"),
+            );
+        }
+        UserCommand::SetRole { email, role } => {
+            let u = idp::admin::roles::set(idp, actor, &email, role.0).await?;
+            out(
+                j,
+                json!({"email": u.email, "admin_role": u.admin_role}),
+                || match u.admin_role {
+                    Some(r) => format!("{} is now {}", u.email, r.describe()),
+                    None => format!("{} has no administrator role", u.email),
+                },
             );
         }
         UserCommand::Delete { email } => {

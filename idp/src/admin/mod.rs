@@ -13,6 +13,7 @@ pub mod groups;
 pub mod keys;
 pub mod lookup;
 pub mod oidc;
+pub mod roles;
 pub mod saml;
 pub mod settings;
 pub mod users;
@@ -123,6 +124,9 @@ pub enum AdminError {
     /// Declared in the configuration file, so only an edit there removes it.
     #[error("{name} is declared in the configuration file: remove it there")]
     DeclaredInConfig { entity: Entity, name: String },
+    /// The caller's role does not allow the operation.
+    #[error("your role does not allow this ({need:?} is needed)")]
+    Forbidden { need: crate::roles::Permission },
     #[error(transparent)]
     Internal(Error),
 }
@@ -146,6 +150,7 @@ impl AdminError {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound { .. } => 404,
+            Self::Forbidden { .. } => 403,
             Self::Conflict { .. } | Self::DeclaredInConfig { .. } => 409,
             Self::Invalid { .. }
             | Self::PasswordPolicy(_)

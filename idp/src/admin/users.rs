@@ -21,6 +21,8 @@ pub struct NewUser {
     /// reset link or federation.
     pub password: Option<String>,
     pub groups: Vec<String>,
+    /// An administrator role held as a directory attribute.
+    pub role: Option<crate::roles::Role>,
 }
 
 /// A user with the names of their groups.
@@ -66,6 +68,7 @@ pub async fn add(idp: &Idp, actor: &Actor, new: NewUser) -> Result<UserView> {
                 last_name: new.last_name,
                 username,
                 password_hash,
+                admin_role: new.role,
             },
             crate::clock::now(),
         )

@@ -193,6 +193,85 @@ impl Default for MfaConfig {
     }
 }
 
+/// `[admin]`: who holds an administrator role through a group, and how
+/// fresh a second factor the admin area asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Members of these groups are full administrators.
+    pub admin_groups: Vec<String>,
+    /// Members of these groups are help desk (users only: unlock, reset MFA,
+    /// reset links, sessions).
+    pub helpdesk_groups: Vec<String>,
+    /// Members of these groups read everything and change nothing.
+    pub auditor_groups: Vec<String>,
+    /// The admin area asks for a second factor used no longer ago than
+    /// this, whatever the MFA policy for ordinary users.
+    #[serde(with = "humantime_serde")]
+    pub step_up_max_age: Duration,
+    /// Deletes and key rotation ask for a second factor this fresh.
+    #[serde(with = "humantime_serde")]
+    pub confirm_max_age: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            admin_groups: Vec::new(),
+            helpdesk_groups: Vec::new(),
+            auditor_groups: Vec::new(),
+            step_up_max_age: Duration::from_secs(15 * 60),
+            confirm_max_age: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl AdminConfig {
+    pub fn has_group_grants(&self) -> bool {
+        !(self.admin_groups.is_empty()
+            && self.helpdesk_groups.is_empty()
+            && self.auditor_groups.is_empty())
+    }
+
+    /// The strongest role a membership of `group` grants.
+    pub fn role_of_group(&self, group: &str) -> Option<crate::roles::Role> {
+        use crate::roles::Role;
+        [
+            (Role::Admin, &self.admin_groups),
+            (Role::Helpdesk, &self.helpdesk_groups),
+            (Role::Auditor, &self.auditor_groups),
+        ]
+        .into_iter()
+        .find(|(_, gs)| gs.iter().any(|g| g == group))
+        .map(|(r, _)| r)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.step_up_max_age.is_zero() {
+            return Err(ConfigError::new(
+                "admin.step_up_max_age",
+                "must be longer than zero (for example \"15m\")",
+            ));
+        }
+        if self.confirm_max_age.is_zero() || self.confirm_max_age > self.step_up_max_age {
+            return Err(ConfigError::new(
+                "admin.confirm_max_age",
+                "must be longer than zero and no longer than admin.step_up_max_age",
+            ));
+        }
+        for (key, groups) in [
+            ("admin.admin_groups", &self.admin_groups),
+            ("admin.helpdesk_groups", &self.helpdesk_groups),
+            ("admin.auditor_groups", &self.auditor_groups),
+        ] {
+            if groups.iter().any(|g| g.trim().is_empty()) {
+                return Err(ConfigError::new(key, "a group name is empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How `[mail]` sends messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -344,6 +423,8 @@ pub struct IdpConfig {
     pub reset: ResetConfig,
     /// `[federation]`: upstream OIDC providers and SAML IdPs by email domain.
     pub federation: crate::federation::config::FederationConfig,
+    /// `[admin]`: administrator roles by group, and the admin area's step-up.
+    pub admin: AdminConfig,
 }
 
 impl IdpConfig {
@@ -367,6 +448,7 @@ impl IdpConfig {
             mail: MailConfig::default(),
             reset: ResetConfig::default(),
             federation: crate::federation::config::FederationConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 
@@ -484,6 +566,7 @@ impl IdpConfig {
         self.oidc.validate()?;
         self.saml.validate()?;
         self.federation.validate()?;
+        self.admin.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

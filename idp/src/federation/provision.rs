@@ -205,6 +205,7 @@ impl Idp {
             username: username_for(email),
             // Federated accounts have no local password.
             password_hash: None,
+            admin_role: None,
         };
         let user = match self.store.create_user(&new, now).await {
             Ok(u) => u,

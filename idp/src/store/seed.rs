@@ -35,7 +35,7 @@ impl Store {
             serde_json::to_string(seed.profile).map_err(|e| Error::Corrupt(e.to_string()))?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, first_name, last_name, username, profile, password_hash, \
-             password_changed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             password_changed_at, created_at, admin_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(&seed.user.email)
@@ -46,6 +46,7 @@ impl Store {
         .bind(&seed.user.password_hash)
         .bind(seed.user.password_hash.as_ref().map(|_| now))
         .bind(now)
+        .bind(seed.user.admin_role.map(|r| r.as_str()))
         .execute(&mut *tx)
         .await;
         match inserted {

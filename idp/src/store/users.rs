@@ -12,13 +12,14 @@ pub struct NewUser {
     pub last_name: String,
     pub username: String,
     pub password_hash: Option<String>,
+    pub admin_role: Option<crate::roles::Role>,
 }
 
 /// The column list, as a macro so queries stay `&'static str` literals.
 macro_rules! user_columns {
     () => {
         "id, email, first_name, last_name, username, profile, password_hash, \
-         password_changed_at, failed_attempts, locked_reason, created_at"
+         password_changed_at, failed_attempts, locked_reason, created_at, admin_role"
     };
 }
 
@@ -38,6 +39,10 @@ fn user_from_row(row: &super::Row) -> Result<User> {
         failed_attempts: row.try_get("failed_attempts")?,
         locked: locked.as_deref().and_then(LockReason::parse),
         created_at: row.try_get("created_at")?,
+        admin_role: row
+            .try_get::<Option<String>, _>("admin_role")?
+            .as_deref()
+            .and_then(crate::roles::Role::parse),
     })
 }
 
@@ -51,7 +56,7 @@ impl Store {
         let changed = new.password_hash.as_ref().map(|_| now);
         let res = sqlx::query(
             "INSERT INTO users (id, email, first_name, last_name, username, password_hash, \
-             password_changed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             password_changed_at, created_at, admin_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&id)
         .bind(&new.email)
@@ -61,6 +66,7 @@ impl Store {
         .bind(&new.password_hash)
         .bind(changed)
         .bind(now)
+        .bind(new.admin_role.map(|r| r.as_str()))
         .execute(&self.pool)
         .await;
         match res {
@@ -191,6 +197,17 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Sets or clears the administrator role attribute. Returns whether the
+    /// user exists.
+    pub async fn set_admin_role(&self, id: &str, role: Option<crate::roles::Role>) -> Result<bool> {
+        let res = sqlx::query("UPDATE users SET admin_role = $1 WHERE id = $2")
+            .bind(role.map(|r| r.as_str()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(res.rows_affected() > 0)
     }
 }
