@@ -16,3 +16,10 @@ pub fn date(ts: i64) -> String {
         .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
         .unwrap_or_default()
 }
+
+/// A date and time to the minute for people: `2026-11-23 14:05`.
+pub fn date_time(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .map(|t| format!("{} {:02}:{:02}", date(ts), t.hour(), t.minute()))
+        .unwrap_or_default()
+}

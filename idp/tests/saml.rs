@@ -241,36 +241,47 @@ async fn metadata_publishes_entity_certificate_endpoints_and_rotation_overlap() 
     }
     assert_eq!(page.body.matches("<ds:X509Certificate>").count(), 1);
 
-    // Rotation: the new certificate signs, the old one stays published.
-    let old = k
-        .idp
-        .saml_keys()
-        .await
-        .unwrap()
-        .signer()
-        .unwrap()
-        .cert_b64();
-    idp::saml::keys::SamlKeys::rotate(
-        &k.idp.store,
-        &k.idp.keys.secret_box(),
-        "x",
-        30,
-        idp::clock::now(),
-    )
-    .await
-    .unwrap();
-    k.idp.reload_saml_keys().await;
+    // Rotation publishes a standby first: the current certificate goes on
+    // signing, and the new one is listed after it.
+    let signer = |k: &Kit| {
+        let idp = k.idp.clone();
+        async move { idp.saml_keys().await.unwrap().signer().unwrap().cert_b64() }
+    };
+    let old = signer(&k).await;
+    let actor = support::admin_actor();
+    let (standby, delay) = idp::admin::keys::rotate_saml(&k.idp, &actor).await.unwrap();
+    assert_eq!(delay, k.idp.config.saml.cert_overlap);
     let page = b.get("/saml/metadata").await;
     assert_eq!(page.body.matches("<ds:X509Certificate>").count(), 2);
-    let new = k
-        .idp
-        .saml_keys()
+    assert_eq!(signer(&k).await, old, "the switch waits for the overlap");
+    let keys = k.idp.saml_keys().await.unwrap();
+    let next = keys.standby().expect("a standby").cert_b64();
+    assert_ne!(next, old);
+    assert!(
+        page.body.find(&old).unwrap() < page.body.find(&next).unwrap(),
+        "signer first"
+    );
+    // Every instance switches at the same stored instant.
+    let switch = idp::clock::now() + delay.as_secs() as i64;
+    assert_eq!(keys.signer_at(switch - 2).unwrap().cert_b64(), old);
+    assert_eq!(keys.signer_at(switch + 1).unwrap().cert_b64(), next);
+    let listed = idp::admin::keys::list(&k.idp).await.unwrap();
+    let row = listed.iter().find(|r| r.kid == standby).unwrap();
+    assert_eq!(row.state(idp::clock::now()), "standby");
+    assert_eq!(row.state(switch + 1), "signing");
+
+    // An emergency rotation signs at once and supersedes the standby.
+    idp::admin::keys::rotate_saml_now(&k.idp, &actor)
         .await
-        .unwrap()
-        .signer()
-        .unwrap()
-        .cert_b64();
-    assert_ne!(old, new);
+        .unwrap();
+    let new = signer(&k).await;
+    assert_ne!(new, old);
+    assert_ne!(new, next);
+    let keys = k.idp.saml_keys().await.unwrap();
+    assert!(keys.standby().is_none());
+    assert_eq!(keys.signer_at(switch + 1).unwrap().cert_b64(), new);
+    let page = b.get("/saml/metadata").await;
+    assert_eq!(page.body.matches("<ds:X509Certificate>").count(), 3);
     assert!(
         page.body.find(&new).unwrap() < page.body.find(&old).unwrap(),
         "signer first"
@@ -284,6 +295,53 @@ async fn metadata_publishes_entity_certificate_endpoints_and_rotation_overlap() 
             .join("saml/signing.pem")
             .is_file()
     );
+}
+
+#[tokio::test]
+async fn metadata_says_whether_authn_requests_must_be_signed() {
+    let want = |xml: &str| {
+        decode::parse(xml)
+            .unwrap()
+            .children
+            .iter()
+            .find(|c| c.name == "IDPSSODescriptor")
+            .and_then(|d| d.attr("WantAuthnRequestsSigned").map(str::to_string))
+    };
+    // One SP of the kit must sign: the shared document cannot promise less.
+    let k = saml_kit().await;
+    let mut b = k.browser();
+    let shared = b.get("/saml/metadata").await;
+    assert_eq!(want(&shared.body).as_deref(), Some("true"));
+    let one = b
+        .get(&format!("/saml/metadata?sp={}", urlencoding(SIGNED)))
+        .await;
+    assert_eq!(want(&one.body).as_deref(), Some("true"));
+    let other = b
+        .get(&format!("/saml/metadata?sp={}", urlencoding(SP)))
+        .await;
+    assert_eq!(want(&other.body).as_deref(), Some("false"));
+    let unknown = b
+        .get("/saml/metadata?sp=https%3A%2F%2Fnobody.example")
+        .await;
+    assert_eq!(want(&unknown.body).as_deref(), Some("true"));
+
+    // No SP must sign: false, unless the operator asks every SP to.
+    let k = support::kit().await;
+    let mut b = k.browser();
+    assert_eq!(
+        want(&b.get("/saml/metadata").await.body).as_deref(),
+        Some("false")
+    );
+    let k = kit_with(|c| c.saml.want_authn_requests_signed = true).await;
+    let mut b = k.browser();
+    assert_eq!(
+        want(&b.get("/saml/metadata").await.body).as_deref(),
+        Some("true")
+    );
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test]

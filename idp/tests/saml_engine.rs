@@ -1023,7 +1023,7 @@ async fn idp_initiated_sends_an_unsolicited_response_to_the_default_acs() {
 #[tokio::test]
 async fn metadata_names_the_entity_and_the_signing_certificate() {
     let k = engine_kit().await;
-    let xml = k.idp.saml_metadata().await.unwrap();
+    let xml = k.idp.saml_metadata(None).await.unwrap();
     let root = decode::parse(&xml).unwrap();
     assert_eq!(root.attr("entityID"), Some(k.idp.saml_entity_id().as_str()));
     let cert = k

@@ -63,9 +63,14 @@ pub(super) enum KeyCommand {
         #[arg(long)]
         alg: Option<String>,
     },
-    /// Adds a new SAML signing certificate that becomes the signer; the old
-    /// one stays in the metadata until `saml.cert_overlap` has passed.
-    RotateSaml,
+    /// Adds a new SAML signing certificate: published in the metadata at
+    /// once, signing after `saml.cert_overlap` (so SPs that refresh metadata
+    /// trust it first); the old one signs until then and stays published for
+    /// the overlap after. --now switches at once (a compromised key).
+    RotateSaml {
+        #[arg(long)]
+        now: bool,
+    },
     /// Every signing key and certificate, current and retired.
     List,
 }
@@ -167,14 +172,33 @@ pub(super) async fn clients(
 
 pub(super) async fn keys(idp: &Idp, actor: &Actor, cmd: KeyCommand, j: bool) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::RotateSaml => {
+        KeyCommand::RotateSaml { now: true } => {
+            let id = keys::rotate_saml_now(idp, actor).await?;
+            let overlap = humantime::format_duration(idp.config.saml.cert_overlap).to_string();
+            out(
+                j,
+                json!({"id": id, "signs_from": idp::clock::now()}),
+                || {
+                    format!(
+                        "new SAML signing certificate {id} signs now; SPs that have not fetched the metadata since refuse our responses until they do. The previous one stays in the metadata for {overlap}"
+                    )
+                },
+            );
+        }
+        KeyCommand::RotateSaml { now: false } => {
             let (id, overlap) = keys::rotate_saml(idp, actor).await?;
+            let signs_from = idp::clock::now() + overlap.as_secs() as i64;
             let overlap = humantime::format_duration(overlap).to_string();
-            out(j, json!({"id": id, "overlap": overlap}), || {
-                format!(
-                    "new SAML signing certificate {id}; the previous one stays in the metadata for {overlap}"
-                )
-            });
+            out(
+                j,
+                json!({"id": id, "signs_from": signs_from, "overlap": overlap}),
+                || {
+                    format!(
+                        "new SAML certificate {id} is in the metadata now and takes over signing in {overlap}, at {} UTC; SPs that load our metadata by hand need it before then. The current one signs until the switch and stays in the metadata for {overlap} after",
+                        idp::clock::date_time(signs_from)
+                    )
+                },
+            );
         }
         KeyCommand::Rotate { alg } => {
             let kids = keys::rotate_oidc(idp, actor, alg.as_deref()).await?;
@@ -195,11 +219,12 @@ pub(super) async fn keys(idp: &Idp, actor: &Actor, cmd: KeyCommand, j: bool) -> 
         }
         KeyCommand::List => {
             let all = keys::list(idp).await?;
+            let now = idp::clock::now();
             out(
                 j,
                 json!(
                     all.iter()
-                        .map(|k| json!({"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retired_at": k.retired_at}))
+                        .map(|k| json!({"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retired_at": k.retired_at, "activates_at": k.activates_at, "state": k.state(now)}))
                         .collect::<Vec<_>>()
                 ),
                 || {
@@ -210,11 +235,7 @@ pub(super) async fn keys(idp: &Idp, actor: &Actor, cmd: KeyCommand, j: bool) -> 
                                 k.kid,
                                 if k.saml { "SAML" } else { k.alg.as_str() },
                                 idp::clock::date(k.created_at),
-                                if k.retired_at.is_some() {
-                                    "retired"
-                                } else {
-                                    "signing"
-                                }
+                                k.state(now)
                             )
                         })
                         .collect::<Vec<_>>()

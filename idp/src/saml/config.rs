@@ -41,10 +41,16 @@ pub struct SamlConfig {
     /// NotOnOrAfter of an assertion's conditions and bearer confirmation.
     #[serde(with = "humantime_serde")]
     pub assertion_lifetime: Duration,
-    /// After `portcullis admin keys rotate-saml`, the previous certificate
-    /// stays in the metadata this long, so SPs can pick up the new one.
+    /// After `portcullis admin keys rotate-saml`, the new certificate is
+    /// published this long before it signs, and the previous one stays in
+    /// the metadata this long after, so SPs can pick up the change.
     #[serde(with = "humantime_serde")]
     pub cert_overlap: Duration,
+    /// The metadata's `WantAuthnRequestsSigned` for every SP. Without it
+    /// the shared metadata says true only when some SP must sign
+    /// (`require_signed_requests`), and `/saml/metadata?sp=ENTITY_ID` says
+    /// what applies to that SP.
+    pub want_authn_requests_signed: bool,
     /// Validity of a generated signing certificate, in days.
     pub cert_validity_days: u32,
     /// Largest SAML message accepted, before and after inflating.
@@ -64,6 +70,7 @@ impl Default for SamlConfig {
             request_lifetime: Duration::from_secs(15 * 60),
             assertion_lifetime: Duration::from_secs(5 * 60),
             cert_overlap: Duration::from_secs(7 * 86_400),
+            want_authn_requests_signed: false,
             cert_validity_days: 3650,
             max_message_bytes: 64 * 1024,
             authn_context_password:

@@ -22,7 +22,11 @@ pub struct SamlCert {
     /// PKCS#1 DER, as xmlsec loads it for signing.
     pub private_der: Vec<u8>,
     pub private: PKey<Private>,
+    /// Signs until then (it may lie ahead: a standby takes over at that instant).
     pub retired_at: Option<i64>,
+    /// Signs from then; None: from creation. Until then it is a standby,
+    /// published so SPs can trust it before it is used.
+    pub activates_at: Option<i64>,
 }
 
 impl std::fmt::Debug for SamlCert {
@@ -30,6 +34,7 @@ impl std::fmt::Debug for SamlCert {
         f.debug_struct("SamlCert")
             .field("id", &self.id)
             .field("retired_at", &self.retired_at)
+            .field("activates_at", &self.activates_at)
             .finish_non_exhaustive()
     }
 }
@@ -39,6 +44,15 @@ impl SamlCert {
     pub fn cert_b64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.cert_der)
     }
+
+    /// Whether it signs at `now`: activated and not yet retired.
+    pub fn signs_at(&self, now: i64) -> bool {
+        signs_at(self.activates_at, self.retired_at, now)
+    }
+}
+
+fn signs_at(activates_at: Option<i64>, retired_at: Option<i64>, now: i64) -> bool {
+    activates_at.is_none_or(|a| a <= now) && retired_at.is_none_or(|r| r > now)
 }
 
 /// Every published certificate, newest last.
@@ -93,6 +107,7 @@ fn generate(sb: &SecretBox, common_name: &str, days: u32, now: i64) -> Result<Sa
         cert_pem: pem,
         created_at: now,
         retired_at: None,
+        activates_at: None,
     })
 }
 
@@ -111,6 +126,7 @@ fn load(row: &SamlCertRow, sb: &SecretBox) -> Result<SamlCert> {
         private_der,
         private,
         retired_at: row.retired_at,
+        activates_at: row.activates_at,
     })
 }
 
@@ -138,7 +154,10 @@ impl SamlKeys {
         now: i64,
     ) -> Result<Self> {
         let mut rows = store.saml_certs().await?;
-        if !rows.iter().any(|r| r.retired_at.is_none()) {
+        if !rows
+            .iter()
+            .any(|r| signs_at(r.activates_at, r.retired_at, now))
+        {
             let row = generate_blocking(sb, common_name, days, now).await?;
             store.add_saml_cert(&row).await?;
             rows = store.saml_certs().await?;
@@ -147,30 +166,51 @@ impl SamlKeys {
         Ok(Self { certs })
     }
 
-    /// Adds a certificate that takes over signing; the previous one stays in
-    /// the metadata for `saml.cert_overlap`.
+    /// Adds a certificate that takes over signing at `activates_at` (None:
+    /// at once); until then the current signer goes on signing and the new
+    /// one is published beside it. The previous one stays in the metadata
+    /// for `saml.cert_overlap` after the switch.
     pub async fn rotate(
         store: &Store,
         sb: &SecretBox,
         common_name: &str,
         days: u32,
         now: i64,
+        activates_at: Option<i64>,
     ) -> Result<String> {
-        let row = generate_blocking(sb, common_name, days, now).await?;
+        let mut row = generate_blocking(sb, common_name, days, now).await?;
+        row.activates_at = activates_at.filter(|a| *a > now);
         store.add_saml_cert(&row).await?;
         Ok(row.id)
     }
 
-    /// The signing certificate: the newest unretired one.
+    /// The signing certificate now.
     pub fn signer(&self) -> Result<&SamlCert> {
+        self.signer_at(crate::clock::now())
+    }
+
+    /// The signing certificate at `now`: the newest one activated and not
+    /// retired. Every instance computes the switch from the same stored
+    /// instant, so they change signer together, whenever they last loaded.
+    pub fn signer_at(&self, now: i64) -> Result<&SamlCert> {
         self.certs
             .iter()
             .rev()
-            .find(|c| c.retired_at.is_none())
+            .find(|c| c.signs_at(now))
             .ok_or_else(|| Error::Invalid("no SAML signing certificate".into()))
     }
 
-    /// Every certificate in the metadata, signer first.
+    /// The certificate waiting to take over, if a rotation is under way.
+    pub fn standby(&self) -> Option<&SamlCert> {
+        let now = crate::clock::now();
+        self.certs
+            .iter()
+            .rev()
+            .find(|c| c.activates_at.is_some_and(|a| a > now) && c.retired_at.is_none())
+    }
+
+    /// Every certificate in the metadata, signer first, then a standby,
+    /// then those retired within the overlap.
     pub fn published(&self) -> impl Iterator<Item = &SamlCert> {
         let signer = self.signer().ok();
         signer.into_iter().chain(

@@ -10,9 +10,11 @@ use super::sps::NS_METADATA;
 use super::wire::{NS_DSIG, esc};
 
 /// The metadata XML for `entity_id` with endpoints under `base`.
-pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
+/// `want_signed` is what `WantAuthnRequestsSigned` says: SPs such as
+/// python3-saml and samlify decide from it whether to sign at all.
+pub fn document(entity_id: &str, base: &str, keys: &SamlKeys, want_signed: bool) -> String {
     let mut xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="{NS_METADATA}" xmlns:ds="{NS_DSIG}" entityID="{}"><md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="{NS_METADATA}" xmlns:ds="{NS_DSIG}" entityID="{}"><md:IDPSSODescriptor WantAuthnRequestsSigned="{want_signed}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">"#,
         esc(entity_id)
     );
     for cert in keys.published() {
@@ -41,9 +43,34 @@ pub fn document(entity_id: &str, base: &str, keys: &SamlKeys) -> String {
 }
 
 impl crate::idp::Idp {
-    /// This IdP's metadata document, with the current certificates.
-    pub async fn saml_metadata(&self) -> crate::error::Result<String> {
+    /// This IdP's metadata document, with the current certificates. For
+    /// one SP (`sp`, its entity ID) `WantAuthnRequestsSigned` is that SP's
+    /// own rule; the shared document says true when `[saml]
+    /// want_authn_requests_signed` is set or any SP must sign, because an SP
+    /// reading it may be that one. An unknown `sp` gets the shared document.
+    pub async fn saml_metadata(&self, sp: Option<&str>) -> crate::error::Result<String> {
         let keys = self.saml_keys().await?;
-        Ok(document(&self.saml_entity_id(), &self.issuer(), &keys))
+        let global = self.config.saml.want_authn_requests_signed;
+        let one = match sp {
+            Some(entity) => self.saml_sp(entity).await?,
+            None => None,
+        };
+        let want_signed = match one {
+            Some(sp) => global || sp.require_signed_requests,
+            None => {
+                global
+                    || self
+                        .saml_sps()
+                        .await?
+                        .iter()
+                        .any(|(sp, _)| sp.require_signed_requests)
+            }
+        };
+        Ok(document(
+            &self.saml_entity_id(),
+            &self.issuer(),
+            &keys,
+            want_signed,
+        ))
     }
 }

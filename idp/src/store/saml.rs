@@ -15,6 +15,8 @@ pub struct SamlCertRow {
     pub cert_pem: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    /// When it starts signing; None: from `created_at`.
+    pub activates_at: Option<i64>,
 }
 
 /// An accepted AuthnRequest waiting for (or given) its answer.
@@ -61,27 +63,34 @@ pub struct SamlSessionRow {
 impl Store {
     pub async fn saml_certs(&self) -> Result<Vec<SamlCertRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, private_sealed, cert_pem, created_at, retired_at FROM saml_certs \
+            "SELECT id, private_sealed, cert_pem, created_at, retired_at, activates_at FROM saml_certs \
              ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// Adds a certificate and retires the previous signer, in one transaction.
+    /// Adds a certificate and, in the same transaction, retires every
+    /// earlier one still signing (or waiting to) at the instant the new one
+    /// takes over: they sign until then.
     pub async fn add_saml_cert(&self, row: &SamlCertRow) -> Result<()> {
+        let takes_over = row.activates_at.unwrap_or(row.created_at);
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE saml_certs SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(row.created_at)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "INSERT INTO saml_certs (id, private_sealed, cert_pem, created_at) VALUES ($1, $2, $3, $4)",
+            "UPDATE saml_certs SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
+        )
+        .bind(takes_over)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO saml_certs (id, private_sealed, cert_pem, created_at, activates_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&row.id)
         .bind(&row.private_sealed)
         .bind(&row.cert_pem)
         .bind(row.created_at)
+        .bind(row.activates_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

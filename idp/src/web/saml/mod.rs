@@ -34,8 +34,16 @@ pub fn routes() -> Router<Portal> {
         .route(paths::SAML_SLO_NEXT, get(slo::next))
 }
 
-async fn metadata(State(portal): State<Portal>) -> Response {
-    match portal.idp.saml_metadata().await {
+#[derive(serde::Deserialize)]
+struct MetadataFor {
+    sp: Option<String>,
+}
+
+async fn metadata(
+    State(portal): State<Portal>,
+    axum::extract::Query(q): axum::extract::Query<MetadataFor>,
+) -> Response {
+    match portal.idp.saml_metadata(q.sp.as_deref()).await {
         Ok(xml) => (
             StatusCode::OK,
             [
