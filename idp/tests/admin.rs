@@ -301,6 +301,7 @@ fn new_sp(entity_id: &str) -> admin::saml::NewSp {
         sign: "both".into(),
         require_mfa: false,
         relay_state: None,
+        release: Default::default(),
     }
 }
 
@@ -359,6 +360,7 @@ async fn client_sp_and_key_writes_each_leave_one_row() {
             sign: "assertion".into(),
             require_mfa: true,
             relay_state: Some("tile".into()),
+            release: Default::default(),
         },
     )
     .await
@@ -750,7 +752,26 @@ async fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
         sign: "both".into(),
         require_mfa: false,
         relay_state: None,
+        release: Default::default(),
     };
+    refused!(
+        k,
+        admin::saml::add(
+            &k.idp,
+            &a,
+            admin::saml::NewSp {
+                release: admin::saml::Release {
+                    attribute_map: vec![
+                        idp::saml::attributes::AttributeRule::parse("urn:oid:2.5.4.3=shoe_size")
+                            .unwrap()
+                    ],
+                    attribute_profile: None,
+                },
+                ..new_sp("https://sp.example.com/")
+            },
+        ),
+        AdminError::Invalid { .. }
+    );
     refused!(
         k,
         admin::saml::import_metadata(&k.idp, &a, "<not-metadata/>", options()),

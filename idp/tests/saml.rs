@@ -345,6 +345,96 @@ fn urlencoding(s: &str) -> String {
 }
 
 #[tokio::test]
+async fn attribute_release_by_oid_with_name_formats_and_friendly_names() {
+    const SHIB: &str = "https://shib.example.com/shibboleth";
+    const SHIB_ACS: &str = "https://shib.example.com/Shibboleth.sso/SAML2/POST";
+    let k = kit_with(|c| {
+        c.saml.service_providers = vec![sp(json!({
+            "entity_id": SHIB,
+            "acs": [{"url": SHIB_ACS}],
+            "application": "Team Wiki",
+            // Only what the maps below say: no basic names.
+            "attributes": {},
+            "attribute_profile": "eduperson",
+            "attribute_map": [
+                {"name": "urn:oid:2.5.4.8", "source": "profile.work_city", "friendly_name": "st"},
+                {"name": "department", "source": "groups", "name_format": "unspecified"},
+                // Also in the profile: the explicit rule overrides it.
+                {"name": "urn:oid:0.9.2342.19200300.100.1.3", "source": "username"},
+            ],
+        }))];
+    })
+    .await;
+    let mut b = k.signed_in().await;
+    let xml = authn_request(
+        "_attr1",
+        SHIB,
+        &format!(r#"AssertionConsumerServiceURL="{SHIB_ACS}""#),
+        "",
+    );
+    let page = sso_get(&mut b, &redirect_query(&xml, None, false)).await;
+    let (_, root, _) = response_of(&k, &page).await;
+    assert_eq!(status_of(&root), vec!["Success"]);
+    let statement = assertion(&root)
+        .child(NS_ASSERTION, "AttributeStatement")
+        .expect("attributes");
+    let attrs: Vec<(String, String, Option<String>, Vec<String>)> = statement
+        .children_named(NS_ASSERTION, "Attribute")
+        .map(|a| {
+            (
+                a.attr("Name").unwrap().to_string(),
+                a.attr("NameFormat").unwrap().to_string(),
+                a.attr("FriendlyName").map(str::to_string),
+                a.children_named(NS_ASSERTION, "AttributeValue")
+                    .map(|v| v.text.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    let find = |name: &str| attrs.iter().find(|a| a.0 == name).cloned();
+    let uri = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
+    let mail = find("urn:oid:0.9.2342.19200300.100.1.3").expect("mail");
+    assert_eq!(mail.1, uri);
+    assert_eq!(mail.3, vec!["dreyes".to_string()]);
+    let eppn = find("urn:oid:1.3.6.1.4.1.5923.1.1.1.6").expect("eduPersonPrincipalName");
+    assert_eq!(
+        eppn,
+        (
+            eppn.0.clone(),
+            uri.into(),
+            Some("eduPersonPrincipalName".into()),
+            vec![DEMO_EMAIL.to_string()]
+        )
+    );
+    let groups = find("urn:oid:1.3.6.1.4.1.5923.1.5.1.1").expect("isMemberOf");
+    assert_eq!(groups.2.as_deref(), Some("isMemberOf"));
+    assert_eq!(groups.3, vec!["Staff".to_string()]);
+    assert_eq!(
+        find("urn:oid:2.5.4.42").unwrap().3,
+        vec!["Dana".to_string()]
+    );
+    assert_eq!(
+        find("urn:oid:2.5.4.8").unwrap().3,
+        vec!["Porto".to_string()]
+    );
+    let dept = find("department").unwrap();
+    assert_eq!(
+        dept.1,
+        "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
+    );
+    assert_eq!(dept.2, None);
+    assert!(
+        find("mail").is_none() && find("firstName").is_none(),
+        "{attrs:?}"
+    );
+    assert_eq!(
+        attrs.iter().filter(|a| a.0 == mail.0).count(),
+        1,
+        "one mail attribute"
+    );
+}
+
+#[tokio::test]
 async fn sp_initiated_redirect_for_a_signed_in_user() {
     let k = saml_kit().await;
     let mut b = k.signed_in().await;

@@ -5,9 +5,43 @@ use clap::Subcommand;
 use idp::Idp;
 use idp::admin::{Actor, saml};
 use idp::saml::ServiceProviderConfig;
+use idp::saml::attributes::{AttributeRule, Profile};
 use serde_json::json;
 
 use super::out;
+
+/// What attributes an SP is given beyond the basic set.
+#[derive(Debug, clap::Args)]
+pub(super) struct ReleaseArgs {
+    /// An attribute NAME=SOURCE (repeatable): a `urn:` name is sent in the
+    /// uri NameFormat (with its friendly name when it is a standard OID),
+    /// others in basic. SOURCE: email, first_name, last_name, display_name,
+    /// username, id, groups or profile.<field>.
+    #[arg(long = "attribute", value_parser = parse_rule)]
+    attributes: Vec<AttributeRule>,
+    /// eduperson: the standard inetOrgPerson and eduPerson OIDs as well
+    /// (mail, givenName, sn, displayName, cn, uid, eduPersonPrincipalName,
+    /// isMemberOf, telephoneNumber), as Shibboleth's attribute map expects.
+    #[arg(long, value_parser = parse_profile)]
+    attribute_profile: Option<Profile>,
+}
+
+impl ReleaseArgs {
+    fn release(self) -> saml::Release {
+        saml::Release {
+            attribute_map: self.attributes,
+            attribute_profile: self.attribute_profile,
+        }
+    }
+}
+
+fn parse_rule(s: &str) -> Result<AttributeRule, String> {
+    AttributeRule::parse(s).ok_or_else(|| format!("{s:?}: expected NAME=SOURCE"))
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    Profile::parse(s).ok_or_else(|| format!("{s:?}: the only profile is eduperson"))
+}
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SpCommand {
@@ -42,6 +76,8 @@ pub(super) enum SpCommand {
         /// RelayState of an IdP-initiated sign-in from the portal tile.
         #[arg(long)]
         relay_state: Option<String>,
+        #[command(flatten)]
+        release: ReleaseArgs,
     },
     /// Registers a service provider from its metadata XML.
     ImportMetadata {
@@ -55,6 +91,8 @@ pub(super) enum SpCommand {
         require_mfa: bool,
         #[arg(long)]
         relay_state: Option<String>,
+        #[command(flatten)]
+        release: ReleaseArgs,
     },
     /// Every service provider, from the file and from the store.
     List,
@@ -89,6 +127,7 @@ pub(super) async fn sps(idp: &Idp, actor: &Actor, cmd: SpCommand, j: bool) -> an
             sign,
             require_mfa,
             relay_state,
+            release,
         } => {
             let certificate = match certificate {
                 Some(p) => Some(read(&p, "certificate")?),
@@ -109,6 +148,7 @@ pub(super) async fn sps(idp: &Idp, actor: &Actor, cmd: SpCommand, j: bool) -> an
                     sign,
                     require_mfa,
                     relay_state,
+                    release: release.release(),
                 },
             )
             .await?;
@@ -120,6 +160,7 @@ pub(super) async fn sps(idp: &Idp, actor: &Actor, cmd: SpCommand, j: bool) -> an
             sign,
             require_mfa,
             relay_state,
+            release,
         } => {
             let xml = read(&file, "metadata")?;
             let sp = saml::import_metadata(
@@ -131,6 +172,7 @@ pub(super) async fn sps(idp: &Idp, actor: &Actor, cmd: SpCommand, j: bool) -> an
                     sign,
                     require_mfa,
                     relay_state,
+                    release: release.release(),
                 },
             )
             .await?;

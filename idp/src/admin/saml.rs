@@ -30,6 +30,14 @@ pub struct NewSp {
     pub require_mfa: bool,
     /// RelayState of an IdP-initiated sign-in from the portal tile.
     pub relay_state: Option<String>,
+    pub release: Release,
+}
+
+/// Attributes released beyond the basic set (see `saml::attributes`).
+#[derive(Debug, Clone, Default)]
+pub struct Release {
+    pub attribute_map: Vec<crate::saml::attributes::AttributeRule>,
+    pub attribute_profile: Option<crate::saml::attributes::Profile>,
 }
 
 /// What metadata does not say and the administrator adds.
@@ -40,6 +48,7 @@ pub struct MetadataOptions {
     pub sign: String,
     pub require_mfa: bool,
     pub relay_state: Option<String>,
+    pub release: Release,
 }
 
 fn sign_what(s: &str) -> Result<SignWhat> {
@@ -65,6 +74,8 @@ pub async fn add(idp: &Idp, actor: &Actor, new: NewSp) -> Result<ServiceProvider
     }))
     .map_err(|e| AdminError::invalid("sp", e.to_string()))?;
     sp.sign = sign;
+    sp.attribute_map = new.release.attribute_map;
+    sp.attribute_profile = new.release.attribute_profile;
     register(idp, actor, &sp).await?;
     Ok(sp)
 }
@@ -82,6 +93,8 @@ pub async fn import_metadata(
     sp.sign = sign;
     sp.require_mfa = options.require_mfa;
     sp.relay_state = options.relay_state;
+    sp.attribute_map = options.release.attribute_map;
+    sp.attribute_profile = options.release.attribute_profile;
     register(idp, actor, &sp).await?;
     Ok(sp)
 }

@@ -146,6 +146,13 @@ pub struct ServiceProviderConfig {
     /// SAML attribute name to source, e.g. `{ mail = "email", groups = "groups" }`.
     #[serde(default = "default_attributes")]
     pub attributes: BTreeMap<String, String>,
+    /// Attributes with their own NameFormat and FriendlyName
+    /// (`[[saml.service_providers.attribute_map]]`), released as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attribute_map: Vec<super::attributes::AttributeRule>,
+    /// `eduperson`: the standard inetOrgPerson and eduPerson OIDs as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_profile: Option<super::attributes::Profile>,
     /// `response`, `assertion` or `both`.
     #[serde(default = "default_sign")]
     pub sign: SignWhat,
@@ -345,6 +352,44 @@ impl ServiceProviderConfig {
                 ));
             }
         }
+        for (i, rule) in self.attribute_map.iter().enumerate() {
+            let key = |f: &str| k(&format!("attribute_map[{i}].{f}"));
+            if rule.name.is_empty()
+                || rule.name.len() > 256
+                || rule.name.chars().any(char::is_control)
+            {
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("{:?} is not a usable attribute name", rule.name),
+                ));
+            }
+            if !valid_source(&rule.source) {
+                return Err(ConfigError::new(
+                    key("source"),
+                    format!(
+                        "{:?} is not a source (one of {} or profile.<field>)",
+                        rule.source,
+                        SOURCES.join(", ")
+                    ),
+                ));
+            }
+            if rule.format_urn().is_none() {
+                return Err(ConfigError::new(
+                    key("name_format"),
+                    "must be basic, uri, unspecified or a full urn:",
+                ));
+            }
+            if rule
+                .friendly_name
+                .as_ref()
+                .is_some_and(|f| f.is_empty() || f.len() > 256 || f.chars().any(char::is_control))
+            {
+                return Err(ConfigError::new(
+                    key("friendly_name"),
+                    "must be 1 to 256 printable characters",
+                ));
+            }
+        }
         if self.application.trim().is_empty() {
             return Err(ConfigError::new(
                 k("application"),
@@ -467,6 +512,43 @@ mod tests {
         assert_eq!(s.slo_binding_urn(), BINDING_REDIRECT);
         assert_eq!(s.default_acs().unwrap().url, "https://sp.example.com/acs");
         assert_eq!(s.attributes.get("firstName").unwrap(), "first_name");
+        assert!(s.attribute_map.is_empty() && s.attribute_profile.is_none());
+    }
+
+    #[test]
+    fn attribute_maps_and_profiles() {
+        let text = format!(
+            "[[service_providers]]\n{}\nattribute_profile = \"eduperson\"\n[[service_providers.attribute_map]]\nname = \"urn:oid:2.5.4.10\"\nsource = \"profile.work_city\"\nfriendly_name = \"o\"",
+            sp("")
+        );
+        let c = parse(&text).unwrap();
+        let s = &c.service_providers[0];
+        assert_eq!(
+            s.attribute_profile,
+            Some(super::super::attributes::Profile::Eduperson)
+        );
+        assert_eq!(
+            s.attribute_map[0].format_urn(),
+            Some(super::super::attributes::FORMAT_URI)
+        );
+        for (rule, key) in [
+            (
+                "name = \"x\"\nsource = \"shoe_size\"",
+                "attribute_map[0].source",
+            ),
+            (
+                "name = \"x\"\nsource = \"email\"\nname_format = \"fancy\"",
+                "attribute_map[0].name_format",
+            ),
+            ("name = \"\"\nsource = \"email\"", "attribute_map[0].name"),
+        ] {
+            let text = format!(
+                "[[service_providers]]\n{}\n[[service_providers.attribute_map]]\n{rule}",
+                sp("")
+            );
+            let e = parse(&text).unwrap_err();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! [`response`] (what is sent), [`binding`] (how it travels), [`sso`] (the
 //! decisions of a sign-in), [`slo`] (logout) and [`metadata`].
 
+pub mod attributes;
 pub mod binding;
 pub mod config;
 pub mod decode;

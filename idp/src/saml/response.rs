@@ -22,7 +22,7 @@ pub struct AssertionFacts {
     pub session_index: String,
     pub authn_instant: i64,
     pub authn_context: String,
-    pub attributes: Vec<(String, Vec<String>)>,
+    pub attributes: Vec<super::attributes::Released>,
     pub now: i64,
     pub lifetime: i64,
     /// How far NotBefore lies before `now`, for SPs whose clock runs behind.
@@ -41,12 +41,18 @@ fn assertion_xml(f: &AssertionFacts, id: &str, sig: Option<&str>) -> String {
     let mut attrs = String::new();
     if !f.attributes.is_empty() {
         attrs.push_str("<saml:AttributeStatement>");
-        for (name, values) in &f.attributes {
+        for a in &f.attributes {
+            let friendly = a
+                .friendly_name
+                .as_deref()
+                .map(|f| format!(r#" FriendlyName="{}""#, esc(f)))
+                .unwrap_or_default();
             attrs.push_str(&format!(
-                r#"<saml:Attribute Name="{}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic">"#,
-                esc(name)
+                r#"<saml:Attribute Name="{}" NameFormat="{}"{friendly}>"#,
+                esc(&a.name),
+                esc(&a.name_format)
             ));
-            for v in values {
+            for v in &a.values {
                 attrs.push_str(&format!(
                     "<saml:AttributeValue>{}</saml:AttributeValue>",
                     esc(v)

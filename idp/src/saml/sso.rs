@@ -26,7 +26,6 @@ use super::wire::{self, AuthnRequest, NS_ASSERTION};
 use crate::access::SecondFactor;
 use crate::audit::{Event, Outcome};
 use crate::crypto;
-use crate::directory::User;
 use crate::error::Result;
 use crate::idp::Idp;
 use crate::session::{Live, Refusal};
@@ -269,29 +268,6 @@ fn gate(pending: &Pending, session: std::result::Result<Live, Refusal>, now: i64
 }
 
 /// A value of `source` for the user.
-fn source_values(user: &User, groups: &[String], source: &str) -> Vec<String> {
-    let one = |s: &str| {
-        if s.is_empty() {
-            Vec::new()
-        } else {
-            vec![s.to_string()]
-        }
-    };
-    match source {
-        "email" => one(&user.email),
-        "first_name" => one(&user.first_name),
-        "last_name" => one(&user.last_name),
-        "display_name" => one(&user.display_name()),
-        "username" => one(&user.username),
-        "id" => one(&user.id),
-        "groups" => groups.to_vec(),
-        other => other
-            .strip_prefix("profile.")
-            .map(|f| one(user.profile.get(f)))
-            .unwrap_or_default(),
-    }
-}
-
 fn denied(why: impl Into<String>) -> Status {
     Status::error(
         wire::STATUS_REQUESTER,
@@ -726,17 +702,12 @@ impl Idp {
                 format!("{}\n{}", sp.entity_id, user.id).as_bytes(),
             )),
             NAMEID_TRANSIENT => wire::new_id(),
-            _ => source_values(user, &groups, &sp.name_id_source)
+            _ => super::attributes::source_values(user, &groups, &sp.name_id_source)
                 .into_iter()
                 .next()
                 .unwrap_or_else(|| user.id.clone()),
         };
-        let attributes = sp
-            .attributes
-            .iter()
-            .map(|(name, source)| (name.clone(), source_values(user, &groups, source)))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
+        let attributes = super::attributes::release(&sp, user, &groups);
         let facts = AssertionFacts {
             issuer: self.saml_entity_id(),
             audience: sp.entity_id.clone(),
