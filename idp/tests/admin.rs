@@ -346,10 +346,29 @@ async fn client_sp_and_key_writes_each_leave_one_row() {
     one_row(&k, n, "admin.oidc.client.remove", &a).await;
 
     let n = audit_len(&k).await;
-    admin::saml::add(&k.idp, &a, new_sp("https://sp.example.com/"))
-        .await
-        .unwrap();
+    let sp = admin::saml::add(
+        &k.idp,
+        &a,
+        admin::saml::NewSp {
+            acs: vec![
+                "https://sp.example.com/acs".into(),
+                "https://sp.example.com/acs2".into(),
+            ],
+            ..new_sp("https://sp.example.com/")
+        },
+    )
+    .await
+    .unwrap();
     one_row(&k, n, "admin.saml.sp.add", &a).await;
+    // Indexed in order, as metadata would: an AuthnRequest naming index 1 reaches the second.
+    let indexes: Vec<_> = sp.acs.iter().map(|a| (a.url.as_str(), a.index)).collect();
+    assert_eq!(
+        indexes,
+        [
+            ("https://sp.example.com/acs", Some(0)),
+            ("https://sp.example.com/acs2", Some(1))
+        ]
+    );
     let n = audit_len(&k).await;
     let sp = admin::saml::import_metadata(
         &k.idp,

@@ -62,7 +62,14 @@ pub async fn add(idp: &Idp, actor: &Actor, new: NewSp) -> Result<ServiceProvider
     // Through serde, so the defaults are those of a configured SP.
     let mut sp: ServiceProviderConfig = serde_json::from_value(json!({
         "entity_id": new.entity_id,
-        "acs": new.acs.iter().map(|u| json!({"url": u})).collect::<Vec<_>>(),
+        // Indexed in order, so SPs that name their ACS by index (as their
+        // metadata would) reach the one they mean.
+        "acs": new
+            .acs
+            .iter()
+            .enumerate()
+            .map(|(i, u)| json!({"url": u, "index": i}))
+            .collect::<Vec<_>>(),
         "application": new.application,
         "slo_url": new.slo_url,
         "slo_binding": new.slo_binding,
