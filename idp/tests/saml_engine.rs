@@ -397,8 +397,8 @@ async fn a_signed_in_user_gets_an_assertion_for_the_sp_that_asked() {
         facts
             .attributes
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+            .find(|a| a.name == name)
+            .map(|a| a.values.clone())
     };
     assert_eq!(attr("mail"), Some(vec![user.email.clone()]));
     assert_eq!(attr("givenName"), Some(vec![user.first_name.clone()]));

@@ -412,6 +412,16 @@ pub fn step_up_url(portal_origin: &str, app: &str, back: &str) -> String {
 
 /// Browsers navigating get pages and redirects; scripts and API clients get
 /// status codes with JSON.
+/// The longest request target (path and query) decided on: twice what
+/// nginx and Apache accept by default, and below the 64 KiB past which the
+/// HTTP library cannot represent a URI at all (pingora then answers a bare
+/// 400 before any of this runs).
+const MAX_TARGET: usize = 16 * 1024;
+
+fn target_len(req: &pingora::http::RequestHeader) -> usize {
+    req.uri.path_and_query().map_or(0, |p| p.as_str().len())
+}
+
 fn is_navigation(h: &HeaderMap) -> bool {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
     if let Some(mode) = h.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
@@ -511,6 +521,11 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         if let Err(why) = framing::prepare(session) {
             return refuse_framing(session, ctx, why).await;
+        }
+        if target_len(session.req_header()) > MAX_TARGET {
+            ctx.outcome = "uri_too_long";
+            let json = !is_navigation(&session.req_header().headers);
+            return pages::uri_too_long(session, json).await;
         }
         let host = request_host(session.req_header());
         match self.routes.get(&host) {

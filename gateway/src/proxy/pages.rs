@@ -154,6 +154,30 @@ pub async fn message(
     text: &str,
     link: Option<(&str, &str)>,
 ) -> Result<bool> {
+    page(session, status, heading, text, link, false).await
+}
+
+/// A page after which the connection closes: the request was refused
+/// before its body was read, so the connection cannot carry another.
+pub async fn closing_message(
+    session: &mut Session,
+    status: u16,
+    heading: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Result<bool> {
+    session.set_keepalive(None);
+    page(session, status, heading, text, link, true).await
+}
+
+async fn page(
+    session: &mut Session,
+    status: u16,
+    heading: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+    close: bool,
+) -> Result<bool> {
     let link = link
         .map(|(href, label)| {
             format!(
@@ -170,15 +194,67 @@ pub async fn message(
         h = escape(heading),
         t = escape(text),
     );
-    send(
+    let mut headers = vec![
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Security-Policy", csp()),
+        ("X-Frame-Options", "DENY"),
+    ];
+    if close {
+        headers.push(("Connection", "close"));
+    }
+    send(session, status, &headers, Bytes::from(html)).await
+}
+
+/// A request body over the limit: the 413 page, then the rest of the body
+/// read and dropped for a bounded time and size. Closing at once would
+/// reset the connection while the browser is still sending, and it would
+/// show "connection reset" instead of the page.
+pub async fn body_too_large(session: &mut Session, json_client: bool) -> Result<bool> {
+    if json_client {
+        session.set_keepalive(None);
+        json(session, 413, "request_too_large", "").await?;
+    } else {
+        closing_message(
+            session,
+            413,
+            "This request is too large",
+            "What was sent is larger than this service accepts, so nothing was done. Go back and try again with less, or start from your applications.",
+            Some(("/apps", "Go to your applications")),
+        )
+        .await?;
+    }
+    drain(session).await;
+    Ok(true)
+}
+
+/// Reads and drops what is left of a refused body: at most [`DRAIN_BYTES`]
+/// within [`DRAIN_TIME`], whatever the client says it will send.
+async fn drain(session: &mut Session) {
+    const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+    const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut left = DRAIN_BYTES;
+        while let Ok(Some(chunk)) = session.read_request_body().await {
+            if chunk.len() >= left {
+                break;
+            }
+            left -= chunk.len();
+        }
+    })
+    .await;
+}
+
+/// A request target longer than the gateway decides on (414).
+pub async fn uri_too_long(session: &mut Session, json_client: bool) -> Result<bool> {
+    if json_client {
+        return json(session, 414, "uri_too_long", "").await;
+    }
+    message(
         session,
-        status,
-        &[
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Security-Policy", csp()),
-            ("X-Frame-Options", "DENY"),
-        ],
-        Bytes::from(html),
+        414,
+        "This address is too long",
+        "The address is longer than this service accepts, so nothing was done. Open the link again from its application, or start from your applications.",
+        Some(("/apps", "Go to your applications")),
     )
     .await
 }

@@ -16,15 +16,21 @@ const MAX_BODY: usize = 1024 * 1024;
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
 pub async fn serve(router: &axum::Router, session: &mut Session) -> Result<bool> {
+    let json = !super::is_navigation(&session.req_header().headers);
+    // A declared length over the limit is refused before a byte is read.
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return super::pages::body_too_large(session, json).await;
+    }
     let mut body = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
         if body.len() + chunk.len() > MAX_BODY {
-            let mut res = ResponseHeader::build(413, Some(2))?;
-            res.insert_header("Content-Length", "0")?;
-            res.insert_header("Connection", "close")?;
-            session.set_keepalive(None);
-            session.write_response_header(Box::new(res), true).await?;
-            return Ok(true);
+            return super::pages::body_too_large(session, json).await;
         }
         body.extend_from_slice(&chunk);
     }

@@ -707,7 +707,7 @@ impl Idp {
                 .next()
                 .unwrap_or_else(|| user.id.clone()),
         };
-        let attributes = super::attributes::release(&sp, user, &groups);
+        let attributes = super::attributes::release(sp, user, &groups);
         let facts = AssertionFacts {
             issuer: self.saml_entity_id(),
             audience: sp.entity_id.clone(),
