@@ -354,6 +354,29 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       await shot(page, 'apps-not-signed-in');
     }));
 
+  test('on a phone: Security with keys does not scroll sideways; the account menu is named by its initials', { timeout: TEST_TIMEOUT }, () =>
+    withServer('c-phone', async ({ server, open, shot }) => {
+      const page = await open();
+      await page.setViewportSize({ width: 390, height: 844 });
+      await signInOk(page, server, DEMO.email, DEMO.password);
+      // WCAG 2.5.3: the visible initials start the button's accessible name.
+      await page.getByRole('button', { name: 'DR, account menu', exact: true }).waitFor();
+      await page.goto(`${server.url}/security`);
+      const { publicKey } = await ed25519PublicKey();
+      await page.getByLabel('Key name', { exact: true }).fill('phone');
+      await page.getByLabel('Public key', { exact: true }).fill(publicKey);
+      await clickAndLoad(page, page.getByRole('button', { name: 'Add SSH key' }));
+      await page.getByLabel('Name', { exact: true }).fill('ci');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Generate API key' }));
+      await page.getByRole('heading', { name: 'API Keys', exact: true }).waitFor();
+      await shot(page, 'security-phone');
+      const { scroll, width } = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        width: document.documentElement.clientWidth,
+      }));
+      assert.ok(scroll <= width, `the page is ${scroll} px wide in a ${width} px viewport`);
+    }));
+
   test('SSH keys: add, refuse duplicates and bad keys, delete', { timeout: TEST_TIMEOUT }, () =>
     withServer('c-ssh-keys', async ({ server, open, shot }) => {
       const page = await open();
