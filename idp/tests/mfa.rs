@@ -815,3 +815,35 @@ async fn pending_sign_in_expires_and_dies_with_a_password_change() {
     let mut stale = open(pending_cookie(&k, &user.id, t, t + 60));
     assert_eq!(stale.get("/login/mfa").await.location(), Some("/login"));
 }
+
+#[tokio::test]
+async fn forced_enrolment_has_a_way_out() {
+    let k = kit().await;
+    k.set("mfa.policy", "required").await;
+    let mut b = k.browser();
+    let pw = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert_eq!(pw.location(), Some("/mfa/totp/setup"));
+    for path in ["/mfa/totp/setup", "/mfa/totp/setup/confirm"] {
+        if path.ends_with("confirm") {
+            b.post("/mfa/totp/setup", &[]).await;
+        }
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.has(r#"action="/logout""#) && page.has("Sign out"),
+            "{path}: no sign-out"
+        );
+        assert!(page.has("Sign in as someone else"), "{path}");
+    }
+    // Signing out ends the held-back sign-in: enrolment is no longer reachable.
+    let out = b.post("/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        out.set_cookies().iter().any(|c| c.contains("Max-Age=0")),
+        "{:?}",
+        out.set_cookies()
+    );
+    let after = b.get("/mfa/totp/setup").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert!(after.location().unwrap().starts_with("/login"), "{:?}", after.location());
+}
