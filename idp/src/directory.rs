@@ -18,6 +18,31 @@ pub enum LockReason {
 }
 
 impl LockReason {
+    /// What lifts this lock, in words for the person at the sign-in page.
+    /// Only someone who proved the password (or their upstream identity)
+    /// is told, so naming the kind of lock reveals nothing to a guesser.
+    /// `reset_unlocks`: a password reset by email lifts failure and expiry
+    /// locks here (`[reset] enabled` and `unlocks_account`).
+    pub fn advice(self, reset_unlocks: bool) -> &'static str {
+        match (self, reset_unlocks) {
+            (Self::FailedAttempts, true) => {
+                "This account is locked after too many failed attempts. Reset your password (Reset User Password) to unlock it, or ask your administrator to unlock it."
+            }
+            (Self::FailedAttempts, false) => {
+                "This account is locked after too many failed attempts. Ask your administrator to unlock it."
+            }
+            (Self::Expired, true) => {
+                "Your password has expired. Set a new one with Reset User Password, or ask your administrator."
+            }
+            (Self::Expired, false) => {
+                "Your password has expired. Ask your administrator to set a new one."
+            }
+            (Self::Admin, _) => {
+                "This account is suspended by an administrator. Ask your administrator to restore it; a password reset does not lift a suspension."
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::FailedAttempts => "failed_attempts",

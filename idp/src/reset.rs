@@ -234,6 +234,12 @@ impl Idp {
         self.store.user_by_id(&row.user_id).await
     }
 
+    /// Whether a password reset by email lifts a failure or expiry lock:
+    /// what the lock messages tell people to do.
+    pub fn reset_unlocks(&self) -> bool {
+        self.config.reset.enabled && self.config.reset.unlocks_account
+    }
+
     /// Whether the account may be reset at all (an admin suspension stays).
     pub fn reset_allowed(&self, user: &User) -> bool {
         match user.locked {

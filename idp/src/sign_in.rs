@@ -40,8 +40,9 @@ pub enum SignIn {
     /// Too many failures from this source, on this account or from this
     /// address or subnet: no password was checked. Seconds to wait.
     Throttled { retry_after: i64 },
-    /// The password was right but the account is locked.
-    Locked,
+    /// The password was right but the account is locked, for this reason
+    /// (never `Expired`: that is [`SignIn::Expired`]).
+    Locked(LockReason),
     /// The password was right but has expired; the account is now locked.
     Expired,
     /// The email's domain signs in at an upstream provider (this id) and
@@ -150,9 +151,9 @@ impl Idp {
                 audit::record(&self.store, now, fail("password expired")).await;
                 return Ok(SignIn::Expired);
             }
-            Some(_) => {
+            Some(reason) => {
                 audit::record(&self.store, now, fail("account locked")).await;
-                return Ok(SignIn::Locked);
+                return Ok(SignIn::Locked(reason));
             }
             None => {}
         }

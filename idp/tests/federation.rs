@@ -341,7 +341,7 @@ async fn locked_accounts_get_no_session() {
     let err = sign_in(&kit, &identity("sub-l", "lee@partner.example"))
         .await
         .unwrap_err();
-    assert!(matches!(err, FederationError::Locked), "{err:?}");
+    assert!(matches!(err, FederationError::Locked(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -182,7 +182,7 @@ async fn hard_mode_locks_at_the_admins_threshold() {
     // The seed's lock: the right password, from anywhere, meets it.
     let mut owner = k.browser_from(OWNER);
     let p = owner.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
-    assert!(p.has("This account is locked. Contact your administrator."));
+    assert!(p.has("This account is locked after too many failed attempts. Reset your password (Reset User Password) to unlock it, or ask your administrator to unlock it."), "{}", p.body);
     assert!(p.location().is_none());
     assert!(
         k.audit_events()
@@ -196,7 +196,13 @@ async fn hard_mode_locks_at_the_admins_threshold() {
         .sign_in_at(DEMO_EMAIL, DEMO_PASSWORD, Some(OWNER), later)
         .await
         .unwrap();
-    assert!(matches!(r, SignIn::Locked), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            SignIn::Locked(idp::directory::LockReason::FailedAttempts)
+        ),
+        "{r:?}"
+    );
     idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
         .await
         .unwrap();

@@ -845,5 +845,9 @@ async fn forced_enrolment_has_a_way_out() {
     );
     let after = b.get("/mfa/totp/setup").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
-    assert!(after.location().unwrap().starts_with("/login"), "{:?}", after.location());
+    assert!(
+        after.location().unwrap().starts_with("/login"),
+        "{:?}",
+        after.location()
+    );
 }

@@ -101,7 +101,7 @@ async fn lockout_at_threshold_and_admin_unlock() {
     );
     // The right password now meets the lock.
     let locked = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
-    assert!(locked.has("This account is locked. Contact your administrator."));
+    assert!(locked.has("This account is locked after too many failed attempts. Reset your password (Reset User Password) to unlock it, or ask your administrator to unlock it."), "{}", locked.body);
     assert!(locked.location().is_none());
     assert!(
         k.audit_events()
@@ -133,7 +133,11 @@ async fn admin_lock_blocks_even_the_right_password() {
             .starts_with("/login")
     );
     let p = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
-    assert!(p.has("This account is locked."));
+    assert!(
+        p.has("This account is suspended by an administrator."),
+        "{}",
+        p.body
+    );
     idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
         .await
         .unwrap();
@@ -172,7 +176,7 @@ async fn expiry_notice_then_expired_lock() {
         .unwrap();
     let mut c = k.browser();
     let expired = c.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
-    assert!(expired.has("Your password has expired. Contact your administrator."));
+    assert!(expired.has("Your password has expired. Set a new one with Reset User Password, or ask your administrator."), "{}", expired.body);
     assert!(k.demo_user().await.locked.is_some());
     // Unlocking restores it with a fresh password age.
     idp::admin::users::unlock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
@@ -408,4 +412,38 @@ async fn security_headers_on_every_page() {
         );
     }
     assert_eq!(b.get("/login").await.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn each_lock_says_what_lifts_it_to_whoever_knows_the_password() {
+    let k = kit().await;
+    idp::admin::users::lock(&k.idp, &support::admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
+    let mut b = k.browser();
+    let suspended = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert!(
+        suspended.has("This account is suspended by an administrator. Ask your administrator to restore it; a password reset does not lift a suspension."),
+        "{}",
+        suspended.body
+    );
+    // A wrong password learns nothing about the lock.
+    let guess = b.sign_in(DEMO_EMAIL, "Wrong-Passw0rd!").await;
+    assert!(guess.has("Incorrect email or password."));
+    assert!(!guess.has("suspended"));
+
+    // Without password reset, a failures lock is the administrator's to lift.
+    let k = support::kit_with(|c| c.reset.enabled = false).await;
+    k.set("lockout.mode", "hard").await;
+    k.set("lockout.threshold", "2").await;
+    let mut b = k.browser();
+    for _ in 0..2 {
+        b.sign_in(DEMO_EMAIL, "Wrong-Passw0rd!").await;
+    }
+    let locked = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
+    assert!(
+        locked.has("This account is locked after too many failed attempts. Ask your administrator to unlock it."),
+        "{}",
+        locked.body
+    );
 }

@@ -126,6 +126,6 @@ describe('sign-in abuse limits (real binary)', () => {
     for (let i = 0; i < 2; i++) assert.equal((await attacker.signIn(email, 'Wrong-Passw0rd!')).status, 401);
     const owner = new Client(server, '127.0.0.5');
     const r = await owner.signIn(email, password);
-    assert.ok(r.body.includes('This account is locked. Contact your administrator.'), r.body.slice(0, 300));
+    assert.ok(r.body.includes('This account is locked after too many failed attempts. Reset your password (Reset User Password) to unlock it, or ask your administrator to unlock it.'), r.body.slice(0, 300));
   });
 });

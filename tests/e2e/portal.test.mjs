@@ -19,7 +19,7 @@ const TEST_TIMEOUT = 300_000;
 
 const MSG = Object.freeze({
   incorrect: 'Incorrect email or password.',
-  locked: 'This account is locked. Contact your administrator.',
+  suspended: 'This account is suspended by an administrator. Ask your administrator to restore it; a password reset does not lift a suspension.',
   saved: 'Profile saved.',
 });
 
@@ -447,7 +447,7 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       const locked = await open();
       const refused = await signIn(locked, server, user.email, user.password);
       assert.ok(refused.alert, 'a locked account cannot sign in');
-      assertIncludes(refused.alert, MSG.locked, 'locked account');
+      assertIncludes(refused.alert, MSG.suspended, 'suspended account');
 
       await server.adminOk('users', 'unlock', user.email);
       const unlocked = await open();

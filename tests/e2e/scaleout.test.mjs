@@ -38,7 +38,7 @@ const MASTER_KEY = randomBytes(32).toString('base64');
 const sha = (s) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 const MSG = Object.freeze({
   incorrect: 'Incorrect email or password.',
-  locked: 'This account is locked. Contact your administrator.',
+  locked: 'This account is locked after too many failed attempts. Reset your password (Reset User Password) to unlock it, or ask your administrator to unlock it.',
 });
 
 function startPostgres() {

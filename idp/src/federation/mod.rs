@@ -77,7 +77,7 @@ pub enum FederationError {
     #[error("the account is linked to another identity at this provider")]
     AlreadyLinked,
     #[error("the account is locked")]
-    Locked,
+    Locked(crate::directory::LockReason),
     #[error(transparent)]
     Internal(#[from] crate::Error),
 }
@@ -107,7 +107,8 @@ impl FederationError {
             Self::AlreadyLinked => format!(
                 "Your account here is already linked to another {provider} identity. Contact your administrator."
             ),
-            Self::Locked => "This account is locked. Contact your administrator.".to_string(),
+            // A federated account has no password here to reset.
+            Self::Locked(reason) => reason.advice(false).to_string(),
             Self::Internal(_) => "Something went wrong on our side. Try again.".to_string(),
         }
     }

@@ -87,7 +87,7 @@ impl Idp {
             }
             None => self.link_or_provision(common, id, &email, ip, now).await?,
         };
-        if user.locked.is_some() {
+        if let Some(reason) = user.locked {
             audit::record(
                 &self.store,
                 now,
@@ -97,7 +97,7 @@ impl Idp {
                     .detail(format!("provider {}: account locked", common.id)),
             )
             .await;
-            return Err(FederationError::Locked);
+            return Err(FederationError::Locked(reason));
         }
         self.sync_groups(common, &user, &id.groups).await?;
 

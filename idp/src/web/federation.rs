@@ -81,7 +81,7 @@ fn refused_page(portal: &Portal, p: &Provider, err: FederationError) -> Response
     let status = match err {
         FederationError::Unreachable(_) => StatusCode::BAD_GATEWAY,
         FederationError::NoAccount
-        | FederationError::Locked
+        | FederationError::Locked(_)
         | FederationError::AlreadyLinked
         | FederationError::ForeignDomain
         | FederationError::EmailNotVerified

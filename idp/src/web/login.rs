@@ -13,7 +13,7 @@ use super::render::{message, page};
 use super::{ClientIp, CsrfToken, Form, Portal, PortalResult, SignedIn, see_other};
 use crate::clock;
 use crate::crypto;
-use crate::directory::{normalize_email, valid_email};
+use crate::directory::{LockReason, normalize_email, valid_email};
 use crate::sign_in::SignIn;
 
 /// Where the email step continues: the provider that owns the domain, or
@@ -275,13 +275,15 @@ pub async fn password_submit(
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
             return Ok(res);
         }
-        SignIn::Locked => (
+        SignIn::Locked(reason) => (
             StatusCode::UNAUTHORIZED,
-            "This account is locked. Contact your administrator.".into(),
+            reason.advice(portal.idp.reset_unlocks()).into(),
         ),
         SignIn::Expired => (
             StatusCode::UNAUTHORIZED,
-            "Your password has expired. Contact your administrator.".into(),
+            LockReason::Expired
+                .advice(portal.idp.reset_unlocks())
+                .into(),
         ),
         SignIn::Federated(id) => {
             return Ok(see_other(&format!("/login/federation/{id}")));

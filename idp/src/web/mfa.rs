@@ -69,7 +69,7 @@ pub(super) fn locked_page(portal: &Portal) -> Response {
     let mut res = message(
         StatusCode::FORBIDDEN,
         "Account locked",
-        "This account is locked after too many failed attempts. Contact your administrator.",
+        crate::directory::LockReason::FailedAttempts.advice(portal.idp.reset_unlocks()),
         Some((paths::LOGIN, "Back to sign in")),
     );
     res.headers_mut()

@@ -352,7 +352,8 @@ pub async fn mfa_submit(
             return Ok(message(
                 StatusCode::FORBIDDEN,
                 "Account locked",
-                "This account is locked after too many failed attempts. Contact your administrator.",
+                // Found while resetting: the reset cannot go on, so it is no way out.
+                crate::directory::LockReason::FailedAttempts.advice(false),
                 Some(("/login", "Back to sign in")),
             ));
         }

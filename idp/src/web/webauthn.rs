@@ -162,7 +162,7 @@ pub async fn verify_finish(
         Ok(Check::Locked) => {
             let mut res = error_json(
                 StatusCode::FORBIDDEN,
-                "This account is locked after too many failed attempts. Contact your administrator.",
+                crate::directory::LockReason::FailedAttempts.advice(portal.idp.reset_unlocks()),
             );
             res.headers_mut()
                 .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
