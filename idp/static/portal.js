@@ -227,11 +227,29 @@
     });
   }
 
+  // ---------- After a form: the result or error is where the person looks ----------
+  // The form's action carries the section as a fragment, so the browser scrolls there
+  // without this file; this also moves focus, so screen readers announce it.
+
+  function focusResult() {
+    var target = document.querySelector("[data-focus-on-load]");
+    if (!target) return;
+    target.focus({ preventScroll: true });
+    target.scrollIntoView({ block: "center" });
+  }
+
   function init() {
     setupAccountMenu();
     setupAppSearch();
     setupFavorites();
     setupCopy();
+    // After the browser has scrolled to the action's fragment, which would
+    // otherwise take the focus back to the page.
+    if (document.readyState === "complete") {
+      window.setTimeout(focusResult, 0);
+    } else {
+      window.addEventListener("load", function () { window.setTimeout(focusResult, 0); });
+    }
   }
 
   if (document.readyState === "loading") {

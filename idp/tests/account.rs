@@ -343,6 +343,23 @@ async fn ssh_keys_add_validate_and_delete() {
             .await;
         assert_eq!(p.status, StatusCode::BAD_REQUEST, "{name}");
         assert!(p.has(expect), "{name}: expected {expect:?}");
+        // What was pasted comes back, the field says it is at fault, and the
+        // error is where the form is (the action's fragment) and focused.
+        let text = p.body.replace("&#x2f;", "/").replace("&#x2b;", "+");
+        assert!(
+            text.contains(&format!(">{key}</textarea>")),
+            "{name}: the key is lost"
+        );
+        assert!(text.contains(&format!(r#"value="{name}""#)), "{name}");
+        assert!(
+            p.has(r#"aria-invalid="true" aria-describedby="ssh-public-key-hint ssh-error""#),
+            "{name}"
+        );
+        assert!(
+            p.has(r#"id="ssh-error" tabindex="-1" data-focus-on-load"#),
+            "{name}"
+        );
+        assert!(p.has(r#"action="/security/ssh-keys#ssh-keys""#), "{name}");
     }
     assert_eq!(
         k.idp

@@ -369,7 +369,29 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       await page.getByLabel('Name', { exact: true }).fill('ci');
       await clickAndLoad(page, page.getByRole('button', { name: 'Generate API key' }));
       await page.getByRole('heading', { name: 'API Keys', exact: true }).waitFor();
+      // The one-time key is where the person looks, and focused (issue 18 defect 1).
+      const box = page.locator('#new-api-key-box');
+      await box.waitFor();
+      await page.waitForFunction(() => document.activeElement?.id === 'new-api-key-box');
+      const inView = await box.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        return r.top >= 0 && r.top < window.innerHeight;
+      });
+      assert.ok(inView, 'the new API key is off-screen');
       await shot(page, 'security-phone');
+      // A refused SSH key keeps what was pasted, next to its error.
+      await page.getByLabel('Key name', { exact: true }).fill('bad');
+      await page.getByLabel('Public key', { exact: true }).fill('ssh-ed25519 AAAA not-a-key');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Add SSH key' }));
+      assert.equal(await page.getByLabel('Public key', { exact: true }).inputValue(), 'ssh-ed25519 AAAA not-a-key');
+      await page.waitForFunction(() => document.activeElement?.id === 'ssh-error');
+      assert.ok(
+        await page.locator('#ssh-error').evaluate((el) => {
+          const r = el.getBoundingClientRect();
+          return r.top >= 0 && r.bottom <= window.innerHeight;
+        }),
+        'the SSH key error is off-screen',
+      );
       const { scroll, width } = await page.evaluate(() => ({
         scroll: document.documentElement.scrollWidth,
         width: document.documentElement.clientWidth,

@@ -19,6 +19,9 @@ struct Feedback {
     flash: Option<&'static str>,
     password_errors: Vec<String>,
     ssh_error: Option<String>,
+    /// What was typed into the refused SSH key form, given back.
+    ssh_name: Option<String>,
+    ssh_public_key: Option<String>,
     api_error: Option<String>,
     new_api_key: Option<String>,
     mfa_error: Option<&'static str>,
@@ -103,6 +106,8 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             password_expires_in_days => portal.idp.password_expires_in_days(me).await?,
             ssh_keys => ssh,
             ssh_error => fb.ssh_error,
+            ssh_name => fb.ssh_name,
+            ssh_public_key => fb.ssh_public_key,
             api_keys => api,
             new_api_key => fb.new_api_key,
             api_error => fb.api_error,
@@ -269,6 +274,8 @@ pub async fn add_ssh_key(
         Feedback {
             status: Some(StatusCode::BAD_REQUEST),
             ssh_error: Some(error),
+            ssh_name: Some(form.name.clone()),
+            ssh_public_key: Some(form.public_key.clone()),
             ..Default::default()
         },
     )
