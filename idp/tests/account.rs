@@ -391,13 +391,47 @@ async fn ssh_keys_add_validate_and_delete() {
     let mut eve = k.browser();
     eve.sign_in("eve@example.com", "Ev3-Passw0rd!long").await;
     eve.get("/security").await;
-    let p = eve
+    for confirm in ["", "yes"] {
+        let p = eve
+            .post(
+                &format!("/security/ssh-keys/{key_id}/delete"),
+                &[("confirm", confirm)],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{confirm:?}");
+    }
+
+    // The first press asks; nothing is deleted until the second.
+    let ask = b
         .post(&format!("/security/ssh-keys/{key_id}/delete"), &[])
         .await;
-    assert_eq!(p.status, StatusCode::NOT_FOUND);
-
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(
+        ask.has("Delete this SSH key?") && ask.has("Laptop"),
+        "{}",
+        ask.body
+    );
+    assert!(ask.has(r#"name="confirm" value="yes""#));
+    assert!(
+        ask.body
+            .replace("&#x2f;", "/")
+            .contains(r#"href="/security#ssh-keys""#),
+        "a way back"
+    );
+    assert_eq!(
+        k.idp
+            .store
+            .ssh_keys(&k.demo_user().await.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let p = b
-        .post(&format!("/security/ssh-keys/{key_id}/delete"), &[])
+        .post(
+            &format!("/security/ssh-keys/{key_id}/delete"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.location(), Some("/security?done=ssh-deleted#ssh-keys"));
     assert!(
@@ -450,8 +484,25 @@ async fn api_keys_are_shown_once_and_stored_hashed() {
             .await;
         assert_eq!(p.status, StatusCode::BAD_REQUEST, "{name} {days}");
     }
-    let p = b
+    let ask = b
         .post(&format!("/security/api-keys/{}/revoke", row.id), &[])
+        .await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.has("Revoke this API key?"), "{}", ask.body);
+    assert!(
+        k.idp
+            .store
+            .use_api_key(&hash, idp::clock::now())
+            .await
+            .unwrap()
+            .is_some(),
+        "asking revoked it"
+    );
+    let p = b
+        .post(
+            &format!("/security/api-keys/{}/revoke", row.id),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.location(), Some("/security?done=api-revoked#api-keys"));
     assert!(

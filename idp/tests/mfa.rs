@@ -245,7 +245,7 @@ async fn lockout_counts_password_and_code_failures_together() {
     assert_eq!(late.location(), Some("/login"), "the pending sign-in ended");
     assert!(session_cookie(&b).is_none());
     let relogin = b.sign_in(DEMO_EMAIL, DEMO_PASSWORD).await;
-    assert!(relogin.has("This account is locked."));
+    assert!(relogin.has("This account is locked after too many failed attempts."));
     assert!(
         k.audit_events()
             .await
@@ -850,4 +850,63 @@ async fn forced_enrolment_has_a_way_out() {
         "{:?}",
         after.location()
     );
+}
+
+#[tokio::test]
+async fn removing_a_security_key_asks_and_needs_a_fresh_proof() {
+    let k = kit().await;
+    let mut b = k.signed_in().await;
+    let user = k.demo_user().await;
+    let id = k
+        .idp
+        .store
+        .add_webauthn_key(&user.id, "Blue USB key", "cred-1", "{}", now())
+        .await
+        .unwrap();
+    b.get("/security").await;
+    let path = format!("/security/webauthn/{id}/delete");
+    let left = |k: &support::Kit| {
+        let idp = k.idp.clone();
+        let uid = user.id.clone();
+        async move { idp.store.webauthn_keys(&uid).await.unwrap().len() }
+    };
+
+    // One press is a question, not a removal.
+    let ask = b.post(&path, &[]).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.has("Remove this security key?") && ask.has("Blue USB key"));
+    assert!(ask.has(r#"name="password""#), "a proof is asked for");
+    assert_eq!(left(&k).await, 1);
+
+    // Confirmed without a proof, or with a wrong one: refused, nothing removed,
+    // and a wrong password counts like a failed sign-in.
+    let bare = b.post(&path, &[("confirm", "yes")]).await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST);
+    assert!(bare.has("The key was not removed"));
+    let wrong = b
+        .post(
+            &path,
+            &[("confirm", "yes"), ("password", "Wrong-Passw0rd!")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.has(r#"aria-invalid="true""#));
+    assert_eq!(left(&k).await, 1);
+    assert_eq!(k.demo_user().await.failed_attempts, 1);
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("mfa.webauthn.remove".into(), "failure".into()))
+    );
+
+    let done = b
+        .post(&path, &[("confirm", "yes"), ("password", DEMO_PASSWORD)])
+        .await;
+    assert_eq!(done.location(), Some("/security?done=key-removed#mfa"));
+    assert_eq!(left(&k).await, 0);
+    // Gone now, and never someone else's.
+    let again = b
+        .post(&path, &[("confirm", "yes"), ("password", DEMO_PASSWORD)])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
 }

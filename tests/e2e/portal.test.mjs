@@ -443,7 +443,11 @@ describe('portal', { timeout: TEST_TIMEOUT * 6 }, () => {
       assert.equal(await deleteButtons.count(), 1, 'garbage was not stored');
       await shot(page, 'key-garbage');
 
+      // Deleting asks first, on its own page; Cancel would go back untouched.
       await clickAndLoad(page, deleteButtons.first());
+      await page.getByRole('heading', { name: 'Delete this SSH key?' }).waitFor();
+      await shot(page, 'key-delete-confirm');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Delete SSH key' }));
       await page.getByRole('heading', { name: 'SSH Keys', exact: true }).waitFor();
       assert.equal(await deleteButtons.count(), 0, 'the key is gone');
       assert.equal(await page.getByText(fingerprint).count(), 0, 'its fingerprint is gone');

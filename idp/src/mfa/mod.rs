@@ -332,14 +332,18 @@ impl Idp {
         }
     }
 
-    /// Removes the authenticator app after re-authentication with the
-    /// password or a current code. False (and nothing removed) otherwise.
-    pub async fn remove_totp(
+    /// A fresh proof before taking a factor away: the password, or a
+    /// current code from the authenticator app, so an unattended signed-in
+    /// browser is not enough. A failure is audited under `event` and counted
+    /// like a failed sign-in, so the form cannot be used to guess without
+    /// limit; an empty form is only refused.
+    pub async fn reauthenticate(
         &self,
         user: &User,
         password: &str,
         code: &str,
         ip: Option<&str>,
+        event: &'static str,
     ) -> Result<bool> {
         let now = clock::now();
         let mut proved = false;
@@ -355,17 +359,33 @@ impl Idp {
             audit::record(
                 &self.store,
                 now,
-                Event::new("mfa.totp.remove", Outcome::Failure)
+                Event::new(event, Outcome::Failure)
                     .about(user)
                     .ip(ip)
                     .detail("re-authentication failed"),
             )
             .await;
-            // Counted like a failed sign-in, so a left-open browser cannot
-            // be used to guess the password or a code without limit.
             if !password.is_empty() || !code.trim().is_empty() {
                 self.count_failure(user, ip, now).await?;
             }
+        }
+        Ok(proved)
+    }
+
+    /// Removes the authenticator app after re-authentication with the
+    /// password or a current code. False (and nothing removed) otherwise.
+    pub async fn remove_totp(
+        &self,
+        user: &User,
+        password: &str,
+        code: &str,
+        ip: Option<&str>,
+    ) -> Result<bool> {
+        let now = clock::now();
+        if !self
+            .reauthenticate(user, password, code, ip, "mfa.totp.remove")
+            .await?
+        {
             return Ok(false);
         }
         self.store.delete_totp(&user.id).await?;

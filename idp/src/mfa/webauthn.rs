@@ -69,6 +69,16 @@ pub struct KeyView {
     pub last_used: String,
 }
 
+/// What became of a request to remove a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// No such key of this user's.
+    NotFound,
+    /// The password or code did not prove it is them; nothing removed.
+    NotProved,
+}
+
 fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Corrupt(e.to_string())
 }
@@ -234,9 +244,33 @@ impl Idp {
         Ok(())
     }
 
-    pub async fn webauthn_remove(&self, user: &User, id: &str, ip: Option<&str>) -> Result<bool> {
+    /// Removes one of the user's security keys or passkeys after a fresh
+    /// proof ([`Idp::reauthenticate`]), like the authenticator app.
+    pub async fn webauthn_remove(
+        &self,
+        user: &User,
+        id: &str,
+        password: &str,
+        code: &str,
+        ip: Option<&str>,
+    ) -> Result<Removal> {
+        if !self
+            .store
+            .webauthn_keys(&user.id)
+            .await?
+            .iter()
+            .any(|k| k.id == id)
+        {
+            return Ok(Removal::NotFound);
+        }
+        if !self
+            .reauthenticate(user, password, code, ip, "mfa.webauthn.remove")
+            .await?
+        {
+            return Ok(Removal::NotProved);
+        }
         let Some(name) = self.store.delete_webauthn_key(&user.id, id).await? else {
-            return Ok(false);
+            return Ok(Removal::NotFound);
         };
         audit::record(
             &self.store,
@@ -247,7 +281,7 @@ impl Idp {
                 .detail(format!("key {name:?}")),
         )
         .await;
-        Ok(true)
+        Ok(Removal::Removed)
     }
 
     /// Starts the second step with one of the user's keys.

@@ -25,6 +25,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/security.html"),
         ),
         ("message.html", include_str!("../../templates/message.html")),
+        ("confirm.html", include_str!("../../templates/confirm.html")),
         (
             "logout_confirm.html",
             include_str!("../../templates/logout_confirm.html"),
@@ -132,6 +133,7 @@ mod tests {
             "profile.html",
             "security.html",
             "message.html",
+            "confirm.html",
             "federation.html",
             "mfa_verify.html",
             "mfa_code.html",

@@ -282,12 +282,102 @@ pub async fn add_ssh_key(
     .await
 }
 
+/// The second press of a destructive button: the confirmation page's form
+/// says `confirm=yes`, and carries the proof when one is asked for.
+#[derive(Deserialize, Default)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    pub(super) password: String,
+    #[serde(default)]
+    pub(super) code: String,
+}
+
+impl ConfirmForm {
+    pub(super) fn confirmed(&self) -> bool {
+        self.confirm == "yes"
+    }
+}
+
+/// What the confirmation page asks.
+pub(super) struct Confirm<'a> {
+    pub heading: String,
+    pub text: String,
+    pub button: &'a str,
+    /// Where the confirmed form posts: the same address as the first press.
+    pub action: String,
+    /// Back to the section of the Security page.
+    pub back: &'a str,
+    /// Ask for the password or a code ([`crate::idp::Idp::reauthenticate`]).
+    pub proof: bool,
+    pub error: Option<&'a str>,
+}
+
+/// The confirmation page; 400 when it comes back with an error.
+pub(super) async fn confirm_page(
+    portal: &Portal,
+    me: &User,
+    csrf: &CsrfToken,
+    c: Confirm<'_>,
+) -> PortalResult {
+    let chrome = portal.chrome(me, csrf, "security").await?;
+    let totp_on = c.proof && portal.idp.factors(&me.id).await?.totp;
+    Ok(page(
+        if c.error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        "confirm.html",
+        context! {
+            title => c.heading.clone(),
+            heading => c.heading,
+            text => c.text,
+            button => c.button,
+            action => c.action,
+            back => c.back,
+            proof => c.proof,
+            totp_on => totp_on,
+            has_password => me.password_hash.is_some(),
+            error => c.error,
+            ..minijinja::Value::from_serialize(&chrome)
+        },
+    ))
+}
+
 pub async fn delete_ssh_key(
     State(portal): State<Portal>,
     me: SignedIn,
     ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
     Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
 ) -> PortalResult {
+    if !form.confirmed() {
+        let keys = portal.idp.store.ssh_keys(&me.user.id).await?;
+        let Some(key) = keys.iter().find(|k| k.id == id) else {
+            return Err(PortalError::NotFound);
+        };
+        return confirm_page(
+            &portal,
+            &me.user,
+            &csrf,
+            Confirm {
+                heading: "Delete this SSH key?".into(),
+                text: format!(
+                    "\"{}\" ({}) will no longer let you sign in to servers that look keys up here.",
+                    key.name, key.fingerprint
+                ),
+                button: "Delete SSH key",
+                action: format!("/security/ssh-keys/{id}/delete"),
+                back: "/security#ssh-keys",
+                proof: false,
+                error: None,
+            },
+        )
+        .await;
+    }
     if !portal
         .idp
         .delete_ssh_key(&me.user, &id, ip.as_deref(), clock::now())
@@ -339,8 +429,34 @@ pub async fn revoke_api_key(
     State(portal): State<Portal>,
     me: SignedIn,
     ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
     Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
 ) -> PortalResult {
+    if !form.confirmed() {
+        let keys = portal.idp.store.api_keys(&me.user.id).await?;
+        let Some(key) = keys.iter().find(|k| k.id == id) else {
+            return Err(PortalError::NotFound);
+        };
+        return confirm_page(
+            &portal,
+            &me.user,
+            &csrf,
+            Confirm {
+                heading: "Revoke this API key?".into(),
+                text: format!(
+                    "\"{}\" ({}…) stops working at once, for every script that uses it.",
+                    key.name, key.prefix
+                ),
+                button: "Revoke API key",
+                action: format!("/security/api-keys/{id}/revoke"),
+                back: "/security#api-keys",
+                proof: false,
+                error: None,
+            },
+        )
+        .await;
+    }
     if !portal
         .idp
         .revoke_api_key(&me.user, &id, ip.as_deref(), clock::now())

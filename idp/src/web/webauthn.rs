@@ -14,9 +14,9 @@ use serde_json::json;
 
 use super::cookies::Name;
 use super::mfa::Enroller;
-use super::{ClientIp, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
+use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
 use crate::mfa::Check;
-use crate::mfa::webauthn::WebauthnError;
+use crate::mfa::webauthn::{Removal, WebauthnError};
 
 fn error_json(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -104,20 +104,54 @@ pub async fn register_finish(
     }
 }
 
+/// Removing a security key or passkey: a confirmation page first, then a
+/// fresh proof (password or a current code), like the authenticator app.
 pub async fn remove(
     State(portal): State<Portal>,
     me: SignedIn,
     ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
     Path(id): Path<String>,
+    Form(form): Form<super::security::ConfirmForm>,
 ) -> PortalResult {
-    if !portal
+    let keys = portal.idp.webauthn_keys(&me.user.id).await?;
+    let Some(key) = keys.iter().find(|k| k.id == id) else {
+        return Err(PortalError::NotFound);
+    };
+    let ask = |error: Option<&'static str>| super::security::Confirm {
+        heading: "Remove this security key?".into(),
+        text: format!(
+            "\"{}\" will no longer sign you in or confirm it is you.",
+            key.name
+        ),
+        button: "Remove security key",
+        action: format!("/security/webauthn/{id}/delete"),
+        back: "/security#mfa",
+        proof: true,
+        error,
+    };
+    if !form.confirmed() {
+        return super::security::confirm_page(&portal, &me.user, &csrf, ask(None)).await;
+    }
+    match portal
         .idp
-        .webauthn_remove(&me.user, &id, ip.as_deref())
+        .webauthn_remove(&me.user, &id, &form.password, &form.code, ip.as_deref())
         .await?
     {
-        return Err(PortalError::NotFound);
+        Removal::Removed => Ok(see_other("/security?done=key-removed#mfa")),
+        Removal::NotFound => Err(PortalError::NotFound),
+        Removal::NotProved => {
+            super::security::confirm_page(
+                &portal,
+                &me.user,
+                &csrf,
+                ask(Some(
+                    "The key was not removed: enter your current password or a current code from your authenticator app.",
+                )),
+            )
+            .await
+        }
     }
-    Ok(see_other("/security?done=key-removed#mfa"))
 }
 
 // ---- second factor ------------------------------------------------------
