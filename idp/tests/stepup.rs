@@ -180,15 +180,59 @@ async fn no_factor_enrolled_explains_and_links_to_setup() {
         .get("/login/step-up?app=wiki&return_to=%2Fgateway%2Fauthorize%3Fapp%3Dwiki")
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.has("This application requires a second factor"));
+    // "wiki" is no application here: the link's text is not shown.
     assert!(
-        page.has("href=\"/mfa/totp/setup\"")
-            || page.body.contains("&#x2f;mfa&#x2f;totp&#x2f;setup")
+        page.has("This application asks for a second factor"),
+        "{}",
+        page.body
     );
+    assert!(!page.has("wiki asks"));
+    let body = page.body.replace("&#x2f;", "/");
+    assert!(body.contains(r#"href="/security#mfa""#), "{body}");
     assert!(page.has("Try again"));
-    assert!(page.body.contains("step-up?return_to="), "{}", page.body);
+    assert!(body.contains("step-up?return_to="), "{body}");
+    // A signed-in page: the portal's header, and a way back.
+    assert!(page.has("account menu") && page.has("Back to Applications"));
+    assert!(body.contains(r#"href="/apps""#));
     assert_eq!(session_token(&b), old);
     assert!(session(&k, &old).await.is_some());
+
+    // A known application is named.
+    let named = b
+        .get("/login/step-up?app=Team%20Wiki&return_to=%2Fprofile")
+        .await;
+    assert!(
+        named.has("Team Wiki asks for a second factor"),
+        "{}",
+        named.body
+    );
+}
+
+#[tokio::test]
+async fn the_step_up_pages_name_the_application_and_lead_back() {
+    let k = stepup_kit().await;
+    let (mut b, _key) = enrolled(&k).await;
+    let page = b
+        .get("/login/step-up?app=Team%20Wiki&return_to=%2Fprofile")
+        .await;
+    assert_eq!(page.location(), Some("/login/mfa"));
+    let code = b.get("/login/mfa/totp").await;
+    assert!(
+        code.has("Team Wiki asks you to confirm it is you again"),
+        "{}",
+        code.body
+    );
+    assert!(code.has("Back to Applications"));
+    assert!(
+        !code.has("Sign in as someone else"),
+        "the user is signed in"
+    );
+    // Text in the link that names no application is not repeated.
+    b.get("/login/step-up?app=Your%20bank%20locked%20you&return_to=%2Fprofile")
+        .await;
+    let code = b.get("/login/mfa/totp").await;
+    assert!(code.has("This application asks you to confirm"));
+    assert!(!code.has("Your bank"));
 }
 
 #[tokio::test]

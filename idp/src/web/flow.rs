@@ -94,6 +94,10 @@ pub struct Pending {
     /// `amr` keeps saying so.
     #[serde(default)]
     pub(super) federated: bool,
+    /// For a step-up: the application that asked, by its tile's name (only
+    /// ever a known application's, never text from the link).
+    #[serde(default)]
+    pub(super) app: Option<String>,
 }
 
 impl Pending {
@@ -106,6 +110,7 @@ impl Pending {
             exp: auth_time + PENDING_SECS,
             step_up: None,
             federated: false,
+            app: None,
         }
     }
 
@@ -131,6 +136,16 @@ impl Pending {
             exp: clock::now() + PENDING_SECS,
             step_up: Some(session.as_str().to_string()),
             federated: false,
+            app: None,
+        }
+    }
+
+    /// What the second-factor pages say about a step-up: that one is
+    /// under way, and for which application.
+    pub(super) fn step_up_view(&self) -> minijinja::Value {
+        minijinja::context! {
+            step_up => self.step_up.is_some(),
+            step_up_app => self.app,
         }
     }
 

@@ -156,11 +156,14 @@ pub async fn chooser(
         _ => Ok(page(
             StatusCode::OK,
             "mfa_verify.html",
-            context! {
-                title => "Verify Your Identity",
-                csrf => csrf.0,
-                methods => methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-            },
+            minijinja::value::merge_maps([
+                context! {
+                    title => "Verify Your Identity",
+                    csrf => csrf.0,
+                    methods => methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                },
+                p.step_up_view(),
+            ]),
         )),
     }
 }
@@ -176,6 +179,7 @@ fn method_of(s: &str) -> Option<Method> {
 
 fn code_page(
     portal: &Portal,
+    p: &Pending,
     status: StatusCode,
     csrf: &CsrfToken,
     method: Method,
@@ -185,14 +189,17 @@ fn code_page(
     page(
         status,
         "mfa_code.html",
-        context! {
-            title => "Verify Your Identity",
-            csrf => csrf.0,
-            method => method.as_str(),
-            several => several,
-            issuer => portal.idp.config.mfa.issuer,
-            error => error,
-        },
+        minijinja::value::merge_maps([
+            context! {
+                title => "Verify Your Identity",
+                csrf => csrf.0,
+                method => method.as_str(),
+                several => several,
+                issuer => portal.idp.config.mfa.issuer,
+                error => error,
+            },
+            p.step_up_view(),
+        ]),
     )
 }
 
@@ -212,6 +219,7 @@ pub async fn code_form(
     };
     Ok(code_page(
         &portal,
+        &p,
         StatusCode::OK,
         &csrf,
         method,
@@ -275,6 +283,7 @@ pub async fn code_submit(
         Check::Empty => {
             return Ok(code_page(
                 &portal,
+                &p,
                 StatusCode::BAD_REQUEST,
                 &csrf,
                 method,
@@ -288,6 +297,7 @@ pub async fn code_submit(
     };
     Ok(code_page(
         &portal,
+        &p,
         StatusCode::UNAUTHORIZED,
         &csrf,
         method,
@@ -486,6 +496,7 @@ pub async fn step_up(
     State(portal): State<Portal>,
     me: Option<SignedIn>,
     headers: HeaderMap,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
     axum::extract::Query(q): axum::extract::Query<StepUpQuery>,
 ) -> PortalResult {
     let return_to = super::flow::checked_return_to(&portal, q.return_to.as_deref()).await?;
@@ -505,8 +516,21 @@ pub async fn step_up(
             format!("/login?{q}")
         }));
     };
+    // Named on the pages only when it is an application we know: the link's
+    // text is never shown as it came.
+    let app = match q.app.as_deref().filter(|a| !a.is_empty() && a.len() <= 200) {
+        Some(name) => portal
+            .idp
+            .store
+            .application_by_name(name)
+            .await?
+            .map(|a| a.name),
+        None => None,
+    };
     let methods = portal.idp.factors(&me.user.id).await?.methods();
     if methods.is_empty() {
+        // Signed in, so the page says so: the portal's header and menu.
+        let chrome = portal.chrome(&me.user, &csrf, "apps").await?;
         let mut retry = url::form_urlencoded::Serializer::new(String::new());
         if let Some(r) = &return_to {
             retry.append_pair("return_to", r);
@@ -515,21 +539,28 @@ pub async fn step_up(
             retry.append_pair("app", app);
         }
         let retry = format!("/login/step-up?{}", retry.finish());
+        let what = app.as_deref().unwrap_or("This application");
         return Ok(page(
             StatusCode::FORBIDDEN,
             "message.html",
-            context! {
-                title => "Second factor required",
-                heading => "Second factor required",
-                message => "This application requires a second factor, and your account has none yet. Set up an authenticator app, then try again.",
-                link_href => paths::MFA_TOTP_SETUP,
-                link_text => "Set up a second factor",
-                second_href => retry,
-                second_text => "Try again",
-            },
+            minijinja::value::merge_maps([
+                context! {
+                    title => "Second factor required",
+                    heading => "Second factor required",
+                    message => format!("{what} asks for a second factor, and your account has none yet. Set up an authenticator app or a security key on the Security page, then try again."),
+                    link_href => "/security#mfa",
+                    link_text => "Set up a second factor",
+                    second_href => retry,
+                    second_text => "Try again",
+                    third_href => paths::APPS,
+                    third_text => "Back to Applications",
+                },
+                minijinja::Value::from_serialize(&chrome),
+            ]),
         ));
     }
-    let p = Pending::step_up(&me.user.id, me.auth_time, &me.session, return_to);
+    let mut p = Pending::step_up(&me.user.id, me.auth_time, &me.session, return_to);
+    p.app = app;
     let mut res = see_other(p.next());
     res.headers_mut()
         .append(header::SET_COOKIE, pending_cookie(&portal, &p));
