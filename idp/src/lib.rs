@@ -30,6 +30,7 @@ pub mod redis_store;
 pub mod request_path;
 pub mod reset;
 pub mod saml;
+pub mod scim;
 pub mod seed;
 pub mod session;
 pub mod settings;

@@ -115,6 +115,7 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
                     username,
                     password,
                     groups,
+                    ..Default::default()
                 },
             )
             .await?;

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lookup;
 pub mod oidc;
 pub mod saml;
+pub mod scim_clients;
 pub mod settings;
 pub mod users;
 
@@ -73,6 +74,9 @@ pub enum Entity {
     Application,
     OidcClient,
     SamlSp,
+    /// A user named by their username rather than their email.
+    Username,
+    ScimClient,
 }
 
 impl Entity {
@@ -84,6 +88,8 @@ impl Entity {
             Self::Application => ("application", "name"),
             Self::OidcClient => ("client", "id"),
             Self::SamlSp => ("service provider", "entity ID"),
+            Self::Username => ("user", "username"),
+            Self::ScimClient => ("SCIM client", "name"),
         }
     }
 }

@@ -18,11 +18,11 @@ pub struct NewUser {
 macro_rules! user_columns {
     () => {
         "id, email, first_name, last_name, username, profile, password_hash, \
-         password_changed_at, failed_attempts, locked_reason, created_at"
+         password_changed_at, failed_attempts, locked_reason, created_at, external_id"
     };
 }
 
-fn user_from_row(row: &super::Row) -> Result<User> {
+pub(super) fn user_from_row(row: &super::Row) -> Result<User> {
     let profile: String = row.try_get("profile")?;
     let locked: Option<String> = row.try_get("locked_reason")?;
     Ok(User {
@@ -38,6 +38,7 @@ fn user_from_row(row: &super::Row) -> Result<User> {
         failed_attempts: row.try_get("failed_attempts")?,
         locked: locked.as_deref().and_then(LockReason::parse),
         created_at: row.try_get("created_at")?,
+        external_id: row.try_get("external_id")?,
     })
 }
 
