@@ -86,6 +86,8 @@ pub enum ScimError {
     Unauthorized,
     #[error("{0} is not supported")]
     NotImplemented(&'static str),
+    #[error("the request body is larger than the server accepts")]
+    TooLarge,
     #[error(transparent)]
     Internal(crate::Error),
 }
@@ -114,6 +116,7 @@ impl ScimError {
             Self::PreconditionFailed(_) => 412,
             Self::Unauthorized => 401,
             Self::NotImplemented(_) => 501,
+            Self::TooLarge => 413,
             Self::Internal(e) => match e.fault() {
                 Some(crate::error::Fault::Unavailable) => 503,
                 Some(crate::error::Fault::StorageFull) => 507,

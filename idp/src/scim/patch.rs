@@ -255,6 +255,42 @@ fn remove_sub(item: &mut Value, sub: &str) {
     }
 }
 
+/// An operation on a whole extension (`path` is its URN).
+fn apply_extension(
+    resource: &mut Value,
+    kind: Kind,
+    ext: &'static str,
+    value: Option<&Value>,
+) -> Result<()> {
+    let Some(root) = resource.as_object_mut() else {
+        return Ok(());
+    };
+    let key = key_ci(root, ext).unwrap_or_else(|| ext.to_string());
+    match (kind, value) {
+        (Kind::Remove, _) => {
+            root.remove(&key);
+            if let Some(Value::Array(list)) = root.get_mut("schemas") {
+                list.retain(|s| s.as_str() != Some(ext));
+            }
+        }
+        (_, Some(v @ Value::Object(_))) => {
+            let current = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
+            if kind == Kind::Replace {
+                *current = v.clone();
+            } else {
+                merge(current, v);
+            }
+            if let Some(Value::Array(list)) = root.get_mut("schemas") {
+                if !list.iter().any(|s| s.as_str() == Some(ext)) {
+                    list.push(Value::String(ext.to_string()));
+                }
+            }
+        }
+        _ => return Err(ScimError::value(format!("{ext} takes an object"))),
+    }
+    Ok(())
+}
+
 fn apply_one(
     resource: &mut Value,
     kind: Kind,
@@ -263,6 +299,16 @@ fn apply_one(
     schemas: Schemas,
 ) -> Result<()> {
     let path = &target.path;
+    if let (Some(urn), None, None) = (&path.urn, &path.sub, &target.filter) {
+        let whole = format!("{urn}:{}", path.attr);
+        if let Some(ext) = schemas
+            .extensions
+            .iter()
+            .find(|e| e.eq_ignore_ascii_case(&whole))
+        {
+            return apply_extension(resource, kind, ext, value);
+        }
+    }
     if ["id", "meta", "schemas"]
         .iter()
         .any(|a| path.attr.eq_ignore_ascii_case(a))

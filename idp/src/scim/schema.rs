@@ -113,11 +113,13 @@ pub const USER_ATTRS: &[Attr] = &[
     ),
     attr("displayName", Type::String, "The name shown for the user."),
     attr("title", Type::String, "Job title."),
-    attr(
+    // Required: every account is active or suspended, so there is nothing
+    // to remove (a POST without it is taken as active).
+    required(attr(
         "active",
         Type::Boolean,
-        "False suspends the account and ends its sessions.",
-    ),
+        "False suspends the account and ends its sessions; true lifts it.",
+    )),
     required(multi(complex(
         "emails",
         &[
