@@ -136,8 +136,10 @@ impl ScimError {
             "status": self.status().to_string(),
             "detail": detail,
         });
-        if let Self::Bad { scim_type, .. } = self {
-            body["scimType"] = json!(scim_type.as_str());
+        match self {
+            Self::Bad { scim_type, .. } => body["scimType"] = json!(scim_type.as_str()),
+            Self::Uniqueness(_) => body["scimType"] = json!(ScimType::Uniqueness.as_str()),
+            _ => {}
         }
         body
     }
