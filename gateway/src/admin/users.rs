@@ -84,7 +84,7 @@ fn user_json(u: &User, groups: &[String]) -> serde_json::Value {
         "id": u.id, "email": u.email, "first_name": u.first_name, "last_name": u.last_name,
         "username": u.username, "locked": u.locked.map(|l| l.as_str()),
         "failed_attempts": u.failed_attempts, "password_changed_at": u.password_changed_at,
-        "groups": groups, "profile": u.profile,
+        "groups": groups, "profile": u.profile, "external_id": u.external_id,
     })
 }
 
