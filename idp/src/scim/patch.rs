@@ -115,26 +115,25 @@ pub fn apply(resource: &mut Value, ops: &[Operation], schemas: Schemas) -> Resul
                         .extensions
                         .iter()
                         .find(|e| e.eq_ignore_ascii_case(k))
+                        && let Value::Object(inner) = v
                     {
-                        if let Value::Object(inner) = v {
-                            for (k2, v2) in inner {
-                                let path =
-                                    AttrPath::parse(&format!("{ext}:{k2}")).ok_or_else(|| {
-                                        ScimError::bad(
-                                            ScimType::InvalidPath,
-                                            format!("{k2:?} is not an attribute"),
-                                        )
-                                    })?;
-                                apply_one(
-                                    resource,
-                                    op.kind,
-                                    &PatchPath { path, filter: None },
-                                    Some(v2),
-                                    schemas,
-                                )?;
-                            }
-                            continue;
+                        for (k2, v2) in inner {
+                            let path =
+                                AttrPath::parse(&format!("{ext}:{k2}")).ok_or_else(|| {
+                                    ScimError::bad(
+                                        ScimType::InvalidPath,
+                                        format!("{k2:?} is not an attribute"),
+                                    )
+                                })?;
+                            apply_one(
+                                resource,
+                                op.kind,
+                                &PatchPath { path, filter: None },
+                                Some(v2),
+                                schemas,
+                            )?;
                         }
+                        continue;
                     }
                     let path = AttrPath::parse(k).ok_or_else(|| {
                         ScimError::bad(ScimType::InvalidPath, format!("{k:?} is not an attribute"))
@@ -186,10 +185,10 @@ fn holder<'a>(
         }
         root.insert(key.clone(), Value::Object(Map::new()));
         // The extension's URN belongs in `schemas` once it has attributes.
-        if let Some(Value::Array(list)) = root.get_mut("schemas") {
-            if !list.iter().any(|s| s.as_str() == Some(schema)) {
-                list.push(Value::String(schema.to_string()));
-            }
+        if let Some(Value::Array(list)) = root.get_mut("schemas")
+            && !list.iter().any(|s| s.as_str() == Some(schema))
+        {
+            list.push(Value::String(schema.to_string()));
         }
     }
     match root.get_mut(&key) {
@@ -248,10 +247,10 @@ fn set_sub(item: &mut Value, sub: &str, value: &Value) {
 }
 
 fn remove_sub(item: &mut Value, sub: &str) {
-    if let Value::Object(o) = item {
-        if let Some(k) = key_ci(o, sub) {
-            o.remove(&k);
-        }
+    if let Value::Object(o) = item
+        && let Some(k) = key_ci(o, sub)
+    {
+        o.remove(&k);
     }
 }
 
@@ -280,10 +279,10 @@ fn apply_extension(
             } else {
                 merge(current, v);
             }
-            if let Some(Value::Array(list)) = root.get_mut("schemas") {
-                if !list.iter().any(|s| s.as_str() == Some(ext)) {
-                    list.push(Value::String(ext.to_string()));
-                }
+            if let Some(Value::Array(list)) = root.get_mut("schemas")
+                && !list.iter().any(|s| s.as_str() == Some(ext))
+            {
+                list.push(Value::String(ext.to_string()));
             }
         }
         _ => return Err(ScimError::value(format!("{ext} takes an object"))),

@@ -323,10 +323,10 @@ pub fn project(
 }
 
 fn drop_key(v: &mut Value, name: &str) {
-    if let Value::Object(o) = v {
-        if let Some(k) = super::key_ci(o, name) {
-            o.remove(&k);
-        }
+    if let Value::Object(o) = v
+        && let Some(k) = super::key_ci(o, name)
+    {
+        o.remove(&k);
     }
 }
 
@@ -419,12 +419,11 @@ fn resource(json: Value, q: &ListQuery, schemas: Schemas) -> Resource {
 }
 
 /// Whether a filter or sort names `attr` (so resources must carry it).
-fn mentions(plan: &Plan, q: &ListQuery, attr: &str) -> bool {
+fn mentions(q: &ListQuery, attr: &str) -> bool {
     let text = |s: &Option<String>| {
         s.as_deref()
             .is_some_and(|s| s.to_ascii_lowercase().contains(attr))
     };
-    let _ = plan;
     text(&q.filter) || text(&q.sort_by)
 }
 
@@ -489,7 +488,7 @@ impl Idp {
 
     /// Every user matching the plan's filter, rendered.
     async fn scim_matching_users(&self, plan: &Plan, q: &ListQuery) -> Result<Vec<Value>> {
-        let with_groups = mentions(plan, q, "groups");
+        let with_groups = mentions(q, "groups");
         let keep = |v: &Value| {
             plan.filter
                 .as_ref()
@@ -564,11 +563,11 @@ impl Idp {
         // The page's users carry their groups (the match may not have needed them).
         let base = self.scim_base();
         for r in page.resources.iter_mut() {
-            if let Some(id) = r["id"].as_str() {
-                if let Some(u) = self.store.user_by_id(id).await? {
-                    let groups = self.store.user_groups(&u.id).await?;
-                    *r = users::render(&u, &groups, &base);
-                }
+            if let Some(id) = r["id"].as_str()
+                && let Some(u) = self.store.user_by_id(id).await?
+            {
+                let groups = self.store.user_groups(&u.id).await?;
+                *r = users::render(&u, &groups, &base);
             }
             *r = project(
                 std::mem::take(r),
@@ -679,10 +678,10 @@ impl Idp {
             if_match,
             current["meta"]["version"].as_str().unwrap_or_default(),
         )?;
-        if let Some(Value::String(sent)) = get_ci(body, "id") {
-            if sent != id {
-                return Err(ScimError::bad(ScimType::Mutability, "id cannot change"));
-            }
+        if let Some(Value::String(sent)) = get_ci(body, "id")
+            && sent != id
+        {
+            return Err(ScimError::bad(ScimType::Mutability, "id cannot change"));
         }
         let desired = users::read(body, Some(&user.profile))?;
         self.scim_apply_user(client, &user, desired).await
@@ -768,10 +767,8 @@ impl Idp {
     pub async fn scim_search_all(&self, q: &ListQuery) -> Result<ListResponse> {
         let plan = plan(q)?;
         let mut all = self.scim_matching_users(&plan, q).await?;
-        let users_n = all.len();
         all.extend(self.scim_matching_groups(&plan).await?);
         let mut page = paginate(all, &plan, USER_SCHEMA);
-        let _ = users_n;
         for r in page.resources.iter_mut() {
             let schemas = if r["meta"]["resourceType"] == "Group" {
                 GROUP_SCHEMAS
@@ -885,10 +882,10 @@ impl Idp {
             if_match,
             current["meta"]["version"].as_str().unwrap_or_default(),
         )?;
-        if let Some(Value::String(sent)) = get_ci(body, "id") {
-            if sent != id {
-                return Err(ScimError::bad(ScimType::Mutability, "id cannot change"));
-            }
+        if let Some(Value::String(sent)) = get_ci(body, "id")
+            && sent != id
+        {
+            return Err(ScimError::bad(ScimType::Mutability, "id cannot change"));
         }
         let desired = groups::read(body)?;
         self.scim_apply_group(client, &row, desired).await

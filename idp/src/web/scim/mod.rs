@@ -106,10 +106,10 @@ fn resource_response(status: StatusCode, r: crate::scim::Resource) -> Response {
     if let Ok(v) = HeaderValue::from_str(&r.etag) {
         res.headers_mut().insert(header::ETAG, v);
     }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&r.location) {
-            res.headers_mut().insert(header::LOCATION, v);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&r.location)
+    {
+        res.headers_mut().insert(header::LOCATION, v);
     }
     res
 }
