@@ -913,3 +913,43 @@ async fn discovery_endpoints() {
         .await
         .error(401, None);
 }
+
+#[tokio::test]
+async fn the_users_own_profile_page_keeps_provisioned_fields() {
+    let k = kit().await;
+    let scim = Scim::new(&k, "hr").await;
+    let demo = k.demo_user().await;
+    let r = scim
+        .patch(
+            &format!("{USERS}/{}", demo.id),
+            json!({"Operations": [{"op": "add", "value": {
+                "title": "Analyst",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"}}}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+
+    let mut b = k.signed_in().await;
+    b.get("/profile").await;
+    let saved = b
+        .post(
+            "/profile",
+            &[
+                ("first_name", "Dana"),
+                ("last_name", "Reyes"),
+                ("username", "dreyes"),
+                ("work_city", "Lisbon"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location(), Some("/profile?saved=1"), "{}", saved.body);
+    let after = k.demo_user().await;
+    assert_eq!(after.profile.get("work_city"), "Lisbon");
+    assert_eq!(after.profile.get("department"), "Ops");
+    assert_eq!(after.profile.get("title"), "Analyst");
+    let got = scim.get(&format!("{USERS}/{}", demo.id)).await;
+    assert_eq!(
+        got.json["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        json!("Ops")
+    );
+}

@@ -157,6 +157,9 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
                     u.failed_attempts,
                     groups.join(", ")
                 );
+                if let Some(e) = &u.external_id {
+                    s.push_str(&format!("\nexternal:  {e}"));
+                }
                 for (k, v) in &u.profile.0 {
                     s.push_str(&format!("\n{k}: {v}"));
                 }
