@@ -14,7 +14,7 @@ fn resource() -> Value {
         "schemas": [scim::USER_SCHEMA], "id": "1", "userName": "dana",
         "name": {"givenName": "Dana"}, "active": true,
         "emails": [{"value": "dana@example.com", "type": "work"}],
-        scim::ENTERPRISE_SCHEMA: {"department": "Ops"},
+        (scim::ENTERPRISE_SCHEMA): {"department": "Ops"},
         "meta": {"created": "2026-01-01T00:00:00Z"}
     })
 }

@@ -21,7 +21,10 @@ pub struct AttrPath {
 impl AttrPath {
     /// Parses one attribute path; `None` when it is not one.
     pub fn parse(text: &str) -> Option<Self> {
-        let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
+        let (urn, rest) = if text
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
             let i = text.rfind(':')?;
             (Some(text[..i].to_string()), &text[i + 1..])
         } else {
@@ -633,6 +636,8 @@ mod tests {
             "active gt true",
             r#"emails[type eq "work""#,
             "1abc eq 2",
+            "ué:x eq 1",
+            "urn:é",
             &"(".repeat(100),
         ] {
             match parse(f) {
