@@ -556,6 +556,23 @@ async fn filters_sorting_and_pages() {
         Vec::<String>::new()
     );
 
+    // Users in a list carry their groups, filtered or not.
+    let demo = scim.get(&q(r#"userName eq "dreyes""#)).await;
+    assert_eq!(
+        demo.json["Resources"][0]["groups"][0]["display"],
+        json!("Staff")
+    );
+    let plain = scim.get(USERS).await;
+    let listed = plain.json["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["userName"] == "dreyes")
+        .unwrap();
+    assert_eq!(listed["groups"][0]["display"], json!("Staff"));
+    let by_group = scim.get(&q(r#"groups.display eq "Staff""#)).await;
+    assert_eq!(names(&by_group), ["dreyes"]);
+
     // Bad filters are invalidFilter, never a crash.
     for bad in [
         r#"userName eq"#,

@@ -535,6 +535,16 @@ impl Idp {
         Ok(out)
     }
 
+    /// A user matched without their groups, rendered again with them.
+    async fn scim_with_groups(&self, r: &mut Value) -> Result<()> {
+        if let Some(id) = r["id"].as_str()
+            && let Some(u) = self.store.user_by_id(id).await?
+        {
+            *r = self.scim_user_json(&u, true).await?;
+        }
+        Ok(())
+    }
+
     pub async fn scim_list_users(&self, q: &ListQuery) -> Result<ListResponse> {
         let plan = plan(q)?;
         let mut page = if plan.filter.is_none() && plan.sort.is_none() {
@@ -546,7 +556,7 @@ impl Idp {
                 .await?;
             let mut resources = Vec::with_capacity(users.len());
             for u in &users {
-                resources.push(self.scim_user_json(u, false).await?);
+                resources.push(self.scim_user_json(u, true).await?);
             }
             ListResponse {
                 total,
@@ -554,21 +564,20 @@ impl Idp {
                 resources,
             }
         } else {
-            paginate(
+            let mut page = paginate(
                 self.scim_matching_users(&plan, q).await?,
                 &plan,
                 USER_SCHEMA,
-            )
-        };
-        // The page's users carry their groups (the match may not have needed them).
-        let base = self.scim_base();
-        for r in page.resources.iter_mut() {
-            if let Some(id) = r["id"].as_str()
-                && let Some(u) = self.store.user_by_id(id).await?
-            {
-                let groups = self.store.user_groups(&u.id).await?;
-                *r = users::render(&u, &groups, &base);
+            );
+            // The match did not need the groups; the answer shows them.
+            if !mentions(q, "groups") {
+                for r in page.resources.iter_mut() {
+                    self.scim_with_groups(r).await?;
+                }
             }
+            page
+        };
+        for r in page.resources.iter_mut() {
             *r = project(
                 std::mem::take(r),
                 &q.attributes,
@@ -770,6 +779,9 @@ impl Idp {
         all.extend(self.scim_matching_groups(&plan).await?);
         let mut page = paginate(all, &plan, USER_SCHEMA);
         for r in page.resources.iter_mut() {
+            if r["meta"]["resourceType"] == "User" && !mentions(q, "groups") {
+                self.scim_with_groups(r).await?;
+            }
             let schemas = if r["meta"]["resourceType"] == "Group" {
                 GROUP_SCHEMAS
             } else {
