@@ -429,6 +429,10 @@ async fn users_crud_with_etags_and_audit_rows_naming_the_client() {
     )
     .await
     .error(400, Some("invalidValue"));
+    let huge = format!(r#"{{"userName": "{}"}}"#, "x".repeat(5 * 1024 * 1024));
+    send(&k, "POST", USERS, Some(&scim.bearer), Some(huge), &[])
+        .await
+        .error(413, None);
     let r = send(
         &k,
         "POST",
