@@ -5,7 +5,9 @@
 #   scripts/install-deps.sh test    the above, plus what the test suites run against
 #                                   (Chromium, Redis, PostgreSQL, xmlsec1, wrk, hyperfine,
 #                                   Node.js/npm)
-#                                   and the npm packages of tests/e2e
+#                                   the npm packages of tests/e2e, and the Python packages
+#                                   of tests/requirements.txt in tests/.venv (pip: SMTP sink,
+#                                   SAML SPs, scim2-tester and scim2-client)
 #
 # Idempotent: packages are checked with dpkg-query first, `apt-get update` runs only
 # when something is missing, and `npm ci` only when tests/e2e/node_modules is missing

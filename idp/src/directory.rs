@@ -80,6 +80,8 @@ pub struct User {
     /// The administrator role held as a directory attribute; a configured
     /// group may grant one too (`admin::roles::of`).
     pub admin_role: Option<crate::roles::Role>,
+    /// The provisioning system's key for this user (SCIM `externalId`).
+    pub external_id: Option<String>,
 }
 
 impl User {
@@ -182,9 +184,11 @@ pub fn validate_field(kind: FieldKind, value: &str) -> Result<(), String> {
                 Err("At most 64 characters.".into())
             } else if !value
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                // '@' because provisioning systems name users by a
+                // user principal name (dana@example.com).
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
             {
-                Err("Use letters, digits, dots, dashes and underscores only.".into())
+                Err("Use letters, digits, dots, dashes, underscores and @ only.".into())
             } else {
                 Ok(())
             }
@@ -251,6 +255,20 @@ pub struct Group {
     pub id: String,
     pub name: String,
 }
+
+/// Profile fields that only an administrator or a provisioning system sets
+/// (the SCIM enterprise extension, a job title): the user sees them but the
+/// profile page neither shows them as editable nor drops them on save.
+pub const DIRECTORY_FIELDS: &[(&str, &str, FieldKind)] = &[
+    ("display_name", "Display name", FieldKind::Text),
+    ("title", "Title", FieldKind::Text),
+    ("employee_number", "Employee number", FieldKind::Text),
+    ("cost_center", "Cost center", FieldKind::Text),
+    ("organization", "Organization", FieldKind::Text),
+    ("division", "Division", FieldKind::Text),
+    ("department", "Department", FieldKind::Text),
+    ("manager_id", "Manager", FieldKind::Text),
+];
 
 /// How an application is launched. Only bookmarks exist so far; proxied,
 /// OIDC and SAML applications come with their issues.

@@ -31,6 +31,7 @@ pub mod request_path;
 pub mod reset;
 pub mod roles;
 pub mod saml;
+pub mod scim;
 pub mod seed;
 pub mod session;
 pub mod settings;

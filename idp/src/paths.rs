@@ -76,3 +76,18 @@ pub const SAML_CONTINUE: &str = "/saml/sso/continue";
 pub const SAML_IDP_INIT: &str = "/saml/idp-init";
 pub const SAML_SLO: &str = "/saml/slo";
 pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
+
+// SCIM 2.0 provisioning (RFC 7644), under one base.
+pub const SCIM_BASE: &str = "/scim/v2";
+pub const SCIM_USERS: &str = "/scim/v2/Users";
+pub const SCIM_USERS_ID: &str = "/scim/v2/Users/{id}";
+pub const SCIM_USERS_SEARCH: &str = "/scim/v2/Users/.search";
+pub const SCIM_GROUPS: &str = "/scim/v2/Groups";
+pub const SCIM_GROUPS_ID: &str = "/scim/v2/Groups/{id}";
+pub const SCIM_GROUPS_SEARCH: &str = "/scim/v2/Groups/.search";
+pub const SCIM_SEARCH: &str = "/scim/v2/.search";
+pub const SCIM_SERVICE_PROVIDER_CONFIG: &str = "/scim/v2/ServiceProviderConfig";
+pub const SCIM_RESOURCE_TYPES: &str = "/scim/v2/ResourceTypes";
+pub const SCIM_RESOURCE_TYPES_ID: &str = "/scim/v2/ResourceTypes/{id}";
+pub const SCIM_SCHEMAS: &str = "/scim/v2/Schemas";
+pub const SCIM_SCHEMAS_ID: &str = "/scim/v2/Schemas/{id}";

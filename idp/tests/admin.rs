@@ -980,3 +980,120 @@ fn admin_config_names_the_bad_key() {
     c.admin.step_up_max_age = std::time::Duration::ZERO;
     assert_eq!(c.validate().unwrap_err().key, "admin.step_up_max_age");
 }
+
+#[tokio::test]
+async fn provisioning_writes_each_leave_one_row_and_bad_input_changes_nothing() {
+    let k = kit().await;
+    let a = console();
+
+    // SCIM clients: add (the token is shown once, only its hash is kept), revoke.
+    let n = audit_len(&k).await;
+    let c = admin::scim_clients::add(&k.idp, &a, "workday")
+        .await
+        .unwrap();
+    assert!(c.token.starts_with(admin::scim_clients::PREFIX));
+    let row = one_row(&k, n, "admin.scim_client.add", &a).await;
+    assert!(!row.detail.contains(&c.token));
+    assert!(matches!(
+        admin::scim_clients::add(&k.idp, &a, "workday").await,
+        Err(AdminError::Conflict {
+            entity: Entity::ScimClient,
+            ..
+        })
+    ));
+    let n = audit_len(&k).await;
+    admin::scim_clients::revoke(&k.idp, &a, "workday")
+        .await
+        .unwrap();
+    one_row(&k, n, "admin.scim_client.revoke", &a).await;
+    // The name is free again once revoked.
+    admin::scim_clients::add(&k.idp, &a, "workday")
+        .await
+        .unwrap();
+
+    // A user's record, as a whole new state: one row listing the changed fields.
+    let demo = k.demo_user().await;
+    let mut record = admin::users::UserRecord::of(&demo);
+    record.profile.0.insert("department".into(), "Ops".into());
+    record.external_id = Some("E-1".into());
+    let n = audit_len(&k).await;
+    let after = admin::users::update(&k.idp, &a, &demo.id, record.clone())
+        .await
+        .unwrap();
+    let row = one_row(&k, n, "admin.user.update", &a).await;
+    assert_eq!(row.detail, "fields: department, external_id");
+    assert_eq!(after.profile.get("department"), "Ops");
+    // The same state again writes nothing.
+    let n = audit_len(&k).await;
+    admin::users::update(&k.idp, &a, &demo.id, record.clone())
+        .await
+        .unwrap();
+    assert_eq!(audit_len(&k).await, n);
+
+    // Groups: rename and external id in one row, delete in one row.
+    let n = audit_len(&k).await;
+    admin::groups::add(&k.idp, &a, "Temp").await.unwrap();
+    one_row(&k, n, "admin.group.add", &a).await;
+    let n = audit_len(&k).await;
+    admin::groups::update(&k.idp, &a, "Temp", "Temporary", Some("G-1"))
+        .await
+        .unwrap();
+    one_row(&k, n, "admin.group.update", &a).await;
+    let n = audit_len(&k).await;
+    admin::groups::delete(&k.idp, &a, "Temporary")
+        .await
+        .unwrap();
+    one_row(&k, n, "admin.group.delete", &a).await;
+
+    // Refusals: a typed error and nothing written.
+    let before = snapshot(&k).await;
+    let bad = |f: fn(&mut admin::users::UserRecord)| {
+        let mut r = record.clone();
+        f(&mut r);
+        r
+    };
+    for r in [
+        bad(|r| r.email = "nope".into()),
+        bad(|r| r.username = "has space".into()),
+        bad(|r| r.first_name = "x".repeat(101)),
+        bad(|r| {
+            r.profile.0.insert("shoe_size".into(), "44".into());
+        }),
+        bad(|r| {
+            r.profile.0.insert("work_phone".into(), "call me".into());
+        }),
+        bad(|r| r.external_id = Some("a\u{0}b".into())),
+    ] {
+        assert!(
+            matches!(
+                admin::users::update(&k.idp, &a, &demo.id, r.clone()).await,
+                Err(AdminError::Invalid { .. })
+            ),
+            "{r:?}"
+        );
+    }
+    assert!(matches!(
+        admin::users::update(&k.idp, &a, "no-such-id", record.clone()).await,
+        Err(AdminError::NotFound { .. })
+    ));
+    assert!(matches!(
+        admin::scim_clients::add(&k.idp, &a, "bad name!").await,
+        Err(AdminError::Invalid { .. })
+    ));
+    assert!(matches!(
+        admin::scim_clients::revoke(&k.idp, &a, "nobody").await,
+        Err(AdminError::NotFound {
+            entity: Entity::ScimClient,
+            ..
+        })
+    ));
+    assert!(matches!(
+        admin::groups::update(&k.idp, &a, "Staff", "", None).await,
+        Err(AdminError::Invalid { .. })
+    ));
+    assert!(matches!(
+        admin::groups::delete(&k.idp, &a, "Nope").await,
+        Err(AdminError::NotFound { .. })
+    ));
+    assert_eq!(snapshot(&k).await, before);
+}

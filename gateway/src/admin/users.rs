@@ -113,7 +113,7 @@ fn user_json(u: &User, groups: &[String]) -> serde_json::Value {
         "id": u.id, "email": u.email, "first_name": u.first_name, "last_name": u.last_name,
         "username": u.username, "locked": u.locked.map(|l| l.as_str()),
         "failed_attempts": u.failed_attempts, "password_changed_at": u.password_changed_at,
-        "groups": groups, "profile": u.profile,
+        "groups": groups, "profile": u.profile, "external_id": u.external_id,
     })
 }
 
@@ -146,6 +146,7 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
                     password,
                     groups,
                     role,
+                    ..Default::default()
                 },
             )
             .await?;
@@ -187,6 +188,9 @@ pub(super) async fn run(idp: &Idp, actor: &Actor, cmd: UserCommand, j: bool) -> 
                     u.failed_attempts,
                     groups.join(", ")
                 );
+                if let Some(e) = &u.external_id {
+                    s.push_str(&format!("\nexternal:  {e}"));
+                }
                 for (k, v) in &u.profile.0 {
                     s.push_str(&format!("\n{k}: {v}"));
                 }

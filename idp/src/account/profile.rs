@@ -80,10 +80,19 @@ impl Idp {
             .filter(|n| before.get(*n).map(String::as_str).unwrap_or("") != new[*n])
             .collect();
         let take = |k: &str| new.get(k).cloned().unwrap_or_default();
+        // Fields the user does not edit (set by an administrator or by
+        // provisioning) are kept as they were.
+        let kept = user
+            .profile
+            .0
+            .iter()
+            .filter(|(k, _)| !PROFILE_FIELDS.iter().any(|(n, _, _)| n == k))
+            .map(|(k, v)| (k.clone(), v.clone()));
         let profile = Profile(
             new.iter()
                 .filter(|(k, v)| !NAME_FIELDS.contains(&k.as_str()) && !v.is_empty())
                 .map(|(k, v)| (k.clone(), v.clone()))
+                .chain(kept)
                 .collect(),
         );
         self.store

@@ -9,14 +9,19 @@ use crate::idp::Idp;
 /// The longest group name, in bytes.
 pub const MAX_NAME: usize = 100;
 
-pub async fn add(idp: &Idp, actor: &Actor, name: &str) -> Result<Group> {
+fn check_name(name: &str) -> Result<&str> {
     let name = name.trim();
-    if name.is_empty() || name.len() > MAX_NAME {
+    if name.is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(AdminError::invalid(
             "name",
             format!("a group name must have 1 to {MAX_NAME} characters"),
         ));
     }
+    Ok(name)
+}
+
+pub async fn add(idp: &Idp, actor: &Actor, name: &str) -> Result<Group> {
+    let name = check_name(name)?;
     let group = idp
         .store
         .create_group(name, crate::clock::now())
@@ -59,4 +64,64 @@ pub async fn remove_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -
         .write(idp, actor)
         .await;
     Ok(removed)
+}
+
+/// Renames the group and sets its external id (`None` clears it); one
+/// audit row when anything changed.
+pub async fn update(
+    idp: &Idp,
+    actor: &Actor,
+    group: &str,
+    new_name: &str,
+    external_id: Option<&str>,
+) -> Result<Group> {
+    let g = lookup::group(idp, group).await?;
+    let new_name = check_name(new_name)?;
+    if external_id.is_some_and(|e| {
+        e.is_empty()
+            || e.chars().count() > super::users::MAX_EXTERNAL_ID
+            || e.chars().any(char::is_control)
+    }) {
+        return Err(AdminError::invalid(
+            "external_id",
+            "external_id: 1 to 255 characters, no control characters",
+        ));
+    }
+    let current = idp.store.scim_group(&g.id).await?;
+    let old_external = current.and_then(|c| c.external_id);
+    let mut changed = Vec::new();
+    if new_name != g.name {
+        idp.store
+            .rename_group(&g.id, new_name)
+            .await
+            .map_err(conflict_on(Entity::Group, new_name))?;
+        changed.push(format!("renamed {} to {new_name}", g.name));
+    }
+    if old_external.as_deref() != external_id {
+        idp.store.set_group_external_id(&g.id, external_id).await?;
+        changed.push("external_id".into());
+    }
+    if !changed.is_empty() {
+        Record::new("admin.group.update")
+            .subject(new_name)
+            .detail(changed.join("; "))
+            .write(idp, actor)
+            .await;
+    }
+    Ok(Group {
+        id: g.id,
+        name: new_name.to_string(),
+    })
+}
+
+/// Deletes the group; its members lose what it granted at once.
+pub async fn delete(idp: &Idp, actor: &Actor, group: &str) -> Result<()> {
+    let g = lookup::group(idp, group).await?;
+    idp.store.delete_group(&g.id).await?;
+    Record::new("admin.group.delete")
+        .subject(&g.name)
+        .detail(g.name.clone())
+        .write(idp, actor)
+        .await;
+    Ok(())
 }

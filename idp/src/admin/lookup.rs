@@ -31,3 +31,11 @@ pub async fn group(idp: &Idp, name: &str) -> Result<Group> {
         .await?
         .ok_or_else(|| AdminError::not_found(Entity::Group, name))
 }
+
+/// The user with this id, or [`AdminError::NotFound`].
+pub async fn user_by_id(idp: &Idp, id: &str) -> Result<User> {
+    idp.store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| AdminError::not_found(Entity::User, id))
+}

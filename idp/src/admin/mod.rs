@@ -15,6 +15,7 @@ pub mod lookup;
 pub mod oidc;
 pub mod roles;
 pub mod saml;
+pub mod scim_clients;
 pub mod settings;
 pub mod users;
 
@@ -74,6 +75,9 @@ pub enum Entity {
     Application,
     OidcClient,
     SamlSp,
+    /// A user named by their username rather than their email.
+    Username,
+    ScimClient,
 }
 
 impl Entity {
@@ -85,6 +89,8 @@ impl Entity {
             Self::Application => ("application", "name"),
             Self::OidcClient => ("client", "id"),
             Self::SamlSp => ("service provider", "entity ID"),
+            Self::Username => ("user", "username"),
+            Self::ScimClient => ("SCIM client", "name"),
         }
     }
 }

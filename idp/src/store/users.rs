@@ -19,11 +19,13 @@ pub struct NewUser {
 macro_rules! user_columns {
     () => {
         "id, email, first_name, last_name, username, profile, password_hash, \
-         password_changed_at, failed_attempts, locked_reason, created_at, admin_role"
+         password_changed_at, failed_attempts, locked_reason, created_at, admin_role, external_id"
     };
 }
+// One column list for every query that reads users whole (`user_from_row`).
+pub(super) use user_columns;
 
-fn user_from_row(row: &super::Row) -> Result<User> {
+pub(super) fn user_from_row(row: &super::Row) -> Result<User> {
     let profile: String = row.try_get("profile")?;
     let locked: Option<String> = row.try_get("locked_reason")?;
     Ok(User {
@@ -43,6 +45,7 @@ fn user_from_row(row: &super::Row) -> Result<User> {
             .try_get::<Option<String>, _>("admin_role")?
             .as_deref()
             .and_then(crate::roles::Role::parse),
+        external_id: row.try_get("external_id")?,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod render;
 mod reset;
 pub mod return_to;
 mod saml;
+mod scim;
 mod security;
 mod webauthn;
 
@@ -170,6 +171,9 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .merge(oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
         .merge(saml::routes())
+        // Provisioning clients authenticate with a bearer token, never a
+        // cookie: outside CSRF.
+        .merge(scim::routes(portal.clone()))
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
         .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
