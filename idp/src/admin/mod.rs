@@ -11,6 +11,7 @@ pub mod apps;
 pub mod audit;
 pub mod groups;
 pub mod keys;
+pub mod ldap_accounts;
 pub mod lookup;
 pub mod oidc;
 pub mod saml;

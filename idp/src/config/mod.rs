@@ -344,6 +344,8 @@ pub struct IdpConfig {
     pub reset: ResetConfig,
     /// `[federation]`: upstream OIDC providers and SAML IdPs by email domain.
     pub federation: crate::federation::config::FederationConfig,
+    /// `[ldap]`: the read-only LDAP interface.
+    pub ldap: crate::ldap::LdapConfig,
 }
 
 impl IdpConfig {
@@ -367,6 +369,7 @@ impl IdpConfig {
             mail: MailConfig::default(),
             reset: ResetConfig::default(),
             federation: crate::federation::config::FederationConfig::default(),
+            ldap: crate::ldap::LdapConfig::default(),
         }
     }
 
@@ -484,6 +487,7 @@ impl IdpConfig {
         self.oidc.validate()?;
         self.saml.validate()?;
         self.federation.validate()?;
+        self.ldap.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }
