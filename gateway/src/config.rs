@@ -42,6 +42,8 @@ struct FileConfig {
     saml: idp::saml::SamlConfig,
     #[serde(default)]
     federation: idp::federation::FederationConfig,
+    #[serde(default)]
+    ldap: idp::ldap::LdapConfig,
 }
 
 /// `[gateway]`
@@ -261,6 +263,7 @@ impl Config {
                     }
                     f
                 },
+                ldap: file.ldap,
             },
             server,
             log: file.log,

@@ -5,6 +5,7 @@
 
 mod apps;
 mod groups;
+mod ldap;
 mod oidc;
 mod saml;
 mod settings;
@@ -47,6 +48,9 @@ enum AdminCommand {
     /// SAML service providers kept in the store: add, import-metadata, list, remove.
     #[command(subcommand, name = "saml-sps")]
     SamlSps(Box<saml::SpCommand>),
+    /// LDAP service accounts: add, list, revoke.
+    #[command(subcommand, name = "ldap-accounts")]
+    LdapAccounts(ldap::LdapAccountCommand),
     /// The newest audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -92,6 +96,7 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Clients(cmd) => oidc::clients(idp, &actor, *cmd, j).await,
         AdminCommand::Keys(cmd) => oidc::keys(idp, &actor, cmd, j).await,
         AdminCommand::SamlSps(cmd) => saml::sps(idp, &actor, *cmd, j).await,
+        AdminCommand::LdapAccounts(cmd) => ldap::run(idp, &actor, cmd, j).await,
         AdminCommand::Audit { limit } => audit(idp, limit, j).await,
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{Actor, AdminError, Record, Result};
+use super::{Actor, AdminError, Entity, Record, Result};
 use crate::crypto;
 use crate::idp::Idp;
 use crate::ldap::Grants;
@@ -65,13 +65,7 @@ pub async fn add(idp: &Idp, actor: &Actor, name: &str, grants: &str) -> Result<N
     idp.store
         .add_ldap_account(&name, &crypto::sha256_hex(key.as_bytes()), grants.as_str(), now)
         .await
-        .map_err(|e| match e {
-            crate::error::Error::Conflict(_) => AdminError::Invalid {
-                field: Some("name".into()),
-                message: format!("an LDAP account named {name:?} exists or was revoked"),
-            },
-            e => e.into(),
-        })?;
+        .map_err(super::conflict_on(Entity::LdapAccount, &name))?;
     Record::new("admin.ldap_account.add")
         .subject(&name)
         .detail(format!("grants: {}", grants.as_str()))
@@ -109,10 +103,7 @@ pub async fn revoke(idp: &Idp, actor: &Actor, name: &str) -> Result<()> {
         .revoke_ldap_account(&name, crate::clock::now())
         .await?
     {
-        return Err(AdminError::Invalid {
-            field: Some("name".into()),
-            message: format!("no live LDAP account named {name:?}"),
-        });
+        return Err(AdminError::not_found(Entity::LdapAccount, &name));
     }
     Record::new("admin.ldap_account.revoke")
         .subject(&name)

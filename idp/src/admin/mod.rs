@@ -74,6 +74,7 @@ pub enum Entity {
     Application,
     OidcClient,
     SamlSp,
+    LdapAccount,
 }
 
 impl Entity {
@@ -85,6 +86,7 @@ impl Entity {
             Self::Application => ("application", "name"),
             Self::OidcClient => ("client", "id"),
             Self::SamlSp => ("service provider", "entity ID"),
+            Self::LdapAccount => ("LDAP service account", "name"),
         }
     }
 }

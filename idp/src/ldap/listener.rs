@@ -85,7 +85,7 @@ pub async fn start(engine: Engine, tls: Option<TlsAcceptor>) -> Result<Running, 
             .map_err(|source| ListenError::Bind { key, addr, source })?;
         let local = listener.local_addr().map_err(|source| ListenError::Bind { key, addr, source })?;
         addrs.push((kind, local));
-        tracing::info!(%local, ?kind, "LDAP listening");
+        tracing::debug!(%local, ?kind, "LDAP listening");
         tasks.push(tokio::spawn(accept_loop(
             listener,
             kind,

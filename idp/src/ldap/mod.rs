@@ -257,7 +257,8 @@ impl Engine {
         let locked_out = conn.tls_required && !conn.tls;
         match op {
             LdapOp::BindRequest(req) => {
-                if locked_out {
+                let anonymous = matches!(&req.cred, ldap3_proto::proto::LdapBindCred::Simple(pw) if pw.is_empty());
+                if locked_out && !anonymous {
                     // Not even a failed bind: no password travels in clear.
                     conn.identity = Identity::Nobody;
                     return reply(LdapOp::BindResponse(bind::response(Err(

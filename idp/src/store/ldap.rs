@@ -153,12 +153,14 @@ impl Store {
     /// The owner's POSIX number, giving out the next free one (from `first`
     /// up) on first use. Numbers are never reused: the highest ever given is
     /// the floor, whether or not its owner still exists. Instances racing
-    /// for the same number retry; the unique key decides.
+    /// for the same number retry; the unique key decides. (`WHERE true`:
+    /// SQLite cannot tell an upsert's `ON` from a join's after a bare
+    /// `SELECT ... FROM`.)
     pub async fn allocate_posix_id(&self, kind: PosixKind, owner_id: &str, first: i64) -> Result<i64> {
         for _ in 0..16 {
             sqlx::query(
                 "INSERT INTO posix_ids (owner_kind, owner_id, number) \
-                 SELECT $1, $2, COALESCE(MAX(number) + 1, $3) FROM posix_ids \
+                 SELECT $1, $2, COALESCE(MAX(number) + 1, $3) FROM posix_ids WHERE true \
                  ON CONFLICT DO NOTHING",
             )
             .bind(kind.as_str())
