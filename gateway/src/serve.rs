@@ -319,11 +319,9 @@ async fn start_ldap(
     .with_no_client_auth()
     .with_cert_resolver(resolver);
     let engine = idp::ldap::Engine::new(idp.clone())?;
-    let running = idp::ldap::listener::start(
-        engine,
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),
-    )
-    .await?;
+    let running =
+        idp::ldap::listener::start(engine, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+            .await?;
     for (kind, addr) in &running.addrs {
         tracing::info!(%addr, ?kind, base_dn = %config.idp.ldap.base_dn, "LDAP is ready");
     }

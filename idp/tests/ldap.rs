@@ -17,7 +17,8 @@ const BASE: &str = "dc=example,dc=com";
 const DEMO_DN: &str = "mail=demo@example.com,ou=users,dc=example,dc=com";
 const BOB: &str = "bob@example.com";
 const BOB_DN: &str = "mail=bob@example.com,ou=users,dc=example,dc=com";
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ1A577fUs5kM0MTW8CYwItCdVbAPb4AeMp1RKAGzzYF alice@laptop";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ1A577fUs5kM0MTW8CYwItCdVbAPb4AeMp1RKAGzzYF alice@laptop";
 
 // Result codes (RFC 4511 appendix A).
 const INVALID_CREDENTIALS: u32 = 49;
@@ -152,19 +153,39 @@ async fn a_user_binds_with_their_password_and_not_with_a_wrong_one() {
     assert_eq!(whoami(&mut ldap).await, format!("dn:{DEMO_DN}"));
     // The bare email and the uid form name the same account.
     assert!(d.bind(DEMO_EMAIL, DEMO_PASSWORD).await.is_ok());
-    assert!(d.bind("uid=bob,ou=users,dc=example,dc=com", DEMO_PASSWORD).await.is_ok());
+    assert!(
+        d.bind("uid=bob,ou=users,dc=example,dc=com", DEMO_PASSWORD)
+            .await
+            .is_ok()
+    );
 
-    assert_eq!(d.bind(DEMO_DN, "Wrong-Passw0rd!").await.err(), Some(INVALID_CREDENTIALS));
     assert_eq!(
-        d.bind("mail=nobody@example.com,ou=users,dc=example,dc=com", DEMO_PASSWORD).await.err(),
+        d.bind(DEMO_DN, "Wrong-Passw0rd!").await.err(),
+        Some(INVALID_CREDENTIALS)
+    );
+    assert_eq!(
+        d.bind(
+            "mail=nobody@example.com,ou=users,dc=example,dc=com",
+            DEMO_PASSWORD
+        )
+        .await
+        .err(),
         Some(INVALID_CREDENTIALS),
         "an unknown account answers like a wrong password"
     );
     // A DN with no password is an unauthenticated bind: never a success.
     assert_eq!(d.bind(DEMO_DN, "").await.err(), Some(UNWILLING));
     let events = d.k.audit_events().await;
-    assert!(events.iter().any(|(e, o)| e == "ldap.bind" && o == "success"));
-    assert!(events.iter().any(|(e, o)| e == "ldap.bind" && o == "failure"));
+    assert!(
+        events
+            .iter()
+            .any(|(e, o)| e == "ldap.bind" && o == "success")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(e, o)| e == "ldap.bind" && o == "failure")
+    );
 }
 
 #[tokio::test]
@@ -173,13 +194,23 @@ async fn wrong_binds_count_toward_the_portal_lockout() {
     d.k.set("lockout.mode", "hard").await;
     d.k.set("lockout.threshold", "3").await;
     for _ in 0..3 {
-        assert_eq!(d.bind(DEMO_DN, "Wrong-Passw0rd!").await.err(), Some(INVALID_CREDENTIALS));
+        assert_eq!(
+            d.bind(DEMO_DN, "Wrong-Passw0rd!").await.err(),
+            Some(INVALID_CREDENTIALS)
+        );
     }
     // Locked by LDAP binds: the portal refuses the right password too...
-    let portal = d.k.idp.sign_in(DEMO_EMAIL, DEMO_PASSWORD, None).await.unwrap();
+    let portal =
+        d.k.idp
+            .sign_in(DEMO_EMAIL, DEMO_PASSWORD, None)
+            .await
+            .unwrap();
     assert!(matches!(portal, idp::sign_in::SignIn::Locked), "{portal:?}");
     // ...and so does LDAP, while another account still binds.
-    assert_eq!(d.bind(DEMO_DN, DEMO_PASSWORD).await.err(), Some(INVALID_CREDENTIALS));
+    assert_eq!(
+        d.bind(DEMO_DN, DEMO_PASSWORD).await.err(),
+        Some(INVALID_CREDENTIALS)
+    );
     assert!(d.bind(BOB_DN, DEMO_PASSWORD).await.is_ok());
 }
 
@@ -188,17 +219,31 @@ async fn locked_and_deleted_users_cannot_bind_and_a_new_password_counts_at_once(
     let d = directory(|_| {}).await;
     let actor = support::admin_actor();
     assert!(d.bind(BOB_DN, DEMO_PASSWORD).await.is_ok());
-    idp::admin::users::lock(&d.k.idp, &actor, BOB).await.unwrap();
-    assert_eq!(d.bind(BOB_DN, DEMO_PASSWORD).await.err(), Some(INVALID_CREDENTIALS));
-    idp::admin::users::unlock(&d.k.idp, &actor, BOB).await.unwrap();
+    idp::admin::users::lock(&d.k.idp, &actor, BOB)
+        .await
+        .unwrap();
+    assert_eq!(
+        d.bind(BOB_DN, DEMO_PASSWORD).await.err(),
+        Some(INVALID_CREDENTIALS)
+    );
+    idp::admin::users::unlock(&d.k.idp, &actor, BOB)
+        .await
+        .unwrap();
     assert!(d.bind(BOB_DN, DEMO_PASSWORD).await.is_ok());
 
     let fresh = "Green-Valley-9153!";
-    idp::admin::users::set_password(&d.k.idp, &actor, BOB, fresh).await.unwrap();
-    assert_eq!(d.bind(BOB_DN, DEMO_PASSWORD).await.err(), Some(INVALID_CREDENTIALS));
+    idp::admin::users::set_password(&d.k.idp, &actor, BOB, fresh)
+        .await
+        .unwrap();
+    assert_eq!(
+        d.bind(BOB_DN, DEMO_PASSWORD).await.err(),
+        Some(INVALID_CREDENTIALS)
+    );
     assert!(d.bind(BOB_DN, fresh).await.is_ok());
 
-    idp::admin::users::delete(&d.k.idp, &actor, BOB).await.unwrap();
+    idp::admin::users::delete(&d.k.idp, &actor, BOB)
+        .await
+        .unwrap();
     assert_eq!(d.bind(BOB_DN, fresh).await.err(), Some(INVALID_CREDENTIALS));
 }
 
@@ -213,7 +258,12 @@ async fn anonymous_binds_are_refused_unless_configured() {
         Some(INSUFFICIENT_ACCESS)
     );
     let res = ldap
-        .search("", Scope::Base, "(objectClass=*)", vec!["namingContexts", "supportedControl"])
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["namingContexts", "supportedControl"],
+        )
         .await
         .unwrap()
         .success()
@@ -239,28 +289,51 @@ async fn a_user_reads_themselves_in_full_and_others_basics_only() {
         .await
         .unwrap();
     let bob = d.k.idp.user_by_email(BOB).await.unwrap();
-    d.k.idp.add_ssh_key(&bob, "laptop", KEY, None, 0).await.unwrap();
+    d.k.idp
+        .add_ssh_key(&bob, "laptop", KEY, None, 0)
+        .await
+        .unwrap();
     let mut ldap = d.bind(DEMO_DN, DEMO_PASSWORD).await.unwrap();
-    let all = search(&mut ldap, BASE, "(objectClass=inetOrgPerson)", &["*"]).await.unwrap();
+    let all = search(&mut ldap, BASE, "(objectClass=inetOrgPerson)", &["*"])
+        .await
+        .unwrap();
     let me = by_dn(&all, DEMO_DN).unwrap();
     assert_eq!(attr(me, "sshPublicKey"), vec![KEY]);
     assert_eq!(attr(me, "telephoneNumber"), vec!["+1 555 0100"]);
-    assert_eq!(attr(me, "memberOf"), vec!["cn=Staff,ou=groups,dc=example,dc=com"]);
+    assert_eq!(
+        attr(me, "memberOf"),
+        vec!["cn=Staff,ou=groups,dc=example,dc=com"]
+    );
     let other = by_dn(&all, BOB_DN).unwrap();
     assert_eq!(attr(other, "cn"), vec!["Bob Stone"]);
     assert!(attr(other, "sshPublicKey").is_empty(), "not a basic");
     // A filter sees only what may be read: it cannot probe a hidden value.
-    let probe = search(&mut ldap, BASE, "(sshPublicKey=*)", &["uid"]).await.unwrap();
-    assert_eq!(probe.iter().map(|e| e.dn.as_str()).collect::<Vec<_>>(), vec![DEMO_DN]);
+    let probe = search(&mut ldap, BASE, "(sshPublicKey=*)", &["uid"])
+        .await
+        .unwrap();
+    assert_eq!(
+        probe.iter().map(|e| e.dn.as_str()).collect::<Vec<_>>(),
+        vec![DEMO_DN]
+    );
 
     // Groups with their members, and memberOf.
-    let groups = search(&mut ldap, "ou=groups,dc=example,dc=com", "(cn=Staff)", &["member", "gidNumber"])
-        .await
-        .unwrap();
+    let groups = search(
+        &mut ldap,
+        "ou=groups,dc=example,dc=com",
+        "(cn=Staff)",
+        &["member", "gidNumber"],
+    )
+    .await
+    .unwrap();
     assert_eq!(attr(&groups[0], "member"), vec![DEMO_DN]);
-    let staff = search(&mut ldap, BASE, "(memberOf=cn=staff,ou=groups,dc=example,dc=com)", &["uid"])
-        .await
-        .unwrap();
+    let staff = search(
+        &mut ldap,
+        BASE,
+        "(memberOf=cn=staff,ou=groups,dc=example,dc=com)",
+        &["uid"],
+    )
+    .await
+    .unwrap();
     assert_eq!(staff.len(), 1);
     assert_eq!(staff[0].dn, DEMO_DN);
 }
@@ -269,23 +342,42 @@ async fn a_user_reads_themselves_in_full_and_others_basics_only() {
 async fn filters_are_data_and_searches_stay_under_the_base() {
     let d = directory(|_| {}).await;
     let mut ldap = d.bind(DEMO_DN, DEMO_PASSWORD).await.unwrap();
-    let hit = search(&mut ldap, BASE, "(&(objectClass=person)(|(uid=bo*)(sn=nobody))(!(uid=dreyes)))", &["uid"])
-        .await
-        .unwrap();
-    assert_eq!(hit.iter().map(|e| e.dn.as_str()).collect::<Vec<_>>(), vec![BOB_DN]);
+    let hit = search(
+        &mut ldap,
+        BASE,
+        "(&(objectClass=person)(|(uid=bo*)(sn=nobody))(!(uid=dreyes)))",
+        &["uid"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hit.iter().map(|e| e.dn.as_str()).collect::<Vec<_>>(),
+        vec![BOB_DN]
+    );
     // The classic injection: `*)(uid=*` typed as a value. Escaped by the
     // client, it is a literal value and matches nobody.
     let typed = "*)(uid=*";
     let escaped = ldap3::ldap_escape(typed);
-    let none = search(&mut ldap, BASE, &format!("(uid={escaped})"), &["uid"]).await.unwrap();
+    let none = search(&mut ldap, BASE, &format!("(uid={escaped})"), &["uid"])
+        .await
+        .unwrap();
     assert!(none.is_empty(), "{none:?}");
 
     assert_eq!(
-        search(&mut ldap, "dc=other,dc=com", "(objectClass=*)", &[]).await.err(),
+        search(&mut ldap, "dc=other,dc=com", "(objectClass=*)", &[])
+            .await
+            .err(),
         Some(NO_SUCH_OBJECT)
     );
     assert_eq!(
-        search(&mut ldap, "ou=nothing,dc=example,dc=com", "(objectClass=*)", &[]).await.err(),
+        search(
+            &mut ldap,
+            "ou=nothing,dc=example,dc=com",
+            "(objectClass=*)",
+            &[]
+        )
+        .await
+        .err(),
         Some(NO_SUCH_OBJECT)
     );
     // Read-only: writes are refused.
@@ -297,30 +389,58 @@ async fn filters_are_data_and_searches_stay_under_the_base() {
 async fn service_accounts_read_what_their_grant_says() {
     let d = directory(|_| {}).await;
     let bob = d.k.idp.user_by_email(BOB).await.unwrap();
-    d.k.idp.add_ssh_key(&bob, "laptop", KEY, None, 0).await.unwrap();
+    d.k.idp
+        .add_ssh_key(&bob, "laptop", KEY, None, 0)
+        .await
+        .unwrap();
     let (dn, key) = d.service("sshd", "users").await;
     assert_eq!(dn, "cn=sshd,ou=services,dc=example,dc=com");
     let mut ldap = d.bind(&dn, &key).await.unwrap();
     assert_eq!(whoami(&mut ldap).await, format!("dn:{dn}"));
     // What an AuthorizedKeysCommand asks.
-    let found = search(&mut ldap, "ou=users,dc=example,dc=com", "(&(objectClass=posixAccount)(uid=bob))", &["sshPublicKey"])
+    let found = search(
+        &mut ldap,
+        "ou=users,dc=example,dc=com",
+        "(&(objectClass=posixAccount)(uid=bob))",
+        &["sshPublicKey"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr(&found[0], "sshPublicKey"), vec![KEY]);
+    let groups = search(&mut ldap, BASE, "(objectClass=groupOfNames)", &["cn"])
         .await
         .unwrap();
-    assert_eq!(attr(&found[0], "sshPublicKey"), vec![KEY]);
-    let groups = search(&mut ldap, BASE, "(objectClass=groupOfNames)", &["cn"]).await.unwrap();
     assert!(groups.is_empty(), "no groups grant");
 
     let (gdn, gkey) = d.service("nas", "groups").await;
     let mut g = d.bind(&gdn, &gkey).await.unwrap();
-    assert!(search(&mut g, BASE, "(uid=*)", &[]).await.unwrap().is_empty(), "no users grant");
-    assert_eq!(search(&mut g, BASE, "(cn=Staff)", &[]).await.unwrap().len(), 1);
+    assert!(
+        search(&mut g, BASE, "(uid=*)", &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "no users grant"
+    );
+    assert_eq!(
+        search(&mut g, BASE, "(cn=Staff)", &[]).await.unwrap().len(),
+        1
+    );
 
     // Negative twins: a wrong key, and a revoked account.
-    assert_eq!(d.bind(&dn, "pcl_ldap_wrong").await.err(), Some(INVALID_CREDENTIALS));
-    idp::admin::ldap_accounts::revoke(&d.k.idp, &support::admin_actor(), "sshd").await.unwrap();
+    assert_eq!(
+        d.bind(&dn, "pcl_ldap_wrong").await.err(),
+        Some(INVALID_CREDENTIALS)
+    );
+    idp::admin::ldap_accounts::revoke(&d.k.idp, &support::admin_actor(), "sshd")
+        .await
+        .unwrap();
     assert_eq!(d.bind(&dn, &key).await.err(), Some(INVALID_CREDENTIALS));
     let listed = idp::admin::ldap_accounts::list(&d.k.idp).await.unwrap();
-    assert!(listed.iter().any(|a| a.name == "sshd" && a.revoked_at.is_some()));
+    assert!(
+        listed
+            .iter()
+            .any(|a| a.name == "sshd" && a.revoked_at.is_some())
+    );
     let events = d.k.audit_events().await;
     assert!(events.iter().any(|(e, _)| e == "admin.ldap_account.add"));
     assert!(events.iter().any(|(e, _)| e == "admin.ldap_account.revoke"));
@@ -368,7 +488,11 @@ async fn paged_results_return_every_entry_once_in_pages() {
     }
     assert_eq!(stream.finish().await.rc, 0);
     assert_eq!(seen.len(), 7, "{seen:?}");
-    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 7, "no entry twice");
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        7,
+        "no entry twice"
+    );
 
     // A size limit below the number of hits: sizeLimitExceeded (4).
     let res = ldap
@@ -390,16 +514,33 @@ async fn posix_ids_are_stable_and_never_reused() {
             .map(|e| (e.dn.clone(), attr(e, "uidNumber").concat()))
             .collect()
     };
-    let first = search(&mut ldap, BASE, "(objectClass=posixAccount)", &["uidNumber", "gidNumber", "homeDirectory"])
-        .await
-        .unwrap();
+    let first = search(
+        &mut ldap,
+        BASE,
+        "(objectClass=posixAccount)",
+        &["uidNumber", "gidNumber", "homeDirectory"],
+    )
+    .await
+    .unwrap();
     assert_eq!(first.len(), 2);
-    assert_eq!(attr(by_dn(&first, BOB_DN).unwrap(), "homeDirectory"), vec!["/home/bob"]);
-    let again = search(&mut ldap, BASE, "(objectClass=posixAccount)", &["uidNumber"]).await.unwrap();
+    assert_eq!(
+        attr(by_dn(&first, BOB_DN).unwrap(), "homeDirectory"),
+        vec!["/home/bob"]
+    );
+    let again = search(
+        &mut ldap,
+        BASE,
+        "(objectClass=posixAccount)",
+        &["uidNumber"],
+    )
+    .await
+    .unwrap();
     assert_eq!(ids(&first), ids(&again));
     let bob_number = attr(by_dn(&first, BOB_DN).unwrap(), "uidNumber").concat();
 
-    idp::admin::users::delete(&d.k.idp, &support::admin_actor(), BOB).await.unwrap();
+    idp::admin::users::delete(&d.k.idp, &support::admin_actor(), BOB)
+        .await
+        .unwrap();
     idp::admin::users::add(
         &d.k.idp,
         &support::admin_actor(),
@@ -410,17 +551,40 @@ async fn posix_ids_are_stable_and_never_reused() {
     )
     .await
     .unwrap();
-    let after = search(&mut ldap, BASE, "(objectClass=posixAccount)", &["uidNumber"]).await.unwrap();
-    let numbers: Vec<String> = after.iter().map(|e| attr(e, "uidNumber").concat()).collect();
-    assert!(!numbers.contains(&bob_number), "{numbers:?} reuses {bob_number}");
-    let groups = search(&mut ldap, BASE, "(objectClass=posixGroup)", &["gidNumber"]).await.unwrap();
+    let after = search(
+        &mut ldap,
+        BASE,
+        "(objectClass=posixAccount)",
+        &["uidNumber"],
+    )
+    .await
+    .unwrap();
+    let numbers: Vec<String> = after
+        .iter()
+        .map(|e| attr(e, "uidNumber").concat())
+        .collect();
+    assert!(
+        !numbers.contains(&bob_number),
+        "{numbers:?} reuses {bob_number}"
+    );
+    let groups = search(&mut ldap, BASE, "(objectClass=posixGroup)", &["gidNumber"])
+        .await
+        .unwrap();
     let gid = attr(&groups[0], "gidNumber").concat();
-    assert!(!numbers.contains(&gid), "one number space for users and groups");
+    assert!(
+        !numbers.contains(&gid),
+        "one number space for users and groups"
+    );
 
     // Without `posix`, no POSIX attributes.
     let plain = directory(|c| c.posix = false).await;
     let mut ldap = plain.bind(DEMO_DN, DEMO_PASSWORD).await.unwrap();
-    assert!(search(&mut ldap, BASE, "(objectClass=posixAccount)", &[]).await.unwrap().is_empty());
+    assert!(
+        search(&mut ldap, BASE, "(objectClass=posixAccount)", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn oath(secret: &str, at: i64) -> String {
@@ -436,18 +600,38 @@ async fn with_mfa_required_a_totp_user_types_the_code_after_the_password() {
     let d = directory(|c| c.require_mfa = true).await;
     let demo = d.k.demo_user().await;
     assert!(d.k.idp.begin_totp(&demo).await.unwrap());
-    let key = d.k.idp.totp_enrolment(&demo).await.unwrap().unwrap().key_base32;
+    let key =
+        d.k.idp
+            .totp_enrolment(&demo)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_base32;
     let now = idp::clock::now();
-    assert!(d.k.idp.confirm_totp(&demo, &oath(&key, now), None).await.unwrap());
+    assert!(
+        d.k.idp
+            .confirm_totp(&demo, &oath(&key, now), None)
+            .await
+            .unwrap()
+    );
     // The password alone no longer binds; nor does a wrong code.
-    assert_eq!(d.bind(DEMO_DN, DEMO_PASSWORD).await.err(), Some(INVALID_CREDENTIALS));
     assert_eq!(
-        d.bind(DEMO_DN, &format!("{DEMO_PASSWORD}000000")).await.err(),
+        d.bind(DEMO_DN, DEMO_PASSWORD).await.err(),
+        Some(INVALID_CREDENTIALS)
+    );
+    assert_eq!(
+        d.bind(DEMO_DN, &format!("{DEMO_PASSWORD}000000"))
+            .await
+            .err(),
         Some(INVALID_CREDENTIALS)
     );
     // The enrolment used the current step; the next one binds.
     let code = oath(&key, now + 30);
-    assert!(d.bind(DEMO_DN, &format!("{DEMO_PASSWORD}{code}")).await.is_ok());
+    assert!(
+        d.bind(DEMO_DN, &format!("{DEMO_PASSWORD}{code}"))
+            .await
+            .is_ok()
+    );
     // A user without an app binds with the password alone.
     assert!(d.bind(BOB_DN, DEMO_PASSWORD).await.is_ok());
 }
@@ -462,7 +646,12 @@ async fn the_starttls_listener_takes_no_password_in_clear() {
     assert_eq!(res.rc, CONFIDENTIALITY_REQUIRED);
     // The rootDSE is still there, so a client can see StartTLS is offered.
     let res = ldap
-        .search("", Scope::Base, "(objectClass=*)", vec!["supportedExtension"])
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["supportedExtension"],
+        )
         .await
         .unwrap()
         .success()
@@ -481,11 +670,17 @@ async fn an_oversized_message_closes_the_connection() {
     let big = format!("(uid={})", "a".repeat(6000));
     let res = ldap.search(BASE, Scope::Subtree, &big, vec!["uid"]).await;
     assert!(res.is_err() || res.unwrap().1.rc != 0, "refused");
-    assert!(ldap.simple_bind(DEMO_DN, DEMO_PASSWORD).await.is_err(), "and closed");
+    assert!(
+        ldap.simple_bind(DEMO_DN, DEMO_PASSWORD).await.is_err(),
+        "and closed"
+    );
     // Once bound the same search fits, and a larger one than
     // max_message_bytes closes the connection.
     let mut ldap = d.bind(DEMO_DN, DEMO_PASSWORD).await.unwrap();
-    assert_eq!(search(&mut ldap, BASE, &big, &["uid"]).await.unwrap().len(), 0);
+    assert_eq!(
+        search(&mut ldap, BASE, &big, &["uid"]).await.unwrap().len(),
+        0
+    );
     let huge = format!("(uid={})", "a".repeat(70_000));
     let res = ldap.search(BASE, Scope::Subtree, &huge, vec!["uid"]).await;
     assert!(res.is_err() || res.unwrap().1.rc != 0, "refused");

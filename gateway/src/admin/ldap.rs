@@ -48,7 +48,11 @@ pub(super) async fn run(
                             a.name,
                             a.grants,
                             a.bind_dn,
-                            if a.revoked_at.is_some() { "revoked" } else { "active" }
+                            if a.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
                         )
                     })
                     .collect::<Vec<_>>()

@@ -63,7 +63,12 @@ pub async fn add(idp: &Idp, actor: &Actor, name: &str, grants: &str) -> Result<N
     let key = format!("{KEY_PREFIX}{}", crypto::random_token());
     let now = crate::clock::now();
     idp.store
-        .add_ldap_account(&name, &crypto::sha256_hex(key.as_bytes()), grants.as_str(), now)
+        .add_ldap_account(
+            &name,
+            &crypto::sha256_hex(key.as_bytes()),
+            grants.as_str(),
+            now,
+        )
         .await
         .map_err(super::conflict_on(Entity::LdapAccount, &name))?;
     Record::new("admin.ldap_account.add")

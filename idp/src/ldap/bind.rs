@@ -55,12 +55,14 @@ fn target(base: &Dn, name: &str) -> Target {
     };
     let rel = dn.relative_to(base).unwrap_or_default();
     match rel {
-        [(a, v), (ou, branch)] if ou == "ou" => match (a.as_str(), branch.to_lowercase().as_str()) {
-            ("mail", "users") => Target::Email(v.clone()),
-            ("uid", "users") => Target::Username(v.clone()),
-            ("cn", "services") => Target::Service(v.clone()),
-            _ => Target::Unknown(name.to_string()),
-        },
+        [(a, v), (ou, branch)] if ou == "ou" => {
+            match (a.as_str(), branch.to_lowercase().as_str()) {
+                ("mail", "users") => Target::Email(v.clone()),
+                ("uid", "users") => Target::Username(v.clone()),
+                ("cn", "services") => Target::Service(v.clone()),
+                _ => Target::Unknown(name.to_string()),
+            }
+        }
         _ => Target::Unknown(name.to_string()),
     }
 }
@@ -124,7 +126,10 @@ impl Engine {
             && let Some(split) = typed.len().checked_sub(CODE_LEN)
             && typed.is_char_boundary(split)
             && typed[split..].bytes().all(|b| b.is_ascii_digit())
-            && let Some(user) = idp.store.user_by_email(&crate::directory::normalize_email(email)).await?
+            && let Some(user) = idp
+                .store
+                .user_by_email(&crate::directory::normalize_email(email))
+                .await?
             && idp.factors(&user.id).await?.totp
         {
             password = &typed[..split];
@@ -176,7 +181,9 @@ impl Engine {
         audit::record(
             &idp.store,
             now,
-            Event::new("ldap.bind", Outcome::Success).about(&user).ip(ip),
+            Event::new("ldap.bind", Outcome::Success)
+                .about(&user)
+                .ip(ip),
         )
         .await;
         Ok(Identity::User {
@@ -217,12 +224,8 @@ impl Engine {
                 let grants = Grants::parse(&r.grants).unwrap_or_default();
                 Ok(Identity::Service {
                     name: r.name.clone(),
-                    dn: Dn::child(
-                        &Dn::child(&self.base, "ou", "services"),
-                        "cn",
-                        &r.name,
-                    )
-                    .to_string(),
+                    dn: Dn::child(&Dn::child(&self.base, "ou", "services"), "cn", &r.name)
+                        .to_string(),
                     grants,
                 })
             }

@@ -99,14 +99,23 @@ impl LdapConfig {
         .collect();
         for (i, (k, a)) in addrs.iter().enumerate() {
             if addrs[..i].iter().any(|(_, b)| b == a) {
-                return Err(ConfigError::new(*k, format!("{a} is already used by another LDAP listener")));
+                return Err(ConfigError::new(
+                    *k,
+                    format!("{a} is already used by another LDAP listener"),
+                ));
             }
         }
         if !self.home_prefix.starts_with('/') {
-            return Err(ConfigError::new("ldap.home_prefix", "must be an absolute path"));
+            return Err(ConfigError::new(
+                "ldap.home_prefix",
+                "must be an absolute path",
+            ));
         }
         if !self.login_shell.starts_with('/') {
-            return Err(ConfigError::new("ldap.login_shell", "must be an absolute path"));
+            return Err(ConfigError::new(
+                "ldap.login_shell",
+                "must be an absolute path",
+            ));
         }
         if !(4096..=16 * 1024 * 1024).contains(&self.max_message_bytes) {
             return Err(ConfigError::new(
@@ -115,7 +124,10 @@ impl LdapConfig {
             ));
         }
         if self.max_connections == 0 {
-            return Err(ConfigError::new("ldap.max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "ldap.max_connections",
+                "must be at least 1",
+            ));
         }
         if self.idle_timeout < Duration::from_secs(1) {
             return Err(ConfigError::new("ldap.idle_timeout", "must be at least 1s"));

@@ -117,7 +117,11 @@ impl Dn {
 
     pub fn same(&self, other: &Dn) -> bool {
         self.rdns.len() == other.rdns.len()
-            && self.rdns.iter().zip(&other.rdns).all(|(a, b)| same_rdn(a, b))
+            && self
+                .rdns
+                .iter()
+                .zip(&other.rdns)
+                .all(|(a, b)| same_rdn(a, b))
     }
 }
 
@@ -170,7 +174,10 @@ mod tests {
         let dn = Dn::parse("mail=a\\+b@example.com, OU=users ,dc=example,dc=com").unwrap();
         assert_eq!(dn.rdns[0], ("mail".into(), "a+b@example.com".into()));
         assert_eq!(dn.rdns[1], ("ou".into(), "users".into()));
-        assert_eq!(dn.to_string(), "mail=a\\+b@example.com,ou=users,dc=example,dc=com");
+        assert_eq!(
+            dn.to_string(),
+            "mail=a\\+b@example.com,ou=users,dc=example,dc=com"
+        );
         let hexed = Dn::parse("cn=caf\\c3\\a9,dc=x").unwrap();
         assert_eq!(hexed.rdns[0].1, "café");
         let odd = Dn::parse(&format!("cn={},dc=x", escape(" #a,b=c\\ "))).unwrap();

@@ -74,7 +74,11 @@ pub async fn start(engine: Engine, tls: Option<TlsAcceptor>) -> Result<Running, 
     for (key, kind, addr) in [
         ("ldap.listen", Kind::Ldaps, cfg.listen),
         ("ldap.starttls", Kind::StartTls, cfg.starttls),
-        ("ldap.plain_listen", Kind::Plain, cfg.plain_listen.filter(|_| cfg.allow_plain)),
+        (
+            "ldap.plain_listen",
+            Kind::Plain,
+            cfg.plain_listen.filter(|_| cfg.allow_plain),
+        ),
     ] {
         let Some(addr) = addr else { continue };
         if kind != Kind::Plain && tls.is_none() {
@@ -83,7 +87,10 @@ pub async fn start(engine: Engine, tls: Option<TlsAcceptor>) -> Result<Running, 
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ListenError::Bind { key, addr, source })?;
-        let local = listener.local_addr().map_err(|source| ListenError::Bind { key, addr, source })?;
+        let local =
+            listener
+                .local_addr()
+                .map_err(|source| ListenError::Bind { key, addr, source })?;
         addrs.push((kind, local));
         tracing::debug!(%local, ?kind, "LDAP listening");
         tasks.push(tokio::spawn(accept_loop(

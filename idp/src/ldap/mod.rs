@@ -84,8 +84,15 @@ pub enum Identity {
     Nobody,
     /// An anonymous bind, accepted because `allow_anonymous` is on.
     Anonymous,
-    User { id: String, dn: String },
-    Service { name: String, dn: String, grants: Grants },
+    User {
+        id: String,
+        dn: String,
+    },
+    Service {
+        name: String,
+        dn: String,
+        grants: Grants,
+    },
 }
 
 impl Identity {
@@ -114,7 +121,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(tls: bool, tls_required: bool, starttls_offered: bool, peer: Option<String>) -> Self {
+    pub fn new(
+        tls: bool,
+        tls_required: bool,
+        starttls_offered: bool,
+        peer: Option<String>,
+    ) -> Self {
         Self {
             identity: Identity::Nobody,
             tls,
@@ -277,8 +289,8 @@ impl Engine {
                 next: Next::Close,
             },
             LdapOp::SearchRequest(req) => {
-                let is_root_dse = req.base.is_empty()
-                    && req.scope == ldap3_proto::proto::LdapSearchScope::Base;
+                let is_root_dse =
+                    req.base.is_empty() && req.scope == ldap3_proto::proto::LdapSearchScope::Base;
                 if locked_out && !is_root_dse {
                     return reply(LdapOp::SearchResultDone(err(
                         &LdapError::ConfidentialityRequired,
@@ -351,7 +363,10 @@ impl Engine {
             }
             // A response type sent as a request: nothing sensible follows.
             _ => Reply {
-                messages: vec![disconnect(LdapResultCode::ProtocolError, "unexpected message")],
+                messages: vec![disconnect(
+                    LdapResultCode::ProtocolError,
+                    "unexpected message",
+                )],
                 next: Next::Close,
             },
         }

@@ -61,7 +61,9 @@ fn many(v: &[&str]) -> Vec<String> {
 /// (base, the two branches, users by email, groups by name).
 async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapError> {
     let (see_users, full_users, see_groups) = match who {
-        Identity::Nobody if !engine.config().allow_anonymous => return Err(LdapError::BindRequired),
+        Identity::Nobody if !engine.config().allow_anonymous => {
+            return Err(LdapError::BindRequired);
+        }
         Identity::Nobody | Identity::Anonymous | Identity::User { .. } => (true, false, true),
         Identity::Service { grants, .. } => (grants.users, grants.users, grants.groups),
     };
@@ -106,8 +108,12 @@ async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapErro
     let (user_ids, group_ids) = if cfg.posix {
         (
             posix_numbers(engine, PosixKind::User, users.iter().map(|u| u.id.as_str())).await?,
-            posix_numbers(engine, PosixKind::Group, groups.iter().map(|(g, _)| g.id.as_str()))
-                .await?,
+            posix_numbers(
+                engine,
+                PosixKind::Group,
+                groups.iter().map(|(g, _)| g.id.as_str()),
+            )
+            .await?,
         )
     } else {
         (HashMap::new(), HashMap::new())
@@ -135,7 +141,13 @@ async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapErro
         for u in &users {
             let full = full_users || me == Some(u.id.as_str());
             let uid = uid_of(u);
-            let mut classes = vec!["top", "person", "organizationalPerson", "inetOrgPerson", "ldapPublicKey"];
+            let mut classes = vec![
+                "top",
+                "person",
+                "organizationalPerson",
+                "inetOrgPerson",
+                "ldapPublicKey",
+            ];
             let mut attrs = vec![
                 ("uid", one(uid.clone())),
                 ("mail", one(u.email.clone())),
@@ -253,7 +265,11 @@ fn root_dse(engine: &Engine) -> LdapSearchResultEntry {
 /// Three-valued filter logic (RFC 4511 §4.5.1.7): `None` is Undefined.
 fn matches(f: &LdapFilter, e: &Entry) -> Option<bool> {
     let values = |a: &str| e.get(a).unwrap_or(&[]);
-    let is_dn = |a: &str| ["member", "memberOf"].iter().any(|d| d.eq_ignore_ascii_case(a));
+    let is_dn = |a: &str| {
+        ["member", "memberOf"]
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(a))
+    };
     let eq = |a: &str, want: &str| {
         let want_dn = is_dn(a).then(|| Dn::parse(want).ok()).flatten();
         values(a).iter().any(|v| match &want_dn {
@@ -262,7 +278,9 @@ fn matches(f: &LdapFilter, e: &Entry) -> Option<bool> {
         })
     };
     match f {
-        LdapFilter::And(fs) => fs.iter().try_fold(true, |acc, f| Some(acc && matches(f, e)?)),
+        LdapFilter::And(fs) => fs
+            .iter()
+            .try_fold(true, |acc, f| Some(acc && matches(f, e)?)),
         LdapFilter::Or(fs) => {
             let mut undefined = false;
             for f in fs {
@@ -376,7 +394,10 @@ pub async fn search(
                     (
                         // Only for filtering: the names are fixed above.
                         static_name(&a.atype),
-                        a.vals.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect(),
+                        a.vals
+                            .iter()
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                            .collect(),
                     )
                 })
                 .collect(),
@@ -471,7 +492,11 @@ fn static_name(name: &str) -> &'static str {
         "supportedSASLMechanisms",
         "vendorName",
     ];
-    NAMES.iter().find(|n| **n == name).copied().unwrap_or("objectClass")
+    NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("objectClass")
 }
 
 /// Compares one attribute of one entry the identity may read.
@@ -490,7 +515,10 @@ pub async fn compare(
         .find(|e| e.parsed.same(&dn))
         .ok_or(LdapError::NoSuchObject)?;
     let value = String::from_utf8_lossy(&req.val);
-    Ok(matches(&LdapFilter::Equality(req.atype.clone(), value.into_owned()), entry) == Some(true))
+    Ok(matches(
+        &LdapFilter::Equality(req.atype.clone(), value.into_owned()),
+        entry,
+    ) == Some(true))
 }
 
 #[cfg(test)]
@@ -510,7 +538,7 @@ mod tests {
     }
 
     fn f(s: &str) -> LdapFilter {
-        ldap3_proto::parse_ldap_filter_str(s).unwrap()
+        ldap3_proto::parse_ldap_filter_str(s).unwrap_or_else(|e| panic!("{s}: {e:?}"))
     }
 
     #[test]
@@ -520,10 +548,25 @@ mod tests {
         assert_eq!(matches(&f("(uid=al*)"), &e), Some(true));
         assert_eq!(matches(&f("(uid=*ic*)"), &e), Some(true));
         assert_eq!(matches(&f("(uid=*bob)"), &e), Some(false));
-        assert_eq!(matches(&f("(uid=al\\2a)"), &e), Some(false), "an escaped * is a literal");
-        assert_eq!(matches(&f("(&(objectClass=inetOrgPerson)(!(uid=bob)))"), &e), Some(true));
+        assert_eq!(
+            matches(&f("(uid=al\\2a)"), &e),
+            Some(false),
+            "an escaped * is a literal"
+        );
+        assert_eq!(
+            matches(&f("(&(objectClass=inetOrgPerson)(!(uid=bob)))"), &e),
+            Some(true)
+        );
         assert_eq!(matches(&f("(|(uid=bob)(mail=*))"), &e), Some(false));
-        assert_eq!(matches(&f("(memberOf=CN=staff, ou=Groups,DC=x)"), &e), Some(true));
+        // DN values compare as DNs (the string parser takes no '=' in a value).
+        let dn = LdapFilter::Equality("memberOf".into(), "CN=staff, ou=Groups,DC=x".into());
+        assert_eq!(matches(&dn, &e), Some(true));
+        let undefined = LdapFilter::Not(Box::new(LdapFilter::Extensible(Default::default())));
+        assert_eq!(
+            matches(&undefined, &e),
+            None,
+            "not(undefined) stays undefined"
+        );
         assert_eq!(matches(&f("(uidNumber>=9999)"), &e), Some(true));
         assert_eq!(matches(&f("(uidNumber<=9999)"), &e), Some(false));
         assert_eq!(matches(&f("(telephoneNumber=*)"), &e), Some(false));

@@ -129,11 +129,9 @@ impl Store {
 
     /// Every registered SSH public key as (user id, OpenSSH line), oldest first.
     pub async fn all_ssh_keys(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT user_id, public_key FROM ssh_keys ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT user_id, public_key FROM ssh_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("user_id")?, r.try_get("public_key")?)))
             .collect()
@@ -156,7 +154,12 @@ impl Store {
     /// for the same number retry; the unique key decides. (`WHERE true`:
     /// SQLite cannot tell an upsert's `ON` from a join's after a bare
     /// `SELECT ... FROM`.)
-    pub async fn allocate_posix_id(&self, kind: PosixKind, owner_id: &str, first: i64) -> Result<i64> {
+    pub async fn allocate_posix_id(
+        &self,
+        kind: PosixKind,
+        owner_id: &str,
+        first: i64,
+    ) -> Result<i64> {
         for _ in 0..16 {
             sqlx::query(
                 "INSERT INTO posix_ids (owner_kind, owner_id, number) \
@@ -179,6 +182,8 @@ impl Store {
                 return Ok(n);
             }
         }
-        Err(Error::Corrupt("no POSIX id could be allocated after 16 tries".into()))
+        Err(Error::Corrupt(
+            "no POSIX id could be allocated after 16 tries".into(),
+        ))
     }
 }
