@@ -1,5 +1,5 @@
 // The LDAP interface of the real binary, driven by OpenLDAP's own clients
-// (`ldapwhoami`, `ldapsearch` from Debian's ldap-utils) over LDAPS and
+// (`ldapwhoami`, `ldapsearch` from Debian's ldap-utils) and Python's ldap3 over LDAPS and
 // StartTLS, trusting the development CA through LDAPTLS_CACERT. The SSH key
 // comes from the portal's Security page, as a user adds it, and is read back
 // the way an OpenSSH AuthorizedKeysCommand does. Each positive has its
@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DEMO, Server, ed25519PublicKey, freePort, launchBrowser, newContext } from './harness.mjs';
 
 const TEST_TIMEOUT = 60_000;
@@ -17,6 +18,8 @@ const DEMO_DN = `mail=${DEMO.email},ou=users,${BASE}`;
 const BOB = 'bob@example.com';
 const BOB_DN = `mail=${BOB},ou=users,${BASE}`;
 const BOB_PASSWORD = 'Green-Valley-9153!';
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PYTHON = path.resolve(here, '../.venv/bin/python');
 
 let server;
 let ldaps;
@@ -69,7 +72,7 @@ async function addKeyInPortal(publicKey) {
   }
 }
 
-describe('LDAP with OpenLDAP clients', { timeout: TEST_TIMEOUT * 4 }, () => {
+describe('LDAP with real clients', { timeout: TEST_TIMEOUT * 4 }, () => {
   before(async () => {
     ldaps = await freePort();
     starttls = await freePort();
@@ -171,6 +174,25 @@ posix = true
     await server.adminOk('ldap-accounts', 'revoke', 'sshd');
     const revoked = await tool('ldapwhoami', overLdaps(account.bind_dn, account.key));
     assert.equal(revoked.code, 49, revoked.stderr);
+  });
+
+  test("Python's ldap3: bind, whoami, paged search and groups over LDAPS and StartTLS; a wrong password is refused", async () => {
+    const ca = env.LDAPTLS_CACERT;
+    const py = async (...args) => {
+      const res = await tool(PYTHON, [path.join(here, 'ldap_client.py'), ...args]);
+      assert.equal(res.code, 0, res.stderr);
+      return JSON.parse(res.stdout);
+    };
+    for (const [url, mode] of [[`ldaps://127.0.0.1:${ldaps}`, ''], [`ldap://127.0.0.1:${starttls}`, 'starttls']]) {
+      const ok = await py(url, ca, DEMO_DN, DEMO.password, BASE, mode);
+      assert.equal(ok.bound, true, JSON.stringify(ok));
+      assert.equal(ok.whoami, `dn:${DEMO_DN}`);
+      assert.deepEqual(ok.uids, ['bob', 'dreyes']);
+      assert.deepEqual(ok.members, [DEMO_DN]);
+      assert.deepEqual(ok.naming_contexts, [BASE]);
+    }
+    const wrong = await py(`ldaps://127.0.0.1:${ldaps}`, ca, DEMO_DN, 'Wrong-Passw0rd!', BASE);
+    assert.deepEqual([wrong.bound, wrong.code], [false, 49]);
   });
 
   test('a locked user cannot bind; unlocked they can', async () => {
