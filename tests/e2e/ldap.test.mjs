@@ -7,8 +7,13 @@
 // injection, a search outside the base, oversized requests.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DEMO, Server, ed25519PublicKey, freePort, launchBrowser, newContext } from './harness.mjs';
 
@@ -70,6 +75,95 @@ async function addKeyInPortal(publicKey) {
   } finally {
     await browser.close();
   }
+}
+
+/**
+ * Debian's Apache with mod_authnz_ldap protecting /staff/ with `Require
+ * ldap-group`: it finds the user with a service account's search, binds as
+ * them, then compares the group's `member`. Its LDAP caches are off, so
+ * every request asks the directory.
+ */
+async function startApache(ldapsPort, caFile, bindDn, bindKey) {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-apache-'));
+  // Apache's children run as www-data when started as root.
+  await chmod(dir, 0o755);
+  await mkdir(path.join(dir, 'htdocs', 'staff'), { recursive: true });
+  await writeFile(path.join(dir, 'htdocs', 'staff', 'index.html'), 'staff only\n');
+  await copyFile(caFile, path.join(dir, 'ca.pem'));
+  const conf = path.join(dir, 'httpd.conf');
+  const mod = (name, file) => `LoadModule ${name}_module /usr/lib/apache2/modules/mod_${file ?? name}.so`;
+  await writeFile(conf, `${mod('mpm_event')}
+${mod('authn_core')}
+${mod('authz_core')}
+${mod('auth_basic')}
+${mod('ldap')}
+${mod('authnz_ldap')}
+${process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : ''}
+ServerName localhost
+Listen 127.0.0.1:${port}
+PidFile ${dir}/httpd.pid
+DefaultRuntimeDir ${dir}
+Mutex file:${dir} default
+ErrorLog ${dir}/error.log
+LogLevel warn authnz_ldap:info
+DocumentRoot ${dir}/htdocs
+LDAPTrustedGlobalCert CA_BASE64 ${dir}/ca.pem
+LDAPVerifyServerCert On
+LDAPCacheEntries 0
+LDAPOpCacheEntries 0
+<Location "/staff/">
+  AuthType Basic
+  AuthName "Staff"
+  AuthBasicProvider ldap
+  AuthLDAPURL "ldaps://127.0.0.1:${ldapsPort}/ou=users,${BASE}?uid?sub?(objectClass=person)"
+  AuthLDAPBindDN "${bindDn}"
+  AuthLDAPBindPassword "${bindKey}"
+  AuthLDAPGroupAttribute member
+  AuthLDAPGroupAttributeIsDN on
+  Require ldap-group cn=Staff,ou=groups,${BASE}
+</Location>
+`);
+  const child = spawn('/usr/sbin/apache2', ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const code = await Promise.race([exited, sleep(0, null)]);
+    if (code !== null) throw new Error(`apache2 exited ${code} before listening: ${stderr}`);
+    const up = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end(() => resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`apache2 did not listen on ${port}: ${stderr}`);
+    }
+    await sleep(50);
+  }
+  return {
+    /** GET /staff/ with Basic credentials (or none); resolves to the status. */
+    get(user, password) {
+      const headers = user ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } : {};
+      return new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/staff/index.html', headers, timeout: 15_000 }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode));
+          })
+          .on('error', reject);
+      });
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 describe('LDAP with real clients', { timeout: TEST_TIMEOUT * 4 }, () => {
@@ -193,6 +287,25 @@ posix = true
     }
     const wrong = await py(`ldaps://127.0.0.1:${ldaps}`, ca, DEMO_DN, 'Wrong-Passw0rd!', BASE);
     assert.deepEqual([wrong.bound, wrong.code], [false, 49]);
+  });
+
+  test('Apache mod_authnz_ldap: Require ldap-group lets a Staff member in and keeps others out', async () => {
+    const add = await server.adminOk('ldap-accounts', 'add', 'apache', '--json');
+    const account = JSON.parse(add.stdout);
+    const apache = await startApache(ldaps, env.LDAPTLS_CACERT, account.bind_dn, account.key);
+    try {
+      assert.equal(await apache.get(null), 401, 'no credentials');
+      assert.equal(await apache.get('dreyes', 'Wrong-Passw0rd!'), 401, 'wrong password');
+      assert.equal(await apache.get('bob', BOB_PASSWORD), 401, 'right password, not in Staff');
+      assert.equal(await apache.get('dreyes', DEMO.password), 200, 'a Staff member');
+      // The group decides, at once: Bob in Staff gets in, out of it he does not.
+      await server.adminOk('groups', 'add-member', 'Staff', BOB);
+      assert.equal(await apache.get('bob', BOB_PASSWORD), 200, 'Bob added to Staff');
+      await server.adminOk('groups', 'remove-member', 'Staff', BOB);
+      assert.equal(await apache.get('bob', BOB_PASSWORD), 401, 'Bob removed again');
+    } finally {
+      await apache.stop();
+    }
   });
 
   test('a locked user cannot bind; unlocked they can', async () => {
