@@ -45,10 +45,16 @@ impl Dn {
         }
         let (mut attr, mut value) = (Vec::new(), Vec::new());
         let mut in_value = false;
+        // The value's length up to its last escaped byte: spaces around a
+        // value are insignificant unless escaped (RFC 4514 §2.4).
+        let mut kept = 0;
         let mut i = 0;
-        let finish = |attr: &mut Vec<u8>, value: &mut Vec<u8>, in_value: bool| {
+        let finish = |attr: &mut Vec<u8>, value: &mut Vec<u8>, kept: usize, in_value: bool| {
             if !in_value {
                 return Err(DnError::NoEquals);
+            }
+            while value.len() > kept && value.last() == Some(&b' ') {
+                value.pop();
             }
             let a = String::from_utf8(std::mem::take(attr)).map_err(|_| DnError::NotUtf8)?;
             let v = String::from_utf8(std::mem::take(value)).map_err(|_| DnError::NotUtf8)?;
@@ -56,12 +62,15 @@ impl Dn {
             if a.is_empty() {
                 return Err(DnError::EmptyAttribute);
             }
-            Ok((a, v.trim().to_string()))
+            Ok((a, v))
         };
         while i < bytes.len() {
             let c = bytes[i];
             match c {
                 b'\\' => {
+                    if !in_value {
+                        return Err(DnError::NoEquals);
+                    }
                     let next = *bytes.get(i + 1).ok_or(DnError::BadEscape)?;
                     if let (Some(h), Some(l)) = (hex(next), bytes.get(i + 2).and_then(|b| hex(*b)))
                     {
@@ -73,23 +82,23 @@ impl Dn {
                     } else {
                         return Err(DnError::BadEscape);
                     }
-                    if !in_value {
-                        return Err(DnError::NoEquals);
-                    }
+                    kept = value.len();
                     continue;
                 }
                 b',' | b';' => {
-                    rdns.push(finish(&mut attr, &mut value, in_value)?);
+                    rdns.push(finish(&mut attr, &mut value, kept, in_value)?);
                     in_value = false;
+                    kept = 0;
                 }
                 b'+' if in_value => return Err(DnError::MultiValued),
                 b'=' if !in_value => in_value = true,
+                b' ' if in_value && value.is_empty() => {}
                 _ if in_value => value.push(c),
                 _ => attr.push(c),
             }
             i += 1;
         }
-        rdns.push(finish(&mut attr, &mut value, in_value)?);
+        rdns.push(finish(&mut attr, &mut value, kept, in_value)?);
         Ok(Self { rdns })
     }
 
@@ -180,8 +189,11 @@ mod tests {
         );
         let hexed = Dn::parse("cn=caf\\c3\\a9,dc=x").unwrap();
         assert_eq!(hexed.rdns[0].1, "café");
-        let odd = Dn::parse(&format!("cn={},dc=x", escape(" #a,b=c\\ "))).unwrap();
-        assert_eq!(odd.rdns[0].1.trim(), "#a,b=c\\");
+        for odd in [" #a,b=c\\ ", "\t", "a\u{0}b", "  two  "] {
+            let dn = Dn::parse(&format!("cn={},dc=x", escape(odd))).unwrap();
+            assert_eq!(dn.rdns[0].1, odd, "{odd:?} round trips");
+        }
+        assert_eq!(Dn::parse("cn=  padded  ,dc=x").unwrap().rdns[0].1, "padded");
     }
 
     #[test]
