@@ -6,7 +6,8 @@
 # users), against a release build, on the plain listener on loopback (the
 # engine's cost, not TLS's).
 # Knobs: BENCH_LDAP_SECONDS (10), BENCH_LDAP_CONCURRENCY (16), BENCH_LDAP_USERS (200),
-# BENCH_KEEP=1 keeps the temporary directory, BENCH_NO_BUILD=1.
+# BENCH_KEEP=1 keeps the temporary directory, BENCH_NO_BUILD=1; PORTCULLIS_BIN and
+# PORTCULLIS_BENCH_BIN run other builds (e.g. target/debug) instead of the release ones.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -17,7 +18,7 @@ if [ -z "${BENCH_NO_BUILD:-}" ]; then
   (cd "$root" && cargo build --locked --release -p portcullis -p portcullis-bench)
 fi
 bin=${PORTCULLIS_BIN:-$target/release/portcullis}
-bench=$target/release/portcullis-bench
+bench=${PORTCULLIS_BENCH_BIN:-$target/release/portcullis-bench}
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ldap_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
