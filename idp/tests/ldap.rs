@@ -690,3 +690,57 @@ async fn an_oversized_message_closes_the_connection() {
 async fn whoami_fails(ldap: &mut ldap3::Ldap) -> bool {
     ldap.extended(ldap3::exop::WhoAmI).await.is_err()
 }
+
+const BUSY: u32 = 51;
+
+#[tokio::test]
+async fn repeated_wrong_binds_are_slowed_down_and_the_right_one_waits_too() {
+    let d = directory(|_| {}).await;
+    d.k.set("lockout.threshold", "3").await;
+    for _ in 0..3 {
+        assert_eq!(
+            d.bind(DEMO_DN, "Wrong-Passw0rd!").await.err(),
+            Some(INVALID_CREDENTIALS)
+        );
+    }
+    // Progressive mode: this account from this address waits; the right
+    // password gets the same answer, so it is no oracle.
+    assert_eq!(d.bind(DEMO_DN, "Wrong-Passw0rd!").await.err(), Some(BUSY));
+    assert_eq!(d.bind(DEMO_DN, DEMO_PASSWORD).await.err(), Some(BUSY));
+    // Another account is not held up.
+    assert!(d.bind(BOB_DN, DEMO_PASSWORD).await.is_ok());
+
+    // Service-account keys are counted the same way.
+    let (dn, key) = d.service("vpn", "users").await;
+    for _ in 0..3 {
+        assert_eq!(
+            d.bind(&dn, "pcl_ldap_guess").await.err(),
+            Some(INVALID_CREDENTIALS)
+        );
+    }
+    assert_eq!(d.bind(&dn, &key).await.err(), Some(BUSY));
+}
+
+#[tokio::test]
+async fn compare_answers_from_what_the_identity_may_read() {
+    let d = directory(|_| {}).await;
+    let (dn, key) = d.service("apache", "users,groups").await;
+    let mut ldap = d.bind(&dn, &key).await.unwrap();
+    let staff = "cn=Staff,ou=groups,dc=example,dc=com";
+    let yes = ldap.compare(staff, "member", DEMO_DN).await.unwrap();
+    assert_eq!(yes.0.rc, 6, "compareTrue");
+    let no = ldap.compare(staff, "member", BOB_DN).await.unwrap();
+    assert_eq!(no.0.rc, 5, "compareFalse");
+    let missing = ldap
+        .compare("cn=Nobody,ou=groups,dc=example,dc=com", "member", DEMO_DN)
+        .await
+        .unwrap();
+    assert_eq!(missing.0.rc, NO_SUCH_OBJECT);
+    // A user cannot learn another's phone number by comparing it.
+    let mut user = d.bind(BOB_DN, DEMO_PASSWORD).await.unwrap();
+    let probe = user
+        .compare(DEMO_DN, "telephoneNumber", "+1 555 0100")
+        .await
+        .unwrap();
+    assert_eq!(probe.0.rc, 5);
+}
