@@ -86,7 +86,7 @@ impl Entity {
             Self::Application => ("application", "name"),
             Self::OidcClient => ("client", "id"),
             Self::SamlSp => ("service provider", "entity ID"),
-            Self::LdapAccount => ("LDAP service account", "name"),
+            Self::LdapAccount => ("service account", "name"),
         }
     }
 }
