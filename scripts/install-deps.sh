@@ -34,7 +34,9 @@ build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2
 # store tests and the scale-out suite run against a real server; xmlsec1: pysaml2
 # verifies with it. libxslt1-dev, python3-dev: lxml and xmlsec (python3-saml) are
 # built from source against the system libxml2/libxmlsec1 (see tests/requirements.txt).
-test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql libxslt1-dev python3-dev)
+# ldap-utils: ldapsearch/ldapwhoami drive the LDAP interface (tests/e2e/ldap.test.mjs); apache2-bin:
+# the same suite protects a page with mod_authnz_ldap (the binary and modules only, no service).
+test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql libxslt1-dev python3-dev ldap-utils apache2-bin)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

@@ -35,10 +35,10 @@ rule() {
 
 rule "nothing outside idp/src/web/ imports axum" \
     '\baxum\b' idp/src -- idp/src/web/
-rule "the protocol engines (oidc/, saml/) use no http types" \
-    '(^|[^a-zA-Z_])http::[A-Za-z{]' idp/src/oidc idp/src/saml
-rule "the protocol engines (oidc/, saml/) never import the web layer" \
-    'crate::web\b|super::super::web\b' idp/src/oidc idp/src/saml
+rule "the protocol engines (oidc/, saml/, ldap/) use no http types" \
+    '(^|[^a-zA-Z_])http::[A-Za-z{]' idp/src/oidc idp/src/saml idp/src/ldap
+rule "the protocol engines (oidc/, saml/, ldap/) never import the web layer" \
+    'crate::web\b|super::super::web\b' idp/src/oidc idp/src/saml idp/src/ldap
 rule "SQL only in idp/src/store/" \
     'sqlx::(query|Row|Executor|Transaction)|\bsqlx::[a-z_]+!' idp/src gateway/src -- idp/src/store/
 rule "the gateway never calls the state store; it goes through the core" \

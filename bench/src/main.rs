@@ -4,11 +4,13 @@
 //!   password sign-ins (each sign-in verifies exactly one hash).
 //! - `signin`: password sign-ins per second through the portal's two-step
 //!   form, and the latency of the applications page while they run.
+//! - `ldap`: LDAP binds or searches per second (see `ldap.rs`).
 //!
 //! Progress and the human table go to stderr when `--json` is given, so that
 //! stdout holds exactly one JSON object; without `--json` the table goes to
 //! stdout.
 
+mod ldap;
 mod saml;
 mod token;
 
@@ -50,6 +52,8 @@ enum Command {
     Token(token::TokenArgs),
     /// SAML SP-initiated SSO round trips per second for a signed-in user.
     Saml(saml::SamlArgs),
+    /// LDAP binds or searches per second.
+    Ldap(ldap::LdapArgs),
 }
 
 #[derive(Args)]
@@ -132,6 +136,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("starting the tokio runtime")?;
             rt.block_on(saml::run(&out, args))
+        }
+        Command::Ldap(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(ldap::run(&out, args))
         }
     }
 }

@@ -44,6 +44,7 @@ struct FileConfig {
     federation: idp::federation::FederationConfig,
     #[serde(default)]
     admin: idp::config::AdminConfig,
+    ldap: idp::ldap::LdapConfig,
 }
 
 /// `[gateway]`
@@ -264,6 +265,7 @@ impl Config {
                     f
                 },
                 admin: file.admin,
+                ldap: file.ldap,
             },
             server,
             log: file.log,
@@ -508,6 +510,19 @@ mod tests {
     }
 
     #[test]
+    fn the_ldap_section_is_off_by_default_and_parses_when_set() {
+        assert!(!parse("").unwrap().idp.ldap.enabled());
+        let c = parse(
+            "[ldap]\nlisten = \"127.0.0.1:6360\"\nplain_listen = \"127.0.0.1:3389\"\nallow_plain = true\nbase_dn = \"dc=example, DC=com\"\nposix = true\nidle_timeout = \"30s\"",
+        )
+        .unwrap();
+        let l = &c.idp.ldap;
+        assert!(l.enabled() && l.posix && l.allow_plain);
+        assert_eq!(l.idle_timeout.as_secs(), 30);
+        assert!(!l.allow_anonymous && !l.require_mfa, "off unless said");
+    }
+
+    #[test]
     fn errors_name_file_and_key() {
         for (text, key) in [
             ("[server]\nlisten = \"nope\"", "listen"),
@@ -535,6 +550,21 @@ mod tests {
             ("[mfa]\ntotp_skew = 5", "mfa.totp_skew"),
             ("[mfa]\ntotp_period = 1", "mfa.totp_period"),
             ("[mfa]\nissuer = \"a:b\"", "mfa.issuer"),
+            (
+                "[ldap]\nplain_listen = \"127.0.0.1:3389\"",
+                "ldap.plain_listen",
+            ),
+            ("[ldap]\nbase_dn = \"nonsense\"", "ldap.base_dn"),
+            ("[ldap]\nbase_dn = \"\"", "ldap.base_dn"),
+            (
+                "[ldap]\nlisten = \"127.0.0.1:6360\"\nstarttls = \"127.0.0.1:6360\"",
+                "ldap.starttls",
+            ),
+            ("[ldap]\nmax_message_bytes = 10", "ldap.max_message_bytes"),
+            ("[ldap]\nidle_timeout = \"0s\"", "ldap.idle_timeout"),
+            ("[ldap]\nhome_prefix = \"home\"", "ldap.home_prefix"),
+            ("[ldap]\nlisten = \"nowhere\"", "listen"),
+            ("[ldap]\nallow_everything = true", "allow_everything"),
             ("[mfa]\npasskey_reverify = \"1s\"", "mfa.passkey_reverify"),
             ("[log]\nformat = \"xml\"", "log.format"),
             (

@@ -105,6 +105,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         idp::reset::spawn_expiry_reminders(idp.clone(), config.idp.reset.reminder_interval);
     }
 
+    // Dropped at the end of `run`, which closes the LDAP listeners.
+    let _ldap = start_ldap(&idp, &config).await?;
+
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     // One event loop per thread, each connection staying on the thread that
     // accepted it: no work-stealing hand-offs between threads on the proxy
@@ -296,6 +299,33 @@ fn tls_resolver(config: &Config) -> anyhow::Result<Arc<tls::SniResolver>> {
     };
     let default = tls::certified_key(&cert, &key)?;
     Ok(Arc::new(tls::SniResolver::new(default, app_certs(config)?)))
+}
+
+/// The LDAP listeners of `[ldap]`, with the portal's certificates (the
+/// operator's, or the development CA's), on the main runtime.
+async fn start_ldap(
+    idp: &Arc<idp::Idp>,
+    config: &Config,
+) -> anyhow::Result<Option<idp::ldap::listener::Running>> {
+    if !config.idp.ldap.enabled() {
+        return Ok(None);
+    }
+    let resolver = tls_resolver(config)?;
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("LDAP TLS settings")?
+    .with_no_client_auth()
+    .with_cert_resolver(resolver);
+    let engine = idp::ldap::Engine::new(idp.clone())?;
+    let running =
+        idp::ldap::listener::start(engine, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+            .await?;
+    for (kind, addr) in &running.addrs {
+        tracing::info!(%addr, ?kind, base_dn = %config.idp.ldap.base_dn, "LDAP is ready");
+    }
+    Ok(Some(running))
 }
 
 /// Every policy's application and who may open it, made true in the

@@ -21,6 +21,7 @@ pub mod federation;
 pub mod handoff;
 pub mod health;
 pub mod idp;
+pub mod ldap;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;

@@ -51,6 +51,18 @@ pub enum SignIn {
     Federated(String),
 }
 
+/// What the shared first-factor check found.
+#[derive(Debug)]
+pub(crate) enum PasswordCheck {
+    /// The right password of an account that may sign in.
+    Right {
+        user: Box<User>,
+        expires_in_days: Option<i64>,
+    },
+    /// Refused, with the answer the portal gives.
+    Refused(SignIn),
+}
+
 impl Idp {
     /// Checks email and password. Unknown emails cost one hash verification,
     /// like known ones, and answer [`SignIn::Invalid`] just the same.
@@ -59,10 +71,6 @@ impl Idp {
     }
 
     /// [`Idp::sign_in`] at a given time (tests step past a delay with it).
-    ///
-    /// Known and unknown emails take the same path up to the answer: the
-    /// same throttle read, one user lookup, one hash verification, the same
-    /// counter writes, one audit record. Only a right password differs.
     pub async fn sign_in_at(
         &self,
         email: &str,
@@ -70,110 +78,15 @@ impl Idp {
         ip: Option<&str>,
         now: i64,
     ) -> Result<SignIn> {
-        let email = normalize_email(email);
-        if let Some(p) = self.federation.for_email(&email)
-            && !p.common().allow_local_password
+        let (user, expires_in_days) = match self
+            .check_password(email, password, ip, now, "signin")
+            .await?
         {
-            audit::record(
-                &self.store,
-                now,
-                Event::new("signin", Outcome::Failure)
-                    .subject(&email)
-                    .ip(ip)
-                    .detail(format!(
-                        "local password refused: domain signs in at provider {}",
-                        p.common().id
-                    )),
-            )
-            .await;
-            return Ok(SignIn::Federated(p.common().id.clone()));
-        }
-        // A stray Enter is not a guess: nothing is looked up or counted.
-        if password.trim().is_empty() {
-            return Ok(SignIn::MissingPassword);
-        }
-        let settings = self.settings().await?;
-        let keys = ThrottleKeys::new(&self.keys, &email, ip);
-        // Decided on the typed email and the address alone, before the
-        // password is checked: the same for an unknown email, and a right
-        // password from a delayed source is not an oracle.
-        if let Some(retry_after) = self.throttled(&keys, now).await? {
-            audit::record(
-                &self.store,
-                now,
-                Event::new("signin", Outcome::Failure)
-                    .subject(&email)
-                    .ip(ip)
-                    .detail(format!("throttled for {retry_after}s")),
-            )
-            .await;
-            return Ok(SignIn::Throttled { retry_after });
-        }
-        let user = if valid_email(&email) {
-            self.store.user_by_email(&email).await?
-        } else {
-            None
-        };
-        let ok = self
-            .hasher
-            .verify(
-                password,
-                user.as_ref().and_then(|u| u.password_hash.as_deref()),
-            )
-            .await?;
-        if !ok || user.is_none() {
-            self.count_password_failure(&email, user.as_ref(), &keys, &settings, ip, now)
-                .await?;
-            let e = Event::new("signin", Outcome::Failure).ip(ip);
-            let e = match &user {
-                Some(u) => e.about(u).detail("wrong password"),
-                None => e.subject(&email).detail("unknown account"),
-            };
-            audit::record(&self.store, now, e).await;
-            // Whether the account exists or is locked is only told to someone
-            // who knows the password.
-            return Ok(SignIn::Invalid);
-        }
-        let Some(user) = user else {
-            return Ok(SignIn::Invalid);
-        };
-        let fail = |detail: &'static str| {
-            Event::new("signin", Outcome::Failure)
-                .about(&user)
-                .ip(ip)
-                .detail(detail)
-        };
-        // The right password: this source's guessing is over.
-        self.throttle_success(&keys).await?;
-
-        match user.locked {
-            Some(LockReason::Expired) => {
-                audit::record(&self.store, now, fail("password expired")).await;
-                return Ok(SignIn::Expired);
-            }
-            Some(reason) => {
-                audit::record(&self.store, now, fail("account locked")).await;
-                return Ok(SignIn::Locked(reason));
-            }
-            None => {}
-        }
-
-        let expires_in_days = match expiry(&settings.password, &user, now) {
-            Expiry::Expired => {
-                self.store.lock_user(&user.id, LockReason::Expired).await?;
-                audit::record(&self.store, now, fail("password expired")).await;
-                audit::record(
-                    &self.store,
-                    now,
-                    Event::new("account.locked", Outcome::Success)
-                        .about(&user)
-                        .detail("password expired"),
-                )
-                .await;
-                return Ok(SignIn::Expired);
-            }
-            Expiry::Soon(days) => Some(days),
-            Expiry::NotSoon => None,
+            PasswordCheck::Right {
+                user,
+                expires_in_days,
+            } => (*user, expires_in_days),
+            PasswordCheck::Refused(answer) => return Ok(answer),
         };
 
         let due = self.mfa_due(&user).await?;
@@ -214,6 +127,135 @@ impl Idp {
         Ok(SignIn::Success {
             user: Box::new(user),
             token,
+            expires_in_days,
+        })
+    }
+
+    /// The first factor every password channel shares (the portal, LDAP
+    /// binds): federation's refusal, the throttle, one user lookup, one hash
+    /// verification on the bounded pool, the failure counters and lockout,
+    /// lock and expiry. Failures are audited under `event`; a right password
+    /// is not (the caller records how the attempt ended). Known and unknown
+    /// emails take the same path up to the answer: the same throttle read,
+    /// one user lookup, one hash verification, the same counter writes, one
+    /// audit record. Only a right password differs.
+    pub(crate) async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+        now: i64,
+        event: &'static str,
+    ) -> Result<PasswordCheck> {
+        let email = normalize_email(email);
+        if let Some(p) = self.federation.for_email(&email)
+            && !p.common().allow_local_password
+        {
+            audit::record(
+                &self.store,
+                now,
+                Event::new(event, Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail(format!(
+                        "local password refused: domain signs in at provider {}",
+                        p.common().id
+                    )),
+            )
+            .await;
+            return Ok(PasswordCheck::Refused(SignIn::Federated(
+                p.common().id.clone(),
+            )));
+        }
+        // A stray Enter is not a guess: nothing is looked up or counted.
+        if password.trim().is_empty() {
+            return Ok(PasswordCheck::Refused(SignIn::MissingPassword));
+        }
+        let settings = self.settings().await?;
+        let keys = ThrottleKeys::new(&self.keys, &email, ip);
+        // Decided on the typed email and the address alone, before the
+        // password is checked: the same for an unknown email, and a right
+        // password from a delayed source is not an oracle.
+        if let Some(retry_after) = self.throttled(&keys, now).await? {
+            audit::record(
+                &self.store,
+                now,
+                Event::new(event, Outcome::Failure)
+                    .subject(&email)
+                    .ip(ip)
+                    .detail(format!("throttled for {retry_after}s")),
+            )
+            .await;
+            return Ok(PasswordCheck::Refused(SignIn::Throttled { retry_after }));
+        }
+        let user = if valid_email(&email) {
+            self.store.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let ok = self
+            .hasher
+            .verify(
+                password,
+                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+            )
+            .await?;
+        if !ok || user.is_none() {
+            self.count_password_failure(&email, user.as_ref(), &keys, &settings, ip, now)
+                .await?;
+            let e = Event::new(event, Outcome::Failure).ip(ip);
+            let e = match &user {
+                Some(u) => e.about(u).detail("wrong password"),
+                None => e.subject(&email).detail("unknown account"),
+            };
+            audit::record(&self.store, now, e).await;
+            // Whether the account exists or is locked is only told to someone
+            // who knows the password.
+            return Ok(PasswordCheck::Refused(SignIn::Invalid));
+        }
+        let Some(user) = user else {
+            return Ok(PasswordCheck::Refused(SignIn::Invalid));
+        };
+        let fail = |detail: &'static str| {
+            Event::new(event, Outcome::Failure)
+                .about(&user)
+                .ip(ip)
+                .detail(detail)
+        };
+        // The right password: this source's guessing is over.
+        self.throttle_success(&keys).await?;
+
+        match user.locked {
+            Some(LockReason::Expired) => {
+                audit::record(&self.store, now, fail("password expired")).await;
+                return Ok(PasswordCheck::Refused(SignIn::Expired));
+            }
+            Some(reason) => {
+                audit::record(&self.store, now, fail("account locked")).await;
+                return Ok(PasswordCheck::Refused(SignIn::Locked(reason)));
+            }
+            None => {}
+        }
+
+        let expires_in_days = match expiry(&settings.password, &user, now) {
+            Expiry::Expired => {
+                self.store.lock_user(&user.id, LockReason::Expired).await?;
+                audit::record(&self.store, now, fail("password expired")).await;
+                audit::record(
+                    &self.store,
+                    now,
+                    Event::new("account.locked", Outcome::Success)
+                        .about(&user)
+                        .detail("password expired"),
+                )
+                .await;
+                return Ok(PasswordCheck::Refused(SignIn::Expired));
+            }
+            Expiry::Soon(days) => Some(days),
+            Expiry::NotSoon => None,
+        };
+        Ok(PasswordCheck::Right {
+            user: Box::new(user),
             expires_in_days,
         })
     }

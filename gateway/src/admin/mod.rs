@@ -5,6 +5,7 @@
 
 mod apps;
 mod groups;
+mod ldap;
 mod oidc;
 mod saml;
 mod scim;
@@ -51,6 +52,9 @@ enum AdminCommand {
     /// SCIM provisioning clients and their bearer tokens: add, list, revoke.
     #[command(subcommand, name = "scim-clients")]
     ScimClients(scim::ScimCommand),
+    /// LDAP service accounts: add, list, revoke.
+    #[command(subcommand, name = "ldap-accounts")]
+    LdapAccounts(ldap::LdapAccountCommand),
     /// The newest audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -97,6 +101,7 @@ pub async fn run(idp: &Idp, args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Keys(cmd) => oidc::keys(idp, &actor, cmd, j).await,
         AdminCommand::SamlSps(cmd) => saml::sps(idp, &actor, *cmd, j).await,
         AdminCommand::ScimClients(cmd) => scim::run(idp, &actor, cmd, j).await,
+        AdminCommand::LdapAccounts(cmd) => ldap::run(idp, &actor, cmd, j).await,
         AdminCommand::Audit { limit } => audit(idp, limit, j).await,
     }
 }

@@ -11,6 +11,7 @@ pub mod apps;
 pub mod audit;
 pub mod groups;
 pub mod keys;
+pub mod ldap_accounts;
 pub mod lookup;
 pub mod oidc;
 pub mod roles;
@@ -78,6 +79,7 @@ pub enum Entity {
     /// A user named by their username rather than their email.
     Username,
     ScimClient,
+    LdapAccount,
 }
 
 impl Entity {
@@ -91,6 +93,7 @@ impl Entity {
             Self::SamlSp => ("service provider", "entity ID"),
             Self::Username => ("user", "username"),
             Self::ScimClient => ("SCIM client", "name"),
+            Self::LdapAccount => ("service account", "name"),
         }
     }
 }

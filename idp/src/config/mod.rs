@@ -425,6 +425,8 @@ pub struct IdpConfig {
     pub federation: crate::federation::config::FederationConfig,
     /// `[admin]`: administrator roles by group, and the admin area's step-up.
     pub admin: AdminConfig,
+    /// `[ldap]`: the read-only LDAP interface.
+    pub ldap: crate::ldap::LdapConfig,
 }
 
 impl IdpConfig {
@@ -449,6 +451,7 @@ impl IdpConfig {
             reset: ResetConfig::default(),
             federation: crate::federation::config::FederationConfig::default(),
             admin: AdminConfig::default(),
+            ldap: crate::ldap::LdapConfig::default(),
         }
     }
 
@@ -567,6 +570,7 @@ impl IdpConfig {
         self.saml.validate()?;
         self.federation.validate()?;
         self.admin.validate()?;
+        self.ldap.validate()?;
         if !crate::directory::valid_email(&self.demo.email) {
             return Err(ConfigError::new("demo.email", "is not an email address"));
         }

@@ -121,6 +121,19 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Every user with this username (usernames are not unique).
+    pub async fn users_by_username(&self, username: &str) -> Result<Vec<User>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = $1 ORDER BY email"
+        ))
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
         let res = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
