@@ -190,6 +190,23 @@ impl Idp {
             .await;
             return Ok(ResetRequest::Accepted);
         };
+        self.mail_reset_link(&user, now).await?;
+        audit::record(
+            &self.store,
+            now,
+            Event::new("password.reset.request", Outcome::Success)
+                .about(&user)
+                .ip(ip),
+        )
+        .await;
+        Ok(ResetRequest::Accepted)
+    }
+
+    /// Makes a single-use reset link for the user and mails it: the end of
+    /// a user's own request, and an administrator's "send a reset link".
+    /// The caller audits.
+    pub(crate) async fn mail_reset_link(&self, user: &User, now: i64) -> Result<()> {
+        let cfg = &self.config.reset;
         let token = crypto::random_token();
         let expires_at = now + cfg.token_lifetime.as_secs() as i64;
         self.store
@@ -197,7 +214,7 @@ impl Idp {
             .await?;
         let link = self.portal_link(&format!("/password/reset/new?token={token}"));
         self.mail_user(
-            &user,
+            user,
             "password_reset",
             "reset",
             "Reset your Portcullis password",
@@ -208,15 +225,7 @@ impl Idp {
             },
         )
         .await;
-        audit::record(
-            &self.store,
-            now,
-            Event::new("password.reset.request", Outcome::Success)
-                .about(&user)
-                .ip(ip),
-        )
-        .await;
-        Ok(ResetRequest::Accepted)
+        Ok(())
     }
 
     /// The user a link resets, while it is unused and unexpired.

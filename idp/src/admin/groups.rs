@@ -60,3 +60,89 @@ pub async fn remove_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -
         .await;
     Ok(removed)
 }
+
+/// The most members a group page lists.
+pub const MAX_MEMBERS_SHOWN: i64 = 500;
+
+/// A group with its members (up to [`MAX_MEMBERS_SHOWN`]) and the
+/// applications bound to it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupView {
+    pub name: String,
+    /// (email, first name, last name), by email.
+    pub members: Vec<(String, String, String)>,
+    /// More members than listed.
+    pub more: bool,
+    pub applications: Vec<crate::directory::Application>,
+}
+
+pub async fn show(idp: &Idp, name: &str) -> Result<GroupView> {
+    let g = lookup::group(idp, name).await?;
+    let (members, more) = idp.store.group_members(&g.id, MAX_MEMBERS_SHOWN).await?;
+    let applications = idp.store.applications_of_group(&g.id).await?;
+    Ok(GroupView {
+        name: g.name,
+        members,
+        more,
+        applications,
+    })
+}
+
+/// What a bulk membership change did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Bulk {
+    /// Members added or removed.
+    pub changed: usize,
+    /// Already members (add) or not members (remove).
+    pub unchanged: usize,
+}
+
+/// The emails of a bulk form: one per line, or separated by commas,
+/// semicolons or spaces.
+pub fn parse_emails(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in text
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let e = crate::directory::normalize_email(e);
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Adds (or, with `add` false, removes) every listed user. Every email is
+/// looked up first, so an unknown one changes nothing; then each change is
+/// one audited write.
+pub async fn bulk_members(
+    idp: &Idp,
+    actor: &Actor,
+    group: &str,
+    emails: &[String],
+    add: bool,
+) -> Result<Bulk> {
+    if emails.is_empty() {
+        return Err(AdminError::invalid("emails", "list at least one email"));
+    }
+    lookup::group(idp, group).await?;
+    for e in emails {
+        lookup::user(idp, e).await?;
+    }
+    let mut bulk = Bulk::default();
+    for e in emails {
+        let changed = if add {
+            add_member(idp, actor, group, e).await?
+        } else {
+            remove_member(idp, actor, group, e).await?
+        };
+        if changed {
+            bulk.changed += 1;
+        } else {
+            bulk.unchanged += 1;
+        }
+    }
+    Ok(bulk)
+}

@@ -15,6 +15,7 @@ pub mod lookup;
 pub mod oidc;
 pub mod roles;
 pub mod saml;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 

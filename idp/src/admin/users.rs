@@ -194,3 +194,87 @@ pub async fn reset_mfa(idp: &Idp, actor: &Actor, email: &str) -> Result<u64> {
         .await;
     Ok(removed)
 }
+
+/// The longest reason an administrator may give for a lock or an unlock.
+pub const MAX_REASON: usize = 500;
+
+fn reason_detail(reason: &str, ended: Option<usize>) -> Result<String> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(AdminError::invalid(
+            "reason",
+            format!("give a reason of 1 to {MAX_REASON} characters"),
+        ));
+    }
+    Ok(match ended {
+        Some(n) => format!("{reason} ({n} sessions ended)"),
+        None => reason.to_string(),
+    })
+}
+
+/// [`lock`] with the administrator's reason in the audit row; the reason is
+/// required, so the trail says why an account stopped working.
+pub async fn lock_because(idp: &Idp, actor: &Actor, email: &str, reason: &str) -> Result<bool> {
+    reason_detail(reason, None)?;
+    let user = lookup::user(idp, email).await?;
+    let changed = idp.store.lock_user(&user.id, LockReason::Admin).await?;
+    let ended = idp.end_user_sessions(&user.id).await?;
+    Record::new("admin.user.lock")
+        .about(&user)
+        .detail(reason_detail(reason, Some(ended))?)
+        .write(idp, actor)
+        .await;
+    Ok(changed)
+}
+
+/// [`unlock`] with the administrator's reason in the audit row.
+pub async fn unlock_because(idp: &Idp, actor: &Actor, email: &str, reason: &str) -> Result<bool> {
+    let detail = reason_detail(reason, None)?;
+    let user = lookup::user(idp, email).await?;
+    let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    idp.throttle_forget_account(&user.email).await?;
+    Record::new("admin.user.unlock")
+        .about(&user)
+        .detail(detail)
+        .write(idp, actor)
+        .await;
+    Ok(changed)
+}
+
+/// Mails the user a single-use password reset link, as their own request
+/// would (without its rate limits: an administrator asked). Refused when
+/// the account may not reset: locked by an administrator, or signing in
+/// through an upstream provider.
+pub async fn send_reset_link(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
+    let user = lookup::user(idp, email).await?;
+    if !idp.reset_allowed(&user) {
+        return Err(AdminError::invalid(
+            "user",
+            "this account is locked by an administrator; unlock it first",
+        ));
+    }
+    if !idp.store.federated_links_of(&user.id).await?.is_empty() {
+        return Err(AdminError::invalid(
+            "user",
+            "this account signs in through an upstream provider and has no local password",
+        ));
+    }
+    idp.mail_reset_link(&user, crate::clock::now()).await?;
+    Record::new("admin.user.send_reset_link")
+        .about(&user)
+        .write(idp, actor)
+        .await;
+    Ok(())
+}
+
+/// The applications the user may launch, by name.
+pub async fn applications(idp: &Idp, email: &str) -> Result<Vec<crate::directory::Application>> {
+    let user = lookup::user(idp, email).await?;
+    Ok(idp
+        .store
+        .applications_for_user(&user.id)
+        .await?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}

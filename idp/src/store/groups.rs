@@ -86,4 +86,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// The group's members as (email, first name, last name), by email;
+    /// at most `limit`, and whether there were more.
+    pub async fn group_members(
+        &self,
+        group_id: &str,
+        limit: i64,
+    ) -> Result<(Vec<(String, String, String)>, bool)> {
+        let rows = sqlx::query(
+            "SELECT u.email, u.first_name, u.last_name FROM users u \
+             JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 \
+             ORDER BY u.email LIMIT $2",
+        )
+        .bind(group_id)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        Ok((
+            rows.iter()
+                .take(limit as usize)
+                .map(|r| (r.get("email"), r.get("first_name"), r.get("last_name")))
+                .collect(),
+            more,
+        ))
+    }
 }
