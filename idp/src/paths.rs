@@ -76,3 +76,26 @@ pub const SAML_CONTINUE: &str = "/saml/sso/continue";
 pub const SAML_IDP_INIT: &str = "/saml/idp-init";
 pub const SAML_SLO: &str = "/saml/slo";
 pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
+
+// The admin console (`web/admin/`). Every route is behind its one guard.
+pub const ADMIN: &str = "/admin";
+pub const ADMIN_USERS: &str = "/admin/users";
+pub const ADMIN_USERS_NEW: &str = "/admin/users/new";
+pub const ADMIN_USER: &str = "/admin/users/{email}";
+pub const ADMIN_USER_LOCK: &str = "/admin/users/{email}/lock";
+pub const ADMIN_USER_UNLOCK: &str = "/admin/users/{email}/unlock";
+pub const ADMIN_USER_RESET_MFA: &str = "/admin/users/{email}/reset-mfa";
+pub const ADMIN_USER_PASSWORD: &str = "/admin/users/{email}/password";
+pub const ADMIN_USER_RESET_LINK: &str = "/admin/users/{email}/reset-link";
+pub const ADMIN_USER_ROLE: &str = "/admin/users/{email}/role";
+pub const ADMIN_USER_GROUPS: &str = "/admin/users/{email}/groups";
+pub const ADMIN_USER_SESSIONS_END: &str = "/admin/users/{email}/sessions/end";
+pub const ADMIN_USER_SESSIONS_END_ALL: &str = "/admin/users/{email}/sessions/end-all";
+pub const ADMIN_USER_DELETE: &str = "/admin/users/{email}/delete";
+pub const ADMIN_GROUPS: &str = "/admin/groups";
+pub const ADMIN_GROUP: &str = "/admin/groups/{name}";
+pub const ADMIN_GROUP_MEMBERS: &str = "/admin/groups/{name}/members";
+pub const ADMIN_SETTINGS: &str = "/admin/settings";
+pub const ADMIN_SETTINGS_KEY: &str = "/admin/settings/{key}";
+pub const ADMIN_KEYS: &str = "/admin/keys";
+pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";

@@ -146,3 +146,18 @@ pub async fn bulk_members(
     }
     Ok(bulk)
 }
+
+/// Group names of a form field: one per line or separated by commas.
+pub fn parse_names(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
+}

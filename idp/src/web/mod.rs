@@ -1,6 +1,7 @@
 //! The portal: server-rendered pages for signing in and running one's own
 //! account. Handlers are thin; the decisions live in [`crate::accounts`].
 
+pub mod admin;
 mod apps;
 pub(crate) mod auth;
 mod complete;
@@ -164,6 +165,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
             get(|| asset("text/javascript; charset=utf-8", render::SAML_JS)),
         )
         .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .merge(admin::routes())
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
@@ -215,6 +217,8 @@ pub struct Chrome {
     pub active: &'static str,
     pub user: UserChrome,
     pub expiry_days_left: Option<i64>,
+    /// The account menu links to the admin console.
+    pub is_admin: bool,
 }
 
 #[derive(Serialize)]
@@ -240,6 +244,11 @@ impl Portal {
                 email: user.email.clone(),
             },
             expiry_days_left: self.idp.expiry_notice(user).await?,
+            is_admin: match crate::admin::roles::of(&self.idp, user).await {
+                Ok(role) => role.is_some(),
+                Err(crate::admin::AdminError::Internal(e)) => return Err(e.into()),
+                Err(_) => false,
+            },
         })
     }
 }
