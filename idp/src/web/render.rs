@@ -65,15 +65,42 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "saml_post.html",
             include_str!("../../templates/saml_post.html"),
         ),
-        ("admin_base.html", include_str!("../../templates/admin_base.html")),
-        ("admin_home.html", include_str!("../../templates/admin_home.html")),
-        ("admin_confirm.html", include_str!("../../templates/admin_confirm.html")),
-        ("admin_user.html", include_str!("../../templates/admin_user.html")),
-        ("admin_user_new.html", include_str!("../../templates/admin_user_new.html")),
-        ("admin_groups.html", include_str!("../../templates/admin_groups.html")),
-        ("admin_group.html", include_str!("../../templates/admin_group.html")),
-        ("admin_settings.html", include_str!("../../templates/admin_settings.html")),
-        ("admin_keys.html", include_str!("../../templates/admin_keys.html")),
+        (
+            "admin_base.html",
+            include_str!("../../templates/admin_base.html"),
+        ),
+        (
+            "admin_home.html",
+            include_str!("../../templates/admin_home.html"),
+        ),
+        (
+            "admin_confirm.html",
+            include_str!("../../templates/admin_confirm.html"),
+        ),
+        (
+            "admin_user.html",
+            include_str!("../../templates/admin_user.html"),
+        ),
+        (
+            "admin_user_new.html",
+            include_str!("../../templates/admin_user_new.html"),
+        ),
+        (
+            "admin_groups.html",
+            include_str!("../../templates/admin_groups.html"),
+        ),
+        (
+            "admin_group.html",
+            include_str!("../../templates/admin_group.html"),
+        ),
+        (
+            "admin_settings.html",
+            include_str!("../../templates/admin_settings.html"),
+        ),
+        (
+            "admin_keys.html",
+            include_str!("../../templates/admin_keys.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that

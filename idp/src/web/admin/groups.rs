@@ -82,7 +82,14 @@ pub async fn create(
     match admin::groups::add(&portal.idp, &me.actor, &f.name).await {
         Ok(g) => Ok(see_other(&format!("{}?done=created", group_path(&g.name)))),
         Err(e @ (AdminError::Invalid { .. } | AdminError::Conflict { .. })) => {
-            list_page(&portal, &me, StatusCode::UNPROCESSABLE_ENTITY, f.name, Some(e)).await
+            list_page(
+                &portal,
+                &me,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                f.name,
+                Some(e),
+            )
+            .await
         }
         Err(e) => Ok(failed(e)),
     }
@@ -179,7 +186,16 @@ pub async fn show(
         )),
         _ => None,
     };
-    group_page(&portal, &me, &name, StatusCode::OK, flash, String::new(), None).await
+    group_page(
+        &portal,
+        &me,
+        &name,
+        StatusCode::OK,
+        flash,
+        String::new(),
+        None,
+    )
+    .await
 }
 
 /// The bulk form: `action` add (with `emails`, one per line) or remove
@@ -222,7 +238,12 @@ pub async fn members(
                 group_path(&name)
             )))
         }
-        Err(e @ AdminError::NotFound { entity: admin::Entity::Group, .. }) => Ok(failed(e)),
+        Err(
+            e @ AdminError::NotFound {
+                entity: admin::Entity::Group,
+                ..
+            },
+        ) => Ok(failed(e)),
         Err(e @ (AdminError::Invalid { .. } | AdminError::NotFound { .. })) => {
             group_page(
                 &portal,

@@ -139,10 +139,7 @@ async fn step_up(portal: &Portal, parts: &Parts, user: &User) -> Response {
         Err(e) => return PortalError::from(e).into_response(),
     }
     let back = if parts.method == Method::GET {
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
+        parts.uri.path_and_query().map(|p| p.as_str().to_string())
     } else {
         referer_path(portal, parts)
     }

@@ -67,8 +67,10 @@ pub async fn list(
                 Some("saml") => Some("A new SAML signing certificate is in use."),
                 _ => None,
             },
-            retention: humantime_serde::re::humantime::format_duration(cfg.oidc.key_retention).to_string(),
-            overlap: humantime_serde::re::humantime::format_duration(cfg.saml.cert_overlap).to_string(),
+            retention: humantime_serde::re::humantime::format_duration(cfg.oidc.key_retention)
+                .to_string(),
+            overlap: humantime_serde::re::humantime::format_duration(cfg.saml.cert_overlap)
+                .to_string(),
         },
     )
     .await

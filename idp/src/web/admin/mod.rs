@@ -3,8 +3,8 @@
 //! permission it needs, so the guard (a portal session, a role that allows
 //! the permission, a recent second factor) is written once, here.
 
-mod guard;
 mod groups;
+mod guard;
 mod home;
 mod keys;
 mod settings;
@@ -197,9 +197,13 @@ fn denied() -> Response {
     )
 }
 
-/// A path segment for `/admin/users/{email}` and the like.
+/// A path segment for `/admin/users/{email}` and the like. The form
+/// encoder writes a space as `+`, which a path keeps literally; a literal
+/// `+` it has already written as `%2B`.
 fn segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// A date and time for people, in UTC: `2026-11-23 14:05 UTC`.

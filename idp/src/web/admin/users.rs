@@ -138,7 +138,10 @@ async fn user_page<N: Need>(
         last_name: u.last_name.clone(),
         username: u.username.clone(),
         created: when(u.created_at),
-        password_changed: u.password_changed_at.map(when).unwrap_or_else(|| "never".into()),
+        password_changed: u
+            .password_changed_at
+            .map(when)
+            .unwrap_or_else(|| "never".into()),
         locked: u.locked.map(lock_words),
         failed_attempts: u.failed_attempts,
         role_attr: u.admin_role.map_or("none", Role::as_str).into(),
@@ -542,14 +545,7 @@ async fn new_page(
 }
 
 pub async fn new_form(State(portal): State<Portal>, me: Admin<Write>) -> PortalResult {
-    new_page(
-        &portal,
-        &me,
-        StatusCode::OK,
-        &NewUserForm::default(),
-        None,
-    )
-    .await
+    new_page(&portal, &me, StatusCode::OK, &NewUserForm::default(), None).await
 }
 
 pub async fn create(
@@ -566,8 +562,7 @@ pub async fn create(
                     field: Some("role".into()),
                     message: format!("unknown role {r:?}"),
                 };
-                return new_page(&portal, &me, StatusCode::UNPROCESSABLE_ENTITY, &f, Some(e))
-                    .await;
+                return new_page(&portal, &me, StatusCode::UNPROCESSABLE_ENTITY, &f, Some(e)).await;
             }
         },
     };

@@ -1,0 +1,865 @@
+//! The admin console through the real router: the guard on every route
+//! (no role, the auditor, a stale second factor, CSRF), then each page's
+//! happy path and validation errors.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use idp::admin::users::NewUser;
+use idp::roles::Role;
+use support::{Browser, DEMO_EMAIL, Kit, admin_actor, kit};
+
+const TARGET: &str = "target@example.com";
+const PLAIN: &str = "plain@example.com";
+const AUDITOR: &str = "auditor@example.com";
+const HELPDESK: &str = "helpdesk@example.com";
+const PASSWORD: &str = "Quiet-Meadow-3189!";
+
+fn now() -> i64 {
+    idp::clock::now()
+}
+
+/// The kit with a target user (in group "staff"), a user without a role, an
+/// auditor and a help-desk user.
+async fn console_kit() -> Kit {
+    let k = kit().await;
+    idp::admin::groups::add(&k.idp, &admin_actor(), "staff")
+        .await
+        .unwrap();
+    for (email, role, groups) in [
+        (TARGET, None, vec!["staff".to_string()]),
+        (PLAIN, None, vec![]),
+        (AUDITOR, Some(Role::Auditor), vec![]),
+        (HELPDESK, Some(Role::Helpdesk), vec![]),
+    ] {
+        idp::admin::users::add(
+            &k.idp,
+            &admin_actor(),
+            NewUser {
+                email: email.into(),
+                first_name: "Test".into(),
+                last_name: email.split('@').next().unwrap().into(),
+                password: Some(PASSWORD.into()),
+                groups,
+                role,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    k
+}
+
+/// A browser holding a session of `email` whose second factor was verified
+/// at `mfa_at` (what the MFA step or a step-up leaves), with a form token.
+async fn as_user(k: &Kit, email: &str, mfa_at: Option<i64>) -> Browser {
+    let user = k.idp.user_by_email(email).await.unwrap();
+    let (token, _) = k
+        .idp
+        .sessions
+        .create_with(
+            &user.id,
+            vec!["pwd".into(), "otp".into(), "mfa".into()],
+            None,
+            now(),
+            mfa_at,
+            now(),
+        )
+        .await
+        .unwrap();
+    let mut b = k.browser();
+    let name = idp::web::cookies::Cookies::new(k.idp.config.secure_cookies)
+        .name(idp::web::cookies::Name::Session);
+    b.cookies.insert(name, token);
+    // Any page sets the CSRF cookie and carries a token.
+    let p = b.get("/profile").await;
+    assert_eq!(p.status, StatusCode::OK, "{:?}", p.location());
+    b
+}
+
+async fn fresh(k: &Kit, email: &str) -> Browser {
+    as_user(k, email, Some(now())).await
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{email}", "target%40example.com")
+        .replace("{name}", "staff")
+        .replace("{key}", "password.min_length")
+}
+
+/// A form each POST route would accept from an administrator.
+fn fields_for(path: &str) -> Vec<(&'static str, &'static str)> {
+    match path {
+        p if p.ends_with("/lock") || p.ends_with("/unlock") => vec![("reason", "test")],
+        p if p.ends_with("/password") => vec![("password", "Other-River-5521!")],
+        p if p.ends_with("/role") => vec![("role", "admin")],
+        p if p.ends_with("/groups") && p.starts_with("/admin/users") => {
+            vec![("group", "staff"), ("action", "remove")]
+        }
+        p if p.ends_with("/members") => vec![("action", "remove"), ("member", TARGET)],
+        "/admin/users/new" => vec![("email", "new@example.com")],
+        "/admin/groups" => vec![("name", "newgroup")],
+        p if p.starts_with("/admin/settings/") => vec![("value", "12")],
+        "/admin/keys/rotate" => vec![("which", "oidc")],
+        _ => vec![],
+    }
+}
+
+async fn audit_by(k: &Kit, email: &str) -> Vec<String> {
+    let id = k.idp.user_by_email(email).await.unwrap().id;
+    let actor = format!("user:{id}");
+    k.idp
+        .store
+        .recent_audit(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.actor.as_deref() == Some(actor.as_str()))
+        .map(|r| r.event)
+        .collect()
+}
+
+async fn target_unchanged(k: &Kit) {
+    let t = idp::admin::users::show(&k.idp, TARGET).await.unwrap();
+    assert_eq!(t.user.locked, None);
+    assert_eq!(t.groups, vec!["staff".to_string()]);
+    assert_eq!(t.user.admin_role, None);
+}
+
+#[tokio::test]
+async fn every_route_answers_403_to_a_user_without_a_role() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, PLAIN).await;
+    for (method, path) in idp::web::admin::ROUTES {
+        let p = concrete(path);
+        let page = if *method == "GET" {
+            b.get(&p).await
+        } else {
+            b.post(&p, &fields_for(path)).await
+        };
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{method} {p}");
+        assert!(page.has("no administrator role"), "{method} {p}");
+    }
+    target_unchanged(&k).await;
+    assert!(audit_by(&k, PLAIN).await.is_empty());
+    // Nor does the account menu offer the console.
+    assert!(!b.get("/profile").await.has("href=\"/admin\""));
+}
+
+#[tokio::test]
+async fn signed_out_every_page_goes_to_sign_in_and_back() {
+    let k = console_kit().await;
+    let mut b = k.browser();
+    for (method, path) in idp::web::admin::ROUTES {
+        let p = concrete(path);
+        if *method == "GET" {
+            let page = b.get(&p).await;
+            assert_eq!(page.status, StatusCode::SEE_OTHER, "{p}");
+            let to = page.location().unwrap();
+            assert!(to.starts_with("/login?return_to="), "{p}: {to}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_auditor_reads_every_page_and_cannot_post_any_write() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, AUDITOR).await;
+    for page in [
+        "/admin",
+        "/admin/users/target%40example.com",
+        "/admin/groups",
+        "/admin/groups/staff",
+        "/admin/settings",
+        "/admin/keys",
+    ] {
+        let p = b.get(page).await;
+        assert_eq!(p.status, StatusCode::OK, "{page}");
+        // No write form is offered.
+        assert!(!p.has("Lock account") && !p.has("Change…"), "{page}");
+    }
+    for (method, path) in idp::web::admin::ROUTES {
+        if *method != "POST" {
+            continue;
+        }
+        let p = concrete(path);
+        let page = b.post(&p, &fields_for(path)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "POST {p}");
+    }
+    target_unchanged(&k).await;
+    assert!(audit_by(&k, AUDITOR).await.is_empty());
+    assert!(b.get("/profile").await.has("href=\"/admin\""));
+}
+
+#[tokio::test]
+async fn the_help_desk_unlocks_and_ends_sessions_but_cannot_delete_or_configure() {
+    let k = console_kit().await;
+    idp::admin::users::lock(&k.idp, &admin_actor(), TARGET)
+        .await
+        .unwrap();
+    let mut b = fresh(&k, HELPDESK).await;
+    b.get("/admin/users/target%40example.com").await;
+    let res = b
+        .post(
+            "/admin/users/target%40example.com/unlock",
+            &[("reason", "called the desk")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(
+        idp::admin::users::show(&k.idp, TARGET)
+            .await
+            .unwrap()
+            .user
+            .locked,
+        None
+    );
+    for (path, fields) in [
+        ("/admin/users/target%40example.com/delete", vec![]),
+        (
+            "/admin/users/target%40example.com/lock",
+            vec![("reason", "x")],
+        ),
+        ("/admin/settings/password.min_length", vec![("value", "12")]),
+        ("/admin/keys/rotate", vec![("which", "oidc")]),
+    ] {
+        assert_eq!(
+            b.post(path, &fields).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    assert!(k.idp.user_by_email(TARGET).await.is_ok());
+}
+
+fn oath(secret: &str, at: i64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", secret, "-N", &format!("@{at}")])
+        .output()
+        .expect("oathtool is installed (scripts/install-deps.sh test)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn between<'a>(body: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = body.find(start)? + start.len();
+    let j = body[i..].find(end)? + i;
+    Some(&body[i..j])
+}
+
+/// The demo admin, signed in with a password only, with TOTP enrolled.
+async fn admin_with_totp(k: &Kit) -> (Browser, String) {
+    let mut b = k.signed_in().await;
+    assert_eq!(b.get("/mfa/totp/setup").await.status, StatusCode::OK);
+    b.post("/mfa/totp/setup", &[]).await;
+    let scan = b.get("/mfa/totp/setup/scan").await;
+    let key = between(&scan.body, "<code id=\"totp-key\">", "</code>")
+        .unwrap()
+        .to_string();
+    b.get("/mfa/totp/setup/confirm").await;
+    let done = b
+        .post("/mfa/totp/setup/confirm", &[("code", &oath(&key, now()))])
+        .await;
+    assert_eq!(done.location(), Some("/security?done=totp-on#mfa"));
+    (b, key)
+}
+
+#[tokio::test]
+async fn a_stale_second_factor_is_sent_to_step_up_and_back() {
+    let k = console_kit().await;
+    let (mut b, key) = admin_with_totp(&k).await;
+    // Signed in with a password only: whatever the user MFA policy, the
+    // console wants a second factor.
+    let page = b.get("/admin/groups").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.location(),
+        Some("/login/step-up?return_to=%2Fadmin%2Fgroups")
+    );
+    // A write with a stale factor changes nothing.
+    let res = b
+        .post(
+            "/admin/users/target%40example.com/lock",
+            &[("reason", "stale")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert!(res.location().unwrap().starts_with("/login/step-up?"));
+    target_unchanged(&k).await;
+
+    // The step-up itself, with the next TOTP step's code (the enrolment
+    // used the current one).
+    let to = b.get(page.location().unwrap()).await;
+    assert_eq!(to.location(), Some("/login/mfa"));
+    assert_eq!(
+        b.get("/login/mfa").await.location(),
+        Some("/login/mfa/totp")
+    );
+    b.get("/login/mfa/totp").await;
+    let done = b
+        .post("/login/mfa/totp", &[("code", &oath(&key, now() + 30))])
+        .await;
+    assert_eq!(done.location(), Some("/admin/groups"), "{}", done.body);
+    assert_eq!(b.get("/admin/groups").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn deletes_and_key_rotation_want_a_fresher_factor_than_other_pages() {
+    let k = console_kit().await;
+    // Enrolled, so a stale factor means a step-up rather than "enrol one".
+    admin_with_totp(&k).await;
+    // Ten minutes: fresh enough for the console (15), not for a delete (5).
+    let mut b = as_user(&k, DEMO_EMAIL, Some(now() - 600)).await;
+    assert_eq!(
+        b.get("/admin/users/target%40example.com").await.status,
+        StatusCode::OK
+    );
+    for path in [
+        "/admin/users/target%40example.com/delete",
+        "/admin/keys/rotate?which=oidc",
+    ] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            page.location()
+                .unwrap()
+                .starts_with("/login/step-up?return_to="),
+            "{path}"
+        );
+    }
+    let res = b
+        .post("/admin/users/target%40example.com/delete", &[])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert!(res.location().unwrap().starts_with("/login/step-up?"));
+    assert!(k.idp.user_by_email(TARGET).await.is_ok());
+    // Twenty minutes: stale for every page.
+    let mut b = as_user(&k, DEMO_EMAIL, Some(now() - 1200)).await;
+    let page = b.get("/admin").await;
+    assert_eq!(page.location(), Some("/login/step-up?return_to=%2Fadmin"));
+}
+
+#[tokio::test]
+async fn an_admin_with_no_factor_enrolled_is_told_to_enrol_one() {
+    let k = console_kit().await;
+    let mut b = k.signed_in().await;
+    let page = b.get("/admin").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.has("Set up a second factor"));
+    assert!(page.has("/mfa/totp/setup"));
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    b.get("/admin/users/target%40example.com").await;
+    for (path, fields) in [
+        (
+            "/admin/users/target%40example.com/lock",
+            vec![("reason", "no token")],
+        ),
+        (
+            "/admin/users/target%40example.com/role",
+            vec![("role", "admin")],
+        ),
+        (
+            "/admin/groups/staff/members",
+            vec![("action", "remove"), ("member", TARGET)],
+        ),
+    ] {
+        let res = b.post_raw(path, &fields).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(res.has("This form has expired"), "{path}");
+        let mut wrong = fields.clone();
+        wrong.push(("csrf", "not-the-token"));
+        assert_eq!(b.post_raw(path, &wrong).await.status, StatusCode::FORBIDDEN);
+    }
+    target_unchanged(&k).await;
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
+}
+
+// ---- pages -------------------------------------------------------------
+
+#[tokio::test]
+async fn the_account_menu_links_admins_to_the_console() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    assert!(b.get("/apps").await.has("<a href=\"/admin\">Admin</a>"));
+    let home = b.get("/admin").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.has("full administrator"));
+    assert!(home.has("Healthy"));
+}
+
+#[tokio::test]
+async fn users_create_with_validation() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    assert_eq!(b.get("/admin/users/new").await.status, StatusCode::OK);
+    let bad = b
+        .post(
+            "/admin/users/new",
+            &[("email", "not-an-email"), ("first_name", "Ann")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("is not an email address"));
+    assert!(bad.has("value=\"Ann\""), "the form keeps what was typed");
+    let weak = b
+        .post(
+            "/admin/users/new",
+            &[("email", "ann@example.com"), ("password", "short")],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.has("password:"));
+    let unknown = b
+        .post(
+            "/admin/users/new",
+            &[("email", "ann@example.com"), ("groups", "nosuch")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.has("no group with name"));
+    assert!(k.idp.user_by_email("ann@example.com").await.is_err());
+
+    let ok = b
+        .post(
+            "/admin/users/new",
+            &[
+                ("email", "Ann@Example.com"),
+                ("first_name", "Ann"),
+                ("last_name", "Lee"),
+                ("groups", "staff"),
+                ("role", "auditor"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        ok.location(),
+        Some("/admin/users/ann%40example.com?done=created")
+    );
+    let page = b.get(ok.location().unwrap()).await;
+    assert!(page.has("User created."));
+    assert!(page.has("Ann Lee"));
+    let v = idp::admin::users::show(&k.idp, "ann@example.com")
+        .await
+        .unwrap();
+    assert_eq!(v.groups, vec!["staff".to_string()]);
+    assert_eq!(v.user.admin_role, Some(Role::Auditor));
+    let dup = b
+        .post("/admin/users/new", &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(dup.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(dup.has("already exists"));
+    assert_eq!(
+        b.get("/admin/users/nobody%40example.com").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn users_lock_and_unlock_need_a_reason_which_the_audit_keeps() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    b.get("/admin/users/target%40example.com").await;
+    let none = b
+        .post("/admin/users/target%40example.com/lock", &[("reason", " ")])
+        .await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(none.has("give a reason"));
+    target_unchanged(&k).await;
+
+    let mut t = fresh(&k, TARGET).await;
+    let res = b
+        .post(
+            "/admin/users/target%40example.com/lock",
+            &[("reason", "laptop stolen")],
+        )
+        .await;
+    assert_eq!(
+        res.location(),
+        Some("/admin/users/target%40example.com?done=locked")
+    );
+    let page = b.get(res.location().unwrap()).await;
+    assert!(page.has("locked by an administrator"));
+    // The locked user's session ended with the lock.
+    assert_eq!(t.get("/profile").await.status, StatusCode::SEE_OTHER);
+    let row = k
+        .idp
+        .store
+        .recent_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event == "admin.user.lock")
+        .unwrap();
+    assert!(row.detail.contains("laptop stolen"), "{}", row.detail);
+
+    let res = b
+        .post(
+            "/admin/users/target%40example.com/unlock",
+            &[("reason", "laptop found")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    target_unchanged(&k).await;
+}
+
+#[tokio::test]
+async fn users_password_reset_link_and_mfa_reset() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    b.get("/admin/users/target%40example.com").await;
+    let weak = b
+        .post(
+            "/admin/users/target%40example.com/password",
+            &[("password", "short")],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.has("password:"));
+    let ok = b
+        .post(
+            "/admin/users/target%40example.com/password",
+            &[("password", "Other-River-5521!")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let mut t = k.browser();
+    assert_eq!(
+        t.sign_in(TARGET, "Other-River-5521!").await.location(),
+        Some("/apps")
+    );
+
+    let sent = b
+        .post("/admin/users/target%40example.com/reset-link", &[])
+        .await;
+    assert_eq!(
+        sent.location(),
+        Some("/admin/users/target%40example.com?done=reset-link")
+    );
+    let outbox = k.idp.config.outbox_dir();
+    let mut found = false;
+    for _ in 0..100 {
+        found = std::fs::read_dir(&outbox)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
+        if found {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "a reset mail in the outbox");
+
+    // An account locked by an administrator gets no link.
+    idp::admin::users::lock(&k.idp, &admin_actor(), TARGET)
+        .await
+        .unwrap();
+    let refused = b
+        .post("/admin/users/target%40example.com/reset-link", &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.has("unlock it first"));
+
+    let confirm = b.get("/admin/users/target%40example.com/reset-mfa").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Reset the second factors of target@example.com?"));
+    let done = b
+        .post("/admin/users/target%40example.com/reset-mfa", &[])
+        .await;
+    assert_eq!(
+        done.location(),
+        Some("/admin/users/target%40example.com?done=mfa-reset")
+    );
+    assert!(
+        k.audit_events()
+            .await
+            .contains(&("admin.user.reset_mfa".to_string(), "success".to_string()))
+    );
+}
+
+#[tokio::test]
+async fn users_role_groups_applications_and_sessions() {
+    let k = console_kit().await;
+    let app = k.unassigned_application("Payroll").await;
+    idp::admin::apps::assign(&k.idp, &admin_actor(), &app.name, "staff")
+        .await
+        .unwrap();
+    idp::admin::groups::add(&k.idp, &admin_actor(), "finance")
+        .await
+        .unwrap();
+    let mut t1 = fresh(&k, TARGET).await;
+    let _t2 = fresh(&k, TARGET).await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let page = b.get("/admin/users/target%40example.com").await;
+    assert!(page.has("Payroll"), "applications through staff");
+    assert_eq!(page.body.matches("/sessions/end\"").count(), 2);
+
+    let bad = b
+        .post(
+            "/admin/users/target%40example.com/role",
+            &[("role", "root")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("unknown role"));
+    let ok = b
+        .post(
+            "/admin/users/target%40example.com/role",
+            &[("role", "helpdesk")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        k.idp.user_by_email(TARGET).await.unwrap().admin_role,
+        Some(Role::Helpdesk)
+    );
+
+    let add = b
+        .post(
+            "/admin/users/target%40example.com/groups",
+            &[("group", "finance"), ("action", "add")],
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::SEE_OTHER);
+    let none = b
+        .post(
+            "/admin/users/target%40example.com/groups",
+            &[("group", "nosuch"), ("action", "add")],
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(none.has("no group with name"));
+    let rm = b
+        .post(
+            "/admin/users/target%40example.com/groups",
+            &[("group", "staff"), ("action", "remove")],
+        )
+        .await;
+    assert_eq!(rm.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        idp::admin::users::show(&k.idp, TARGET)
+            .await
+            .unwrap()
+            .groups,
+        vec!["finance".to_string()]
+    );
+    let page = b.get("/admin/users/target%40example.com").await;
+    assert!(!page.has("Payroll"), "no longer through staff");
+
+    // Sessions: end one by its id, then all.
+    let sessions = idp::admin::sessions::list(&k.idp, TARGET).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    let bad = b
+        .post(
+            "/admin/users/target%40example.com/sessions/end",
+            &[("id", "0000000000000000")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let newest = &sessions[0].id;
+    let one = b
+        .post(
+            "/admin/users/target%40example.com/sessions/end",
+            &[("id", newest)],
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        idp::admin::sessions::list(&k.idp, TARGET)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let all = b
+        .post("/admin/users/target%40example.com/sessions/end-all", &[])
+        .await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER);
+    assert!(
+        idp::admin::sessions::list(&k.idp, TARGET)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(t1.get("/profile").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn users_delete_is_confirmed_first() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let confirm = b.get("/admin/users/target%40example.com/delete").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Delete target@example.com?"));
+    assert!(
+        k.idp.user_by_email(TARGET).await.is_ok(),
+        "not before the POST"
+    );
+    let done = b
+        .post("/admin/users/target%40example.com/delete", &[])
+        .await;
+    assert_eq!(done.location(), Some("/admin?done=user-deleted"));
+    assert!(b.get("/admin?done=user-deleted").await.has("User deleted."));
+    assert!(k.idp.user_by_email(TARGET).await.is_err());
+    let again = b
+        .post("/admin/users/target%40example.com/delete", &[])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn groups_create_and_bulk_membership() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    assert!(b.get("/admin/groups").await.has("staff"));
+    let empty = b.post("/admin/groups", &[("name", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.has("a group name must have"));
+    let dup = b.post("/admin/groups", &[("name", "staff")]).await;
+    assert_eq!(dup.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(dup.has("already exists"));
+    let ok = b.post("/admin/groups", &[("name", "Sales team")]).await;
+    assert_eq!(
+        ok.location(),
+        Some("/admin/groups/Sales%20team?done=created")
+    );
+    assert!(b.get(ok.location().unwrap()).await.has("Group created."));
+
+    // One unknown email: nothing changes.
+    let unknown = b
+        .post(
+            "/admin/groups/Sales%20team/members",
+            &[
+                ("action", "add"),
+                ("emails", "plain@example.com\nnobody@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.has("no user with email"));
+    assert!(unknown.has("nobody@example.com"), "the text is kept");
+    let g = idp::admin::groups::show(&k.idp, "Sales team")
+        .await
+        .unwrap();
+    assert!(g.members.is_empty());
+
+    let add = b
+        .post(
+            "/admin/groups/Sales%20team/members",
+            &[
+                ("action", "add"),
+                (
+                    "emails",
+                    "plain@example.com, Target@example.com\nauditor@example.com",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(
+        add.location(),
+        Some("/admin/groups/Sales%20team?done=members&added=3&removed=0")
+    );
+    let page = b.get(add.location().unwrap()).await;
+    assert!(page.has("3 added"));
+    assert!(page.has("auditor@example.com"));
+    let rm = b
+        .post(
+            "/admin/groups/Sales%20team/members",
+            &[("action", "remove"), ("member", PLAIN), ("member", AUDITOR)],
+        )
+        .await;
+    assert_eq!(
+        rm.location(),
+        Some("/admin/groups/Sales%20team?done=members&added=0&removed=2")
+    );
+    let g = idp::admin::groups::show(&k.idp, "Sales team")
+        .await
+        .unwrap();
+    let emails: Vec<&str> = g.members.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(emails, vec![TARGET]);
+    let nothing = b
+        .post(
+            "/admin/groups/Sales%20team/members",
+            &[("action", "remove")],
+        )
+        .await;
+    assert_eq!(nothing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        b.get("/admin/groups/nosuch").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn groups_show_their_bound_applications() {
+    let k = console_kit().await;
+    let app = k.unassigned_application("Wiki").await;
+    idp::admin::apps::assign(&k.idp, &admin_actor(), &app.name, "staff")
+        .await
+        .unwrap();
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let page = b.get("/admin/groups/staff").await;
+    assert!(page.has("Wiki"));
+    assert!(page.has("target@example.com"));
+}
+
+#[tokio::test]
+async fn settings_are_confirmed_and_validated() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let list = b.get("/admin/settings").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.has("password.min_length"));
+    assert!(list.has("minimum password length"));
+    let confirm = b.get("/admin/settings/password.min_length?value=14").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Change password.min_length?"));
+    assert_eq!(k.idp.settings().await.unwrap().password.min_length, 12);
+    let bad = b
+        .post("/admin/settings/password.min_length", &[("value", "3")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("password.min_length"));
+    assert!(bad.has("aria-invalid=\"true\""));
+    let ok = b
+        .post("/admin/settings/password.min_length", &[("value", "14")])
+        .await;
+    assert_eq!(ok.location(), Some("/admin/settings?done=1"));
+    assert_eq!(k.idp.settings().await.unwrap().password.min_length, 14);
+    assert_eq!(
+        b.get("/admin/settings/nosuch.key?value=1").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[tokio::test]
+async fn keys_are_listed_and_rotated_after_confirmation() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let list = b.get("/admin/keys").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let before = idp::admin::keys::list(&k.idp).await.unwrap();
+    assert!(list.has(&before[0].kid));
+    let confirm = b.get("/admin/keys/rotate?which=oidc").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Rotate the OIDC signing keys?"));
+    assert_eq!(
+        b.post("/admin/keys/rotate", &[("which", "jwt")])
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let done = b.post("/admin/keys/rotate", &[("which", "oidc")]).await;
+    assert_eq!(done.location(), Some("/admin/keys?done=oidc"));
+    let after = idp::admin::keys::list(&k.idp).await.unwrap();
+    assert!(after.len() > before.len());
+    let done = b.post("/admin/keys/rotate", &[("which", "saml")]).await;
+    assert_eq!(done.location(), Some("/admin/keys?done=saml"));
+}
