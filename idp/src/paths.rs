@@ -38,6 +38,8 @@ pub const PASSWORD_RESET_MFA: &str = "/password/reset/mfa";
 pub const APPS: &str = "/apps";
 pub const APPS_ID_FAVORITE: &str = "/apps/{id}/favorite";
 pub const APPS_ID_LAUNCH: &str = "/apps/{id}/launch";
+/// An uploaded tile logo (`admin::apps::set_logo`).
+pub const APPS_ID_LOGO: &str = "/apps/{id}/logo";
 pub const GATEWAY_AUTHORIZE: &str = "/gateway/authorize";
 pub const PROFILE: &str = "/profile";
 pub const SECURITY: &str = "/security";
@@ -99,3 +101,7 @@ pub const ADMIN_SETTINGS: &str = "/admin/settings";
 pub const ADMIN_SETTINGS_KEY: &str = "/admin/settings/{key}";
 pub const ADMIN_KEYS: &str = "/admin/keys";
 pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
+pub const ADMIN_APPS: &str = "/admin/apps";
+pub const ADMIN_APP: &str = "/admin/apps/{name}";
+pub const ADMIN_APP_GROUPS: &str = "/admin/apps/{name}/groups";
+pub const ADMIN_APP_LOGO: &str = "/admin/apps/{name}/logo";

@@ -174,6 +174,7 @@ async fn an_auditor_reads_every_page_and_cannot_post_any_write() {
         "/admin/users/target%40example.com",
         "/admin/groups",
         "/admin/groups/staff",
+        "/admin/apps",
         "/admin/settings",
         "/admin/keys",
     ] {
@@ -862,4 +863,215 @@ async fn keys_are_listed_and_rotated_after_confirmation() {
     assert!(after.len() > before.len());
     let done = b.post("/admin/keys/rotate", &[("which", "saml")]).await;
     assert_eq!(done.location(), Some("/admin/keys?done=saml"));
+}
+
+#[tokio::test]
+async fn applications_create_edit_and_bind_groups() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    assert_eq!(b.get("/admin/apps").await.status, StatusCode::OK);
+    let bad = b
+        .post(
+            "/admin/apps",
+            &[("name", "Payroll"), ("launch_url", "javascript:alert(1)")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("launch_url"));
+    assert!(bad.has("value=\"Payroll\""));
+    let ok = b
+        .post(
+            "/admin/apps",
+            &[
+                ("name", "Payroll"),
+                ("launch_url", "https://payroll.example.com/"),
+                ("description", "Pay slips"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location(), Some("/admin/apps/Payroll?done=created"));
+    let page = b.get("/admin/apps/Payroll").await;
+    assert!(page.has("Kind: bookmark"));
+    assert!(page.has("Pay slips"));
+
+    let bad = b
+        .post(
+            "/admin/apps/Payroll",
+            &[("launch_url", "ftp://payroll.example.com/")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let saved = b
+        .post(
+            "/admin/apps/Payroll",
+            &[
+                ("launch_url", "https://pay.example.com/"),
+                ("description", "Pay slips and taxes"),
+                ("detail_url", "https://pay.example.com/help"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location(), Some("/admin/apps/Payroll?done=saved"));
+    let a = idp::admin::apps::find(&k.idp, "Payroll").await.unwrap();
+    assert_eq!(a.launch_url, "https://pay.example.com/");
+    assert_eq!(
+        a.detail_url.as_deref(),
+        Some("https://pay.example.com/help")
+    );
+
+    let add = b
+        .post(
+            "/admin/apps/Payroll/groups",
+            &[("group", "staff"), ("action", "add")],
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::SEE_OTHER);
+    let apps = idp::admin::users::applications(&k.idp, TARGET)
+        .await
+        .unwrap();
+    assert!(apps.iter().any(|a| a.name == "Payroll"));
+    let unknown = b
+        .post(
+            "/admin/apps/Payroll/groups",
+            &[("group", "nosuch"), ("action", "add")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let rm = b
+        .post(
+            "/admin/apps/Payroll/groups",
+            &[("group", "staff"), ("action", "remove")],
+        )
+        .await;
+    assert_eq!(rm.status, StatusCode::SEE_OTHER);
+    let apps = idp::admin::users::applications(&k.idp, TARGET)
+        .await
+        .unwrap();
+    assert!(!apps.iter().any(|a| a.name == "Payroll"));
+    assert_eq!(
+        b.get("/admin/apps/Nosuch").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// A `multipart/form-data` upload of `file` as the `logo` field, with the
+/// browser's form token unless `csrf` is false.
+async fn upload(b: &mut Browser, path: &str, file: &[u8], csrf: bool) -> support::Page {
+    let boundary = "----portcullis-test-boundary";
+    let mut body = Vec::new();
+    if csrf {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+                b.csrf.clone().unwrap()
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\nContent-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    b.send(
+        axum::http::Request::post(path)
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(axum::body::Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+/// The smallest valid PNG: one transparent pixel.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+#[tokio::test]
+async fn application_logos_are_uploaded_checked_and_served_cacheable() {
+    let k = console_kit().await;
+    let app = k.unassigned_application("Payroll").await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    b.get("/admin/apps/Payroll").await;
+
+    // Refused: no token, a script-capable format, an oversized file.
+    let no_token = upload(&mut b, "/admin/apps/Payroll/logo", PNG, false).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let svg = upload(
+        &mut b,
+        "/admin/apps/Payroll/logo",
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>",
+        true,
+    )
+    .await;
+    assert_eq!(svg.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(svg.has("must be a PNG or JPEG"));
+    let mut big = PNG.to_vec();
+    big.resize(idp::admin::apps::MAX_LOGO_BYTES + 1, 0);
+    let big = upload(&mut b, "/admin/apps/Payroll/logo", &big, true).await;
+    assert_eq!(big.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(big.has("at most 256 KiB"));
+    assert_eq!(
+        idp::admin::apps::find(&k.idp, "Payroll")
+            .await
+            .unwrap()
+            .logo_url,
+        None
+    );
+
+    let ok = upload(&mut b, "/admin/apps/Payroll/logo", PNG, true).await;
+    assert_eq!(
+        ok.location(),
+        Some("/admin/apps/Payroll?done=logo"),
+        "{}",
+        ok.body
+    );
+    let url = idp::admin::apps::find(&k.idp, "Payroll")
+        .await
+        .unwrap()
+        .logo_url
+        .unwrap();
+    assert!(
+        url.starts_with(&format!("/apps/{}/logo?v=", app.id)),
+        "{url}"
+    );
+
+    // Served by the portal to a signed-in user, as a PNG, cacheable.
+    let mut user = fresh(&k, TARGET).await;
+    let img = user.get(&url).await;
+    assert_eq!(img.status, StatusCode::OK);
+    assert_eq!(img.headers["content-type"], "image/png");
+    assert!(
+        img.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(img.headers["x-content-type-options"], "nosniff");
+    let etag = img.headers["etag"].to_str().unwrap().to_string();
+    let again = user
+        .send(
+            axum::http::Request::get(&url)
+                .header(axum::http::header::IF_NONE_MATCH, &etag)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    let mut stranger = k.browser();
+    assert_eq!(stranger.get(&url).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        user.get("/apps/no-such-app/logo").await.status,
+        StatusCode::NOT_FOUND
+    );
 }

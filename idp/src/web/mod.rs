@@ -134,6 +134,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .route(paths::APPS, get(apps::list))
         .route(paths::APPS_ID_FAVORITE, post(apps::toggle_favorite))
         .route(paths::APPS_ID_LAUNCH, get(apps::launch))
+        .route(paths::APPS_ID_LOGO, get(apps::logo))
         .route(paths::GATEWAY_AUTHORIZE, get(gateway::authorize))
         .route(paths::PROFILE, get(profile::show).post(profile::save))
         .route(paths::SECURITY, get(security::show))

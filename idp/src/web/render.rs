@@ -101,6 +101,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "admin_keys.html",
             include_str!("../../templates/admin_keys.html"),
         ),
+        (
+            "admin_apps.html",
+            include_str!("../../templates/admin_apps.html"),
+        ),
+        (
+            "admin_app.html",
+            include_str!("../../templates/admin_app.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that
@@ -185,6 +193,8 @@ mod tests {
             "admin_group.html",
             "admin_settings.html",
             "admin_keys.html",
+            "admin_apps.html",
+            "admin_app.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

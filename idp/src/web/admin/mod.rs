@@ -3,6 +3,7 @@
 //! permission it needs, so the guard (a portal session, a role that allows
 //! the permission, a recent second factor) is written once, here.
 
+mod apps;
 mod groups;
 mod guard;
 mod home;
@@ -46,6 +47,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::ADMIN_GROUPS),
     ("GET", paths::ADMIN_GROUP),
     ("POST", paths::ADMIN_GROUP_MEMBERS),
+    ("GET", paths::ADMIN_APPS),
+    ("POST", paths::ADMIN_APPS),
+    ("GET", paths::ADMIN_APP),
+    ("POST", paths::ADMIN_APP),
+    ("POST", paths::ADMIN_APP_GROUPS),
+    ("POST", paths::ADMIN_APP_LOGO),
     ("GET", paths::ADMIN_SETTINGS),
     ("GET", paths::ADMIN_SETTINGS_KEY),
     ("POST", paths::ADMIN_SETTINGS_KEY),
@@ -98,6 +105,10 @@ pub fn routes() -> Router<Portal> {
             paths::ADMIN_GROUP_MEMBERS,
             axum::routing::post(groups::members),
         )
+        .route(paths::ADMIN_APPS, get(apps::list).post(apps::create))
+        .route(paths::ADMIN_APP, get(apps::show).post(apps::update))
+        .route(paths::ADMIN_APP_GROUPS, axum::routing::post(apps::groups))
+        .route(paths::ADMIN_APP_LOGO, axum::routing::post(apps::logo))
         .route(paths::ADMIN_SETTINGS, get(settings::list))
         .route(
             paths::ADMIN_SETTINGS_KEY,
@@ -115,6 +126,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("home", paths::ADMIN, "Dashboard"),
     ("users", paths::ADMIN_USERS, "Users"),
     ("groups", paths::ADMIN_GROUPS, "Groups"),
+    ("apps", paths::ADMIN_APPS, "Applications"),
     ("settings", paths::ADMIN_SETTINGS, "Settings"),
     ("keys", paths::ADMIN_KEYS, "Keys"),
 ];
