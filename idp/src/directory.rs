@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Why an account cannot sign in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LockReason {
     /// Too many failed attempts; a password reset may lift it.
@@ -36,7 +36,7 @@ impl LockReason {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Stable subject identifier; never the email.
     pub id: String,
@@ -45,6 +45,7 @@ pub struct User {
     pub first_name: String,
     pub last_name: String,
     pub username: String,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub profile: Profile,
     #[serde(skip)]
     pub password_hash: Option<String>,
@@ -221,7 +222,7 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Group {
     pub id: String,
     pub name: String,
@@ -229,13 +230,13 @@ pub struct Group {
 
 /// How an application is launched. Only bookmarks exist so far; proxied,
 /// OIDC and SAML applications come with their issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
     Bookmark,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Application {
     pub id: String,
     pub name: String,

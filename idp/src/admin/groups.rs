@@ -61,31 +61,63 @@ pub async fn remove_member(idp: &Idp, actor: &Actor, group: &str, email: &str) -
     Ok(removed)
 }
 
-/// The most members a group page lists.
-pub const MAX_MEMBERS_SHOWN: i64 = 500;
-
-/// A group with its members (up to [`MAX_MEMBERS_SHOWN`]) and the
-/// applications bound to it.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A group as an administrator sees it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct GroupView {
+    pub id: String,
     pub name: String,
-    /// (email, first name, last name), by email.
-    pub members: Vec<(String, String, String)>,
-    /// More members than listed.
-    pub more: bool,
-    pub applications: Vec<crate::directory::Application>,
+    pub members: i64,
+    /// The applications its members see, by name.
+    pub applications: Vec<String>,
 }
 
 pub async fn show(idp: &Idp, name: &str) -> Result<GroupView> {
     let g = lookup::group(idp, name).await?;
-    let (members, more) = idp.store.group_members(&g.id, MAX_MEMBERS_SHOWN).await?;
-    let applications = idp.store.applications_of_group(&g.id).await?;
     Ok(GroupView {
+        members: idp.store.member_count(&g.id).await?,
+        applications: idp.store.applications_of_group(&g.id).await?,
+        id: g.id,
         name: g.name,
-        members,
-        more,
-        applications,
     })
+}
+
+/// The version of a group as [`show`] gives it, for `If-Match`.
+pub fn etag(view: &GroupView) -> String {
+    super::etag(view)
+}
+
+/// One page of the group's members, by email.
+pub async fn members(
+    idp: &Idp,
+    name: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<super::Page<super::users::UserView>> {
+    let g = lookup::group(idp, name).await?;
+    super::users::search(
+        idp,
+        &super::users::UserQuery {
+            group: Some(g.name),
+            offset,
+            limit,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Removes the group; its members lose what it granted. `if_match`, when
+/// given, must be the current [`etag`].
+pub async fn delete(idp: &Idp, actor: &Actor, name: &str, if_match: Option<&str>) -> Result<()> {
+    let view = show(idp, name).await?;
+    super::check_version(&view, if_match, Entity::Group, name)?;
+    idp.store.delete_group(&view.id).await?;
+    Record::new("admin.group.delete")
+        .subject(&view.name)
+        .detail(format!("{} ({} members)", view.name, view.members))
+        .write(idp, actor)
+        .await;
+    Ok(())
 }
 
 /// What a bulk membership change did.

@@ -1,10 +1,12 @@
 //! Accounts: create, set a password, lock, unlock, reset MFA, delete. Every
 //! change that takes access away also ends the user's sessions everywhere.
 
-use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use super::lookup;
-use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
+use super::{Actor, AdminError, Entity, Page, Record, Result, conflict_on, page_limit};
 use crate::credentials::check_policy;
 use crate::directory::{FieldKind, LockReason, User, normalize_email, valid_email};
 use crate::idp::Idp;
@@ -26,7 +28,7 @@ pub struct NewUser {
 }
 
 /// A user with the names of their groups.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub user: User,
     pub groups: Vec<String>,
@@ -277,4 +279,201 @@ pub async fn applications(idp: &Idp, email: &str) -> Result<Vec<crate::directory
         .into_iter()
         .map(|(a, _)| a)
         .collect())
+}
+
+/// Which users a search finds; every condition given must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserQuery {
+    /// Found (without regard to case) in the email, the name or the username.
+    pub text: Option<String>,
+    /// A member of this group.
+    pub group: Option<String>,
+    pub locked: Option<bool>,
+    /// Holds exactly this role (the strongest one they hold, from the
+    /// attribute or a configured group).
+    pub role: Option<crate::roles::Role>,
+    #[serde(default)]
+    pub offset: u64,
+    /// 0 for the default page (50); at most [`super::MAX_PAGE`].
+    #[serde(default)]
+    pub limit: u64,
+}
+
+/// The longest search text, in characters.
+pub const MAX_SEARCH: usize = 200;
+
+/// One page of the users the query finds, by email; filtered and paged in
+/// the database, so it stays fast with many users.
+pub async fn search(idp: &Idp, q: &UserQuery) -> Result<Page<UserView>> {
+    use crate::roles::Role;
+    let limit = page_limit(q.limit);
+    let text = q
+        .text
+        .as_deref()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_SEARCH)
+    {
+        return Err(AdminError::invalid(
+            "text",
+            format!("search text: at most {MAX_SEARCH} characters"),
+        ));
+    }
+    let mut filter = crate::store::UserFilter {
+        text,
+        group: q.group.clone().filter(|g| !g.is_empty()),
+        locked: q.locked,
+        ..Default::default()
+    };
+    if let Some(role) = q.role {
+        // The role a user holds is the strongest of the attribute and the
+        // configured groups (`roles::of`): this role from either, and no
+        // stronger one from either.
+        let cfg = &idp.config.admin;
+        let groups_of = |r: Role| -> Vec<String> {
+            match r {
+                Role::Admin => cfg.admin_groups.clone(),
+                Role::Helpdesk => cfg.helpdesk_groups.clone(),
+                Role::Auditor => cfg.auditor_groups.clone(),
+            }
+            .into_iter()
+            .filter(|g| cfg.role_of_group(g) == Some(r))
+            .collect()
+        };
+        filter.role_in = Some((vec![role.as_str()], groups_of(role)));
+        let stronger: Vec<Role> = Role::ALL.into_iter().filter(|r| *r > role).collect();
+        if !stronger.is_empty() {
+            filter.role_not_in = Some((
+                stronger.iter().map(|r| r.as_str()).collect(),
+                stronger.iter().flat_map(|r| groups_of(*r)).collect(),
+            ));
+        }
+    }
+    let (users, total) = idp.store.search_users(&filter, q.offset, limit).await?;
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let mut groups = idp.store.groups_of_many(&ids).await?;
+    let items = users
+        .into_iter()
+        .map(|user| UserView {
+            groups: groups.remove(&user.id).unwrap_or_default(),
+            user,
+        })
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        offset: q.offset,
+        limit,
+    })
+}
+
+/// The version of a user as [`show`] gives it, for `If-Match`.
+pub fn etag(view: &UserView) -> String {
+    super::etag(view)
+}
+
+/// What an administrator changes about a user; `None` keeps a value.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserEdit {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    /// The company email, which is also the sign-in name.
+    pub email: Option<String>,
+    /// Profile fields by form name (`work_phone`, `home_city`, ...); an
+    /// empty value clears one.
+    #[serde(default)]
+    pub profile: BTreeMap<String, String>,
+}
+
+/// Changes names, profile fields and the company email, with the same
+/// validation as the user's own profile edit. `if_match`, when given, must
+/// be the current [`etag`]. One audit row names the fields changed.
+pub async fn update(
+    idp: &Idp,
+    actor: &Actor,
+    email: &str,
+    edit: UserEdit,
+    if_match: Option<&str>,
+) -> Result<UserView> {
+    let before = show(idp, email).await?;
+    super::check_version(&before, if_match, Entity::User, email)?;
+    let user = &before.user;
+    let known = |k: &str| {
+        crate::directory::PROFILE_FIELDS
+            .iter()
+            .any(|(n, _, _)| *n == k)
+    };
+    let mut errors = BTreeMap::new();
+    for k in edit.profile.keys() {
+        if !known(k) || crate::directory::NAME_FIELDS.contains(&k.as_str()) {
+            errors.insert(k.clone(), "Not a profile field.".to_string());
+        }
+    }
+    let mut entered: HashMap<String, String> =
+        crate::account::profile::values(user).into_iter().collect();
+    entered.extend(edit.profile.clone());
+    for (k, v) in [
+        ("first_name", &edit.first_name),
+        ("last_name", &edit.last_name),
+        ("username", &edit.username),
+    ] {
+        if let Some(v) = v {
+            entered.insert(k.to_string(), v.clone());
+        }
+    }
+    let new_email = match &edit.email {
+        Some(e) => {
+            let e = normalize_email(e);
+            if !valid_email(&e) {
+                errors.insert(
+                    "email".into(),
+                    "Enter an email address such as name@example.com.".into(),
+                );
+            }
+            (e != user.email).then_some(e)
+        }
+        None => None,
+    };
+    let checked = match crate::account::profile::check(user, &entered) {
+        Ok(c) if errors.is_empty() => c,
+        Ok(_) => return Err(AdminError::Fields { errors }),
+        Err((_, more)) => {
+            errors.extend(more);
+            return Err(AdminError::Fields { errors });
+        }
+    };
+    if let Some(e) = &new_email {
+        idp.store
+            .set_email(&user.id, e)
+            .await
+            .map_err(conflict_on(Entity::User, e))?;
+    }
+    idp.store
+        .update_profile(
+            &user.id,
+            &checked.first_name,
+            &checked.last_name,
+            &checked.username,
+            &checked.profile,
+        )
+        .await?;
+    let mut changed: Vec<&str> = checked.changed.clone();
+    if new_email.is_some() {
+        changed.insert(0, "email");
+    }
+    let now_email = new_email.as_deref().unwrap_or(&user.email);
+    let mut detail = format!("fields: {}", changed.join(", "));
+    if let Some(e) = &new_email {
+        detail.push_str(&format!("; email {} -> {e}", user.email));
+    }
+    Record::new("admin.user.update")
+        .about(user)
+        .detail(detail)
+        .write(idp, actor)
+        .await;
+    show(idp, now_email).await
 }

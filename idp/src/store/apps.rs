@@ -231,20 +231,6 @@ impl Store {
         Ok(row.map(|r| (r.get("content_type"), r.get("data"), r.get("etag"))))
     }
 
-    /// The applications bound to the group, by name.
-    pub async fn applications_of_group(&self, group_id: &str) -> Result<Vec<Application>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            app_columns!(),
-            " FROM applications a JOIN application_groups ag ON ag.application_id = a.id \
-              WHERE ag.group_id = $1 ORDER BY a.name"
-        ))
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(app_from_row).collect())
-    }
-
     /// The applications a user may launch (through any of their groups),
     /// each with whether it is one of the user's favorites.
     pub async fn applications_for_user(&self, user_id: &str) -> Result<Vec<(Application, bool)>> {

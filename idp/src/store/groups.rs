@@ -86,30 +86,37 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
 
-    /// The group's members as (email, first name, last name), by email;
-    /// at most `limit`, and whether there were more.
-    pub async fn group_members(
-        &self,
-        group_id: &str,
-        limit: i64,
-    ) -> Result<(Vec<(String, String, String)>, bool)> {
-        let rows = sqlx::query(
-            "SELECT u.email, u.first_name, u.last_name FROM users u \
-             JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 \
-             ORDER BY u.email LIMIT $2",
+impl Store {
+    /// Removes the group (its memberships and application bindings go with
+    /// it). False when there was no such group.
+    pub async fn delete_group(&self, id: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// How many members the group has.
+    pub async fn member_count(&self, group_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1")
+                .bind(group_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The names of the applications the group's members see.
+    pub async fn applications_of_group(&self, group_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.name FROM applications a JOIN application_groups ag ON ag.application_id = a.id \
+             WHERE ag.group_id = $1 ORDER BY a.name",
         )
         .bind(group_id)
-        .bind(limit + 1)
         .fetch_all(&self.pool)
-        .await?;
-        let more = rows.len() as i64 > limit;
-        Ok((
-            rows.iter()
-                .take(limit as usize)
-                .map(|r| (r.get("email"), r.get("first_name"), r.get("last_name")))
-                .collect(),
-            more,
-        ))
+        .await?)
     }
 }

@@ -42,7 +42,7 @@ use sqlx::{AnyPool, Executor};
 use crate::error::{Error, Result};
 
 pub use apps::{NewApplication, PolicyApplication};
-pub use audit::AuditRow;
+pub use audit::{AuditFilter, AuditRow};
 pub use backchannel::{GrantsOf, LogoutRow, NewLogout, RevokedGrant};
 pub use federation::{FederatedLink, RequestState, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
@@ -51,8 +51,8 @@ pub use oidc::{CodeRow, GrantRow, Lookup, NewRefresh, RefreshRow, SigningKeyRow,
 pub use resets::ResetRow;
 pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
 pub use seed::DemoSeed;
-pub use users::NewUser;
 use users::unique_violation;
+pub use users::{NewUser, UserFilter};
 
 /// The rows a query returns, whatever the engine.
 pub type Row = sqlx::any::AnyRow;

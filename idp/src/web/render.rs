@@ -109,6 +109,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "admin_app.html",
             include_str!("../../templates/admin_app.html"),
         ),
+        (
+            "_admin_pager.html",
+            include_str!("../../templates/_admin_pager.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that
@@ -195,6 +199,7 @@ mod tests {
             "admin_keys.html",
             "admin_apps.html",
             "admin_app.html",
+            "_admin_pager.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

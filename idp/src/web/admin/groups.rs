@@ -100,6 +100,8 @@ pub struct Done {
     done: Option<String>,
     added: Option<usize>,
     removed: Option<usize>,
+    #[serde(default)]
+    offset: u64,
 }
 
 #[derive(Serialize)]
@@ -114,28 +116,36 @@ struct GroupPage {
     name: String,
     path: String,
     members: Vec<MemberRow>,
-    more: bool,
-    max_shown: i64,
-    applications: Vec<(String, String)>,
+    total: u64,
+    pager: super::Pager,
+    applications: Vec<String>,
     can_write: bool,
     flash: Option<String>,
     emails: String,
     error: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn group_page<N: Need>(
     portal: &Portal,
     me: &Admin<N>,
     name: &str,
+    offset: u64,
     status: StatusCode,
     flash: Option<String>,
     emails: String,
     error: Option<AdminError>,
 ) -> PortalResult {
-    let view = match admin::groups::show(&portal.idp, name).await {
+    let idp = &portal.idp;
+    let view = match admin::groups::show(idp, name).await {
         Ok(v) => v,
         Err(e) => return Ok(failed(e)),
     };
+    let page = match admin::groups::members(idp, name, offset, 0).await {
+        Ok(p) => p,
+        Err(e) => return Ok(failed(e)),
+    };
+    let path = group_path(&view.name);
     render(
         portal,
         me,
@@ -144,23 +154,21 @@ async fn group_page<N: Need>(
         "groups",
         format!("Group {}", view.name),
         GroupPage {
-            path: group_path(&view.name),
-            members: view
-                .members
+            pager: super::Pager::of(&page, &path, &[]),
+            total: page.total,
+            members: page
+                .items
                 .into_iter()
-                .map(|(email, first, last)| MemberRow {
-                    path: format!("/admin/users/{}", segment(&email)),
-                    name: format!("{first} {last}").trim().to_string(),
-                    email,
+                .map(|v| MemberRow {
+                    path: format!("/admin/users/{}", segment(&v.user.email)),
+                    name: format!("{} {}", v.user.first_name, v.user.last_name)
+                        .trim()
+                        .to_string(),
+                    email: v.user.email,
                 })
                 .collect(),
-            more: view.more,
-            max_shown: admin::groups::MAX_MEMBERS_SHOWN,
-            applications: view
-                .applications
-                .into_iter()
-                .map(|a| (a.name, a.launch_url))
-                .collect(),
+            path,
+            applications: view.applications,
             name: view.name,
             can_write: me.role.allows(Permission::WriteDirectory),
             flash,
@@ -190,6 +198,7 @@ pub async fn show(
         &portal,
         &me,
         &name,
+        q.offset,
         StatusCode::OK,
         flash,
         String::new(),
@@ -249,6 +258,7 @@ pub async fn members(
                 &portal,
                 &me,
                 &name,
+                0,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 typed,

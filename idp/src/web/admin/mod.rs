@@ -199,6 +199,54 @@ fn failed(e: AdminError) -> Response {
     }
 }
 
+/// Links to the previous and next page of a listing.
+#[derive(Serialize, Default)]
+struct Pager {
+    /// "21–40 of 95"
+    range: String,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+impl Pager {
+    /// `base` is the listing's path; `keep` the query pairs (filters) every
+    /// page link carries besides its offset.
+    fn of<T>(page: &crate::admin::Page<T>, base: &str, keep: &[(&str, &str)]) -> Self {
+        let link = |offset: u64| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in keep {
+                if !v.is_empty() {
+                    q.append_pair(k, v);
+                }
+            }
+            if offset > 0 {
+                q.append_pair("offset", &offset.to_string());
+            }
+            let q = q.finish();
+            if q.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}?{q}")
+            }
+        };
+        let shown = page.items.len() as u64;
+        Self {
+            range: if shown == 0 {
+                format!("0 of {}", page.total)
+            } else {
+                format!(
+                    "{}–{} of {}",
+                    page.offset + 1,
+                    page.offset + shown,
+                    page.total
+                )
+            },
+            prev: (page.offset > 0).then(|| link(page.offset.saturating_sub(page.limit))),
+            next: (page.offset + shown < page.total).then(|| link(page.offset + page.limit)),
+        }
+    }
+}
+
 /// The page of a signed-in user whose role does not allow what they asked.
 fn denied() -> Response {
     message(
