@@ -1075,3 +1075,213 @@ async fn application_logos_are_uploaded_checked_and_served_cacheable() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn users_list_searches_filters_and_pages() {
+    let k = console_kit().await;
+    for i in 0..55 {
+        idp::admin::users::add(
+            &k.idp,
+            &admin_actor(),
+            NewUser {
+                email: format!("bulk{i:02}@example.com"),
+                first_name: "Bulk".into(),
+                last_name: format!("Person{i:02}"),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let mut b = fresh(&k, AUDITOR).await;
+    let all = b.get("/admin/users").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.has("1–50 of 60"), "{}", all.body);
+    assert!(all.has("/admin/users?offset=50"));
+    let next = b.get("/admin/users?offset=50").await;
+    assert!(next.has("51–60 of 60"));
+    assert!(next.has("rel=\"prev\""));
+
+    let found = b.get("/admin/users?text=person07").await;
+    assert!(found.has("bulk07@example.com"));
+    assert!(found.has("1–1 of 1"));
+    let staff = b.get("/admin/users?group=staff").await;
+    assert!(staff.has("target@example.com") && !staff.has("plain@example.com"));
+    let auditors = b.get("/admin/users?role=auditor").await;
+    assert!(auditors.has("auditor@example.com") && !auditors.has("target@example.com"));
+    idp::admin::users::lock(&k.idp, &admin_actor(), PLAIN)
+        .await
+        .unwrap();
+    let locked = b.get("/admin/users?status=locked").await;
+    assert!(locked.has("plain@example.com") && !locked.has("target@example.com"));
+    let too_long = b
+        .get(&format!("/admin/users?text={}", "x".repeat(300)))
+        .await;
+    assert!(too_long.has("at most 200 characters"));
+    assert!(
+        b.get("/admin/users?text=nothing-like-this")
+            .await
+            .has("No user matches.")
+    );
+}
+
+#[tokio::test]
+async fn users_profile_edit_with_validation_and_concurrent_edits() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let page = b.get("/admin/users/target%40example.com").await;
+    let version = between(&page.body, "name=\"version\" value=\"", "\"")
+        .unwrap()
+        .replace("&quot;", "\"");
+    let bad = b
+        .post(
+            "/admin/users/target%40example.com/profile",
+            &[
+                ("version", &version),
+                ("email", "target@example.com"),
+                ("first_name", "Tess"),
+                ("work_phone", "call me maybe"),
+                ("alternate_email", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("pf-work_phone-error"));
+    assert!(bad.has("pf-alternate_email-error"));
+    assert!(bad.has("value=\"call me maybe\""), "what was typed stays");
+    assert_eq!(
+        k.idp.user_by_email(TARGET).await.unwrap().first_name,
+        "Test"
+    );
+
+    let ok = b
+        .post(
+            "/admin/users/target%40example.com/profile",
+            &[
+                ("version", &version),
+                ("email", "tess@example.com"),
+                ("first_name", "Tess"),
+                ("last_name", "Target"),
+                ("username", "tess"),
+                ("work_phone", "+1 555 0100"),
+                ("home_city", "Lisbon"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        ok.location(),
+        Some("/admin/users/tess%40example.com?done=profile"),
+        "{}",
+        ok.body
+    );
+    let u = k.idp.user_by_email("tess@example.com").await.unwrap();
+    assert_eq!(u.first_name, "Tess");
+    assert_eq!(
+        u.profile.0.get("home_city").map(String::as_str),
+        Some("Lisbon")
+    );
+    let page = b.get(ok.location().unwrap()).await;
+    assert!(page.has("Profile saved."));
+    // The edit is among the user's recent events.
+    assert!(page.has("admin.user.update"), "{}", page.body);
+
+    // The form that was open before that edit is out of date now.
+    let stale = b
+        .post(
+            "/admin/users/tess%40example.com/profile",
+            &[("version", &version), ("first_name", "Other")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(stale.has("changed since it was read"));
+    assert_eq!(
+        k.idp
+            .user_by_email("tess@example.com")
+            .await
+            .unwrap()
+            .first_name,
+        "Tess"
+    );
+    let taken = b
+        .post(
+            "/admin/users/tess%40example.com/profile",
+            &[("email", PLAIN)],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert!(taken.has("already exists"));
+}
+
+#[tokio::test]
+async fn audit_log_filters_pages_and_exports() {
+    let k = console_kit().await;
+    idp::admin::users::lock_because(&k.idp, &admin_actor(), TARGET, "=cmd|x, \"quoted\"")
+        .await
+        .unwrap();
+    let mut b = fresh(&k, AUDITOR).await;
+    let all = b.get("/admin/audit").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.has("admin.user.lock"));
+    let locks = b.get("/admin/audit?event=admin.user.lock").await;
+    assert!(locks.has("admin.user.lock") && !locks.has("admin.user.add"));
+    let about = b.get("/admin/audit?user=plain%40example.com").await;
+    assert!(about.has("admin.user.add") && !about.has("admin.user.lock"));
+    let by_cli = b.get("/admin/audit?actor=cli%3Atest&outcome=success").await;
+    assert!(by_cli.has("admin.group.add"));
+    let bad = b.get("/admin/audit?since=yesterday").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("since: a date such as"));
+    let bad = b.get("/admin/audit?outcome=maybe").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let today = idp::clock::date(now());
+    let future = b.get("/admin/audit?since=2999-01-01").await;
+    assert!(future.has("No event matches."));
+    let dated = b
+        .get(&format!("/admin/audit?since={today}&until={today}"))
+        .await;
+    assert!(dated.has("admin.user.lock"));
+
+    let csv = b
+        .get("/admin/audit/export?format=csv&event=admin.user.")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("audit.csv")
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("at,event,outcome,user_id,subject,actor,source_ip,detail")
+    );
+    assert!(
+        csv.body
+            .contains("\"'=cmd|x, \"\"quoted\"\" (0 sessions ended)\""),
+        "{}",
+        csv.body
+    );
+    assert_eq!(
+        csv.body.lines().count(),
+        1 + 5,
+        "a header and five user changes"
+    );
+    let jsonl = b
+        .get("/admin/audit/export?format=jsonl&event=admin.user.lock")
+        .await;
+    assert_eq!(jsonl.headers["content-type"], "application/x-ndjson");
+    let rows: Vec<serde_json::Value> = jsonl
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["event"], "admin.user.lock");
+    assert_eq!(rows[0]["actor"], "cli:test");
+    assert_eq!(
+        b.get("/admin/audit/export?format=xml").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}

@@ -110,6 +110,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/admin_app.html"),
         ),
         (
+            "admin_users.html",
+            include_str!("../../templates/admin_users.html"),
+        ),
+        (
+            "admin_audit.html",
+            include_str!("../../templates/admin_audit.html"),
+        ),
+        (
             "_admin_pager.html",
             include_str!("../../templates/_admin_pager.html"),
         ),
@@ -200,6 +208,8 @@ mod tests {
             "admin_apps.html",
             "admin_app.html",
             "_admin_pager.html",
+            "admin_users.html",
+            "admin_audit.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

@@ -4,6 +4,7 @@
 //! the permission, a recent second factor) is written once, here.
 
 mod apps;
+mod audit;
 mod groups;
 mod guard;
 mod home;
@@ -28,9 +29,11 @@ use crate::paths;
 /// these; the tests walk the list to check the guard on each one.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", paths::ADMIN),
+    ("GET", paths::ADMIN_USERS),
     ("GET", paths::ADMIN_USERS_NEW),
     ("POST", paths::ADMIN_USERS_NEW),
     ("GET", paths::ADMIN_USER),
+    ("POST", paths::ADMIN_USER_PROFILE),
     ("POST", paths::ADMIN_USER_LOCK),
     ("POST", paths::ADMIN_USER_UNLOCK),
     ("GET", paths::ADMIN_USER_RESET_MFA),
@@ -56,6 +59,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", paths::ADMIN_SETTINGS),
     ("GET", paths::ADMIN_SETTINGS_KEY),
     ("POST", paths::ADMIN_SETTINGS_KEY),
+    ("GET", paths::ADMIN_AUDIT),
+    ("GET", paths::ADMIN_AUDIT_EXPORT),
     ("GET", paths::ADMIN_KEYS),
     ("GET", paths::ADMIN_KEYS_ROTATE),
     ("POST", paths::ADMIN_KEYS_ROTATE),
@@ -70,7 +75,12 @@ pub fn routes() -> Router<Portal> {
             paths::ADMIN_USERS_NEW,
             get(users::new_form).post(users::create),
         )
+        .route(paths::ADMIN_USERS, get(users::list))
         .route(paths::ADMIN_USER, get(users::show))
+        .route(
+            paths::ADMIN_USER_PROFILE,
+            axum::routing::post(users::save_profile),
+        )
         .route(paths::ADMIN_USER_LOCK, axum::routing::post(users::lock))
         .route(paths::ADMIN_USER_UNLOCK, axum::routing::post(users::unlock))
         .route(
@@ -114,6 +124,8 @@ pub fn routes() -> Router<Portal> {
             paths::ADMIN_SETTINGS_KEY,
             get(settings::confirm).post(settings::set),
         )
+        .route(paths::ADMIN_AUDIT, get(audit::log))
+        .route(paths::ADMIN_AUDIT_EXPORT, get(audit::export))
         .route(paths::ADMIN_KEYS, get(keys::list))
         .route(
             paths::ADMIN_KEYS_ROTATE,
@@ -129,6 +141,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("apps", paths::ADMIN_APPS, "Applications"),
     ("settings", paths::ADMIN_SETTINGS, "Settings"),
     ("keys", paths::ADMIN_KEYS, "Keys"),
+    ("audit", paths::ADMIN_AUDIT, "Audit log"),
 ];
 
 #[derive(Serialize)]

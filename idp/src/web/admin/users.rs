@@ -21,6 +21,7 @@ fn user_path(email: &str) -> String {
 fn done_message(done: &str) -> Option<&'static str> {
     Some(match done {
         "created" => "User created.",
+        "profile" => "Profile saved.",
         "locked" => "Account locked; its sessions have ended.",
         "unlocked" => "Account unlocked.",
         "mfa-reset" => "Second factors removed; the user enrols again at the next sign-in.",
@@ -54,8 +55,12 @@ struct AppRow {
     launch_url: String,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize)]
 struct UserPage {
+    version: String,
+    fields: Vec<FieldRow>,
+    events: Vec<EventRow>,
+    audit_link: String,
     email: String,
     path: String,
     display_name: String,
@@ -97,12 +102,95 @@ async fn user_page<N: Need>(
     flash: Option<&'static str>,
     error: Option<(&'static str, AdminError)>,
 ) -> PortalResult<Response> {
+    user_page_with(portal, me, email, status, flash, error, None).await
+}
+
+/// A profile form sent back: what was typed, and the message per field.
+type Typed = (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+);
+
+#[derive(Serialize)]
+struct FieldRow {
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    value: String,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EventRow {
+    at: String,
+    event: String,
+    outcome: String,
+    actor: String,
+    detail: String,
+}
+
+/// How many audit events the user page shows.
+const RECENT_EVENTS: u64 = 10;
+
+async fn user_page_with<N: Need>(
+    portal: &Portal,
+    me: &Admin<N>,
+    email: &str,
+    status: StatusCode,
+    flash: Option<&'static str>,
+    error: Option<(&'static str, AdminError)>,
+    typed: Option<Typed>,
+) -> PortalResult<Response> {
     let idp = &portal.idp;
     let view = match admin::users::show(idp, email).await {
         Ok(v) => v,
         Err(e) => return Ok(failed(e)),
     };
     let u = &view.user;
+    let version = admin::users::etag(&view);
+    let stored = crate::account::profile::values(u);
+    let (typed_values, field_errors) = typed.unwrap_or_default();
+    let value_of = |k: &str, stored: String| typed_values.get(k).cloned().unwrap_or(stored);
+    let mut fields = vec![FieldRow {
+        name: "email",
+        label: "Company email",
+        kind: "email",
+        value: value_of("email", u.email.clone()),
+        error: field_errors.get("email").cloned(),
+    }];
+    for (name, label, kind) in crate::directory::PROFILE_FIELDS {
+        fields.push(FieldRow {
+            name,
+            label,
+            kind: match kind {
+                crate::directory::FieldKind::Email => "email",
+                crate::directory::FieldKind::Phone => "tel",
+                _ => "text",
+            },
+            value: value_of(name, stored.get(*name).cloned().unwrap_or_default()),
+            error: field_errors.get(*name).cloned(),
+        });
+    }
+    let events = admin::audit::query(
+        idp,
+        &admin::audit::AuditQuery {
+            user: Some(u.email.clone()),
+            limit: RECENT_EVENTS,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(internal)?
+    .items
+    .into_iter()
+    .map(|r| EventRow {
+        at: when(r.at),
+        event: r.event,
+        outcome: r.outcome,
+        actor: r.actor.unwrap_or_default(),
+        detail: r.detail,
+    })
+    .collect();
     let effective = admin::roles::of(idp, u).await.map_err(internal)?;
     let all_groups = admin::groups::list(idp).await.map_err(internal)?;
     let applications = admin::users::applications(idp, email)
@@ -131,6 +219,13 @@ async fn user_page<N: Need>(
         None => (None, None),
     };
     let content = UserPage {
+        version,
+        fields,
+        events,
+        audit_link: format!(
+            "/admin/audit?user={}",
+            url::form_urlencoded::byte_serialize(u.email.as_bytes()).collect::<String>()
+        ),
         email: u.email.clone(),
         path: user_path(&u.email),
         display_name: u.display_name(),
@@ -382,6 +477,192 @@ pub async fn end_all_sessions(
         .await
         .map(drop);
     after(&portal, &me, &email, "sessions", "sessions", res).await
+}
+
+// ---- the list ----------------------------------------------------------
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    group: String,
+    /// "", "locked" or "active".
+    #[serde(default)]
+    status: String,
+    /// "", or a role name.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    offset: u64,
+}
+
+#[derive(Serialize)]
+struct ListRow {
+    email: String,
+    path: String,
+    name: String,
+    groups: String,
+    status: &'static str,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+struct ListPage<'a> {
+    q: &'a ListQuery,
+    users: Vec<ListRow>,
+    pager: super::Pager,
+    all_groups: Vec<String>,
+    can_write: bool,
+    error: Option<String>,
+}
+
+/// GET /admin/users: search by name, email or username, by group, lock
+/// state and role; paged in the database.
+pub async fn list(
+    State(portal): State<Portal>,
+    me: Admin<Read>,
+    Query(q): Query<ListQuery>,
+) -> PortalResult {
+    let idp = &portal.idp;
+    let role = match q.role.as_str() {
+        "" => Ok(None),
+        r => Role::parse(r).map(Some).ok_or(()),
+    };
+    let query = admin::users::UserQuery {
+        text: Some(q.text.clone()).filter(|t| !t.trim().is_empty()),
+        group: Some(q.group.clone()).filter(|g| !g.is_empty()),
+        locked: match q.status.as_str() {
+            "locked" => Some(true),
+            "active" => Some(false),
+            _ => None,
+        },
+        role: role.unwrap_or(None),
+        offset: q.offset,
+        limit: 0,
+    };
+    let (page, error) = match admin::users::search(idp, &query).await {
+        Ok(p) => (p, None),
+        Err(e @ AdminError::Internal(_)) => return Ok(failed(e)),
+        Err(e) => (
+            admin::Page {
+                items: vec![],
+                total: 0,
+                offset: 0,
+                limit: 0,
+            },
+            Some(e.to_string()),
+        ),
+    };
+    let all_groups = admin::groups::list(idp)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(g, _)| g.name)
+        .collect();
+    let pager = super::Pager::of(
+        &page,
+        crate::paths::ADMIN_USERS,
+        &[
+            ("text", &q.text),
+            ("group", &q.group),
+            ("status", &q.status),
+            ("role", &q.role),
+        ],
+    );
+    let users = page
+        .items
+        .into_iter()
+        .map(|v| ListRow {
+            path: user_path(&v.user.email),
+            name: v.user.display_name(),
+            groups: v.groups.join(", "),
+            status: v.user.locked.map_or("active", lock_words),
+            role: v.user.admin_role.map_or("", Role::as_str),
+            email: v.user.email,
+        })
+        .collect();
+    render(
+        &portal,
+        &me,
+        StatusCode::OK,
+        "admin_users.html",
+        "users",
+        "Users",
+        ListPage {
+            q: &q,
+            users,
+            pager,
+            all_groups,
+            can_write: me.role.allows(Permission::WriteDirectory),
+            error,
+        },
+    )
+    .await
+}
+
+// ---- the profile -------------------------------------------------------
+
+/// POST /admin/users/{email}/profile: every profile field and the company
+/// email. `version` is the tag of the user as the form showed it, so an
+/// edit made meanwhile by someone else is not overwritten.
+pub async fn save_profile(
+    State(portal): State<Portal>,
+    me: Admin<Write>,
+    Path(email): Path<String>,
+    Form(mut f): Form<std::collections::BTreeMap<String, String>>,
+) -> PortalResult {
+    f.remove("csrf");
+    let version = f.remove("version").filter(|v| !v.is_empty());
+    let new_email = f.remove("email");
+    let take = |f: &mut std::collections::BTreeMap<String, String>, k: &str| f.remove(k);
+    let edit = admin::users::UserEdit {
+        first_name: take(&mut f, "first_name"),
+        last_name: take(&mut f, "last_name"),
+        username: take(&mut f, "username"),
+        email: new_email.clone(),
+        profile: f.clone(),
+    };
+    match admin::users::update(&portal.idp, &me.actor, &email, edit, version.as_deref()).await {
+        Ok(v) => Ok(see_other(&format!(
+            "{}?done=profile",
+            user_path(&v.user.email)
+        ))),
+        Err(AdminError::Fields { errors }) => {
+            let mut typed = f;
+            if let Some(e) = new_email {
+                typed.insert("email".into(), e);
+            }
+            user_page_with(
+                &portal,
+                &me,
+                &email,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some((
+                    "profile",
+                    AdminError::Invalid {
+                        field: None,
+                        message: "Some fields need attention; see the messages below.".into(),
+                    },
+                )),
+                Some((typed, errors)),
+            )
+            .await
+        }
+        Err(e @ (AdminError::Stale { .. } | AdminError::Conflict { .. })) => {
+            user_page(
+                &portal,
+                &me,
+                &email,
+                StatusCode::CONFLICT,
+                None,
+                Some(("profile", e)),
+            )
+            .await
+        }
+        Err(e) => Ok(failed(e)),
+    }
 }
 
 // ---- confirmations -----------------------------------------------------
