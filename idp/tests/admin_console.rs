@@ -395,6 +395,47 @@ async fn the_account_menu_links_admins_to_the_console() {
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.has("full administrator"));
     assert!(home.has("Healthy"));
+    assert!(home.has("0 succeeded"));
+    assert!(home.has("none: passwords do not expire"));
+}
+
+#[tokio::test]
+async fn the_dashboard_charts_sign_ins_and_counts_locked_and_expiring_accounts() {
+    let k = console_kit().await;
+    let mut other = k.browser();
+    assert_eq!(
+        other.sign_in(PLAIN, PASSWORD).await.location(),
+        Some("/apps")
+    );
+    let mut wrong = k.browser();
+    let res = wrong.sign_in(TARGET, "Not-The-Password-1!").await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNAUTHORIZED,
+        "the password page again"
+    );
+    idp::admin::users::lock(&k.idp, &admin_actor(), HELPDESK)
+        .await
+        .unwrap();
+    k.set("password.max_age_days", "20").await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let home = b.get("/admin").await;
+    assert!(home.has("1 succeeded"), "{}", home.body);
+    assert!(home.has("1 failed"));
+    assert!(home.has("<svg"));
+    assert_eq!(home.body.matches("class=\"bar-ok\"").count(), 1);
+    assert_eq!(home.body.matches("class=\"bar-fail\"").count(), 1);
+    assert!(home.has("/admin/users?status=locked\">1</a>"));
+    // Every password was set just now: 20 days left, so none expire within 14.
+    assert!(home.has("Passwords expiring within 14 days</dt><dd>0</dd>"));
+    k.set("password.max_age_days", "10").await;
+    let home = b.get("/admin").await;
+    // The demo user's, the four made by the kit (the locked one is not counted).
+    assert!(
+        home.has("Passwords expiring within 14 days</dt><dd>4</dd>"),
+        "{}",
+        home.body
+    );
 }
 
 #[tokio::test]

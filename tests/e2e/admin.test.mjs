@@ -11,6 +11,8 @@ import { DEMO, Server, launchBrowser, newContext, screenshot } from './harness.m
 
 const TEST_TIMEOUT = 240_000;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** The smallest valid PNG: one transparent pixel. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
 const PLAIN = { email: 'plain@example.com', password: 'Quiet-Meadow-3189!' };
 let browser;
 
@@ -120,6 +122,14 @@ describe('admin console', () => {
       await axe(page, 'user-delete-confirm');
       await shot(page, 'user-delete-confirm');
 
+      // The users list: a search, then an over-long one refused.
+      await visit(page, `${u}/users?text=ann`, 'Users', 'users');
+      await page.getByRole('link', { name: 'ann@example.com' }).waitFor();
+      await page.getByLabel('Name, email or username').fill('x'.repeat(201));
+      await clickAndLoad(page, page.getByRole('button', { name: 'Search' }));
+      assert.match(await page.getByRole('alert').innerText(), /at most 200 characters/);
+      await axe(page, 'users-error');
+
       // Groups: an empty name refused, then a group with two members added at once.
       await visit(page, `${u}/groups`, 'Groups', 'groups');
       await clickAndLoad(page, page.getByRole('button', { name: 'Create group' }));
@@ -133,6 +143,29 @@ describe('admin console', () => {
       await page.getByText('2 added').waitFor();
       await axe(page, 'group');
       await shot(page, 'group');
+
+      // Applications: a bad launch URL refused, then a tile with an uploaded logo.
+      await visit(page, `${u}/apps`, 'Applications', 'apps');
+      await page.getByLabel('Name', { exact: true }).fill('Payroll');
+      await page.getByLabel('Launch URL').fill('javascript:alert(1)');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create application' }));
+      assert.match(await page.getByRole('alert').innerText(), /launch_url/);
+      await axe(page, 'apps-error');
+      await page.getByLabel('Launch URL').fill('https://payroll.example.com/');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create application' }));
+      await page.getByText('Application created.').waitFor();
+      await page.getByLabel(/PNG or JPEG/).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: PNG });
+      await clickAndLoad(page, page.getByRole('button', { name: 'Upload logo' }));
+      await page.getByText('Logo uploaded.').waitFor();
+      const logo = page.getByRole('img', { name: 'Logo of Payroll' });
+      await logo.waitFor();
+      assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'the portal serves the logo');
+      await axe(page, 'app');
+      await shot(page, 'app');
+
+      // The audit log, filtered to the lock above.
+      await visit(page, `${u}/audit?event=admin.user.lock`, 'Audit log', 'audit');
+      await page.getByText('left the company').waitFor();
 
       // Settings: a value out of range refused; a valid one confirmed, then saved.
       await visit(page, `${u}/settings`, 'Settings', 'settings');
@@ -160,7 +193,7 @@ describe('admin console', () => {
       await signIn(plain, server, PLAIN.email, PLAIN.password);
       assert.equal(pathOf(plain), '/apps');
       assert.equal(await plain.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
-      for (const p of ['', '/users/new', '/users/demo%40example.com', '/groups', '/settings', '/keys']) {
+      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/settings', '/keys', '/audit']) {
         const res = await plain.goto(`${u}${p}`);
         assert.equal(res.status(), 403, `/admin${p}`);
         await plain.getByRole('heading', { name: 'Not allowed' }).waitFor();

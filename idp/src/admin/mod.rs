@@ -10,6 +10,7 @@
 pub mod apps;
 pub mod audit;
 pub mod caller;
+pub mod dashboard;
 pub mod groups;
 pub mod keys;
 pub mod lookup;

@@ -505,7 +505,7 @@ impl Sessions {
             .into_iter()
             .filter(|(_, s)| now < s.expires_at && now < s.idle_deadline(self.idle_secs))
             .collect();
-        all.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+        all.sort_by_key(|s| std::cmp::Reverse(s.1.created_at));
         Ok(all)
     }
 

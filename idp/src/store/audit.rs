@@ -143,3 +143,21 @@ impl Store {
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 }
+
+impl Store {
+    /// Sign-ins (`signin` rows) since `since`, counted per hour after it
+    /// and outcome: (hour index from 0, outcome, count).
+    pub async fn signins_by_hour(&self, since: i64) -> Result<Vec<(i64, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT (at - $1) / 3600 AS h, outcome, COUNT(*) AS n FROM audit \
+             WHERE event = 'signin' AND at >= $1 GROUP BY h, outcome",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("h"), r.get("outcome"), r.get("n")))
+            .collect())
+    }
+}

@@ -406,3 +406,28 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// How many accounts are locked, for any reason.
+    pub async fn locked_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE locked_reason IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// How many unlocked accounts have a password last changed in
+    /// `[from, to)`: with a maximum age, those whose password expires in a
+    /// given window.
+    pub async fn passwords_changed_between(&self, from: i64, to: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE locked_reason IS NULL \
+             AND password_changed_at >= $1 AND password_changed_at < $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
