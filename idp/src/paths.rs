@@ -108,3 +108,4 @@ pub const ADMIN_APP_GROUPS: &str = "/admin/apps/{name}/groups";
 pub const ADMIN_APP_LOGO: &str = "/admin/apps/{name}/logo";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 pub const ADMIN_AUDIT_EXPORT: &str = "/admin/audit/export";
+pub const ADMIN_CLIENTS: &str = "/admin/clients";

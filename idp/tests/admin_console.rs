@@ -175,6 +175,9 @@ async fn an_auditor_reads_every_page_and_cannot_post_any_write() {
         "/admin/groups",
         "/admin/groups/staff",
         "/admin/apps",
+        "/admin/clients",
+        "/admin/audit",
+        "/admin/users",
         "/admin/settings",
         "/admin/keys",
     ] {
@@ -1324,5 +1327,76 @@ async fn audit_log_filters_pages_and_exports() {
     assert_eq!(
         b.get("/admin/audit/export?format=xml").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[tokio::test]
+async fn oidc_clients_are_registered_with_the_secret_shown_once() {
+    let k = console_kit().await;
+    k.unassigned_application("Wiki").await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    assert_eq!(b.get("/admin/clients").await.status, StatusCode::OK);
+    let bad = b
+        .post(
+            "/admin/clients",
+            &[("client_id", "wiki"), ("redirect_uris", "not a uri")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("redirect"), "{}", bad.body);
+    assert!(bad.has("value=\"wiki\""));
+    let ok = b
+        .post(
+            "/admin/clients",
+            &[
+                ("client_id", "wiki"),
+                ("redirect_uris", "https://wiki.example.com/callback"),
+                ("application", "Wiki"),
+                ("require_mfa", "1"),
+                ("refresh", "1"),
+                (
+                    "backchannel_logout_uri",
+                    "https://wiki.example.com/backchannel",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.headers["cache-control"], "no-store");
+    let secret = between(&ok.body, "<code id=\"client-secret\">", "</code>")
+        .unwrap()
+        .to_string();
+    assert_eq!(secret.len(), 43);
+    let (c, source) = idp::admin::oidc::list(&k.idp)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(c, _)| c.client_id == "wiki")
+        .unwrap();
+    assert_eq!(source, "store");
+    assert!(c.require_mfa);
+    assert!(c.grant_types.contains(&"refresh_token".to_string()));
+    assert_eq!(
+        c.backchannel_logout_uri.as_deref(),
+        Some("https://wiki.example.com/backchannel")
+    );
+    // Shown once: the list afterwards names the client, not its secret.
+    let list = b.get("/admin/clients").await;
+    assert!(list.has("wiki") && !list.has(&secret));
+    let dup = b
+        .post(
+            "/admin/clients",
+            &[
+                ("client_id", "wiki"),
+                ("redirect_uris", "https://wiki.example.com/callback"),
+                ("application", "Wiki"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        dup.has("already exists"),
+        "{}",
+        between(&dup.body, "id=\"client-error\">", "<").unwrap_or("")
     );
 }

@@ -163,6 +163,19 @@ describe('admin console', () => {
       await axe(page, 'app');
       await shot(page, 'app');
 
+      // OIDC clients: a bad redirect URI refused, then a client whose secret is shown once.
+      await visit(page, `${u}/clients`, 'OpenID Connect clients', 'clients');
+      await page.getByLabel('Client ID').fill('payroll');
+      await page.getByLabel('Redirect URIs (one per line)').fill('not a uri');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Register client' }));
+      assert.match(await page.getByRole('alert').innerText(), /redirect/);
+      await axe(page, 'clients-error');
+      await page.getByLabel('Redirect URIs (one per line)').fill('https://payroll.example.com/callback');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Register client' }));
+      assert.match(await page.locator('#client-secret').innerText(), /^[A-Za-z0-9_-]{43}$/);
+      await axe(page, 'clients-created');
+      await shot(page, 'clients-created');
+
       // The audit log, filtered to the lock above.
       await visit(page, `${u}/audit?event=admin.user.lock`, 'Audit log', 'audit');
       await page.getByText('left the company').waitFor();
@@ -193,7 +206,7 @@ describe('admin console', () => {
       await signIn(plain, server, PLAIN.email, PLAIN.password);
       assert.equal(pathOf(plain), '/apps');
       assert.equal(await plain.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
-      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/settings', '/keys', '/audit']) {
+      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/clients', '/settings', '/keys', '/audit']) {
         const res = await plain.goto(`${u}${p}`);
         assert.equal(res.status(), 403, `/admin${p}`);
         await plain.getByRole('heading', { name: 'Not allowed' }).waitFor();

@@ -118,6 +118,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/admin_audit.html"),
         ),
         (
+            "admin_clients.html",
+            include_str!("../../templates/admin_clients.html"),
+        ),
+        (
             "_admin_pager.html",
             include_str!("../../templates/_admin_pager.html"),
         ),
@@ -210,6 +214,7 @@ mod tests {
             "_admin_pager.html",
             "admin_users.html",
             "admin_audit.html",
+            "admin_clients.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

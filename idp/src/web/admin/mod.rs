@@ -5,6 +5,7 @@
 
 mod apps;
 mod audit;
+mod clients;
 mod groups;
 mod guard;
 mod home;
@@ -56,6 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::ADMIN_APP),
     ("POST", paths::ADMIN_APP_GROUPS),
     ("POST", paths::ADMIN_APP_LOGO),
+    ("GET", paths::ADMIN_CLIENTS),
+    ("POST", paths::ADMIN_CLIENTS),
     ("GET", paths::ADMIN_SETTINGS),
     ("GET", paths::ADMIN_SETTINGS_KEY),
     ("POST", paths::ADMIN_SETTINGS_KEY),
@@ -119,6 +122,10 @@ pub fn routes() -> Router<Portal> {
         .route(paths::ADMIN_APP, get(apps::show).post(apps::update))
         .route(paths::ADMIN_APP_GROUPS, axum::routing::post(apps::groups))
         .route(paths::ADMIN_APP_LOGO, axum::routing::post(apps::logo))
+        .route(
+            paths::ADMIN_CLIENTS,
+            get(clients::list).post(clients::create),
+        )
         .route(paths::ADMIN_SETTINGS, get(settings::list))
         .route(
             paths::ADMIN_SETTINGS_KEY,
@@ -139,6 +146,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("users", paths::ADMIN_USERS, "Users"),
     ("groups", paths::ADMIN_GROUPS, "Groups"),
     ("apps", paths::ADMIN_APPS, "Applications"),
+    ("clients", paths::ADMIN_CLIENTS, "OIDC clients"),
     ("settings", paths::ADMIN_SETTINGS, "Settings"),
     ("keys", paths::ADMIN_KEYS, "Keys"),
     ("audit", paths::ADMIN_AUDIT, "Audit log"),
