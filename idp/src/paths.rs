@@ -76,3 +76,7 @@ pub const SAML_CONTINUE: &str = "/saml/sso/continue";
 pub const SAML_IDP_INIT: &str = "/saml/idp-init";
 pub const SAML_SLO: &str = "/saml/slo";
 pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
+
+// The admin REST API: every route is below this prefix.
+pub const API_ADMIN_V1: &str = "/api/admin/v1";
+pub const API_ADMIN_V1_OPENAPI: &str = "/api/admin/v1/openapi.json";

@@ -160,7 +160,10 @@ pub async fn lock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
 /// Lifts any lock and clears the failure counter. False when it was not locked.
 pub async fn unlock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
     let user = lookup::user(idp, email).await?;
-    let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    // The statement also clears the failure counter of an unlocked
+    // account, so it always touches the row: what changed is the lock.
+    idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    let changed = user.locked.is_some();
     // An unlock also lifts a distributed-guessing delay on the account.
     idp.throttle_forget_account(&user.email).await?;
     Record::new("admin.user.unlock")
@@ -288,6 +291,17 @@ pub async fn search(idp: &Idp, q: &UserQuery) -> Result<Page<UserView>> {
 /// The version of a user as [`show`] gives it, for `If-Match`.
 pub fn etag(view: &UserView) -> String {
     super::etag(view)
+}
+
+/// Refuses with [`AdminError::Stale`] unless `if_match` (when given) is the
+/// user's current [`etag`]; for writes that take no version themselves
+/// (lock, delete, role...), checked just before them.
+pub async fn require_version(idp: &Idp, email: &str, if_match: Option<&str>) -> Result<()> {
+    if if_match.is_none() {
+        return Ok(());
+    }
+    let view = show(idp, email).await?;
+    super::check_version(&view, if_match, Entity::User, email)
 }
 
 /// What an administrator changes about a user; `None` keeps a value.

@@ -1,6 +1,7 @@
 //! The portal: server-rendered pages for signing in and running one's own
 //! account. Handlers are thin; the decisions live in [`crate::accounts`].
 
+pub mod api;
 mod apps;
 pub(crate) mod auth;
 mod complete;
@@ -170,6 +171,9 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .merge(oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
         .merge(saml::routes())
+        // The admin API authenticates every call with a bearer credential,
+        // never a cookie: outside CSRF.
+        .merge(api::routes())
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
         .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
