@@ -595,6 +595,7 @@ fn every_route() -> Vec<(Method, String, Option<Value>)> {
         (Method::POST, url(&format!("/users/{e}/lock")), None),
         (Method::POST, url(&format!("/users/{e}/unlock")), None),
         (Method::POST, url(&format!("/users/{e}/reset-mfa")), None),
+        (Method::POST, url(&format!("/users/{e}/reset-link")), None),
         (
             Method::PUT,
             url(&format!("/users/{e}/password")),
@@ -724,6 +725,32 @@ async fn helpdesk_unlocks_and_resets_mfa_but_creates_nothing() {
     )
     .await;
     assert_eq!(reset.status, 200, "{}", reset.text);
+    let link = call(
+        &k,
+        Method::POST,
+        &url(&format!("/users/{e}/reset-link")),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(link.status, 204, "{}", link.text);
+    admin::users::lock(&k.idp, &admin_actor(), DEMO_EMAIL)
+        .await
+        .unwrap();
+    let suspended = call(
+        &k,
+        Method::POST,
+        &url(&format!("/users/{e}/reset-link")),
+        &key,
+        None,
+    )
+    .await;
+    assert!(
+        suspended.problem(422)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unlock it first")
+    );
     let client = call(
         &k,
         Method::POST,
@@ -766,6 +793,7 @@ async fn helpdesk_unlocks_and_resets_mfa_but_creates_nothing() {
     assert_eq!(
         events,
         [
+            "admin.user.reset_link",
             "admin.user.reset_mfa",
             "admin.user.unlock",
             "admin.user.unlock"

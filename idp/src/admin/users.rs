@@ -407,3 +407,35 @@ pub async fn update(
         .await;
     show(idp, now_email).await
 }
+
+/// Mails the user a password reset link, as "forgot password" would but
+/// without its rate limits. Refused for an account an administrator
+/// suspended (unlock it first), one a reset would not open, and one that
+/// signs in through federation (it has no local password).
+pub async fn send_reset_link(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
+    let user = lookup::user(idp, email).await?;
+    if !idp.reset_allowed(&user) {
+        return Err(AdminError::invalid(
+            "email",
+            format!(
+                "{} is locked; a reset link would not open it: unlock it first",
+                user.email
+            ),
+        ));
+    }
+    if !idp.store.federated_links_of(&user.id).await?.is_empty() {
+        return Err(AdminError::invalid(
+            "email",
+            format!(
+                "{} signs in through federation and has no password here",
+                user.email
+            ),
+        ));
+    }
+    idp.send_reset_link(&user, crate::clock::now()).await?;
+    Record::new("admin.user.reset_link")
+        .about(&user)
+        .write(idp, actor)
+        .await;
+    Ok(())
+}

@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<Portal> {
         .routes(routes!(lock))
         .routes(routes!(unlock))
         .routes(routes!(reset_mfa))
+        .routes(routes!(reset_link))
         .routes(routes!(set_password))
         .routes(routes!(set_role))
 }
@@ -282,6 +283,19 @@ pub async fn reset_mfa(
     admin.require(Permission::SupportUsers)?;
     let removed = users::reset_mfa(&p.idp, admin.actor(), &email).await?;
     Ok(json(StatusCode::OK, &Removed { removed }))
+}
+
+/// Mail the user a password reset link.
+#[utoipa::path(post, path = "/users/{email}/reset-link", tag = "users", params(("email" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn reset_link(
+    admin: Admin,
+    State(p): State<Portal>,
+    Path(email): Path<String>,
+) -> ApiResult {
+    admin.require(Permission::SupportUsers)?;
+    users::send_reset_link(&p.idp, admin.actor(), &email).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Set a password (the policy and history apply); ends the user's sessions.
