@@ -73,9 +73,10 @@ sqlite3 "$tmp/data/portcullis.db" <<SQL
 PRAGMA busy_timeout = 10000;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $users)
-INSERT INTO users (id, email, first_name, last_name, username, created_at, locked_reason)
+INSERT INTO users (id, email, first_name, last_name, username, created_at, locked_reason, search)
 SELECT 'bench-' || i, printf('user%06d@example.com', i), 'First' || (i % 997), 'Last' || i,
-       'user' || i, 0, CASE WHEN i % 100 = 0 THEN 'admin' END FROM n;
+       'user' || i, 0, CASE WHEN i % 100 = 0 THEN 'admin' END,
+       lower(printf('user%06d@example.com First%d Last%d user%d', i, i % 997, i, i)) FROM n;
 INSERT INTO groups (id, name, created_at) VALUES ('bench-group', 'bench-group', 0);
 INSERT INTO group_members (group_id, user_id) SELECT 'bench-group', id FROM users WHERE id LIKE 'bench-%0';
 COMMIT;
