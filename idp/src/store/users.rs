@@ -148,7 +148,12 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-        let search = search_text(email.as_deref().unwrap_or(""), first_name, last_name, username);
+        let search = search_text(
+            email.as_deref().unwrap_or(""),
+            first_name,
+            last_name,
+            username,
+        );
         sqlx::query(
             "UPDATE users SET first_name = $1, last_name = $2, username = $3, profile = $4, search = $5 \
              WHERE id = $6",
