@@ -7,3 +7,11 @@ CREATE INDEX IF NOT EXISTS users_admin_role ON users(admin_role);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit(actor, at);
 CREATE INDEX IF NOT EXISTS audit_event ON audit(event, at);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, at);
+
+-- What the admin user search looks in (email, full name, username,
+-- lower-cased), kept by the store on every write of those fields: one LIKE
+-- over one column instead of LOWER() and concatenation per row. Existing
+-- rows are filled here with SQL's LOWER (ASCII-only on SQLite); the next
+-- edit of a row rewrites it with full case folding.
+ALTER TABLE users ADD COLUMN search TEXT NOT NULL DEFAULT '';
+UPDATE users SET search = LOWER(email || ' ' || first_name || ' ' || last_name || ' ' || username);

@@ -109,3 +109,7 @@ pub const ADMIN_APP_LOGO: &str = "/admin/apps/{name}/logo";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 pub const ADMIN_AUDIT_EXPORT: &str = "/admin/audit/export";
 pub const ADMIN_CLIENTS: &str = "/admin/clients";
+
+// The admin REST API: every route is below this prefix.
+pub const API_ADMIN_V1: &str = "/api/admin/v1";
+pub const API_ADMIN_V1_OPENAPI: &str = "/api/admin/v1/openapi.json";

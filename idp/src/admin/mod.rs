@@ -206,6 +206,26 @@ pub struct Page<T> {
     pub limit: u64,
 }
 
+impl<T> Page<T> {
+    /// A page of a listing that is short enough to read whole (groups,
+    /// applications, clients, SPs, keys).
+    pub fn slice(all: Vec<T>, offset: u64, limit: u64) -> Self {
+        let limit = page_limit(limit);
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        Self {
+            items,
+            total,
+            offset,
+            limit,
+        }
+    }
+}
+
 /// A limit of 0 means the default page, 50; more than [`MAX_PAGE`] is cut.
 pub(crate) fn page_limit(limit: u64) -> u64 {
     match limit {

@@ -160,7 +160,10 @@ pub async fn lock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
 /// Lifts any lock and clears the failure counter. False when it was not locked.
 pub async fn unlock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
     let user = lookup::user(idp, email).await?;
-    let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    // The statement also clears the failure counter of an unlocked
+    // account, so it always touches the row: what changed is the lock.
+    idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    let changed = user.locked.is_some();
     // An unlock also lifts a distributed-guessing delay on the account.
     idp.throttle_forget_account(&user.email).await?;
     Record::new("admin.user.unlock")
@@ -241,32 +244,6 @@ pub async fn unlock_because(idp: &Idp, actor: &Actor, email: &str, reason: &str)
         .write(idp, actor)
         .await;
     Ok(changed)
-}
-
-/// Mails the user a single-use password reset link, as their own request
-/// would (without its rate limits: an administrator asked). Refused when
-/// the account may not reset: locked by an administrator, or signing in
-/// through an upstream provider.
-pub async fn send_reset_link(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
-    let user = lookup::user(idp, email).await?;
-    if !idp.reset_allowed(&user) {
-        return Err(AdminError::invalid(
-            "user",
-            "this account is locked by an administrator; unlock it first",
-        ));
-    }
-    if !idp.store.federated_links_of(&user.id).await?.is_empty() {
-        return Err(AdminError::invalid(
-            "user",
-            "this account signs in through an upstream provider and has no local password",
-        ));
-    }
-    idp.mail_reset_link(&user, crate::clock::now()).await?;
-    Record::new("admin.user.send_reset_link")
-        .about(&user)
-        .write(idp, actor)
-        .await;
-    Ok(())
 }
 
 /// The applications the user may launch, by name.
@@ -374,6 +351,17 @@ pub fn etag(view: &UserView) -> String {
     super::etag(view)
 }
 
+/// Refuses with [`AdminError::Stale`] unless `if_match` (when given) is the
+/// user's current [`etag`]; for writes that take no version themselves
+/// (lock, delete, role...), checked just before them.
+pub async fn require_version(idp: &Idp, email: &str, if_match: Option<&str>) -> Result<()> {
+    if if_match.is_none() {
+        return Ok(());
+    }
+    let view = show(idp, email).await?;
+    super::check_version(&view, if_match, Entity::User, email)
+}
+
 /// What an administrator changes about a user; `None` keeps a value.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -476,4 +464,36 @@ pub async fn update(
         .write(idp, actor)
         .await;
     show(idp, now_email).await
+}
+
+/// Mails the user a password reset link, as "forgot password" would but
+/// without its rate limits. Refused for an account an administrator
+/// suspended (unlock it first), one a reset would not open, and one that
+/// signs in through federation (it has no local password).
+pub async fn send_reset_link(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
+    let user = lookup::user(idp, email).await?;
+    if !idp.reset_allowed(&user) {
+        return Err(AdminError::invalid(
+            "email",
+            format!(
+                "{} is locked; a reset link would not open it: unlock it first",
+                user.email
+            ),
+        ));
+    }
+    if !idp.store.federated_links_of(&user.id).await?.is_empty() {
+        return Err(AdminError::invalid(
+            "email",
+            format!(
+                "{} signs in through federation and has no password here",
+                user.email
+            ),
+        ));
+    }
+    idp.send_reset_link(&user, crate::clock::now()).await?;
+    Record::new("admin.user.reset_link")
+        .about(&user)
+        .write(idp, actor)
+        .await;
+    Ok(())
 }

@@ -56,7 +56,8 @@ impl Store {
         let changed = new.password_hash.as_ref().map(|_| now);
         let res = sqlx::query(
             "INSERT INTO users (id, email, first_name, last_name, username, password_hash, \
-             password_changed_at, created_at, admin_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             password_changed_at, created_at, admin_role, search) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(&new.email)
@@ -67,6 +68,12 @@ impl Store {
         .bind(changed)
         .bind(now)
         .bind(new.admin_role.map(|r| r.as_str()))
+        .bind(search_text(
+            &new.email,
+            &new.first_name,
+            &new.last_name,
+            &new.username,
+        ))
         .execute(&self.pool)
         .await;
         match res {
@@ -136,16 +143,30 @@ impl Store {
         profile: &Profile,
     ) -> Result<()> {
         let doc = serde_json::to_string(profile).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let search = search_text(
+            email.as_deref().unwrap_or(""),
+            first_name,
+            last_name,
+            username,
+        );
         sqlx::query(
-            "UPDATE users SET first_name = $1, last_name = $2, username = $3, profile = $4 WHERE id = $5",
+            "UPDATE users SET first_name = $1, last_name = $2, username = $3, profile = $4, search = $5 \
+             WHERE id = $6",
         )
         .bind(first_name)
         .bind(last_name)
         .bind(username)
         .bind(doc)
+        .bind(search)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -228,6 +249,13 @@ pub struct UserFilter {
     pub role_not_in: Option<(Vec<&'static str>, Vec<String>)>,
 }
 
+/// What a text search looks in: email, full name and username, lower-cased
+/// here (not by the database, whose LOWER is ASCII-only on SQLite), kept
+/// in `users.search` by every write of those fields.
+pub(super) fn search_text(email: &str, first: &str, last: &str, username: &str) -> String {
+    format!("{email} {first} {last} {username}").to_lowercase()
+}
+
 /// Binds of a query whose text is put together from fixed fragments.
 #[derive(Default)]
 pub(super) struct Binds(Vec<String>);
@@ -302,12 +330,9 @@ impl Store {
         let mut b = Binds::default();
         let mut conds: Vec<String> = Vec::new();
         if let Some(t) = &filter.text {
+            // One precomputed column, so a search is one LIKE per row.
             let p = b.push(contains_pattern(t));
-            conds.push(format!(
-                "(email LIKE {p} ESCAPE '\\' \
-                 OR LOWER(first_name || ' ' || last_name) LIKE {p} ESCAPE '\\' \
-                 OR LOWER(username) LIKE {p} ESCAPE '\\')"
-            ));
+            conds.push(format!("search LIKE {p} ESCAPE '\\'"));
         }
         if let Some(g) = &filter.group {
             let p = b.push(g.as_str());
@@ -392,8 +417,13 @@ impl Store {
     /// Changes the company email (the sign-in name). A taken one is
     /// [`Error::Conflict`].
     pub async fn set_email(&self, id: &str, email: &str) -> Result<()> {
-        let res = sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+        let Some(user) = self.user_by_id(id).await? else {
+            return Ok(());
+        };
+        let search = search_text(email, &user.first_name, &user.last_name, &user.username);
+        let res = sqlx::query("UPDATE users SET email = $1, search = $2 WHERE id = $3")
             .bind(email)
+            .bind(&search)
             .bind(id)
             .execute(&self.pool)
             .await;

@@ -2,6 +2,7 @@
 //! account. Handlers are thin; the decisions live in [`crate::accounts`].
 
 pub mod admin;
+pub mod api;
 mod apps;
 pub(crate) mod auth;
 mod complete;
@@ -173,6 +174,9 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .merge(oidc::routes(portal.clone()))
         // SPs post SAML messages from their own origin: outside CSRF too.
         .merge(saml::routes())
+        // The admin API authenticates every call with a bearer credential,
+        // never a cookie: outside CSRF.
+        .merge(api::routes())
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
         .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
