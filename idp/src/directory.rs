@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Why an account cannot sign in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LockReason {
     /// Too many failed attempts; a password reset may lift it.
@@ -61,7 +61,7 @@ impl LockReason {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Stable subject identifier; never the email.
     pub id: String,
@@ -70,6 +70,7 @@ pub struct User {
     pub first_name: String,
     pub last_name: String,
     pub username: String,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub profile: Profile,
     #[serde(skip)]
     pub password_hash: Option<String>,
@@ -250,7 +251,7 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Group {
     pub id: String,
     pub name: String,
@@ -272,13 +273,13 @@ pub const DIRECTORY_FIELDS: &[(&str, &str, FieldKind)] = &[
 
 /// How an application is launched. Only bookmarks exist so far; proxied,
 /// OIDC and SAML applications come with their issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
     Bookmark,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Application {
     pub id: String,
     pub name: String,

@@ -38,6 +38,8 @@ pub const PASSWORD_RESET_MFA: &str = "/password/reset/mfa";
 pub const APPS: &str = "/apps";
 pub const APPS_ID_FAVORITE: &str = "/apps/{id}/favorite";
 pub const APPS_ID_LAUNCH: &str = "/apps/{id}/launch";
+/// An uploaded tile logo (`admin::apps::set_logo`).
+pub const APPS_ID_LOGO: &str = "/apps/{id}/logo";
 pub const GATEWAY_AUTHORIZE: &str = "/gateway/authorize";
 pub const PROFILE: &str = "/profile";
 pub const SECURITY: &str = "/security";
@@ -91,3 +93,38 @@ pub const SCIM_RESOURCE_TYPES: &str = "/scim/v2/ResourceTypes";
 pub const SCIM_RESOURCE_TYPES_ID: &str = "/scim/v2/ResourceTypes/{id}";
 pub const SCIM_SCHEMAS: &str = "/scim/v2/Schemas";
 pub const SCIM_SCHEMAS_ID: &str = "/scim/v2/Schemas/{id}";
+
+// The admin console (`web/admin/`). Every route is behind its one guard.
+pub const ADMIN: &str = "/admin";
+pub const ADMIN_USERS: &str = "/admin/users";
+pub const ADMIN_USERS_NEW: &str = "/admin/users/new";
+pub const ADMIN_USER: &str = "/admin/users/{email}";
+pub const ADMIN_USER_PROFILE: &str = "/admin/users/{email}/profile";
+pub const ADMIN_USER_LOCK: &str = "/admin/users/{email}/lock";
+pub const ADMIN_USER_UNLOCK: &str = "/admin/users/{email}/unlock";
+pub const ADMIN_USER_RESET_MFA: &str = "/admin/users/{email}/reset-mfa";
+pub const ADMIN_USER_PASSWORD: &str = "/admin/users/{email}/password";
+pub const ADMIN_USER_RESET_LINK: &str = "/admin/users/{email}/reset-link";
+pub const ADMIN_USER_ROLE: &str = "/admin/users/{email}/role";
+pub const ADMIN_USER_GROUPS: &str = "/admin/users/{email}/groups";
+pub const ADMIN_USER_SESSIONS_END: &str = "/admin/users/{email}/sessions/end";
+pub const ADMIN_USER_SESSIONS_END_ALL: &str = "/admin/users/{email}/sessions/end-all";
+pub const ADMIN_USER_DELETE: &str = "/admin/users/{email}/delete";
+pub const ADMIN_GROUPS: &str = "/admin/groups";
+pub const ADMIN_GROUP: &str = "/admin/groups/{name}";
+pub const ADMIN_GROUP_MEMBERS: &str = "/admin/groups/{name}/members";
+pub const ADMIN_SETTINGS: &str = "/admin/settings";
+pub const ADMIN_SETTINGS_KEY: &str = "/admin/settings/{key}";
+pub const ADMIN_KEYS: &str = "/admin/keys";
+pub const ADMIN_KEYS_ROTATE: &str = "/admin/keys/rotate";
+pub const ADMIN_APPS: &str = "/admin/apps";
+pub const ADMIN_APP: &str = "/admin/apps/{name}";
+pub const ADMIN_APP_GROUPS: &str = "/admin/apps/{name}/groups";
+pub const ADMIN_APP_LOGO: &str = "/admin/apps/{name}/logo";
+pub const ADMIN_AUDIT: &str = "/admin/audit";
+pub const ADMIN_AUDIT_EXPORT: &str = "/admin/audit/export";
+pub const ADMIN_CLIENTS: &str = "/admin/clients";
+
+// The admin REST API: every route is below this prefix.
+pub const API_ADMIN_V1: &str = "/api/admin/v1";
+pub const API_ADMIN_V1_OPENAPI: &str = "/api/admin/v1/openapi.json";

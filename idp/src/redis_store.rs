@@ -220,6 +220,26 @@ impl Store for RedisStore {
         Ok(deleted.into_iter().sum())
     }
 
+    async fn of_user(&self, user_id: &str) -> Result<Vec<(SessionKey, Session)>> {
+        let ukey = self.user_key(user_id);
+        let members: Vec<String> = retry_once(|| {
+            let mut c = self.conn.clone();
+            let ukey = ukey.clone();
+            async move { c.smembers(ukey).await }
+        })
+        .await
+        .map_err(unavailable)?;
+        let mut all = Vec::with_capacity(members.len());
+        for m in members {
+            let key = SessionKey::from_stored(m);
+            // A member whose session expired is only a stale index entry.
+            if let Some(s) = self.get(&key).await? {
+                all.push((key, s));
+            }
+        }
+        Ok(all)
+    }
+
     async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()> {
         let json = serde_json::to_string(link).map_err(|e| Error::Corrupt(e.to_string()))?;
         let mut cmd = redis::cmd("SET");

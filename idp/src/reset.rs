@@ -119,6 +119,32 @@ impl Idp {
         }
     }
 
+    /// Makes a single-use reset link for the user and mails it (to the
+    /// company and recovery addresses). The caller decided that the user may
+    /// reset, and writes the audit row.
+    pub(crate) async fn send_reset_link(&self, user: &User, now: i64) -> Result<()> {
+        let cfg = &self.config.reset;
+        let token = crypto::random_token();
+        let expires_at = now + cfg.token_lifetime.as_secs() as i64;
+        self.store
+            .create_reset(&token_hash(&token), &user.id, now, expires_at)
+            .await?;
+        let link = self.portal_link(&format!("/password/reset/new?token={token}"));
+        self.mail_user(
+            user,
+            "password_reset",
+            "reset",
+            "Reset your Portcullis password",
+            minijinja::context! {
+                name => user.display_name(),
+                link => link,
+                minutes => cfg.token_lifetime.as_secs() / 60,
+            },
+        )
+        .await;
+        Ok(())
+    }
+
     /// "Send Reset Request": emails a link when the account exists and may
     /// reset. The caller shows the same page either way.
     pub async fn request_reset(&self, email: &str, ip: Option<&str>) -> Result<ResetRequest> {
@@ -190,24 +216,7 @@ impl Idp {
             .await;
             return Ok(ResetRequest::Accepted);
         };
-        let token = crypto::random_token();
-        let expires_at = now + cfg.token_lifetime.as_secs() as i64;
-        self.store
-            .create_reset(&token_hash(&token), &user.id, now, expires_at)
-            .await?;
-        let link = self.portal_link(&format!("/password/reset/new?token={token}"));
-        self.mail_user(
-            &user,
-            "password_reset",
-            "reset",
-            "Reset your Portcullis password",
-            minijinja::context! {
-                name => user.display_name(),
-                link => link,
-                minutes => cfg.token_lifetime.as_secs() / 60,
-            },
-        )
-        .await;
+        self.send_reset_link(&user, now).await?;
         audit::record(
             &self.store,
             now,

@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 
 /// A role that opens the admin area. Without one a user is an ordinary
 /// user, and every admin page and API call answers 403.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything an administrator can see, changes nothing.

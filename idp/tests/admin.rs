@@ -1017,7 +1017,7 @@ async fn provisioning_writes_each_leave_one_row_and_bad_input_changes_nothing() 
     record.profile.0.insert("department".into(), "Ops".into());
     record.external_id = Some("E-1".into());
     let n = audit_len(&k).await;
-    let after = admin::users::update(&k.idp, &a, &demo.id, record.clone())
+    let after = admin::users::replace(&k.idp, &a, &demo.id, record.clone())
         .await
         .unwrap();
     let row = one_row(&k, n, "admin.user.update", &a).await;
@@ -1025,7 +1025,7 @@ async fn provisioning_writes_each_leave_one_row_and_bad_input_changes_nothing() 
     assert_eq!(after.profile.get("department"), "Ops");
     // The same state again writes nothing.
     let n = audit_len(&k).await;
-    admin::users::update(&k.idp, &a, &demo.id, record.clone())
+    admin::users::replace(&k.idp, &a, &demo.id, record.clone())
         .await
         .unwrap();
     assert_eq!(audit_len(&k).await, n);
@@ -1040,7 +1040,7 @@ async fn provisioning_writes_each_leave_one_row_and_bad_input_changes_nothing() 
         .unwrap();
     one_row(&k, n, "admin.group.update", &a).await;
     let n = audit_len(&k).await;
-    admin::groups::delete(&k.idp, &a, "Temporary")
+    admin::groups::delete(&k.idp, &a, "Temporary", None)
         .await
         .unwrap();
     one_row(&k, n, "admin.group.delete", &a).await;
@@ -1066,14 +1066,14 @@ async fn provisioning_writes_each_leave_one_row_and_bad_input_changes_nothing() 
     ] {
         assert!(
             matches!(
-                admin::users::update(&k.idp, &a, &demo.id, r.clone()).await,
+                admin::users::replace(&k.idp, &a, &demo.id, r.clone()).await,
                 Err(AdminError::Invalid { .. })
             ),
             "{r:?}"
         );
     }
     assert!(matches!(
-        admin::users::update(&k.idp, &a, "no-such-id", record.clone()).await,
+        admin::users::replace(&k.idp, &a, "no-such-id", record.clone()).await,
         Err(AdminError::NotFound { .. })
     ));
     assert!(matches!(
@@ -1092,7 +1092,7 @@ async fn provisioning_writes_each_leave_one_row_and_bad_input_changes_nothing() 
         Err(AdminError::Invalid { .. })
     ));
     assert!(matches!(
-        admin::groups::delete(&k.idp, &a, "Nope").await,
+        admin::groups::delete(&k.idp, &a, "Nope", None).await,
         Err(AdminError::NotFound { .. })
     ));
     assert_eq!(snapshot(&k).await, before);

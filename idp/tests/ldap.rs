@@ -205,7 +205,10 @@ async fn wrong_binds_count_toward_the_portal_lockout() {
             .sign_in(DEMO_EMAIL, DEMO_PASSWORD, None)
             .await
             .unwrap();
-    assert!(matches!(portal, idp::sign_in::SignIn::Locked(_)), "{portal:?}");
+    assert!(
+        matches!(portal, idp::sign_in::SignIn::Locked(_)),
+        "{portal:?}"
+    );
     // ...and so does LDAP, while another account still binds.
     assert_eq!(
         d.bind(DEMO_DN, DEMO_PASSWORD).await.err(),

@@ -115,6 +115,47 @@ export function request(port, method, urlPath, { host = PORTAL_HOST, headers = {
   });
 }
 
+/**
+ * A fetch for openid-client that trusts the server's development CA and reaches
+ * portal.localhost on loopback whatever the resolver says.
+ */
+export function tlsFetch(ca) {
+  return (url, options = {}) =>
+    new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const headers = { host: u.host };
+      for (const [k, v] of new Headers(options.headers)) headers[k] = v;
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: u.port,
+          path: u.pathname + u.search,
+          method: options.method ?? 'GET',
+          headers,
+          ca,
+          servername: u.hostname,
+          signal: options.signal,
+        },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => {
+            const h = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) {
+              for (const one of [v].flat()) h.append(k, one);
+            }
+            const body = [204, 304].includes(res.statusCode) ? null : Buffer.concat(chunks);
+            resolve(new Response(body, { status: res.statusCode, headers: h }));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      if (options.body != null) req.write(options.body.toString());
+      req.end();
+    });
+}
+
 function configToml({ port, dataDir, policiesDir, databaseUrl = null, extraToml = '', gatewayToml = '', storeToml = '' }) {
   return `[gateway]
 policies_dir = "${policiesDir}"

@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import https from 'node:https';
 import { once } from 'node:events';
 import path from 'node:path';
 import * as client from 'openid-client';
-import { DEMO, Server, launchBrowser, newContext, screenshot } from './harness.mjs';
+import { DEMO, Server, launchBrowser, newContext, screenshot, tlsFetch } from './harness.mjs';
 
 const RP_SECRET = 'rp-secret-2f8e1c9a7b6d5e4f3a2b1c0d9e8f7a6b';
 const SVC_SECRET = 'svc-secret-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d';
@@ -49,47 +48,6 @@ client_secret_hash = "${sha(SVC_SECRET)}"
 grant_types = ["client_credentials"]
 scopes = ["profile"]
 `;
-
-/**
- * A fetch for openid-client that trusts the server's development CA and reaches
- * portal.localhost on loopback whatever the resolver says.
- */
-function tlsFetch(ca) {
-  return (url, options = {}) =>
-    new Promise((resolve, reject) => {
-      const u = new URL(url);
-      const headers = { host: u.host };
-      for (const [k, v] of new Headers(options.headers)) headers[k] = v;
-      const req = https.request(
-        {
-          host: '127.0.0.1',
-          port: u.port,
-          path: u.pathname + u.search,
-          method: options.method ?? 'GET',
-          headers,
-          ca,
-          servername: u.hostname,
-          signal: options.signal,
-        },
-        (res) => {
-          const chunks = [];
-          res.on('data', (c) => chunks.push(c));
-          res.on('end', () => {
-            const h = new Headers();
-            for (const [k, v] of Object.entries(res.headers)) {
-              for (const one of [v].flat()) h.append(k, one);
-            }
-            const body = [204, 304].includes(res.statusCode) ? null : Buffer.concat(chunks);
-            resolve(new Response(body, { status: res.statusCode, headers: h }));
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      if (options.body != null) req.write(options.body.toString());
-      req.end();
-    });
-}
 
 /** The OAuth error code a rejected openid-client call carries. */
 async function oauthError(promise) {

@@ -71,6 +71,24 @@ impl Idp {
         Ok(NewKey { id, secret })
     }
 
+    /// The owner of a live key (not revoked, not expired), marking it used;
+    /// None for anything else, and for an owner who is gone or locked, so
+    /// a suspended account's keys stop working at once.
+    pub async fn api_key_owner(&self, secret: &str, now: i64) -> Result<Option<User>> {
+        // Only our own keys are looked up: anything else costs no query.
+        if !secret.starts_with(PREFIX) || secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(key) = self.store.use_api_key(&hash(secret), now).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .user_by_id(&key.user_id)
+            .await?
+            .filter(|u| u.locked.is_none()))
+    }
+
     /// Revokes one of the user's keys; false when they have no such live key.
     pub async fn revoke_api_key(
         &self,

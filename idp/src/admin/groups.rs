@@ -114,14 +114,135 @@ pub async fn update(
     })
 }
 
-/// Deletes the group; its members lose what it granted at once.
-pub async fn delete(idp: &Idp, actor: &Actor, group: &str) -> Result<()> {
-    let g = lookup::group(idp, group).await?;
-    idp.store.delete_group(&g.id).await?;
+/// A group as an administrator sees it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct GroupView {
+    pub id: String,
+    pub name: String,
+    pub members: i64,
+    /// The applications its members see, by name.
+    pub applications: Vec<String>,
+}
+
+pub async fn show(idp: &Idp, name: &str) -> Result<GroupView> {
+    let g = lookup::group(idp, name).await?;
+    Ok(GroupView {
+        members: idp.store.member_count(&g.id).await?,
+        applications: idp.store.applications_of_group(&g.id).await?,
+        id: g.id,
+        name: g.name,
+    })
+}
+
+/// The version of a group as [`show`] gives it, for `If-Match`.
+pub fn etag(view: &GroupView) -> String {
+    super::etag(view)
+}
+
+/// One page of the group's members, by email.
+pub async fn members(
+    idp: &Idp,
+    name: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<super::Page<super::users::UserView>> {
+    let g = lookup::group(idp, name).await?;
+    super::users::search(
+        idp,
+        &super::users::UserQuery {
+            group: Some(g.name),
+            offset,
+            limit,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Removes the group; its members lose what it granted. `if_match`, when
+/// given, must be the current [`etag`].
+pub async fn delete(idp: &Idp, actor: &Actor, name: &str, if_match: Option<&str>) -> Result<()> {
+    let view = show(idp, name).await?;
+    super::check_version(&view, if_match, Entity::Group, name)?;
+    idp.store.delete_group(&view.id).await?;
     Record::new("admin.group.delete")
-        .subject(&g.name)
-        .detail(g.name.clone())
+        .subject(&view.name)
+        .detail(format!("{} ({} members)", view.name, view.members))
         .write(idp, actor)
         .await;
     Ok(())
+}
+
+/// What a bulk membership change did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Bulk {
+    /// Members added or removed.
+    pub changed: usize,
+    /// Already members (add) or not members (remove).
+    pub unchanged: usize,
+}
+
+/// The emails of a bulk form: one per line, or separated by commas,
+/// semicolons or spaces.
+pub fn parse_emails(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in text
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let e = crate::directory::normalize_email(e);
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Adds (or, with `add` false, removes) every listed user. Every email is
+/// looked up first, so an unknown one changes nothing; then each change is
+/// one audited write.
+pub async fn bulk_members(
+    idp: &Idp,
+    actor: &Actor,
+    group: &str,
+    emails: &[String],
+    add: bool,
+) -> Result<Bulk> {
+    if emails.is_empty() {
+        return Err(AdminError::invalid("emails", "list at least one email"));
+    }
+    lookup::group(idp, group).await?;
+    for e in emails {
+        lookup::user(idp, e).await?;
+    }
+    let mut bulk = Bulk::default();
+    for e in emails {
+        let changed = if add {
+            add_member(idp, actor, group, e).await?
+        } else {
+            remove_member(idp, actor, group, e).await?
+        };
+        if changed {
+            bulk.changed += 1;
+        } else {
+            bulk.unchanged += 1;
+        }
+    }
+    Ok(bulk)
+}
+
+/// Group names of a form field: one per line or separated by commas.
+pub fn parse_names(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
 }

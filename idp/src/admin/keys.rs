@@ -10,7 +10,7 @@ use crate::oidc::keys::{Alg, KeySet};
 use crate::saml::keys::SamlKeys;
 
 /// One signing key or certificate, for listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
     /// `RS256`, `ES256`, or `SAML RS256` for a SAML certificate.

@@ -9,6 +9,8 @@
 
 pub mod apps;
 pub mod audit;
+pub mod caller;
+pub mod dashboard;
 pub mod groups;
 pub mod keys;
 pub mod ldap_accounts;
@@ -17,10 +19,13 @@ pub mod oidc;
 pub mod roles;
 pub mod saml;
 pub mod scim_clients;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 
 use std::fmt;
+
+use serde::Serialize;
 
 use crate::audit::{Event, Outcome};
 use crate::directory::User;
@@ -123,6 +128,15 @@ pub enum AdminError {
         field: Option<String>,
         message: String,
     },
+    /// Several fields failed validation (a profile edit): a message per field.
+    #[error("some fields are not valid: {}", .errors.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" "))]
+    Fields {
+        errors: std::collections::BTreeMap<String, String>,
+    },
+    /// The caller edited a version that is no longer the current one
+    /// (an `If-Match` that does not match [`etag`]).
+    #[error("the {} changed since it was read; read it again", .entity.words().0)]
+    Stale { entity: Entity, name: String },
     /// The password does not meet the policy: every unmet rule.
     #[error("password: {}", .0.join(" "))]
     PasswordPolicy(Vec<String>),
@@ -161,7 +175,9 @@ impl AdminError {
             Self::NotFound { .. } => 404,
             Self::Forbidden { .. } => 403,
             Self::Conflict { .. } | Self::DeclaredInConfig { .. } => 409,
+            Self::Stale { .. } => 412,
             Self::Invalid { .. }
+            | Self::Fields { .. }
             | Self::PasswordPolicy(_)
             | Self::UnknownSetting { .. }
             | Self::InvalidSetting { .. } => 422,
@@ -185,6 +201,84 @@ impl From<Error> for AdminError {
 }
 
 pub type Result<T, E = AdminError> = std::result::Result<T, E>;
+
+/// The largest page a listing returns, whatever the caller asks for.
+pub const MAX_PAGE: u64 = 200;
+
+/// One page of a listing: `items` from `offset` on, at most `limit` of
+/// them, out of `total` that match.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl<T> Page<T> {
+    /// A page of a listing that is short enough to read whole (groups,
+    /// applications, clients, SPs, keys).
+    pub fn slice(all: Vec<T>, offset: u64, limit: u64) -> Self {
+        let limit = page_limit(limit);
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        Self {
+            items,
+            total,
+            offset,
+            limit,
+        }
+    }
+}
+
+/// A limit of 0 means the default page, 50; more than [`MAX_PAGE`] is cut.
+pub(crate) fn page_limit(limit: u64) -> u64 {
+    match limit {
+        0 => 50,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+/// The version of what an administrator read: a strong entity tag (quoted,
+/// as HTTP writes it) over its serialized form, so every front end that
+/// shows an entity and later writes it can tell whether someone else
+/// changed it in between. The same view gives the same tag on every
+/// instance.
+pub fn etag<T: Serialize>(view: &T) -> String {
+    let json = serde_json::to_vec(view).unwrap_or_default();
+    format!("\"{}\"", &crate::crypto::sha256_hex(&json)[..32])
+}
+
+/// Refuses with [`AdminError::Stale`] unless `expected` (an `If-Match`
+/// value: one or more tags, or `*`) names the current version `view`.
+pub fn check_version<T: Serialize>(
+    view: &T,
+    expected: Option<&str>,
+    entity: Entity,
+    name: &str,
+) -> Result<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let current = etag(view);
+    // If-Match uses the strong comparison: a weak tag never matches.
+    let matches = expected
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == current);
+    if matches {
+        Ok(())
+    } else {
+        Err(AdminError::Stale {
+            entity,
+            name: name.to_string(),
+        })
+    }
+}
 
 /// Maps the store's unique-key refusal to a conflict on `name`.
 fn conflict_on(entity: Entity, name: &str) -> impl FnOnce(Error) -> AdminError + '_ {

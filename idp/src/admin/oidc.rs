@@ -120,3 +120,12 @@ pub async fn remove(idp: &Idp, actor: &Actor, client_id: &str) -> Result<()> {
         .await;
     Ok(())
 }
+
+/// The client with this id and where it comes from, or [`AdminError::NotFound`].
+pub async fn show(idp: &Idp, client_id: &str) -> Result<(ClientConfig, &'static str)> {
+    list(idp)
+        .await?
+        .into_iter()
+        .find(|(c, _)| c.client_id == client_id)
+        .ok_or_else(|| AdminError::not_found(Entity::OidcClient, client_id))
+}

@@ -162,3 +162,12 @@ pub async fn remove(idp: &Idp, actor: &Actor, entity_id: &str) -> Result<()> {
         .await;
     Ok(())
 }
+
+/// The SP with this entity ID and where it comes from, or [`AdminError::NotFound`].
+pub async fn show(idp: &Idp, entity_id: &str) -> Result<(ServiceProviderConfig, &'static str)> {
+    list(idp)
+        .await?
+        .into_iter()
+        .find(|(s, _)| s.entity_id == entity_id)
+        .ok_or_else(|| AdminError::not_found(Entity::SamlSp, entity_id))
+}

@@ -1,10 +1,12 @@
 //! Accounts: create, set a password, lock, unlock, reset MFA, delete. Every
 //! change that takes access away also ends the user's sessions everywhere.
 
-use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use super::lookup;
-use super::{Actor, AdminError, Entity, Record, Result, conflict_on};
+use super::{Actor, AdminError, Entity, Page, Record, Result, conflict_on, page_limit};
 use crate::credentials::check_policy;
 use crate::directory::{
     DIRECTORY_FIELDS, FieldKind, LockReason, NAME_FIELDS, PROFILE_FIELDS, Profile, User,
@@ -126,7 +128,7 @@ pub fn check_profile(profile: &Profile) -> Result<Profile> {
 }
 
 /// A user with the names of their groups.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub user: User,
     pub groups: Vec<String>,
@@ -224,9 +226,11 @@ pub async fn show(idp: &Idp, email: &str) -> Result<UserView> {
 }
 
 /// Changes the account to `new` (the whole new state; what is equal is
-/// left alone). A new email is a new sign-in name, so the user's sessions
-/// end. One audit row lists the changed fields, never their values.
-pub async fn update(idp: &Idp, actor: &Actor, user_id: &str, new: UserRecord) -> Result<User> {
+/// left alone): the one write path for an account's fields, behind
+/// [`update`] (console, API) and SCIM. A new email is a new sign-in name,
+/// so the user's sessions end. One audit row lists the changed fields,
+/// never their values.
+pub async fn replace(idp: &Idp, actor: &Actor, user_id: &str, new: UserRecord) -> Result<User> {
     let user = lookup::user_by_id(idp, user_id).await?;
     let email = check_email(&new.email)?;
     check_username(&new.username)?;
@@ -264,7 +268,7 @@ pub async fn update(idp: &Idp, actor: &Actor, user_id: &str, new: UserRecord) ->
     }
     if email != old.email {
         idp.store
-            .set_user_email(&user.id, &email)
+            .set_email(&user.id, &email)
             .await
             .map_err(conflict_on(Entity::User, &email))?;
     }
@@ -345,7 +349,10 @@ pub async fn lock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
 /// Lifts any lock and clears the failure counter. False when it was not locked.
 pub async fn unlock(idp: &Idp, actor: &Actor, email: &str) -> Result<bool> {
     let user = lookup::user(idp, email).await?;
-    let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    // The statement also clears the failure counter of an unlocked
+    // account, so it always touches the row: what changed is the lock.
+    idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    let changed = user.locked.is_some();
     // An unlock also lifts a distributed-guessing delay on the account.
     idp.throttle_forget_account(&user.email).await?;
     Record::new("admin.user.unlock")
@@ -380,4 +387,282 @@ pub async fn reset_mfa(idp: &Idp, actor: &Actor, email: &str) -> Result<u64> {
         .write(idp, actor)
         .await;
     Ok(removed)
+}
+
+/// The longest reason an administrator may give for a lock or an unlock.
+pub const MAX_REASON: usize = 500;
+
+fn reason_detail(reason: &str, ended: Option<usize>) -> Result<String> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(AdminError::invalid(
+            "reason",
+            format!("give a reason of 1 to {MAX_REASON} characters"),
+        ));
+    }
+    Ok(match ended {
+        Some(n) => format!("{reason} ({n} sessions ended)"),
+        None => reason.to_string(),
+    })
+}
+
+/// [`lock`] with the administrator's reason in the audit row; the reason is
+/// required, so the trail says why an account stopped working.
+pub async fn lock_because(idp: &Idp, actor: &Actor, email: &str, reason: &str) -> Result<bool> {
+    reason_detail(reason, None)?;
+    let user = lookup::user(idp, email).await?;
+    let changed = idp.store.lock_user(&user.id, LockReason::Admin).await?;
+    let ended = idp.end_user_sessions(&user.id).await?;
+    Record::new("admin.user.lock")
+        .about(&user)
+        .detail(reason_detail(reason, Some(ended))?)
+        .write(idp, actor)
+        .await;
+    Ok(changed)
+}
+
+/// [`unlock`] with the administrator's reason in the audit row.
+pub async fn unlock_because(idp: &Idp, actor: &Actor, email: &str, reason: &str) -> Result<bool> {
+    let detail = reason_detail(reason, None)?;
+    let user = lookup::user(idp, email).await?;
+    let changed = idp.store.unlock_user(&user.id, crate::clock::now()).await?;
+    idp.throttle_forget_account(&user.email).await?;
+    Record::new("admin.user.unlock")
+        .about(&user)
+        .detail(detail)
+        .write(idp, actor)
+        .await;
+    Ok(changed)
+}
+
+/// The applications the user may launch, by name.
+pub async fn applications(idp: &Idp, email: &str) -> Result<Vec<crate::directory::Application>> {
+    let user = lookup::user(idp, email).await?;
+    Ok(idp
+        .store
+        .applications_for_user(&user.id)
+        .await?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// Which users a search finds; every condition given must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserQuery {
+    /// Found (without regard to case) in the email, the name or the username.
+    pub text: Option<String>,
+    /// A member of this group.
+    pub group: Option<String>,
+    pub locked: Option<bool>,
+    /// Holds exactly this role (the strongest one they hold, from the
+    /// attribute or a configured group).
+    pub role: Option<crate::roles::Role>,
+    #[serde(default)]
+    pub offset: u64,
+    /// 0 for the default page (50); at most [`super::MAX_PAGE`].
+    #[serde(default)]
+    pub limit: u64,
+}
+
+/// The longest search text, in characters.
+pub const MAX_SEARCH: usize = 200;
+
+/// One page of the users the query finds, by email; filtered and paged in
+/// the database, so it stays fast with many users.
+pub async fn search(idp: &Idp, q: &UserQuery) -> Result<Page<UserView>> {
+    use crate::roles::Role;
+    let limit = page_limit(q.limit);
+    let text = q
+        .text
+        .as_deref()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_SEARCH)
+    {
+        return Err(AdminError::invalid(
+            "text",
+            format!("search text: at most {MAX_SEARCH} characters"),
+        ));
+    }
+    let mut filter = crate::store::UserFilter {
+        text,
+        group: q.group.clone().filter(|g| !g.is_empty()),
+        locked: q.locked,
+        ..Default::default()
+    };
+    if let Some(role) = q.role {
+        // The role a user holds is the strongest of the attribute and the
+        // configured groups (`roles::of`): this role from either, and no
+        // stronger one from either.
+        let cfg = &idp.config.admin;
+        let groups_of = |r: Role| -> Vec<String> {
+            match r {
+                Role::Admin => cfg.admin_groups.clone(),
+                Role::Helpdesk => cfg.helpdesk_groups.clone(),
+                Role::Auditor => cfg.auditor_groups.clone(),
+            }
+            .into_iter()
+            .filter(|g| cfg.role_of_group(g) == Some(r))
+            .collect()
+        };
+        filter.role_in = Some((vec![role.as_str()], groups_of(role)));
+        let stronger: Vec<Role> = Role::ALL.into_iter().filter(|r| *r > role).collect();
+        if !stronger.is_empty() {
+            filter.role_not_in = Some((
+                stronger.iter().map(|r| r.as_str()).collect(),
+                stronger.iter().flat_map(|r| groups_of(*r)).collect(),
+            ));
+        }
+    }
+    let (users, total) = idp.store.search_users(&filter, q.offset, limit).await?;
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let mut groups = idp.store.groups_of_many(&ids).await?;
+    let items = users
+        .into_iter()
+        .map(|user| UserView {
+            groups: groups.remove(&user.id).unwrap_or_default(),
+            user,
+        })
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        offset: q.offset,
+        limit,
+    })
+}
+
+/// The version of a user as [`show`] gives it, for `If-Match`.
+pub fn etag(view: &UserView) -> String {
+    super::etag(view)
+}
+
+/// Refuses with [`AdminError::Stale`] unless `if_match` (when given) is the
+/// user's current [`etag`]; for writes that take no version themselves
+/// (lock, delete, role...), checked just before them.
+pub async fn require_version(idp: &Idp, email: &str, if_match: Option<&str>) -> Result<()> {
+    if if_match.is_none() {
+        return Ok(());
+    }
+    let view = show(idp, email).await?;
+    super::check_version(&view, if_match, Entity::User, email)
+}
+
+/// What an administrator changes about a user; `None` keeps a value.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserEdit {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    /// The company email, which is also the sign-in name.
+    pub email: Option<String>,
+    /// Profile fields by form name (`work_phone`, `home_city`, ...); an
+    /// empty value clears one.
+    #[serde(default)]
+    pub profile: BTreeMap<String, String>,
+}
+
+/// Changes names, profile fields and the company email, with the same
+/// validation as the user's own profile edit. `if_match`, when given, must
+/// be the current [`etag`]. One audit row names the fields changed.
+pub async fn update(
+    idp: &Idp,
+    actor: &Actor,
+    email: &str,
+    edit: UserEdit,
+    if_match: Option<&str>,
+) -> Result<UserView> {
+    let before = show(idp, email).await?;
+    super::check_version(&before, if_match, Entity::User, email)?;
+    let user = &before.user;
+    let known = |k: &str| {
+        crate::directory::PROFILE_FIELDS
+            .iter()
+            .any(|(n, _, _)| *n == k)
+    };
+    let mut errors = BTreeMap::new();
+    for k in edit.profile.keys() {
+        if !known(k) || crate::directory::NAME_FIELDS.contains(&k.as_str()) {
+            errors.insert(k.clone(), "Not a profile field.".to_string());
+        }
+    }
+    let mut entered: HashMap<String, String> =
+        crate::account::profile::values(user).into_iter().collect();
+    entered.extend(edit.profile.clone());
+    for (k, v) in [
+        ("first_name", &edit.first_name),
+        ("last_name", &edit.last_name),
+        ("username", &edit.username),
+    ] {
+        if let Some(v) = v {
+            entered.insert(k.to_string(), v.clone());
+        }
+    }
+    let new_email = match &edit.email {
+        Some(e) => {
+            let e = normalize_email(e);
+            if !valid_email(&e) {
+                errors.insert(
+                    "email".into(),
+                    "Enter an email address such as name@example.com.".into(),
+                );
+            }
+            (e != user.email).then_some(e)
+        }
+        None => None,
+    };
+    let checked = match crate::account::profile::check(user, &entered) {
+        Ok(c) if errors.is_empty() => c,
+        Ok(_) => return Err(AdminError::Fields { errors }),
+        Err((_, more)) => {
+            errors.extend(more);
+            return Err(AdminError::Fields { errors });
+        }
+    };
+    let record = UserRecord {
+        email: new_email.clone().unwrap_or_else(|| user.email.clone()),
+        first_name: checked.first_name,
+        last_name: checked.last_name,
+        username: checked.username,
+        profile: checked.profile,
+        external_id: user.external_id.clone(),
+    };
+    let updated = replace(idp, actor, &user.id, record).await?;
+    show(idp, &updated.email).await
+}
+
+/// Mails the user a password reset link, as "forgot password" would but
+/// without its rate limits. Refused for an account an administrator
+/// suspended (unlock it first), one a reset would not open, and one that
+/// signs in through federation (it has no local password).
+pub async fn send_reset_link(idp: &Idp, actor: &Actor, email: &str) -> Result<()> {
+    let user = lookup::user(idp, email).await?;
+    if !idp.reset_allowed(&user) {
+        return Err(AdminError::invalid(
+            "email",
+            format!(
+                "{} is locked; a reset link would not open it: unlock it first",
+                user.email
+            ),
+        ));
+    }
+    if !idp.store.federated_links_of(&user.id).await?.is_empty() {
+        return Err(AdminError::invalid(
+            "email",
+            format!(
+                "{} signs in through federation and has no password here",
+                user.email
+            ),
+        ));
+    }
+    idp.send_reset_link(&user, crate::clock::now()).await?;
+    Record::new("admin.user.reset_link")
+        .about(&user)
+        .write(idp, actor)
+        .await;
+    Ok(())
 }

@@ -191,10 +191,25 @@ impl ClientConfig {
             ));
         }
         for s in &self.scopes {
+            if crate::roles::Role::from_scope(s).is_some() {
+                // An administrator role is for a machine acting as itself,
+                // never for a token a user's sign-in produced.
+                if self.grant_types.iter().any(|g| g != "client_credentials") {
+                    return Err(ConfigError::new(
+                        k("scopes"),
+                        format!("{s:?} is granted only to a client_credentials-only client"),
+                    ));
+                }
+                continue;
+            }
             if !SCOPES.contains(&s.as_str()) {
                 return Err(ConfigError::new(
                     k("scopes"),
-                    format!("unknown scope {s:?} (known: {})", SCOPES.join(", ")),
+                    format!(
+                        "unknown scope {s:?} (known: {}, and for client_credentials {})",
+                        SCOPES.join(", "),
+                        crate::roles::Role::ALL.map(|r| r.scope()).join(", ")
+                    ),
                 ));
             }
         }

@@ -657,7 +657,7 @@ impl Idp {
                 .await?;
         }
         let actor = client.actor();
-        let updated = admin::users::update(self, &actor, &user.id, desired.record).await?;
+        let updated = admin::users::replace(self, &actor, &user.id, desired.record).await?;
         match desired.active {
             Some(false) if users::active(&updated) => {
                 admin::users::lock(self, &actor, &updated.email).await?;
@@ -935,7 +935,7 @@ impl Idp {
             if_match,
             current["meta"]["version"].as_str().unwrap_or_default(),
         )?;
-        admin::groups::delete(self, &client.actor(), &row.name).await?;
+        admin::groups::delete(self, &client.actor(), &row.name, None).await?;
         Ok(())
     }
 }

@@ -105,6 +105,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn remove(&self, key: &SessionKey) -> Result<()>;
     /// Ends every session of the user; returns how many ended.
     async fn revoke_user(&self, user_id: &str) -> Result<usize>;
+    /// The user's sessions, for the admin console; expired ones may be
+    /// among them (the caller filters).
+    async fn of_user(&self, user_id: &str) -> Result<Vec<(SessionKey, Session)>>;
     /// Stores an application-host cookie's link (keyed by the cookie's hash).
     async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()>;
     async fn get_link(&self, key: &SessionKey) -> Result<Option<AppLink>>;
@@ -288,6 +291,19 @@ impl Store for EmbeddedStore {
         };
         self.db.delete_user_sessions(user_id).await?;
         Ok(n)
+    }
+
+    async fn of_user(&self, user_id: &str) -> Result<Vec<(SessionKey, Session)>> {
+        // A scan: the map has no index by user, and only an administrator's
+        // page asks, one user at a time.
+        Ok(self
+            .map
+            .read()
+            .await
+            .iter()
+            .filter(|(_, e)| &*e.user_id == user_id)
+            .map(|(k, e)| (SessionKey(hex::encode(k)), e.session()))
+            .collect())
     }
 
     async fn insert_link(&self, key: &SessionKey, link: &AppLink) -> Result<()> {
@@ -478,6 +494,19 @@ impl Sessions {
         self.store.remove(key).await?;
         self.announce(Revocation::Session(key.clone())).await;
         Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn of_user(&self, user_id: &str, now: i64) -> Result<Vec<(SessionKey, Session)>> {
+        let mut all: Vec<(SessionKey, Session)> = self
+            .store
+            .of_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|(_, s)| now < s.expires_at && now < s.idle_deadline(self.idle_secs))
+            .collect();
+        all.sort_by_key(|s| std::cmp::Reverse(s.1.created_at));
+        Ok(all)
     }
 
     pub async fn revoke_user(&self, user_id: &str) -> Result<usize> {

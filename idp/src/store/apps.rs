@@ -129,6 +129,108 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
+    pub async fn application_by_id(&self, id: &str) -> Result<Option<Application>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            app_columns!(),
+            " FROM applications a WHERE a.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(app_from_row))
+    }
+
+    /// A tile's fields; the name, kind and bindings stay.
+    pub async fn update_application(
+        &self,
+        id: &str,
+        description: &str,
+        launch_url: &str,
+        detail_url: Option<&str>,
+        logo_url: Option<&str>,
+    ) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE applications SET description = $2, launch_url = $3, detail_url = $4, logo_url = $5 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(description)
+        .bind(launch_url)
+        .bind(detail_url)
+        .bind(logo_url)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    pub async fn unassign_application(&self, app_id: &str, group_id: &str) -> Result<bool> {
+        let res = sqlx::query(
+            "DELETE FROM application_groups WHERE application_id = $1 AND group_id = $2",
+        )
+        .bind(app_id)
+        .bind(group_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// The names of the groups an application is bound to, by name.
+    pub async fn groups_of_application(&self, app_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT g.name FROM groups g JOIN application_groups ag ON ag.group_id = g.id \
+             WHERE ag.application_id = $1 ORDER BY g.name",
+        )
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Stores (or replaces) an application's uploaded logo: its content
+    /// type, the image in base64 and its tag.
+    pub async fn put_application_logo(
+        &self,
+        app_id: &str,
+        content_type: &str,
+        data_b64: &str,
+        etag: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO application_logos (application_id, content_type, data, etag, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (application_id) DO UPDATE SET \
+             content_type = excluded.content_type, data = excluded.data, etag = excluded.etag, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(app_id)
+        .bind(content_type)
+        .bind(data_b64)
+        .bind(etag)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_application_logo(&self, app_id: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM application_logos WHERE application_id = $1")
+            .bind(app_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// An uploaded logo as (content type, base64 image, tag).
+    pub async fn application_logo(&self, app_id: &str) -> Result<Option<(String, String, String)>> {
+        let row = sqlx::query(
+            "SELECT content_type, data, etag FROM application_logos WHERE application_id = $1",
+        )
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get("content_type"), r.get("data"), r.get("etag"))))
+    }
+
     /// The applications a user may launch (through any of their groups),
     /// each with whether it is one of the user's favorites.
     pub async fn applications_for_user(&self, user_id: &str) -> Result<Vec<(Application, bool)>> {

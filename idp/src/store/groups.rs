@@ -87,3 +87,36 @@ impl Store {
         .await?)
     }
 }
+
+impl Store {
+    /// Removes the group (its memberships and application bindings go with
+    /// it). False when there was no such group.
+    pub async fn delete_group(&self, id: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// How many members the group has.
+    pub async fn member_count(&self, group_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1")
+                .bind(group_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The names of the applications the group's members see.
+    pub async fn applications_of_group(&self, group_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.name FROM applications a JOIN application_groups ag ON ag.application_id = a.id \
+             WHERE ag.group_id = $1 ORDER BY a.name",
+        )
+        .bind(group_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -44,7 +44,7 @@ use sqlx::{AnyPool, Executor};
 use crate::error::{Error, Result};
 
 pub use apps::{NewApplication, PolicyApplication};
-pub use audit::AuditRow;
+pub use audit::{AuditFilter, AuditRow};
 pub use backchannel::{GrantsOf, LogoutRow, NewLogout, RevokedGrant};
 pub use federation::{FederatedLink, RequestState, RequestUse};
 pub use keys::{ApiKeyRow, SshKeyRow};
@@ -55,8 +55,8 @@ pub use resets::ResetRow;
 pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
 pub use scim::{MemberRow, ScimClientRow, ScimGroupRow, UserKey};
 pub use seed::DemoSeed;
-pub use users::NewUser;
 use users::unique_violation;
+pub use users::{NewUser, UserFilter};
 
 /// The rows a query returns, whatever the engine.
 pub type Row = sqlx::any::AnyRow;

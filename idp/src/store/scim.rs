@@ -185,21 +185,6 @@ impl Store {
         Ok(())
     }
 
-    /// Changes the sign-in email; a taken one is [`Error::Conflict`].
-    pub async fn set_user_email(&self, user_id: &str, email: &str) -> Result<()> {
-        let res = sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
-            .bind(email)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await;
-        match res {
-            Err(e) if unique_violation(&e) => {
-                Err(Error::Conflict(format!("a user with email {email}")))
-            }
-            other => other.map(|_| ()).map_err(Into::into),
-        }
-    }
-
     /// The groups (id and name) the user is in, by name.
     pub async fn user_groups(&self, user_id: &str) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
@@ -262,13 +247,5 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    pub async fn delete_group(&self, id: &str) -> Result<bool> {
-        let res = sqlx::query("DELETE FROM groups WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(res.rows_affected() > 0)
     }
 }

@@ -35,7 +35,8 @@ impl Store {
             serde_json::to_string(seed.profile).map_err(|e| Error::Corrupt(e.to_string()))?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, first_name, last_name, username, profile, password_hash, \
-             password_changed_at, created_at, admin_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             password_changed_at, created_at, admin_role, search) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&id)
         .bind(&seed.user.email)
@@ -47,6 +48,12 @@ impl Store {
         .bind(seed.user.password_hash.as_ref().map(|_| now))
         .bind(now)
         .bind(seed.user.admin_role.map(|r| r.as_str()))
+        .bind(super::users::search_text(
+            &seed.user.email,
+            &seed.user.first_name,
+            &seed.user.last_name,
+            &seed.user.username,
+        ))
         .execute(&mut *tx)
         .await;
         match inserted {

@@ -159,3 +159,42 @@ pub async fn launch(
         None => Err(PortalError::NotFound),
     }
 }
+
+/// GET /apps/{id}/logo: a tile's uploaded logo. Its URL carries the
+/// image's tag, so the browser keeps it for good; a new upload is a new
+/// URL. Only PNG and JPEG are stored, and the type is checked again here.
+pub async fn logo(
+    State(portal): State<Portal>,
+    _me: SignedIn,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> PortalResult<Response> {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let logo = match crate::admin::apps::logo(&portal.idp, &id).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return Err(PortalError::NotFound),
+        Err(crate::admin::AdminError::Internal(e)) => return Err(e.into()),
+        Err(_) => return Err(PortalError::NotFound),
+    };
+    let etag = format!("\"{}\"", logo.etag);
+    let cache = [
+        (header::ETAG, etag.clone()),
+        (
+            header::CACHE_CONTROL,
+            "private, max-age=31536000, immutable".to_string(),
+        ),
+    ];
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((
+        cache,
+        [(header::CONTENT_TYPE, logo.content_type.to_string())],
+        logo.bytes,
+    )
+        .into_response())
+}

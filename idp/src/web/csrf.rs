@@ -21,6 +21,9 @@ pub struct CsrfToken(pub String);
 /// Forms are small; anything larger is not one of ours.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// A file upload (a tile logo) with its form fields.
+const MAX_UPLOAD_BYTES: usize = crate::admin::apps::MAX_LOGO_BYTES + 64 * 1024;
+
 pub fn token_for(portal: &Portal, cookie: &str) -> String {
     crypto::b64url(&portal.idp.keys.mac("csrf", cookie.as_bytes()))
 }
@@ -52,7 +55,13 @@ pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Re
                 return refuse();
             }
         }
-        let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        let multipart = is_multipart(&parts.headers);
+        let limit = if multipart {
+            MAX_UPLOAD_BYTES
+        } else {
+            MAX_FORM_BYTES
+        };
+        let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
             Err(_) => {
                 return message(
@@ -63,7 +72,11 @@ pub async fn layer(State(portal): State<Portal>, req: Request, next: Next) -> Re
                 );
             }
         };
-        let sent = form_urlencoded_value(&bytes, "csrf");
+        let sent = if multipart {
+            multipart_value(&parts.headers, &bytes, "csrf").await
+        } else {
+            form_urlencoded_value(&bytes, "csrf")
+        };
         let expected = token_for(&portal, cookie);
         if !sent.is_some_and(|s| crypto::ct_eq(s.as_bytes(), expected.as_bytes())) {
             tracing::warn!(path = %parts.uri.path(), "form post with a missing or wrong CSRF token refused");
@@ -136,6 +149,34 @@ pub(crate) fn verify(portal: &Portal, headers: &axum::http::HeaderMap, body: &[u
 /// The page a refused form gets.
 pub(crate) fn refused() -> Response {
     refuse()
+}
+
+fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"))
+}
+
+/// A text field of a buffered `multipart/form-data` body. The upload forms
+/// put the token first, so the file is rarely read past.
+async fn multipart_value(
+    headers: &axum::http::HeaderMap,
+    body: &Bytes,
+    key: &str,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let mut req = Request::new(Body::from(body.clone()));
+    *req.headers_mut() = headers.clone();
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some(key) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn form_urlencoded_value(body: &[u8], key: &str) -> Option<String> {

@@ -1,6 +1,8 @@
 //! The portal: server-rendered pages for signing in and running one's own
 //! account. Handlers are thin; the decisions live in [`crate::accounts`].
 
+pub mod admin;
+pub mod api;
 mod apps;
 pub(crate) mod auth;
 mod complete;
@@ -134,6 +136,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
         .route(paths::APPS, get(apps::list))
         .route(paths::APPS_ID_FAVORITE, post(apps::toggle_favorite))
         .route(paths::APPS_ID_LAUNCH, get(apps::launch))
+        .route(paths::APPS_ID_LOGO, get(apps::logo))
         .route(paths::GATEWAY_AUTHORIZE, get(gateway::authorize))
         .route(paths::PROFILE, get(profile::show).post(profile::save))
         .route(paths::SECURITY, get(security::show))
@@ -165,6 +168,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
             get(|| asset("text/javascript; charset=utf-8", render::SAML_JS)),
         )
         .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .merge(admin::routes())
         .fallback(|| async { PortalError::NotFound })
         .layer(middleware::from_fn_with_state(portal.clone(), csrf::layer))
         // OAuth endpoints are called by clients, not portal forms: outside CSRF.
@@ -174,6 +178,9 @@ pub fn router(idp: Arc<Idp>) -> Router {
         // Provisioning clients authenticate with a bearer token, never a
         // cookie: outside CSRF.
         .merge(scim::routes(portal.clone()))
+        // The admin API authenticates every call with a bearer credential,
+        // never a cookie: outside CSRF.
+        .merge(api::routes())
         // The SAML IdP posts from its own origin; the response's signature
         // and single-use InResponseTo stand in for the CSRF token.
         .route(paths::LOGIN_FEDERATION_ID_ACS, post(federation::acs))
@@ -219,6 +226,8 @@ pub struct Chrome {
     pub active: &'static str,
     pub user: UserChrome,
     pub expiry_days_left: Option<i64>,
+    /// The account menu links to the admin console.
+    pub is_admin: bool,
 }
 
 #[derive(Serialize)]
@@ -244,6 +253,11 @@ impl Portal {
                 email: user.email.clone(),
             },
             expiry_days_left: self.idp.expiry_notice(user).await?,
+            is_admin: match crate::admin::roles::of(&self.idp, user).await {
+                Ok(role) => role.is_some(),
+                Err(crate::admin::AdminError::Internal(e)) => return Err(e.into()),
+                Err(_) => false,
+            },
         })
     }
 }

@@ -66,6 +66,66 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "saml_post.html",
             include_str!("../../templates/saml_post.html"),
         ),
+        (
+            "admin_base.html",
+            include_str!("../../templates/admin_base.html"),
+        ),
+        (
+            "admin_home.html",
+            include_str!("../../templates/admin_home.html"),
+        ),
+        (
+            "admin_confirm.html",
+            include_str!("../../templates/admin_confirm.html"),
+        ),
+        (
+            "admin_user.html",
+            include_str!("../../templates/admin_user.html"),
+        ),
+        (
+            "admin_user_new.html",
+            include_str!("../../templates/admin_user_new.html"),
+        ),
+        (
+            "admin_groups.html",
+            include_str!("../../templates/admin_groups.html"),
+        ),
+        (
+            "admin_group.html",
+            include_str!("../../templates/admin_group.html"),
+        ),
+        (
+            "admin_settings.html",
+            include_str!("../../templates/admin_settings.html"),
+        ),
+        (
+            "admin_keys.html",
+            include_str!("../../templates/admin_keys.html"),
+        ),
+        (
+            "admin_apps.html",
+            include_str!("../../templates/admin_apps.html"),
+        ),
+        (
+            "admin_app.html",
+            include_str!("../../templates/admin_app.html"),
+        ),
+        (
+            "admin_users.html",
+            include_str!("../../templates/admin_users.html"),
+        ),
+        (
+            "admin_audit.html",
+            include_str!("../../templates/admin_audit.html"),
+        ),
+        (
+            "admin_clients.html",
+            include_str!("../../templates/admin_clients.html"),
+        ),
+        (
+            "_admin_pager.html",
+            include_str!("../../templates/_admin_pager.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // Templates are compiled in; a broken one is a build defect that
@@ -142,6 +202,21 @@ mod tests {
             "reset_password.html",
             "reset_mfa.html",
             "saml_post.html",
+            "admin_base.html",
+            "admin_home.html",
+            "admin_confirm.html",
+            "admin_user.html",
+            "admin_user_new.html",
+            "admin_groups.html",
+            "admin_group.html",
+            "admin_settings.html",
+            "admin_keys.html",
+            "admin_apps.html",
+            "admin_app.html",
+            "_admin_pager.html",
+            "admin_users.html",
+            "admin_audit.html",
+            "admin_clients.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

@@ -1,0 +1,226 @@
+// End-to-end tests of the admin console: the real binary and Debian's Chromium. The demo
+// user (an admin) enrols TOTP and steps up, then each page family is walked: a happy path,
+// a validation error, and the same pages as a user without a role (403). axe-core runs on
+// every admin page and must find nothing. Screenshots land in artifacts/admin/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { DEMO, Server, launchBrowser, newContext, screenshot } from './harness.mjs';
+
+const TEST_TIMEOUT = 240_000;
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** The smallest valid PNG: one transparent pixel. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+const PLAIN = { email: 'plain@example.com', password: 'Quiet-Meadow-3189!' };
+let browser;
+
+const pathOf = (page) => new URL(page.url()).pathname;
+
+function oath(key, offset = 0) {
+  const at = Math.floor(Date.now() / 1000) + offset;
+  return execFileSync('oathtool', ['--totp', '-b', key, '-N', `@${at}`]).toString().trim();
+}
+
+async function clickAndLoad(page, locator) {
+  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() });
+  await locator.click();
+  await navigated;
+  await page.waitForLoadState('load');
+}
+
+async function signIn(page, server, email, password) {
+  await page.goto(`${server.url}/login`);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await clickAndLoad(page, page.getByRole('button', { name: 'Continue', exact: true }));
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await clickAndLoad(page, page.getByRole('button', { name: 'Login', exact: true }));
+}
+
+let shots = 0;
+const shot = (page, label) => screenshot(page, `admin/${String(++shots).padStart(2, '0')}-${label}`);
+
+/** axe-core in the page (evaluated over the debugging protocol: the CSP allows no inline script). */
+async function axe(page, label) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(found, [], `axe on ${label} (${page.url()})`);
+}
+
+/** Visit, check the heading, run axe, take a screenshot. */
+async function visit(page, url, heading, label) {
+  await page.goto(url);
+  await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+  await axe(page, label);
+  await shot(page, label);
+}
+
+describe('admin console', () => {
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('every page family: happy path, a validation error, a role-denied case; axe everywhere', { timeout: TEST_TIMEOUT }, async () => {
+    const server = await Server.start('admin');
+    const context = await newContext(browser);
+    const plainContext = await newContext(browser);
+    const page = await context.newPage();
+    try {
+      await server.adminOk('users', 'add', '--email', PLAIN.email, '--first-name', 'Pat', '--last-name', 'Plain',
+        '--password', PLAIN.password);
+      const u = `${server.url}/admin`;
+
+      // The demo admin has no second factor yet: told to enrol one.
+      await signIn(page, server, DEMO.email, DEMO.password);
+      await page.getByRole('button', { name: 'Account menu' }).click();
+      await clickAndLoad(page, page.getByRole('link', { name: 'Admin', exact: true }));
+      await page.getByRole('heading', { name: 'Second factor required' }).waitFor();
+      await axe(page, 'enrol-first');
+      await shot(page, 'enrol-first');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Set up a second factor' }));
+      await clickAndLoad(page, page.getByRole('button', { name: 'I Have An App' }));
+      const key = (await page.locator('#totp-key').innerText()).trim();
+      await clickAndLoad(page, page.getByRole('link', { name: 'Next' }));
+      await page.getByLabel('Code shown in your app').fill(oath(key));
+      await clickAndLoad(page, page.getByRole('button', { name: 'Activate' }));
+
+      // Then the console asks for a fresh factor, and comes back.
+      await page.goto(u);
+      assert.equal(pathOf(page), '/login/mfa/totp');
+      await page.getByLabel('Code from your authenticator app').fill(oath(key, 30));
+      await clickAndLoad(page, page.getByRole('button', { name: 'Verify' }));
+      assert.equal(pathOf(page), '/admin');
+      await page.getByText('Healthy').waitFor();
+      await axe(page, 'dashboard');
+      await shot(page, 'dashboard');
+
+      // Users: a validation error, then a new user, then a lock with a reason.
+      await visit(page, `${u}/users/new`, 'New user', 'user-new');
+      await page.getByLabel('Company email').fill('not-an-email');
+      await page.getByLabel('First name').fill('Ann');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create user' }));
+      assert.match(await page.getByRole('alert').innerText(), /is not an email address/);
+      await axe(page, 'user-new-error');
+      await shot(page, 'user-new-error');
+      await page.getByLabel('Company email').fill('ann@example.com');
+      await page.getByLabel('Last name').fill('Lee');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create user' }));
+      await page.getByText('User created.').waitFor();
+      await page.getByRole('heading', { name: 'Ann Lee', level: 1 }).waitFor();
+      await page.getByLabel('Reason for locking').fill('left the company');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Lock account' }));
+      await page.getByText('locked by an administrator').waitFor();
+      await axe(page, 'user');
+      await shot(page, 'user');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Delete user…' }));
+      await page.getByRole('heading', { name: 'Delete ann@example.com?' }).waitFor();
+      await axe(page, 'user-delete-confirm');
+      await shot(page, 'user-delete-confirm');
+
+      // The users list: a search, then an over-long one refused.
+      await visit(page, `${u}/users?text=ann`, 'Users', 'users');
+      await page.getByRole('link', { name: 'ann@example.com' }).waitFor();
+      await page.getByLabel('Name, email or username').fill('x'.repeat(201));
+      await clickAndLoad(page, page.getByRole('button', { name: 'Search' }));
+      assert.match(await page.getByRole('alert').innerText(), /at most 200 characters/);
+      await axe(page, 'users-error');
+
+      // Groups: an empty name refused, then a group with two members added at once.
+      await visit(page, `${u}/groups`, 'Groups', 'groups');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create group' }));
+      assert.match(await page.getByRole('alert').innerText(), /a group name must have/);
+      await axe(page, 'groups-error');
+      await page.getByLabel('Name', { exact: true }).fill('Sales');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create group' }));
+      await page.getByText('Group created.').waitFor();
+      await page.getByLabel('Add members').fill(`${PLAIN.email}\n${DEMO.email}`);
+      await clickAndLoad(page, page.getByRole('button', { name: 'Add members' }));
+      await page.getByText('2 added').waitFor();
+      await axe(page, 'group');
+      await shot(page, 'group');
+
+      // Applications: a bad launch URL refused, then a tile with an uploaded logo.
+      await visit(page, `${u}/apps`, 'Applications', 'apps');
+      await page.getByLabel('Name', { exact: true }).fill('Payroll');
+      await page.getByLabel('Launch URL').fill('javascript:alert(1)');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create application' }));
+      assert.match(await page.getByRole('alert').innerText(), /launch_url/);
+      await axe(page, 'apps-error');
+      await page.getByLabel('Launch URL').fill('https://payroll.example.com/');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Create application' }));
+      await page.getByText('Application created.').waitFor();
+      await page.getByLabel(/PNG or JPEG/).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: PNG });
+      await clickAndLoad(page, page.getByRole('button', { name: 'Upload logo' }));
+      await page.getByText('Logo uploaded.').waitFor();
+      const logo = page.getByRole('img', { name: 'Logo of Payroll' });
+      await logo.waitFor();
+      assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'the portal serves the logo');
+      await axe(page, 'app');
+      await shot(page, 'app');
+
+      // OIDC clients: a bad redirect URI refused, then a client whose secret is shown once.
+      await visit(page, `${u}/clients`, 'OpenID Connect clients', 'clients');
+      await page.getByLabel('Client ID').fill('payroll');
+      await page.getByLabel('Redirect URIs (one per line)').fill('not a uri');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Register client' }));
+      assert.match(await page.getByRole('alert').innerText(), /redirect/);
+      await axe(page, 'clients-error');
+      await page.getByLabel('Redirect URIs (one per line)').fill('https://payroll.example.com/callback');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Register client' }));
+      assert.match(await page.locator('#client-secret').innerText(), /^[A-Za-z0-9_-]{43}$/);
+      await axe(page, 'clients-created');
+      await shot(page, 'clients-created');
+
+      // The audit log, filtered to the lock above.
+      await visit(page, `${u}/audit?event=admin.user.lock`, 'Audit log', 'audit');
+      await page.getByText('left the company').waitFor();
+
+      // Settings: a value out of range refused; a valid one confirmed, then saved.
+      await visit(page, `${u}/settings`, 'Settings', 'settings');
+      const minLength = page.getByLabel('New value of password.min_length');
+      await minLength.fill('3');
+      await clickAndLoad(page, page.locator('#s-password-min_length').getByRole('button', { name: 'Change…' }));
+      await page.getByRole('heading', { name: 'Change password.min_length?' }).waitFor();
+      await axe(page, 'settings-confirm');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Change setting' }));
+      assert.match(await page.locator('#s-password-min_length').innerText(), /password\.min_length/);
+      await page.locator('#s-password-min_length [role="alert"]').waitFor();
+      await axe(page, 'settings-error');
+      await shot(page, 'settings-error');
+
+      // Keys: listed; rotation confirmed first.
+      await visit(page, `${u}/keys`, 'Signing keys', 'keys');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Rotate OIDC keys…' }));
+      await page.getByRole('heading', { name: 'Rotate the OIDC signing keys?' }).waitFor();
+      await axe(page, 'keys-confirm');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Rotate' }));
+      await page.getByText('New OIDC signing keys are in use.').waitFor();
+
+      // A user without a role: 403 on every page family, and no Admin link.
+      const plain = await plainContext.newPage();
+      await signIn(plain, server, PLAIN.email, PLAIN.password);
+      assert.equal(pathOf(plain), '/apps');
+      assert.equal(await plain.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
+      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/clients', '/settings', '/keys', '/audit']) {
+        const res = await plain.goto(`${u}${p}`);
+        assert.equal(res.status(), 403, `/admin${p}`);
+        await plain.getByRole('heading', { name: 'Not allowed' }).waitFor();
+      }
+      await axe(plain, 'denied');
+      await shot(plain, 'denied');
+    } catch (error) {
+      await screenshot(page, 'admin/FAILED').catch(() => {});
+      error.message += `\n  page: ${page.url()}\n  server log tail:\n${server.logTail()}`;
+      throw error;
+    } finally {
+      await context.close().catch(() => {});
+      await plainContext.close().catch(() => {});
+      await server.stop();
+    }
+  });
+});
