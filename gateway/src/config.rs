@@ -44,6 +44,7 @@ struct FileConfig {
     federation: idp::federation::FederationConfig,
     #[serde(default)]
     admin: idp::config::AdminConfig,
+    #[serde(default)]
     ldap: idp::ldap::LdapConfig,
 }
 
