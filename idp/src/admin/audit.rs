@@ -14,8 +14,10 @@ pub async fn recent(idp: &Idp, limit: i64) -> Result<Vec<AuditRow>> {
     Ok(idp.store.recent_audit(limit.clamp(1, MAX_LIMIT)).await?)
 }
 
-/// Which audit rows a query finds; every condition given must hold.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Which audit rows a query finds; every condition given must hold. Also
+/// the admin API's query parameters, so both say the same.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// The user it is about: an email (rows about that account, and rows
     /// whose subject is that text, such as failed sign-ins) or a user id.

@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,52 +20,16 @@ pub fn routes() -> OpenApiRouter<Portal> {
         .routes(routes!(me))
 }
 
-/// Filters of the audit log; all that are given must hold.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditParams {
-    /// The user it is about: an email or a user id.
-    pub user: Option<String>,
-    /// Who did it: `cli:<os user>`, `user:<id>`, `client:<id>`.
-    pub actor: Option<String>,
-    /// An event name or its start (`admin.user.`).
-    pub event: Option<String>,
-    /// `success` or `failure`.
-    pub outcome: Option<String>,
-    /// Unix seconds, inclusive.
-    pub since: Option<i64>,
-    /// Unix seconds, exclusive.
-    pub until: Option<i64>,
-    #[serde(default)]
-    pub offset: u64,
-    /// 1 to 200; 0 or none: 50.
-    #[serde(default)]
-    pub limit: u64,
-}
-
 /// Audit events, newest first.
-#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Page<AuditRow>), (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub async fn query(
     admin: Admin,
     State(p): State<Portal>,
-    Query(q): Query<AuditParams>,
+    Query(q): Query<AuditQuery>,
 ) -> ApiResult {
     admin.require(Permission::Read)?;
-    let page = admin::audit::query(
-        &p.idp,
-        &AuditQuery {
-            user: q.user,
-            actor: q.actor,
-            event: q.event,
-            outcome: q.outcome,
-            since: q.since,
-            until: q.until,
-            offset: q.offset,
-            limit: q.limit,
-        },
-    )
-    .await?;
+    let page = admin::audit::query(&p.idp, &q).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
