@@ -42,7 +42,13 @@ pub async fn show(idp: &Idp, now: i64) -> Result<Dashboard> {
         // max_age - EXPIRING_DAYS days ago.
         let day = 86_400;
         let from = now - max_age * day;
-        let to = now - (max_age - EXPIRING_DAYS).max(0) * day;
+        // The upper bound is exclusive: when every live password expires
+        // within the window it must still take one changed this second.
+        let to = if max_age <= EXPIRING_DAYS {
+            now + 1
+        } else {
+            now - (max_age - EXPIRING_DAYS) * day
+        };
         Some(idp.store.passwords_changed_between(from, to).await?)
     } else {
         None
