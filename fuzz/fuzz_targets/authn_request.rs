@@ -4,7 +4,7 @@
 //! allocation past the size limit.
 #![no_main]
 
-use idp::saml::{decode, wire::AuthnRequest};
+use portcullis_wire::saml::{decode, message::AuthnRequest};
 use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 64 * 1024;

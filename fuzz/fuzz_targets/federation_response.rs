@@ -6,7 +6,7 @@
 //! processing instruction.
 #![no_main]
 
-use idp::federation::saml::screen_response;
+use portcullis_wire::saml::screen_response;
 use libfuzzer_sys::fuzz_target;
 
 fn check(xml: &str) {
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check(text);
-    if let Ok(xml) = idp::saml::decode::post_message(text, 256 * 1024) {
+    if let Ok(xml) = portcullis_wire::saml::decode::post_message(text, 256 * 1024) {
         check(&xml);
     }
 });

@@ -6,7 +6,7 @@
 //! For any input: no panic; `get` refuses a parameter given twice.
 #![no_main]
 
-use idp::oidc::wire::{MAX_PARAM_LEN, Params};
+use portcullis_wire::form::{MAX_PARAM_LEN, Params};
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 

@@ -1,28 +1,29 @@
 //! The compact JWS reader behind `id_token_hint`, the gateway's bearer
 //! checks and every token the provider reads back
-//! (`idp::oidc::keys::KeySet::verify`, `kid_of`). For any input: no panic.
-//! A token made by our keys reads back as exactly its claims, and changing
-//! any one byte of it makes it unreadable: nothing but our signature over
-//! exactly these bytes is accepted.
+//! (`portcullis_wire::jws::KeySet::verify`, `kid_of`; `idp::oidc::keys`
+//! re-exports them). For any input: no panic. A token made by our keys
+//! reads back as exactly its claims, and changing any one byte of it makes
+//! it unreadable: nothing but our signature over exactly these bytes is
+//! accepted.
 #![no_main]
 
 use std::sync::LazyLock;
 
-use idp::oidc::keys::{Alg, KeySet, kid_of};
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::jws::{Alg, KeySet, SigningKey, generate, kid_of};
 
+/// A real RS256 and ES256 key, made as the provider makes its own.
 static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = idp::store::Store::open_in_memory().await.unwrap();
-        let master = idp::crypto::Keys::from_base64(&format!("{}=", "A".repeat(43))).unwrap();
-        KeySet::load_or_create(&store, &master.secret_box(), 0)
-            .await
-            .unwrap()
-    })
+    KeySet::new(
+        Alg::ALL
+            .into_iter()
+            .map(|alg| {
+                let kid = format!("fuzz-{}", alg.as_str());
+                let (der, jwk) = generate(alg, &kid).unwrap();
+                SigningKey::from_pkcs8_der(kid, alg, &der, jwk, None).unwrap()
+            })
+            .collect(),
+    )
 });
 
 fuzz_target!(|data: &[u8]| {

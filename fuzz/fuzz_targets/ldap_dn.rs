@@ -3,7 +3,7 @@
 //! and a DN it reads prints back to a string it reads the same way.
 #![no_main]
 
-use idp::ldap::dn::Dn;
+use portcullis_wire::dn::Dn;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

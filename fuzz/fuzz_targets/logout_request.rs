@@ -4,9 +4,9 @@
 //! allocation past the size limit.
 #![no_main]
 
-use idp::saml::{
+use portcullis_wire::saml::{
     decode,
-    wire::{LogoutRequest, LogoutResponse},
+    message::{LogoutRequest, LogoutResponse},
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@
 #![no_main]
 
 use http::{HeaderMap, HeaderValue, header};
-use idp::web::cookies::{Cookies, Name};
+use portcullis_wire::cookies::{Cookies, Name};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [Name; 6] = [

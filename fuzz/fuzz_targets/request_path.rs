@@ -7,7 +7,7 @@
 //! inside itself as a prefix.
 #![no_main]
 
-use idp::request_path::{PathCase, PathOptions, in_prefix, normalize, without_parameters};
+use portcullis_wire::request_path::{PathCase, PathOptions, in_prefix, normalize, without_parameters};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

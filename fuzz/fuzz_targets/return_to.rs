@@ -5,7 +5,7 @@
 //! (checking an accepted target again accepts it unchanged).
 #![no_main]
 
-use idp::web::return_to::safe;
+use portcullis_wire::return_to::safe;
 use libfuzzer_sys::fuzz_target;
 
 const PORTAL: &str = "https://portal.example.com";

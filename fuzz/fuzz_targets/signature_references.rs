@@ -5,9 +5,9 @@
 //! transform or a canonicalisation.
 #![no_main]
 
-use idp::saml::decode::{self, Element, Limits};
-use idp::saml::dsig::{self, Placement};
-use idp::saml::wire::NS_DSIG;
+use portcullis_wire::saml::decode::{self, Element, Limits};
+use portcullis_wire::saml::dsig::{self, Placement};
+use portcullis_wire::saml::message::NS_DSIG;
 use libfuzzer_sys::fuzz_target;
 
 const ALLOWED: [&str; 7] = [

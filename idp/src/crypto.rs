@@ -40,13 +40,8 @@ pub fn sha256_base64(data: &[u8]) -> String {
     STANDARD.encode(Sha256::digest(data))
 }
 
-pub fn b64url(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(data)
-}
-
-pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(s).ok()
-}
+/// Base64url without padding lives with the JWS reader in `portcullis_wire`.
+pub use portcullis_wire::jws::{b64url, b64url_decode};
 
 /// Equality that takes the same time wherever the inputs differ.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {

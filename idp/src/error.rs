@@ -99,3 +99,9 @@ impl From<sqlx::Error> for Error {
         Self::Database(e)
     }
 }
+
+impl From<portcullis_wire::jws::KeyError> for Error {
+    fn from(e: portcullis_wire::jws::KeyError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}

@@ -251,7 +251,7 @@ async fn key_rotation_keeps_old_key_published() {
             .unwrap(),
     )["kid"]
         .clone();
-    let new_kid = idp::oidc::keys::KeySet::rotate(
+    let new_kid = idp::oidc::keys::rotate(
         &k.idp.store,
         &k.idp.keys.secret_box(),
         idp::oidc::keys::Alg::RS256,

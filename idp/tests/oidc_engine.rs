@@ -1776,7 +1776,8 @@ async fn authorize_sends_a_passkey_session_due_to_reverify_back_to_the_passkey()
 async fn token_forms_must_be_urlencoded_and_name_each_parameter_once() {
     let body = b"grant_type=client_credentials";
     for ct in [None, Some("application/json"), Some("text/plain")] {
-        let e = Params::from_form(ct, body).expect_err("refused");
+        // What the client sees: the refusal as an OAuth error.
+        let e = OAuthError::from(Params::from_form(ct, body).expect_err("refused"));
         assert_eq!(e.code, ErrorCode::InvalidRequest, "{ct:?}");
         assert_eq!(e.status(), 400);
     }

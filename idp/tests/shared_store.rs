@@ -392,7 +392,7 @@ async fn a_key_rotated_on_one_instance_is_honoured_by_the_others() {
         let before = ib.oidc_keys().await.unwrap().jwks();
         assert_eq!(ia.oidc_keys().await.unwrap().jwks(), before, "{engine}");
 
-        let kid = idp::oidc::keys::KeySet::rotate(
+        let kid = idp::oidc::keys::rotate(
             &ia.store,
             &ia.keys.secret_box(),
             idp::oidc::keys::Alg::ES256,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Actor, AdminError, Record, Result};
 use crate::idp::Idp;
-use crate::oidc::keys::{Alg, KeySet};
+use crate::oidc::keys::{self, Alg};
 use crate::saml::keys::SamlKeys;
 
 /// One signing key or certificate, for listing.
@@ -55,7 +55,7 @@ pub async fn rotate_oidc(
     let mut kids = Vec::new();
     for alg in algs {
         let kid =
-            KeySet::rotate(&idp.store, &idp.keys.secret_box(), alg, crate::clock::now()).await?;
+            keys::rotate(&idp.store, &idp.keys.secret_box(), alg, crate::clock::now()).await?;
         kids.push((alg, kid));
     }
     let detail: Vec<String> = kids

@@ -112,7 +112,12 @@ pub async fn authorize(
             ));
             return Ok(Authorization::Error { to, error });
         }
-        Err(error) => return Ok(Authorization::Error { to, error }),
+        Err(error) => {
+            return Ok(Authorization::Error {
+                to,
+                error: error.into(),
+            });
+        }
     }
     match decide(idp, &client, params, redirect_uri, session_token, ip, now).await {
         Ok(Decision::Code(code)) => Ok(Authorization::Code { to, code }),

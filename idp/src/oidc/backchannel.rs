@@ -296,7 +296,7 @@ impl Idp {
         let token = self
             .oidc_keys()
             .await
-            .and_then(|k| k.sign(client.alg(), "logout+jwt", &claims))
+            .and_then(|k| Ok(k.sign(client.alg(), "logout+jwt", &claims)?))
             .map_err(|e| SendError::Sign(e.to_string()))?;
         let res = self
             .backchannel_http()?

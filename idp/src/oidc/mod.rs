@@ -93,8 +93,7 @@ impl Idp {
             }
             return Ok(c.keys.clone());
         }
-        let keys =
-            Arc::new(KeySet::load_or_create(&self.store, &self.keys.secret_box(), now).await?);
+        let keys = Arc::new(keys::load_or_create(&self.store, &self.keys.secret_box(), now).await?);
         if slot.is_some() {
             tracing::info!("OIDC signing keys changed in the store; reloaded");
         }

@@ -56,7 +56,7 @@ impl Grant {
             },
             "refresh_token" => Self::RefreshToken {
                 refresh_token: params.require("refresh_token")?.to_string(),
-                scope: params.get("scope").map(owned),
+                scope: params.get("scope").map(owned).map_err(OAuthError::from),
             },
             _ => Self::ClientCredentials {
                 scope: owned(params.get("scope")?),

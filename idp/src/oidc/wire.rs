@@ -143,75 +143,19 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Form parameters, as a list so that a repeated parameter can be refused
-/// (RFC 6749 section 3.1: parameters must not be included more than once).
-#[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
+/// Form parameters live in `portcullis_wire::form`, so the fuzz targets
+/// link them without the core; a refused one is an `invalid_request`.
+pub use portcullis_wire::form::{MAX_PARAM_LEN, ParamError, Params};
 
-/// Larger bodies are refused before parsing.
-pub const MAX_PARAM_LEN: usize = 4096;
-
-impl Params {
-    pub fn parse(raw: &[u8]) -> Self {
-        Self(url::form_urlencoded::parse(raw).into_owned().collect())
+impl From<ParamError> for OAuthError {
+    fn from(e: ParamError) -> Self {
+        Self::invalid_request(e.to_string())
     }
+}
 
-    /// Parameters given as pairs (what a test or another caller builds).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
-    }
-
-    /// The form body of a client's request (token, introspection,
-    /// revocation, userinfo by POST): `application/x-www-form-urlencoded`
-    /// and at most 64 KiB.
-    pub fn from_form(content_type: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
-        let ct = content_type.unwrap_or("");
-        if !ct.split(';').next().is_some_and(|t| {
-            t.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        }) {
-            return Err(OAuthError::invalid_request(
-                "the body must be application/x-www-form-urlencoded",
-            ));
-        }
-        if body.len() > 64 * 1024 {
-            return Err(OAuthError::invalid_request("the body is too large"));
-        }
-        Ok(Self::parse(body))
-    }
-
-    /// The single value of `name`; a repeated or oversized one is an error.
-    pub fn get(&self, name: &str) -> Result<Option<&str>, OAuthError> {
-        let mut it = self.0.iter().filter(|(k, _)| k == name);
-        let first = it.next();
-        if it.next().is_some() {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
-        }
-        match first {
-            Some((_, v)) if v.len() > MAX_PARAM_LEN => Err(OAuthError::invalid_request(format!(
-                "parameter {name} is too long"
-            ))),
-            Some((_, v)) if v.is_empty() => Ok(None),
-            Some((_, v)) => Ok(Some(v.as_str())),
-            None => Ok(None),
-        }
-    }
-
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
-    }
-
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)?
-            .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))
+/// A token that cannot be signed is the server's fault, logged as one.
+impl From<super::keys::KeyError> for OAuthError {
+    fn from(e: super::keys::KeyError) -> Self {
+        crate::Error::from(e).into()
     }
 }

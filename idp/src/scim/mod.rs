@@ -5,65 +5,21 @@
 //! PATCH act on that form, and a changed form is read back into the
 //! directory's fields, whose rules and audit trail are [`crate::admin`]'s.
 
-pub mod filter;
 pub mod groups;
-pub mod patch;
-pub mod schema;
 pub mod service;
 pub mod users;
+
+// The input side (filters, PATCH, the schema) is `portcullis_wire::scim`,
+// so the fuzz targets link it without the core.
+pub use portcullis_wire::scim::{
+    DEFAULT_COUNT, ENTERPRISE_SCHEMA, ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, MAX_FILTER,
+    MAX_OPERATIONS, MAX_RESULTS, PATCH_SCHEMA, Refusal, SEARCH_SCHEMA, ScimType, USER_SCHEMA,
+    filter, get_ci, key_ci, patch, schema,
+};
 
 use serde_json::{Value, json};
 
 pub use service::{Client, ListQuery, ListResponse, Resource};
-
-pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-pub const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-/// The largest page a list answers with (`ServiceProviderConfig.filter.maxResults`).
-pub const MAX_RESULTS: usize = 1000;
-/// The page size when the client asks for none.
-pub const DEFAULT_COUNT: usize = 100;
-/// The most operations one PATCH request may carry.
-pub const MAX_OPERATIONS: usize = 1000;
-/// The longest filter, in bytes.
-pub const MAX_FILTER: usize = 4096;
-
-/// The `scimType` of an error (RFC 7644 §3.12).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScimType {
-    InvalidFilter,
-    TooMany,
-    Uniqueness,
-    Mutability,
-    InvalidSyntax,
-    InvalidPath,
-    NoTarget,
-    InvalidValue,
-    InvalidVers,
-    Sensitive,
-}
-
-impl ScimType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidFilter => "invalidFilter",
-            Self::TooMany => "tooMany",
-            Self::Uniqueness => "uniqueness",
-            Self::Mutability => "mutability",
-            Self::InvalidSyntax => "invalidSyntax",
-            Self::InvalidPath => "invalidPath",
-            Self::NoTarget => "noTarget",
-            Self::InvalidValue => "invalidValue",
-            Self::InvalidVers => "invalidVers",
-            Self::Sensitive => "sensitive",
-        }
-    }
-}
 
 /// Why a SCIM request was refused; [`ScimError::status`] and
 /// [`ScimError::body`] are its RFC 7644 §3.12 form.
@@ -145,6 +101,15 @@ impl ScimError {
     }
 }
 
+impl From<Refusal> for ScimError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Bad { scim_type, detail } => Self::Bad { scim_type, detail },
+            r => Self::Internal(crate::Error::Invalid(r.to_string())),
+        }
+    }
+}
+
 impl From<crate::Error> for ScimError {
     fn from(e: crate::Error) -> Self {
         match e {
@@ -197,18 +162,4 @@ pub fn datetime(ts: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// The member of a JSON object named `name`, compared without regard to
-/// case (SCIM attribute names are case-insensitive).
-pub fn get_ci<'a>(obj: &'a Value, name: &str) -> Option<&'a Value> {
-    obj.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-/// The actual key under which `name` is stored in `obj`, if any.
-pub fn key_ci(obj: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
-    obj.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }

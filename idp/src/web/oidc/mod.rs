@@ -65,7 +65,7 @@ fn client_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    Params::from_form(ct, body)
+    Ok(Params::from_form(ct, body)?)
 }
 
 /// JSON that must not be cached (tokens, claims, introspection).

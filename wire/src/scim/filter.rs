@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::{MAX_FILTER, Result, ScimError, ScimType, get_ci};
+use super::{MAX_FILTER, Refusal, Result, ScimType, get_ci};
 
 /// `[urn:]attr[.sub]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +141,7 @@ enum Token {
 
 fn lex(text: &str) -> Result<Vec<Token>> {
     if text.len() > MAX_FILTER {
-        return Err(ScimError::filter(format!(
+        return Err(Refusal::filter(format!(
             "the filter is longer than {MAX_FILTER} bytes"
         )));
     }
@@ -169,9 +169,9 @@ fn lex(text: &str) -> Result<Vec<Token>> {
                         break;
                     }
                 }
-                let end = end.ok_or_else(|| ScimError::filter("a string is not closed"))?;
+                let end = end.ok_or_else(|| Refusal::filter("a string is not closed"))?;
                 let s: String = serde_json::from_str(&text[i..=end])
-                    .map_err(|_| ScimError::filter("a string has a bad escape"))?;
+                    .map_err(|_| Refusal::filter("a string has a bad escape"))?;
                 out.push(Token::Str(s));
             }
             _ => {
@@ -237,7 +237,7 @@ impl Parser {
     fn nested(&mut self) -> Result<Filter> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ScimError::filter("the filter nests too deeply"));
+            return Err(Refusal::filter("the filter nests too deeply"));
         }
         let f = self.or()?;
         self.depth -= 1;
@@ -264,15 +264,15 @@ impl Parser {
         if self.next().as_ref() == Some(&want) {
             Ok(())
         } else {
-            Err(ScimError::filter(format!("expected {shown}")))
+            Err(Refusal::filter(format!("expected {shown}")))
         }
     }
 
     fn attr_path(&mut self) -> Result<AttrPath> {
         match self.next() {
             Some(Token::Word(w)) => AttrPath::parse(&w)
-                .ok_or_else(|| ScimError::filter(format!("{w:?} is not an attribute path"))),
-            _ => Err(ScimError::filter("expected an attribute path")),
+                .ok_or_else(|| Refusal::filter(format!("{w:?} is not an attribute path"))),
+            _ => Err(Refusal::filter("expected an attribute path")),
         }
     }
 
@@ -281,7 +281,7 @@ impl Parser {
         if matches!(self.peek(), Some(Token::OpenBracket)) {
             self.at += 1;
             if path.sub.is_some() {
-                return Err(ScimError::filter(
+                return Err(Refusal::filter(
                     "a value filter follows an attribute, not a sub-attribute",
                 ));
             }
@@ -297,9 +297,9 @@ impl Parser {
                 return Ok(Filter::Present(path));
             }
             Some(Token::Word(w)) => CompareOp::parse(&w)
-                .ok_or_else(|| ScimError::filter(format!("{w:?} is not an operator")))?,
+                .ok_or_else(|| Refusal::filter(format!("{w:?} is not an operator")))?,
             _ => {
-                return Err(ScimError::filter(format!(
+                return Err(Refusal::filter(format!(
                     "expected an operator after {path}"
                 )));
             }
@@ -312,19 +312,19 @@ impl Parser {
                 "null" => Value::Null,
                 _ => serde_json::from_str::<serde_json::Number>(&w)
                     .map(Value::Number)
-                    .map_err(|_| ScimError::filter(format!("{w:?} is not a value")))?,
+                    .map_err(|_| Refusal::filter(format!("{w:?} is not a value")))?,
             },
-            _ => return Err(ScimError::filter(format!("expected a value after {path}"))),
+            _ => return Err(Refusal::filter(format!("expected a value after {path}"))),
         };
         match (&value, op) {
             (Value::Bool(_) | Value::Null, CompareOp::Eq | CompareOp::Ne) => {}
             (Value::Bool(_) | Value::Null, _) => {
-                return Err(ScimError::filter(
+                return Err(Refusal::filter(
                     "true, false and null compare with eq or ne only",
                 ));
             }
             (Value::Number(_), CompareOp::Co | CompareOp::Sw | CompareOp::Ew) => {
-                return Err(ScimError::filter("co, sw and ew compare strings"));
+                return Err(Refusal::filter("co, sw and ew compare strings"));
             }
             _ => {}
         }
@@ -340,18 +340,18 @@ pub fn parse(text: &str) -> Result<Filter> {
         depth: 0,
     };
     if p.tokens.is_empty() {
-        return Err(ScimError::filter("the filter is empty"));
+        return Err(Refusal::filter("the filter is empty"));
     }
     let f = p.or()?;
     if p.at != p.tokens.len() {
-        return Err(ScimError::filter("unexpected text after the filter"));
+        return Err(Refusal::filter("unexpected text after the filter"));
     }
     Ok(f)
 }
 
 /// Parses a PATCH `path`.
 pub fn parse_patch_path(text: &str) -> Result<PatchPath> {
-    let bad = |why: &str| ScimError::bad(ScimType::InvalidPath, format!("path {text:?}: {why}"));
+    let bad = |why: &str| Refusal::bad(ScimType::InvalidPath, format!("path {text:?}: {why}"));
     let text = text.trim();
     if let Some(open) = text.find('[') {
         let close = text.rfind(']').ok_or_else(|| bad("a [ is not closed"))?;
@@ -372,7 +372,7 @@ pub fn parse_patch_path(text: &str) -> Result<PatchPath> {
             return Err(bad("unexpected text after ]"));
         }
         let filter = parse(&text[open + 1..close]).map_err(|e| match e {
-            ScimError::Bad { detail, .. } => bad(&detail),
+            Refusal::Bad { detail, .. } => bad(&detail),
             e => e,
         })?;
         Ok(PatchPath {
@@ -641,7 +641,7 @@ mod tests {
             &"(".repeat(100),
         ] {
             match parse(f) {
-                Err(ScimError::Bad {
+                Err(Refusal::Bad {
                     scim_type: ScimType::InvalidFilter,
                     ..
                 }) => {}

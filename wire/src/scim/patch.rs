@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::filter::{self, AttrPath, CompareOp, Filter, PatchPath};
 use super::schema::{self, Mutability};
-use super::{MAX_OPERATIONS, PATCH_SCHEMA, Result, ScimError, ScimType, get_ci, key_ci};
+use super::{MAX_OPERATIONS, PATCH_SCHEMA, Refusal, Result, ScimType, get_ci, key_ci};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -25,8 +25,8 @@ pub struct Operation {
     pub value: Option<Value>,
 }
 
-fn syntax(detail: impl Into<String>) -> ScimError {
-    ScimError::bad(ScimType::InvalidSyntax, detail)
+fn syntax(detail: impl Into<String>) -> Refusal {
+    Refusal::bad(ScimType::InvalidSyntax, detail)
 }
 
 /// Reads a PatchOp request body.
@@ -46,7 +46,7 @@ pub fn parse(body: &Value) -> Result<Vec<Operation>> {
         .and_then(Value::as_array)
         .ok_or_else(|| syntax("Operations must be an array"))?;
     if ops.len() > MAX_OPERATIONS {
-        return Err(ScimError::bad(
+        return Err(Refusal::bad(
             ScimType::TooMany,
             format!("at most {MAX_OPERATIONS} operations per request"),
         ));
@@ -71,10 +71,10 @@ pub fn parse(body: &Value) -> Result<Vec<Operation>> {
             };
             let value = get_ci(op, "value").filter(|v| !v.is_null()).cloned();
             if kind == Kind::Remove && path.is_none() {
-                return Err(ScimError::bad(ScimType::NoTarget, "remove needs a path"));
+                return Err(Refusal::bad(ScimType::NoTarget, "remove needs a path"));
             }
             if kind != Kind::Remove && value.is_none() {
-                return Err(ScimError::value(
+                return Err(Refusal::value(
                     format!("{kind:?} needs a value").to_lowercase(),
                 ));
             }
@@ -97,7 +97,7 @@ pub fn apply(resource: &mut Value, ops: &[Operation], schemas: Schemas) -> Resul
             Some(p) => apply_one(resource, op.kind, p, op.value.as_ref(), schemas)?,
             None => {
                 let Some(Value::Object(attrs)) = &op.value else {
-                    return Err(ScimError::value(
+                    return Err(Refusal::value(
                         "without a path, the value is an object of attributes",
                     ));
                 };
@@ -109,7 +109,7 @@ pub fn apply(resource: &mut Value, ops: &[Operation], schemas: Schemas) -> Resul
                         if get_ci(resource, "id") == Some(v) {
                             continue;
                         }
-                        return Err(ScimError::bad(ScimType::Mutability, "id cannot change"));
+                        return Err(Refusal::bad(ScimType::Mutability, "id cannot change"));
                     }
                     if let Some(ext) = schemas
                         .extensions
@@ -120,7 +120,7 @@ pub fn apply(resource: &mut Value, ops: &[Operation], schemas: Schemas) -> Resul
                         for (k2, v2) in inner {
                             let path =
                                 AttrPath::parse(&format!("{ext}:{k2}")).ok_or_else(|| {
-                                    ScimError::bad(
+                                    Refusal::bad(
                                         ScimType::InvalidPath,
                                         format!("{k2:?} is not an attribute"),
                                     )
@@ -136,7 +136,7 @@ pub fn apply(resource: &mut Value, ops: &[Operation], schemas: Schemas) -> Resul
                         continue;
                     }
                     let path = AttrPath::parse(k).ok_or_else(|| {
-                        ScimError::bad(ScimType::InvalidPath, format!("{k:?} is not an attribute"))
+                        Refusal::bad(ScimType::InvalidPath, format!("{k:?} is not an attribute"))
                     })?;
                     apply_one(
                         resource,
@@ -168,12 +168,10 @@ fn holder<'a>(
             .iter()
             .find(|e| e.eq_ignore_ascii_case(u))
             .copied()
-            .ok_or_else(|| ScimError::bad(ScimType::InvalidPath, format!("unknown schema {u}")))?,
+            .ok_or_else(|| Refusal::bad(ScimType::InvalidPath, format!("unknown schema {u}")))?,
     };
     let Some(root) = resource.as_object_mut() else {
-        return Err(ScimError::Internal(crate::Error::Invalid(
-            "resource is not an object".into(),
-        )));
+        return Err(Refusal::NotAnObject);
     };
     if schema == schemas.core {
         return Ok(Some((root, schema)));
@@ -193,7 +191,7 @@ fn holder<'a>(
     }
     match root.get_mut(&key) {
         Some(Value::Object(o)) => Ok(Some((o, schema))),
-        _ => Err(ScimError::value(format!("{schema} is not an object"))),
+        _ => Err(Refusal::value(format!("{schema} is not an object"))),
     }
 }
 
@@ -285,7 +283,7 @@ fn apply_extension(
                 list.push(Value::String(ext.to_string()));
             }
         }
-        _ => return Err(ScimError::value(format!("{ext} takes an object"))),
+        _ => return Err(Refusal::value(format!("{ext} takes an object"))),
     }
     Ok(())
 }
@@ -313,7 +311,7 @@ fn apply_one(
         .any(|a| path.attr.eq_ignore_ascii_case(a))
         && path.urn.is_none()
     {
-        return Err(ScimError::bad(
+        return Err(Refusal::bad(
             ScimType::Mutability,
             format!("{} cannot change", path.attr),
         ));
@@ -329,7 +327,7 @@ fn apply_one(
             .and_then(|s| d.sub.iter().find(|a| a.name.eq_ignore_ascii_case(s)))
             .is_some_and(|a| a.mutability == Mutability::ReadOnly);
         if d.mutability == Mutability::ReadOnly || sub_ro {
-            return Err(ScimError::bad(
+            return Err(Refusal::bad(
                 ScimType::Mutability,
                 format!("{} is read-only", path.attr),
             ));
@@ -348,7 +346,7 @@ fn apply_one(
             *current = Value::Array(vec![current.clone()]);
         }
         let Value::Array(items) = current else {
-            return Err(ScimError::bad(
+            return Err(Refusal::bad(
                 ScimType::InvalidPath,
                 format!("{} has no values to filter", path.attr),
             ));
@@ -359,7 +357,7 @@ fn apply_one(
         match kind {
             Kind::Remove => {
                 if hits.is_empty() {
-                    return Err(ScimError::bad(
+                    return Err(Refusal::bad(
                         ScimType::NoTarget,
                         format!("no value of {} matches", path.attr),
                     ));
@@ -584,7 +582,7 @@ mod tests {
     fn refusals() {
         let r = json!({"id": "1", "userName": "a"});
         let kind = |b: Value| match run(r.clone(), b) {
-            Err(ScimError::Bad { scim_type, .. }) => scim_type,
+            Err(Refusal::Bad { scim_type, .. }) => scim_type,
             other => panic!("{other:?}"),
         };
         assert_eq!(kind(body(json!([{"op": "remove"}]))), ScimType::NoTarget);
