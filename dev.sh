@@ -7,6 +7,8 @@
 #                   suite (tests/e2e) in parallel
 #   ./dev.sh lint   rustfmt check, the layout rules (scripts/layout-rules.sh) and clippy
 #                   with warnings as errors
+#   ./dev.sh fuzz   build the fuzz targets (fuzz/, the parsers in wire/) and run each for
+#                   FUZZ_SECONDS (default 20); fails on a crash (scripts/fuzz-smoke.sh)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -18,7 +20,7 @@ case "$target_dir" in
 esac
 
 usage() {
-    echo "usage: $0 run|test|lint" >&2
+    echo "usage: $0 run|test|lint|fuzz" >&2
     exit 2
 }
 
@@ -34,6 +36,12 @@ cmd_lint() {
     cargo fmt --all -- --check
     bash scripts/layout-rules.sh
     cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+cmd_fuzz() {
+    # libfuzzer-sys compiles libFuzzer (C++): build-essential.
+    bash scripts/install-deps.sh build
+    bash scripts/fuzz-smoke.sh "$@"
 }
 
 cmd_test() {
@@ -91,5 +99,6 @@ case "$command" in
     run) cmd_run "$@" ;;
     test) cmd_test ;;
     lint) cmd_lint ;;
+    fuzz) cmd_fuzz "$@" ;;
     *) usage ;;
 esac

@@ -10,20 +10,25 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_wire::jws::{Alg, KeySet, SigningKey, generate, kid_of};
+use portcullis_wire::jws::{Alg, KeySet, SigningKey, kid_of};
 
-/// A real RS256 and ES256 key, made as the provider makes its own.
+/// A real RS256 and ES256 key (throw-away, fuzz/keys/, made with `openssl
+/// genpkey` and `openssl pkcs8 -topk8`), loaded as the provider loads its own. Generating them here
+/// would spend seconds of an instrumented run on the first input.
 static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
-    KeySet::new(
-        Alg::ALL
-            .into_iter()
-            .map(|alg| {
-                let kid = format!("fuzz-{}", alg.as_str());
-                let (der, jwk) = generate(alg, &kid).unwrap();
-                SigningKey::from_pkcs8_der(kid, alg, &der, jwk, None).unwrap()
-            })
-            .collect(),
-    )
+    let key = |alg: Alg, der: &[u8]| {
+        let kid = format!("fuzz-{}", alg.as_str());
+        SigningKey::from_pkcs8_der(kid, alg, der, serde_json::json!({}), None).unwrap()
+    };
+    KeySet::new(vec![
+        key(Alg::RS256, include_bytes!("../keys/rs256.pk8")),
+        key(Alg::ES256, include_bytes!("../keys/es256.pk8")),
+    ])
+});
+
+static RS256_TOKEN: LazyLock<(String, serde_json::Value)> = LazyLock::new(|| {
+    let claims = serde_json::json!({ "sub": "fuzz", "aud": ["a", "b"], "n": 1 });
+    (KEYS.sign(Alg::RS256, "JWT", &claims).unwrap(), claims)
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -33,9 +38,14 @@ fuzz_target!(|data: &[u8]| {
     let [pick, at, with, ..] = data else {
         return;
     };
-    let alg = if pick & 1 == 0 { Alg::RS256 } else { Alg::ES256 };
-    let claims = serde_json::json!({ "sub": text, "n": data.len() });
-    let jwt = KEYS.sign(alg, "JWT", &claims).unwrap();
+    // An RSA signature costs tens of milliseconds instrumented: RS256 signs
+    // once (RS256_TOKEN), ES256 signs the fuzzed claims on every input.
+    let (jwt, claims) = if pick & 1 == 0 {
+        RS256_TOKEN.clone()
+    } else {
+        let claims = serde_json::json!({ "sub": text, "n": data.len() });
+        (KEYS.sign(Alg::ES256, "JWT", &claims).unwrap(), claims)
+    };
     assert_eq!(
         KEYS.verify(&jwt),
         Some(("JWT".to_string(), claims)),

@@ -158,7 +158,13 @@ impl Element {
 
 fn xml_err(e: impl std::fmt::Display) -> DecodeError {
     let mut s = e.to_string();
-    s.truncate(200);
+    // The reader's message may quote the input, so byte 200 can fall inside
+    // a character (`truncate` panics there; the fuzzer found it).
+    let mut end = s.len().min(200);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
     DecodeError::Xml(s)
 }
 
@@ -366,6 +372,16 @@ pub fn parse_with(xml: &str, limits: Limits) -> Result<Element, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_error_is_cut_on_a_character_boundary() {
+        let DecodeError::Xml(m) = xml_err(format!("{}é and more", "a".repeat(199))) else {
+            unreachable!()
+        };
+        assert_eq!(m, "a".repeat(199));
+        // The document the fuzzer found is a seed of the logout_request
+        // target (fuzz/seeds/logout_request/regression-*).
+    }
 
     #[test]
     fn refuses_dtds_and_unknown_entities() {
