@@ -37,7 +37,11 @@ pub struct MemberRow {
     pub last_name: String,
 }
 
-/// The user attributes a SCIM `eq` filter is answered on in SQL.
+/// The most users [`Store::users_where`] returns.
+pub const USERS_WHERE_LIMIT: usize = 100;
+
+/// The user attributes a SCIM `eq` filter or an LDAP lookup is answered on
+/// in SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserKey {
     /// `userName`, compared without regard to case.
@@ -130,7 +134,8 @@ impl Store {
     }
 
     /// The users whose `key` equals `value` (at most a handful: email and id
-    /// are unique, the others nearly so), by creation.
+    /// are unique, the others nearly so), by creation; at most
+    /// [`USERS_WHERE_LIMIT`].
     pub async fn users_where(&self, key: UserKey, value: &str) -> Result<Vec<User>> {
         let (cond, value) = match key {
             UserKey::Username => ("LOWER(username) = $1", value.to_lowercase()),
@@ -142,9 +147,9 @@ impl Store {
             concat!(
                 "SELECT ",
                 columns!(),
-                " FROM users WHERE {} ORDER BY created_at, id LIMIT 100"
+                " FROM users WHERE {} ORDER BY created_at, id LIMIT {}"
             ),
-            cond
+            cond, USERS_WHERE_LIMIT
         )))
         .bind(value)
         .fetch_all(&self.pool)
