@@ -26,6 +26,7 @@ pub struct ScimGroupRow {
     pub name: String,
     pub external_id: Option<String>,
     pub created_at: i64,
+    pub modified_at: i64,
 }
 
 /// A group member with what a SCIM `members[].display` needs.
@@ -182,9 +183,10 @@ impl Store {
         user_id: &str,
         external_id: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE users SET external_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE users SET external_id = $1, modified_at = $3 WHERE id = $2")
             .bind(external_id)
             .bind(user_id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -206,7 +208,8 @@ impl Store {
 
     pub async fn scim_groups(&self) -> Result<Vec<ScimGroupRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, name, external_id, created_at FROM groups ORDER BY created_at, id",
+            "SELECT id, name, external_id, created_at, COALESCE(modified_at, created_at) AS modified_at \
+             FROM groups ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?)
@@ -214,7 +217,10 @@ impl Store {
 
     pub async fn scim_group(&self, id: &str) -> Result<Option<ScimGroupRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, external_id, created_at FROM groups WHERE id = $1")
+            sqlx::query_as(
+                "SELECT id, name, external_id, created_at, COALESCE(modified_at, created_at) AS modified_at \
+                 FROM groups WHERE id = $1",
+            )
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -234,9 +240,10 @@ impl Store {
 
     /// Renames the group; a taken name is [`Error::Conflict`].
     pub async fn rename_group(&self, id: &str, name: &str) -> Result<()> {
-        let res = sqlx::query("UPDATE groups SET name = $1 WHERE id = $2")
+        let res = sqlx::query("UPDATE groups SET name = $1, modified_at = $3 WHERE id = $2")
             .bind(name)
             .bind(id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await;
         match res {
@@ -246,9 +253,10 @@ impl Store {
     }
 
     pub async fn set_group_external_id(&self, id: &str, external_id: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE groups SET external_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE groups SET external_id = $1, modified_at = $3 WHERE id = $2")
             .bind(external_id)
             .bind(id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await?;
         Ok(())
