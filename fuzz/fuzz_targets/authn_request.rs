@@ -4,8 +4,8 @@
 //! allocation past the size limit.
 #![no_main]
 
-use portcullis_wire::saml::{decode, message::AuthnRequest};
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::saml::{decode, message::AuthnRequest};
 
 const MAX: usize = 64 * 1024;
 

@@ -1,13 +1,13 @@
 //! Form bodies as the portal and the OIDC endpoints read them: the token and
-//! authorization endpoints' `idp::oidc::wire::Params` (which refuses a
+//! authorization endpoints' `portcullis_wire::form::Params` (which refuses a
 //! repeated or oversized parameter), and axum's `Form` extractor
 //! (`serde_urlencoded`) into structs shaped like the portal's sign-in forms
 //! (`EmailForm`, `PasswordForm` in idp/src/portal/login.rs, private there).
 //! For any input: no panic; `get` refuses a parameter given twice.
 #![no_main]
 
-use portcullis_wire::form::{MAX_PARAM_LEN, Params};
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::form::{MAX_PARAM_LEN, Params};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -29,7 +29,14 @@ struct PasswordForm {
 
 fuzz_target!(|data: &[u8]| {
     let params = Params::parse(data);
-    for name in ["grant_type", "code", "client_id", "redirect_uri", "scope", "state"] {
+    for name in [
+        "grant_type",
+        "code",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+    ] {
         let count = params.pairs().iter().filter(|(k, _)| k == name).count();
         match params.get(name) {
             Ok(Some(v)) => {

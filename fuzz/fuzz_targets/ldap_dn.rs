@@ -3,8 +3,8 @@
 //! and a DN it reads prints back to a string it reads the same way.
 #![no_main]
 
-use portcullis_wire::dn::Dn;
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::dn::Dn;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -4,11 +4,11 @@
 //! allocation past the size limit.
 #![no_main]
 
+use libfuzzer_sys::fuzz_target;
 use portcullis_wire::saml::{
     decode,
     message::{LogoutRequest, LogoutResponse},
 };
-use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 64 * 1024;
 

@@ -20,10 +20,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(policy) = portcullis::policy::parse(Path::new("fuzz.toml"), text, &server) else {
         return;
     };
-    let normal = |p: &str| {
-        normalize(p, PathOptions { parameters: true }).is_ok_and(|n| n == p)
-    };
-    assert!(normal(&policy.path_prefix), "prefix {:?}", policy.path_prefix);
+    let normal = |p: &str| normalize(p, PathOptions { parameters: true }).is_ok_and(|n| n == p);
+    assert!(
+        normal(&policy.path_prefix),
+        "prefix {:?}",
+        policy.path_prefix
+    );
     assert!(
         policy.path_prefix == "/" || !policy.path_prefix.ends_with('/'),
         "prefix {:?}",

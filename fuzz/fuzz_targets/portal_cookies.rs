@@ -1,4 +1,4 @@
-//! The cookie reader the portal and the gateway share (`idp::cookie`, through `idp::web::cookies::Cookies::get`) on any
+//! The cookie reader the portal and the gateway share (`portcullis_wire::cookie`, as `idp::cookie`, through `portcullis_wire::cookies::Cookies::get`) on any
 //! `Cookie` header lines, and the `Set-Cookie` builder on any value. For any
 //! input: no panic; a value is found only for a name that occurs in the
 //! header, and a name sent twice is never trusted. (The gateway's own cookie
@@ -7,8 +7,8 @@
 #![no_main]
 
 use http::{HeaderMap, HeaderValue, header};
-use portcullis_wire::cookies::{Cookies, Name};
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::cookies::{Cookies, Name};
 
 const NAMES: [Name; 6] = [
     Name::Session,

@@ -1,4 +1,4 @@
-//! The gateway's path rule (`idp::request_path`), as every proxied request
+//! The gateway's path rule (`portcullis_wire::request_path`, as `idp::request_path`), as every proxied request
 //! meets it: `normalize` on the raw path, then `without_parameters` and
 //! `in_prefix` on its result. For any input: no panic; an accepted path is a
 //! fixed point (normalising it again gives it back unchanged, so what was
@@ -7,8 +7,10 @@
 //! inside itself as a prefix.
 #![no_main]
 
-use portcullis_wire::request_path::{PathCase, PathOptions, in_prefix, normalize, without_parameters};
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::request_path::{
+    PathCase, PathOptions, in_prefix, normalize, without_parameters,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {

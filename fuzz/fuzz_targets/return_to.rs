@@ -1,12 +1,12 @@
-//! `return_to` checking (`idp::web::return_to::safe`): where a sign-in may
+//! `return_to` checking (`portcullis_wire::return_to::safe`, as `idp::web::return_to`): where a sign-in may
 //! send the browser afterwards. For any input: no panic; an accepted target
 //! is a portal path (not `//host`, not the sign-in pages) or a URL on the
 //! portal's or a configured application's origin; and accepting is stable
 //! (checking an accepted target again accepts it unchanged).
 #![no_main]
 
-use portcullis_wire::return_to::safe;
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::return_to::safe;
 
 const PORTAL: &str = "https://portal.example.com";
 
@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
             PORTAL,
             "{raw:?} -> {target:?}"
         );
-        assert!(!joined.path().starts_with("/login"), "{raw:?} -> {target:?}");
+        assert!(
+            !joined.path().starts_with("/login"),
+            "{raw:?} -> {target:?}"
+        );
     } else {
         let url = url::Url::parse(&target).expect("an accepted URL parses");
         let origin = url.origin().ascii_serialization();

@@ -7,8 +7,8 @@
 //! needs the core: `scim_resources` (not in CI; fuzz/README.md).
 #![no_main]
 
-use portcullis_wire::scim::{self, filter, patch};
 use libfuzzer_sys::fuzz_target;
+use portcullis_wire::scim::{self, filter, patch};
 use serde_json::{Value, json};
 
 fn resource() -> Value {

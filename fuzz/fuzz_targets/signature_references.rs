@@ -1,14 +1,14 @@
-//! The signature-reference checker (`idp::saml::dsig::check`) on any
+//! The signature-reference checker (`portcullis_wire::saml::dsig::check`) on any
 //! document the XML reader accepts, in both placements. Beyond "no panic":
 //! a document it accepts has no XSLT element, no RetrievalMethod, Manifest
 //! or Object, and every `ds:Transform` names the enveloped-signature
 //! transform or a canonicalisation.
 #![no_main]
 
+use libfuzzer_sys::fuzz_target;
 use portcullis_wire::saml::decode::{self, Element, Limits};
 use portcullis_wire::saml::dsig::{self, Placement};
 use portcullis_wire::saml::message::NS_DSIG;
-use libfuzzer_sys::fuzz_target;
 
 const ALLOWED: [&str; 7] = [
     "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
