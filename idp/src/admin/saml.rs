@@ -248,6 +248,36 @@ pub struct SpEdit {
 }
 
 impl SpEdit {
+    /// An edit that sets every field to what a new SP gets when its
+    /// definition leaves the field out: the base of a replacement (PUT),
+    /// so the result does not depend on what was there before.
+    pub fn replacing(entity_id: &str, acs: Vec<crate::saml::config::AcsConfig>) -> Result<Self> {
+        let d: ServiceProviderConfig = serde_json::from_value(json!({
+            "entity_id": entity_id,
+            "acs": [],
+            "application": "",
+        }))
+        .map_err(|e| AdminError::invalid("sp", e.to_string()))?;
+        Ok(Self {
+            acs: Some(acs),
+            application: Some(d.application),
+            slo_url: Some(d.slo_url),
+            slo_binding: Some(d.slo_binding),
+            certificate: Some(d.certificate),
+            require_signed_requests: Some(d.require_signed_requests),
+            name_id_format: Some(d.name_id_format),
+            name_id_source: Some(d.name_id_source),
+            sign: serde_json::to_value(d.sign)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string)),
+            require_mfa: Some(d.require_mfa),
+            relay_state: Some(d.relay_state),
+            attributes: Some(d.attributes),
+            attribute_map: Some(d.attribute_map),
+            attribute_profile: Some(d.attribute_profile),
+        })
+    }
+
     /// The names of the fields this edit sets, for the audit row.
     fn fields(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -351,4 +381,15 @@ pub async fn update(
         .write(idp, actor)
         .await;
     Ok(sp)
+}
+
+/// Refuses with [`AdminError::Stale`] unless `if_match` (when given)
+/// names the SP's current version: for a write that carries no edit (a
+/// removal).
+pub async fn require_version(idp: &Idp, entity_id: &str, if_match: Option<&str>) -> Result<()> {
+    if if_match.is_none() {
+        return Ok(());
+    }
+    let (sp, _) = show(idp, entity_id).await?;
+    super::check_version(&sp, if_match, Entity::SamlSp, entity_id)
 }

@@ -46,7 +46,12 @@ impl Tracker {
     }
 
     /// SAML metadata read: its entity ID and certificate expiry too.
-    pub fn fetched_metadata(&self, at: i64, entity_id: Option<String>, cert_not_after: Option<i64>) {
+    pub fn fetched_metadata(
+        &self,
+        at: i64,
+        entity_id: Option<String>,
+        cert_not_after: Option<i64>,
+    ) {
         self.with(|s| {
             s.fetched_at = Some(at);
             s.entity_id = entity_id;

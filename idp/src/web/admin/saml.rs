@@ -140,10 +140,7 @@ async fn list_page<N: Need>(
                 .into_iter()
                 .map(|(s, source)| Row {
                     path: sp_path(&s.entity_id),
-                    acs: s
-                        .default_acs()
-                        .map(|a| a.url.clone())
-                        .unwrap_or_default(),
+                    acs: s.default_acs().map(|a| a.url.clone()).unwrap_or_default(),
                     name_id_format: s.name_id_format.clone(),
                     application: s.application,
                     entity_id: s.entity_id,
@@ -244,7 +241,16 @@ pub async fn create(
                     require_signed_requests: sp.require_signed_requests,
                     certificate: cert_row(&sp),
                 };
-                list_page(&portal, &me, StatusCode::OK, form, None, Some(preview), None).await
+                list_page(
+                    &portal,
+                    &me,
+                    StatusCode::OK,
+                    form,
+                    None,
+                    Some(preview),
+                    None,
+                )
+                .await
             }
             Err(e @ AdminError::Internal(_)) => Ok(failed(e)),
             Err(e) => {
@@ -651,9 +657,7 @@ pub async fn update(
     };
     let version = Some(f.version.clone()).filter(|v| !v.is_empty());
     let res = match f.edit(&before) {
-        Ok(edit) => {
-            admin::saml::update(idp, &me.actor, &entity_id, edit, version.as_deref()).await
-        }
+        Ok(edit) => admin::saml::update(idp, &me.actor, &entity_id, edit, version.as_deref()).await,
         Err(e) => Err(e),
     };
     match res {
