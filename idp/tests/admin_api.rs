@@ -629,14 +629,21 @@ fn every_route() -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::GET, url("/oidc/clients/c"), None),
         (Method::DELETE, url("/oidc/clients/c"), None),
-        (Method::GET, url("/saml/service-providers"), None),
+        (Method::GET, url("/saml/sps"), None),
         (
             Method::POST,
-            url("/saml/service-providers"),
+            url("/saml/sps"),
             Some(json!({"application": "A"})),
         ),
-        (Method::GET, url("/saml/service-providers/x"), None),
-        (Method::DELETE, url("/saml/service-providers/x"), None),
+        (Method::GET, url("/saml/sps/x"), None),
+        (Method::PATCH, url("/saml/sps/x"), Some(json!({}))),
+        (
+            Method::PUT,
+            url("/saml/sps/x"),
+            Some(json!({"acs": [], "application": "A"})),
+        ),
+        (Method::DELETE, url("/saml/sps/x"), None),
+        (Method::GET, url("/federation"), None),
         (Method::GET, url("/settings"), None),
         (
             Method::PUT,
@@ -1292,7 +1299,7 @@ async fn groups_apps_clients_sps_settings_keys_and_audit() {
     let sp = call(
         &k,
         Method::POST,
-        &url("/saml/service-providers"),
+        &url("/saml/sps"),
         &key,
         Some(json!({"entity_id": "https://sp.example.com/metadata",
             "acs": ["https://sp.example.com/acs"], "application": "Tickets"})),
@@ -1303,21 +1310,21 @@ async fn groups_apps_clients_sps_settings_keys_and_audit() {
     let got = call(
         &k,
         Method::GET,
-        &url(&format!("/saml/service-providers/{enc}")),
+        &url(&format!("/saml/sps/{enc}")),
         &key,
         None,
     )
     .await;
     assert_eq!(
-        got.body["acs_urls"],
-        json!(["https://sp.example.com/acs"]),
+        got.body["acs"],
+        json!([{"url": "https://sp.example.com/acs", "index": 0, "default": false}]),
         "{}",
         got.text
     );
     call(
         &k,
         Method::POST,
-        &url("/saml/service-providers"),
+        &url("/saml/sps"),
         &key,
         Some(json!({"application": "Tickets"})),
     )
@@ -1326,7 +1333,7 @@ async fn groups_apps_clients_sps_settings_keys_and_audit() {
     call(
         &k,
         Method::POST,
-        &url("/saml/service-providers"),
+        &url("/saml/sps"),
         &key,
         Some(json!({"metadata": "<not xml", "application": "Tickets"})),
     )
@@ -1507,7 +1514,8 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         "/api/admin/v1/users/{email}/unlock",
         "/api/admin/v1/groups/{name}/members/{email}",
         "/api/admin/v1/oidc/clients",
-        "/api/admin/v1/saml/service-providers/{entity_id}",
+        "/api/admin/v1/saml/sps/{entity_id}",
+        "/api/admin/v1/federation",
         "/api/admin/v1/settings/{key}",
         "/api/admin/v1/keys/saml/rotate",
         "/api/admin/v1/audit",
