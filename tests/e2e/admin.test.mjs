@@ -184,7 +184,7 @@ describe('admin console', () => {
       await page.getByLabel("Paste the SP's metadata (XML)").fill(SP_METADATA);
       await page.getByLabel('Application (its groups decide who may sign in)').selectOption('Team Wiki');
       await clickAndLoad(page, page.getByRole('button', { name: 'Preview' }));
-      await page.locator('#sp-preview').getByText('https://wiki.example.com/shibboleth').waitFor();
+      await page.locator('#sp-preview').getByText('https://wiki.example.com/shibboleth', { exact: true }).waitFor();
       assert.match(await page.locator('#sp-preview').innerText(), /CN=test-idp, expires 2036-11-20/);
       await axe(page, 'saml-preview');
       await shot(page, 'saml-preview');
