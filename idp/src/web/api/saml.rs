@@ -229,7 +229,7 @@ pub struct XmlOptions {
 /// content type), or [`CreateSp`] as JSON.
 pub enum SpBody {
     Xml(String),
-    Json(CreateSp),
+    Json(Box<CreateSp>),
 }
 
 fn is_xml(headers: &HeaderMap) -> bool {
@@ -250,7 +250,7 @@ impl<S: Send + Sync> FromRequest<S> for SpBody {
         if !is_xml(req.headers()) {
             return Json::<CreateSp>::from_request(req, state)
                 .await
-                .map(|Json(b)| Self::Json(b));
+                .map(|Json(b)| Self::Json(Box::new(b)));
         }
         let bytes = match Bytes::from_request(req, state).await {
             Ok(b) => b,
@@ -309,7 +309,7 @@ pub async fn create_sp(
 ) -> ApiResult {
     admin.require(Permission::Configure)?;
     let b = match body {
-        SpBody::Json(b) => b,
+        SpBody::Json(b) => *b,
         SpBody::Xml(xml) => CreateSp {
             metadata: Some(xml),
             entity_id: None,
