@@ -73,6 +73,8 @@ fn session(user: &str, now: i64) -> Session {
         expires_at: now + 3600,
         last_seen: now,
         source_ip: None,
+        device: None,
+        apps: Vec::new(),
     }
 }
 
