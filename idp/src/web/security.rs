@@ -9,7 +9,7 @@ use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
 use crate::account::AccountError;
 use crate::clock;
-use crate::credentials::policy_rules;
+use crate::credentials::{policy_checklist, policy_rules};
 use crate::directory::User;
 use crate::password::PasswordChangeError;
 
@@ -173,6 +173,10 @@ async fn render(
             title => "Security",
             flash => fb.flash,
             policy_rules => policy_rules(&settings.password),
+            password_rules => policy_checklist(
+                &settings.password,
+                &[&me.username, me.email.split('@').next().unwrap_or("")],
+            ),
             password_errors => fb.password_errors,
             password_expires_in_days => portal.idp.password_expires_in_days(me).await?,
             ssh_keys => ssh,
