@@ -259,16 +259,7 @@ pub async fn link(
     }
     let all = portal.idp.factors(&user.id).await?.methods();
     if all.is_empty() {
-        return password_page(
-            &portal,
-            &csrf,
-            StatusCode::OK,
-            &q.token,
-            "",
-            &user,
-            &[],
-        )
-        .await;
+        return password_page(&portal, &csrf, StatusCode::OK, &q.token, "", &user, &[]).await;
     }
     let methods = code_methods(&all);
     let chosen = method_of(&q.method).filter(|m| methods.contains(m));
@@ -347,16 +338,8 @@ pub async fn mfa_submit(
     {
         Check::Ok(_) => {
             let p = proof(&portal, &form.token, clock::now() + PROOF_SECS);
-            return password_page(
-                &portal,
-                &csrf,
-                StatusCode::OK,
-                &form.token,
-                &p,
-                &user,
-                &[],
-            )
-            .await;
+            return password_page(&portal, &csrf, StatusCode::OK, &form.token, &p, &user, &[])
+                .await;
         }
         Check::Locked => {
             return Ok(message(
