@@ -1,12 +1,21 @@
 // End-to-end tests of "Your sessions and devices", the show-password button and the live
 // password checklist (issue 18): the real binary, Debian's Chromium, two browser contexts
 // signed in as the same person. axe-core runs on each new page state and must find
-// nothing. Screenshots land in artifacts/sessions/.
+// nothing. A password change is mailed through a real SMTP server (Python's aiosmtpd
+// from tests/.venv, as in reset.test.mjs). Screenshots land in artifacts/sessions/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { DEMO, Server, launchBrowser, newContext, screenshot } from './harness.mjs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEMO, Server, freePort, launchBrowser, newContext, screenshot } from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 const TEST_TIMEOUT = 240_000;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -42,14 +51,63 @@ async function axe(page, label) {
   await shot(page, label);
 }
 
+/** smtp_sink.py on a free port, storing each message it receives in a folder. */
+async function startSmtp() {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-smtp-'));
+  const venv = path.resolve(here, '../.venv/bin/python');
+  const child = spawn(existsSync(venv) ? venv : 'python3', [path.join(here, 'smtp_sink.py'), String(port), dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (c) => (log += c));
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (c) => String(c).includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`smtp_sink exited ${code}: ${log}`)));
+  });
+  const messages = async () => {
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.eml')).sort();
+    return Promise.all(names.map(async (n) => (await readFile(path.join(dir, n), 'utf8')).replace(/=\r?\n/g, '').replace(/=3D/g, '=')));
+  };
+  return {
+    port,
+    async waitFor(predicate, timeoutMs = 30_000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const found = (await messages()).find(predicate);
+        if (found) return found;
+        if (Date.now() > end) throw new Error('no matching message arrived');
+        await sleep(100);
+      }
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('sessions and devices, show password, password checklist', () => {
   let server;
+  let smtp;
   before(async () => {
     browser = await launchBrowser();
-    server = await Server.start('sessions');
+    smtp = await startSmtp();
+    server = await Server.start('sessions', {
+      extraToml: `
+[mail]
+transport = "smtp"
+smtp_host = "127.0.0.1"
+smtp_port = ${smtp.port}
+smtp_tls = "none"
+from = "Portcullis <no-reply@portal.localhost>"
+retry_backoff = "300ms"
+`,
+    });
   });
   after(async () => {
     await server?.stop();
+    await smtp?.stop();
     await browser?.close();
   });
 
@@ -151,5 +209,22 @@ describe('sessions and devices, show password, password checklist', () => {
     assert.equal(await page.getByLabel('Password', { exact: true }).getAttribute('type'), 'password');
     assert.equal(await page.locator('button[data-reveal]').count(), 0);
     await context.close();
+  });
+
+  // Last: a password change signs out every session.
+  test('a password change is mailed to the user through SMTP', { timeout: TEST_TIMEOUT }, async () => {
+    const page = await (await newContext(browser)).newPage();
+    await signIn(page, server);
+    await page.goto(`${server.url}/security#password`);
+    await page.getByLabel('Current password', { exact: true }).fill(DEMO.password);
+    await page.getByLabel('New password', { exact: true }).fill('Harbor-Lantern-58!');
+    await page.getByLabel('Confirm new password', { exact: true }).fill('Harbor-Lantern-58!');
+    await clickAndLoad(page, page.getByRole('button', { name: 'Change password', exact: true }));
+    assert.equal(pathOf(page), '/login');
+    const mail = await smtp.waitFor((m) => m.includes('A security change on your Portcullis account'));
+    assert.match(mail, /To: demo@example\.com/);
+    assert.match(mail, /Your password was changed/);
+    assert.doesNotMatch(mail, /Harbor-Lantern-58!/, 'no password in a mail');
+    await page.context().close();
   });
 });

@@ -4,6 +4,7 @@
 //! An administrator's writes to the same data go through [`crate::admin`].
 
 pub mod api_keys;
+pub mod notice;
 pub mod profile;
 pub mod sessions;
 pub mod ssh_keys;
