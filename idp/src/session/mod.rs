@@ -725,6 +725,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_browser_and_applications_survive_a_restart() {
+        let (db, s, uid) = setup().await;
+        let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        let key = SessionKey::of_token(&token);
+        s.describe(
+            &key,
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1",
+        )
+        .await
+        .unwrap();
+        for app in ["wiki", "grafana", "wiki"] {
+            s.link_app(&key, app, i64::MAX).await.unwrap();
+        }
+        let fresh = EmbeddedStore::load(db, 1001).await.unwrap();
+        let got = fresh.get(&key).await.unwrap().unwrap();
+        assert_eq!(got.device.as_deref(), Some("Safari on iPhone"));
+        assert_eq!(got.apps, vec!["wiki".to_string(), "grafana".to_string()]);
+        // An ended session is not brought back by a late annotation.
+        s.end(&key).await.unwrap();
+        s.describe(&key, "curl/8").await.unwrap();
+        assert!(s.store.get(&key).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn survives_restart_and_revokes_per_user() {
         let (db, s, uid) = setup().await;
         let (a, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
