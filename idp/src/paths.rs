@@ -113,6 +113,7 @@ pub const ADMIN_USER_DELETE: &str = "/admin/users/{email}/delete";
 pub const ADMIN_GROUPS: &str = "/admin/groups";
 pub const ADMIN_GROUP: &str = "/admin/groups/{name}";
 pub const ADMIN_GROUP_MEMBERS: &str = "/admin/groups/{name}/members";
+pub const ADMIN_GROUP_DELETE: &str = "/admin/groups/{name}/delete";
 pub const ADMIN_SETTINGS: &str = "/admin/settings";
 pub const ADMIN_SETTINGS_KEY: &str = "/admin/settings/{key}";
 pub const ADMIN_KEYS: &str = "/admin/keys";
@@ -121,9 +122,14 @@ pub const ADMIN_APPS: &str = "/admin/apps";
 pub const ADMIN_APP: &str = "/admin/apps/{name}";
 pub const ADMIN_APP_GROUPS: &str = "/admin/apps/{name}/groups";
 pub const ADMIN_APP_LOGO: &str = "/admin/apps/{name}/logo";
+pub const ADMIN_APP_DELETE: &str = "/admin/apps/{name}/delete";
+pub const ADMIN_POLICIES_RELOAD: &str = "/admin/policies/reload";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 pub const ADMIN_AUDIT_EXPORT: &str = "/admin/audit/export";
 pub const ADMIN_CLIENTS: &str = "/admin/clients";
+pub const ADMIN_CLIENT: &str = "/admin/clients/{id}";
+pub const ADMIN_CLIENT_SECRET: &str = "/admin/clients/{id}/secret";
+pub const ADMIN_CLIENT_DELETE: &str = "/admin/clients/{id}/delete";
 
 // The admin REST API: every route is below this prefix.
 pub const API_ADMIN_V1: &str = "/api/admin/v1";

@@ -184,8 +184,9 @@ pub async fn view(idp: &Idp, client_id: &str) -> Result<ClientView> {
 }
 
 /// Every field an administrator may change on a stored client: all but its
-/// id and its secret (see [`rotate_secret`]). Empty `grants` or `scopes`
-/// keep the defaults of a configured client, as [`add`] does.
+/// id and its secret (see [`rotate_secret`]). `grants` are taken as given
+/// (none is refused); empty `scopes` mean every user scope, the default of
+/// a configured client.
 #[derive(Debug, Clone, Default)]
 pub struct ClientEdit {
     pub redirect_uris: Vec<String>,
@@ -256,12 +257,12 @@ pub async fn update(
     let mut client = current.clone();
     client.redirect_uris = edit.redirect_uris;
     client.post_logout_redirect_uris = edit.post_logout_redirect_uris;
-    if !edit.grants.is_empty() {
-        client.grant_types = edit.grants;
-    }
-    if !edit.scopes.is_empty() {
-        client.scopes = edit.scopes;
-    }
+    client.grant_types = edit.grants;
+    client.scopes = if edit.scopes.is_empty() {
+        crate::oidc::config::SCOPES.map(str::to_string).to_vec()
+    } else {
+        edit.scopes
+    };
     client.application = blank(edit.application);
     client.id_token_signed_response_alg = edit.alg;
     client.require_mfa = edit.require_mfa;
@@ -271,9 +272,9 @@ pub async fn update(
     client.backchannel_logout_session_required = edit.backchannel_logout_session_required;
     client.validate("client").map_err(field_of)?;
     if let Some(app) = &client.application {
-        super::apps::find(idp, app)
-            .await
-            .map_err(|_| AdminError::invalid("application", format!("no application named {app:?}")))?;
+        super::apps::find(idp, app).await.map_err(|_| {
+            AdminError::invalid("application", format!("no application named {app:?}"))
+        })?;
     }
     save(idp, &client).await?;
     let before = ClientView::of(&current, "store");

@@ -1,7 +1,7 @@
 //! Gateway policies: their files' validation status, and reloading them
 //! through the hook the binary registered ([`crate::policy_hook`]).
 
-use super::{AdminError, Actor, Record, Result};
+use super::{Actor, AdminError, Record, Result};
 use crate::idp::Idp;
 pub use crate::policy_hook::{PolicyFile, PolicyStatus};
 
@@ -42,7 +42,10 @@ pub async fn reload(idp: &Idp, actor: &Actor) -> Result<PolicyStatus> {
         why.extend(status.error.clone());
         record
             .failed()
-            .detail(format!("refused, the running policies stay: {}", why.join("; ")))
+            .detail(format!(
+                "refused, the running policies stay: {}",
+                why.join("; ")
+            ))
             .write(idp, actor)
             .await;
     }
