@@ -64,7 +64,7 @@ pub async fn add(
 
 /// Stores a client after validating it like a configured one.
 pub async fn register(idp: &Idp, actor: &Actor, client: &ClientConfig) -> Result<()> {
-    client.validate("client")?;
+    client.validate("client").map_err(field_of)?;
     if idp.oidc_client(&client.client_id).await?.is_some() {
         return Err(AdminError::Conflict {
             entity: Entity::OidcClient,

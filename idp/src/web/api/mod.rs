@@ -6,7 +6,9 @@
 
 mod apps;
 mod audit;
+mod clients;
 mod groups;
+mod policies;
 pub mod problem;
 mod settings;
 mod users;
@@ -67,6 +69,8 @@ fn api_router() -> (Router<Portal>, utoipa::openapi::OpenApi) {
         .merge(users::routes())
         .merge(groups::routes())
         .merge(apps::routes())
+        .merge(clients::routes())
+        .merge(policies::routes())
         .merge(settings::routes())
         .merge(audit::routes());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
