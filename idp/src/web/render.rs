@@ -123,6 +123,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/admin_clients.html"),
         ),
         (
+            "admin_client.html",
+            include_str!("../../templates/admin_client.html"),
+        ),
+        (
             "_admin_pager.html",
             include_str!("../../templates/_admin_pager.html"),
         ),
@@ -217,6 +221,7 @@ mod tests {
             "admin_users.html",
             "admin_audit.html",
             "admin_clients.html",
+            "admin_client.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

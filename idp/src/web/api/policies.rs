@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Admin, ApiResult, Problem, json};
-use crate::admin::{self, AdminError};
+use crate::admin;
 use crate::policy_hook::PolicyStatus;
 use crate::roles::Permission;
 use crate::web::Portal;
@@ -18,21 +18,19 @@ pub fn routes() -> OpenApiRouter<Portal> {
         .routes(routes!(reload))
 }
 
-fn no_gateway() -> AdminError {
-    AdminError::Invalid {
-        field: None,
-        message: "this process serves no gateway policies".into(),
-    }
-}
-
-/// The policy files and how their last check went.
+/// The policy files and how their last check went; 404 in a process that
+/// serves no gateway.
 #[utoipa::path(get, path = "/policies", tag = "policies",
-    responses((status = 200, body = PolicyStatus), (status = 422, body = Problem)))]
+    responses((status = 200, body = PolicyStatus), (status = 404, body = Problem)))]
 pub async fn status(admin: Admin, State(p): State<Portal>) -> ApiResult {
     admin.require(Permission::Read)?;
-    let s = admin::policies::status(&p.idp)
-        .await
-        .ok_or_else(no_gateway)?;
+    let s = admin::policies::status(&p.idp).await.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "this process serves no gateway policies",
+        )
+    })?;
     Ok(json(StatusCode::OK, &s))
 }
 
