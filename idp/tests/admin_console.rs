@@ -1445,8 +1445,8 @@ async fn client_credentials(k: &Kit, id: &str, secret: &str) -> support::Page {
     .await
 }
 
-fn wiki_view(k: &Kit) -> impl std::future::Future<Output = idp::admin::oidc::ClientView> + '_ {
-    async move { idp::admin::oidc::view(&k.idp, "wiki").await.unwrap() }
+async fn wiki_view(k: &Kit) -> idp::admin::oidc::ClientView {
+    idp::admin::oidc::view(&k.idp, "wiki").await.unwrap()
 }
 
 /// What a browser reads from an escaped attribute or text.
