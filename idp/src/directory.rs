@@ -78,6 +78,8 @@ pub struct User {
     pub failed_attempts: i64,
     pub locked: Option<LockReason>,
     pub created_at: i64,
+    /// When the directory attributes last changed (creation, if never).
+    pub modified_at: i64,
     /// The administrator role held as a directory attribute; a configured
     /// group may grant one too (`admin::roles::of`).
     pub admin_role: Option<crate::roles::Role>,

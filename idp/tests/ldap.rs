@@ -747,3 +747,80 @@ async fn compare_answers_from_what_the_identity_may_read() {
         .unwrap();
     assert_eq!(probe.0.rc, 5);
 }
+
+/// A search that names a user (by uid, mail or DN) reads only that user
+/// from the store; it must answer exactly what reading the whole directory
+/// answers. `(!(cn=-))` matches every entry but pins nothing, so it forces
+/// the full read for the comparison.
+#[tokio::test]
+async fn a_search_that_names_a_user_answers_what_a_full_read_answers() {
+    let d = directory(|_| {}).await;
+    let bob = d.k.idp.user_by_email(BOB).await.unwrap();
+    d.k.idp
+        .add_ssh_key(&bob, "laptop", KEY, None, 0)
+        .await
+        .unwrap();
+    let staff = idp::admin::groups::add(&d.k.idp, &support::admin_actor(), "Pilots")
+        .await
+        .unwrap();
+    idp::admin::groups::add_member(&d.k.idp, &support::admin_actor(), &staff.name, BOB)
+        .await
+        .unwrap();
+    let (dn, key) = d.service("sshd", "users,groups").await;
+    let mut ldap = d.bind(&dn, &key).await.unwrap();
+    let sorted = |mut v: Vec<SearchEntry>| {
+        v.sort_by(|a, b| a.dn.cmp(&b.dn));
+        v.into_iter()
+            .map(|e| {
+                let mut attrs: Vec<_> = e.attrs.into_iter().collect();
+                attrs.sort();
+                (e.dn, attrs)
+            })
+            .collect::<Vec<_>>()
+    };
+    for (base, filter) in [
+        (BASE, "(uid=BOB)"),
+        (BASE, "(mail=BOB@example.com)"),
+        (
+            "ou=users,dc=example,dc=com",
+            "(&(objectClass=posixAccount)(uid=bob))",
+        ),
+        (BASE, "(|(mail=bob@example.com)(mail=demo@example.com))"),
+        (BOB_DN, "(objectClass=*)"),
+        (BASE, "(uid=nobody@example.com)"),
+    ] {
+        let pinned = search(&mut ldap, base, filter, &["*"]).await.unwrap();
+        let full = search(&mut ldap, base, &format!("(&{filter}(!(cn=-)))"), &["*"])
+            .await
+            .unwrap();
+        assert_eq!(sorted(pinned.clone()), sorted(full), "{base} {filter}");
+        if filter.to_lowercase().contains("bob") {
+            let entry = by_dn(&pinned, BOB_DN).unwrap_or_else(|| panic!("{filter}: no bob"));
+            assert_eq!(attr(entry, "sshPublicKey"), vec![KEY]);
+            assert!(
+                attr(entry, "memberOf").contains(&"cn=Pilots,ou=groups,dc=example,dc=com"),
+                "{filter}: {:?}",
+                attr(entry, "memberOf")
+            );
+            assert!(!attr(entry, "uidNumber").is_empty(), "posix attributes");
+        }
+    }
+    // Bob's own entry, read as Bob, carries what only he may see.
+    let mut own = d.bind(BOB_DN, DEMO_PASSWORD).await.unwrap();
+    let me = search(&mut own, BASE, "(mail=bob@example.com)", &["sshPublicKey"])
+        .await
+        .unwrap();
+    assert_eq!(attr(&me[0], "sshPublicKey"), vec![KEY]);
+    let demo = search(
+        &mut own,
+        BASE,
+        "(mail=demo@example.com)",
+        &["sshPublicKey", "mail"],
+    )
+    .await
+    .unwrap();
+    assert!(
+        attr(&demo[0], "sshPublicKey").is_empty(),
+        "not another user's keys"
+    );
+}

@@ -974,3 +974,78 @@ async fn the_users_own_profile_page_keeps_provisioned_fields() {
         json!("Ops")
     );
 }
+
+/// Waits, on the clock itself, until a whole second has passed since `t`:
+/// timestamps are in seconds, so only then can a change show as later.
+async fn next_second_after(t: i64) {
+    while idp::clock::now() <= t {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn meta_time(v: &Value, field: &str) -> i64 {
+    let s = v["meta"][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("meta.{field}: {v}"));
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("meta.{field} {s}: {e}"))
+        .unix_timestamp()
+}
+
+#[tokio::test]
+async fn last_modified_moves_with_a_change_and_not_without_one() {
+    let k = kit().await;
+    let scim = Scim::new(&k, "hr").await;
+    let user = scim.create_user("lee", "lee@example.com").await;
+    let id = user["id"].as_str().unwrap().to_string();
+    let created = meta_time(&user, "created");
+    assert_eq!(meta_time(&user, "lastModified"), created);
+    let group = scim
+        .post(
+            GROUPS,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Crew"}),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.json);
+    let group_id = group.json["id"].as_str().unwrap().to_string();
+    next_second_after(created.max(meta_time(&group.json, "created"))).await;
+
+    // Reading changes nothing.
+    let read = scim.get(&format!("{USERS}/{id}")).await;
+    assert_eq!(meta_time(&read.json, "lastModified"), created);
+
+    let patched = scim
+        .patch(
+            &format!("{USERS}/{id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "name.givenName", "value": "Leigh"}]}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.json);
+    assert!(
+        meta_time(&patched.json, "lastModified") > created,
+        "{}",
+        patched.json
+    );
+    assert_eq!(meta_time(&patched.json, "created"), created);
+
+    // A member added is a change of the group.
+    let before = meta_time(
+        &scim.get(&format!("{GROUPS}/{group_id}")).await.json,
+        "lastModified",
+    );
+    let added = scim
+        .patch(
+            &format!("{GROUPS}/{group_id}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
+        )
+        .await;
+    assert!(added.status.is_success(), "{}", added.json);
+    let after = scim.get(&format!("{GROUPS}/{group_id}")).await;
+    assert!(
+        meta_time(&after.json, "lastModified") > before,
+        "{}",
+        after.json
+    );
+}

@@ -2,23 +2,37 @@
 // CLI, PyPI's scim2-tester checking RFC 7643/7644 compliance (every check must pass; only what
 // the ServiceProviderConfig declares unsupported may be skipped) and scim2-client driving a
 // provisioning flow (tests/e2e/scim_check.py), then a user provisioned over SCIM appearing in
-// the admin CLI, signing in at the portal, entering a gateway application, and losing that
-// gateway session when SCIM deactivates them.
+// the admin CLI, in OpenLDAP's ldapsearch results (with the group SCIM put them in), signing
+// in at the portal, entering a gateway application, and losing that gateway session and
+// their LDAP bind when SCIM deactivates them.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, PORTAL_HOST, Server, httpsGet, launchBrowser, newContext, request, screenshot } from './harness.mjs';
+import { BIN, PORTAL_HOST, Server, freePort, httpsGet, launchBrowser, newContext, request, screenshot } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PYTHON = path.resolve(here, '../.venv/bin/python');
 const TEST_TIMEOUT = 240_000;
 const PASSWORD = 'Amber-Forest-2618!';
+const BASE = 'dc=example,dc=com';
+const SAM = 'sam.provisioned@example.com';
+const SAM_DN = `mail=${SAM},ou=users,${BASE}`;
+
+/** OpenLDAP's ldapsearch, bound as `dn`; resolves to { code, stdout, stderr } (never rejects). */
+function ldapsearch(env, port, dn, password, ...rest) {
+  const args = ['-LLL', '-x', '-H', `ldaps://127.0.0.1:${port}`, '-D', dn, '-w', password, ...rest];
+  return new Promise((resolve) => {
+    execFile('ldapsearch', args, { env, timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
 
 /** Runs scim_check.py; resolves to {code, out}. */
 function runChecker(port, token) {
@@ -46,6 +60,8 @@ describe('SCIM provisioning', { timeout: TEST_TIMEOUT }, () => {
   let upstream;
   let browser;
   let token;
+  let ldaps;
+  let ldapEnv;
 
   const scim = (method, urlPath, body, headers = {}) =>
     request(server.port, method, `/scim/v2${urlPath}`, {
@@ -65,7 +81,13 @@ describe('SCIM provisioning', { timeout: TEST_TIMEOUT }, () => {
     });
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
+    ldaps = await freePort();
     server = await Server.start('scim', {
+      extraToml: `
+[ldap]
+listen = "127.0.0.1:${ldaps}"
+base_dn = "${BASE}"
+`,
       policies: {
         docs: `name = "Docs"
 host = "docs.localhost"
@@ -74,6 +96,7 @@ everyone = true
 `,
       },
     });
+    ldapEnv = { ...process.env, LDAPTLS_CACERT: path.join(server.dataDir, 'certs', 'ca.pem'), LDAPTLS_REQCERT: 'demand' };
     const added = await server.adminOk('--json', 'scim-clients', 'add', 'e2e');
     token = JSON.parse(added.stdout).token;
     assert.match(token, /^pcs_/);
@@ -108,18 +131,24 @@ everyone = true
     assert.ok(!listed.stdout.includes(spare), 'the token is never listed');
   });
 
-  test('a provisioned user shows in the CLI, signs in, and deactivation ends their gateway session', async () => {
+  test('a provisioned user shows in the CLI and in LDAP, signs in, and deactivation ends their gateway session and LDAP bind', async () => {
     const created = await scim('POST', '/Users', {
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-      userName: 'sam.provisioned@example.com',
+      userName: SAM,
       name: { givenName: 'Sam', familyName: 'Provisioned' },
-      emails: [{ value: 'sam.provisioned@example.com', type: 'work', primary: true }],
+      emails: [{ value: SAM, type: 'work', primary: true }],
       active: true,
     });
     assert.equal(created.status, 201, created.body);
     const id = JSON.parse(created.body).id;
+    const group = await scim('POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Field Team',
+      members: [{ value: id }],
+    });
+    assert.equal(group.status, 201, group.body);
 
-    const shown = JSON.parse((await server.adminOk('--json', 'users', 'show', 'sam.provisioned@example.com')).stdout);
+    const shown = JSON.parse((await server.adminOk('--json', 'users', 'show', SAM)).stdout);
     assert.equal(shown.id, id);
     const audit = (await server.adminOk('audit', '--limit', '20')).stdout;
     assert.match(audit, /admin\.user\.add/);
@@ -127,24 +156,34 @@ everyone = true
     // No password came over SCIM; the administrator (or a reset link) gives one.
     const set = spawn(
       BIN,
-      ['admin', '--config', server.configPath, 'users', 'set-password', 'sam.provisioned@example.com', '--password-stdin'],
+      ['admin', '--config', server.configPath, 'users', 'set-password', SAM, '--password-stdin'],
       { stdio: ['pipe', 'ignore', 'inherit'] },
     );
     set.stdin.end(`${PASSWORD}\n`);
     const [setCode] = await once(set, 'exit');
     assert.equal(setCode, 0, 'set-password');
 
+    // LDAP reads the same directory: the provisioned user binds as themselves and finds
+    // their entry, with the names SCIM sent and the group SCIM made.
+    const found = await ldapsearch(ldapEnv, ldaps, SAM_DN, PASSWORD, '-b', `ou=users,${BASE}`, `(mail=${SAM})`, 'cn', 'givenName', 'sn', 'memberOf');
+    assert.equal(found.code, 0, found.stderr);
+    const entry = found.stdout.replace(/\n /g, '');
+    assert.match(entry, new RegExp(`^dn: ${SAM_DN}$`, 'm'));
+    assert.match(entry, /^givenName: Sam$/m);
+    assert.match(entry, /^sn: Provisioned$/m);
+    assert.match(entry, new RegExp(`^memberOf: cn=Field Team,ou=groups,${BASE}$`, 'm'));
+
     const context = await newContext(browser);
     const page = await context.newPage();
     try {
       await page.goto(`${server.url}/login`);
-      await page.getByLabel('Email', { exact: true }).fill('sam.provisioned@example.com');
+      await page.getByLabel('Email', { exact: true }).fill(SAM);
       await clickAndLoad(page, page.getByRole('button', { name: 'Continue', exact: true }));
       await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
       await clickAndLoad(page, page.getByRole('button', { name: 'Login', exact: true }));
       await page.goto(server.appUrl('docs.localhost', '/'));
       await page.waitForURL((u) => u.host === `docs.localhost:${server.port}`);
-      assert.equal(JSON.parse(await page.locator('body').innerText()).email, 'sam.provisioned@example.com');
+      assert.equal(JSON.parse(await page.locator('body').innerText()).email, SAM);
       const cookie = (await context.cookies(server.appUrl('docs.localhost', '/'))).find((c) => c.name.endsWith('portcullis_app'));
       assert.ok(cookie, 'the gateway gave docs its cookie');
       const withCookie = () =>
@@ -172,8 +211,11 @@ everyone = true
         await sleep(100);
       }
       assert.notEqual(last.status, 200);
-      const locked = JSON.parse((await server.adminOk('--json', 'users', 'show', 'sam.provisioned@example.com')).stdout);
+      const locked = JSON.parse((await server.adminOk('--json', 'users', 'show', SAM)).stdout);
       assert.ok(locked.locked, JSON.stringify(locked));
+      // ldapsearch exits 49 for invalidCredentials: a deactivated user no longer binds.
+      const refused = await ldapsearch(ldapEnv, ldaps, SAM_DN, PASSWORD, '-b', `ou=users,${BASE}`, `(mail=${SAM})`);
+      assert.equal(refused.code, 49, refused.stdout + refused.stderr);
     } catch (e) {
       await screenshot(page, 'scim-deactivation');
       throw e;

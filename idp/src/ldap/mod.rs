@@ -20,6 +20,7 @@ pub mod bind;
 pub mod config;
 pub mod dn;
 pub mod listener;
+pub mod reach;
 pub mod view;
 
 use std::sync::Arc;

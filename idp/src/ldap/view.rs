@@ -10,8 +10,9 @@ use ldap3_proto::proto::{
 };
 
 use super::dn::{Dn, escape};
+use super::reach::{self, Key, Reach};
 use super::{Connection, Engine, Identity, LdapError};
-use crate::store::PosixKind;
+use crate::store::{Membership, PosixKind, USERS_WHERE_LIMIT, UserKey};
 
 /// The first POSIX number handed out (below are the system's own ids).
 pub const FIRST_POSIX_ID: i64 = 10_000;
@@ -59,7 +60,7 @@ fn many(v: &[&str]) -> Vec<String> {
 
 /// Everything the identity may read under the base, in a stable order
 /// (base, the two branches, users by email, groups by name).
-async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapError> {
+async fn visible(engine: &Engine, who: &Identity, reach: &Reach) -> Result<Vec<Entry>, LdapError> {
     let (see_users, full_users, see_groups) = match who {
         Identity::Nobody if !engine.config().allow_anonymous => {
             return Err(LdapError::BindRequired);
@@ -102,9 +103,43 @@ async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapErro
     if !see_users && !see_groups {
         return Ok(out);
     }
-    let users = idp.store.list_users().await?;
-    let groups = idp.store.list_groups().await?;
-    let memberships = idp.store.all_memberships().await?;
+    let pinned = match reach {
+        Reach::Users(keys) => pinned_users(engine, keys).await?,
+        Reach::Everything => None,
+    };
+    let (users, groups, memberships, names) = match pinned {
+        // Only these users' entries: their groups come with them, and no
+        // group entry is built.
+        Some(users) => {
+            let mut memberships = Vec::new();
+            let mut names = HashMap::new();
+            for u in &users {
+                for (group_id, name) in idp.store.user_groups(&u.id).await? {
+                    memberships.push(Membership {
+                        group_id: group_id.clone(),
+                        user_id: u.id.clone(),
+                    });
+                    names.insert(group_id, name);
+                }
+            }
+            (users, Vec::new(), memberships, names)
+        }
+        None => {
+            let groups = idp.store.list_groups().await?;
+            let names = groups
+                .iter()
+                .map(|(g, _)| (g.id.clone(), g.name.clone()))
+                .collect();
+            (
+                idp.store.list_users().await?,
+                groups,
+                idp.store.all_memberships().await?,
+                names,
+            )
+        }
+    };
+    let everything = matches!(reach, Reach::Everything);
+    let see_groups = see_groups && everything;
     let (user_ids, group_ids) = if cfg.posix {
         (
             posix_numbers(engine, PosixKind::User, users.iter().map(|u| u.id.as_str())).await?,
@@ -125,17 +160,24 @@ async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapErro
             u.username.clone()
         }
     };
-    let group_name: HashMap<&str, &str> = groups
-        .iter()
-        .map(|(g, _)| (g.id.as_str(), g.name.as_str()))
-        .collect();
     let user_by_id: HashMap<&str, &crate::directory::User> =
         users.iter().map(|u| (u.id.as_str(), u)).collect();
     if see_users {
         let mut keys: HashMap<String, Vec<String>> = HashMap::new();
-        if full_users || me.is_some() {
+        if (full_users || me.is_some()) && everything {
             for (user_id, key) in idp.store.all_ssh_keys().await? {
                 keys.entry(user_id).or_default().push(key);
+            }
+        } else if full_users || me.is_some() {
+            for u in users
+                .iter()
+                .filter(|u| full_users || me == Some(u.id.as_str()))
+            {
+                let rows = idp.store.ssh_keys(&u.id).await?;
+                keys.insert(
+                    u.id.clone(),
+                    rows.into_iter().map(|k| k.public_key).collect(),
+                );
             }
         }
         for u in &users {
@@ -167,7 +209,7 @@ async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapErro
             let mut member_of: Vec<String> = memberships
                 .iter()
                 .filter(|m| m.user_id == u.id)
-                .filter_map(|m| group_name.get(m.group_id.as_str()))
+                .filter_map(|m| names.get(&m.group_id))
                 .map(|name| group_dn(base, name))
                 .collect();
             member_of.sort();
@@ -219,6 +261,39 @@ async fn visible(engine: &Engine, who: &Identity) -> Result<Vec<Entry>, LdapErro
         }
     }
     Ok(out)
+}
+
+/// The users the keys name, through the store's indexes; `None` when a key
+/// matches too many to be worth it (then the search reads everything).
+async fn pinned_users(
+    engine: &Engine,
+    keys: &[Key],
+) -> Result<Option<Vec<crate::directory::User>>, LdapError> {
+    let store = &engine.idp.store;
+    let mut found: Vec<crate::directory::User> = Vec::new();
+    for key in keys {
+        let mut hits = Vec::new();
+        match key {
+            Key::Mail(email) => hits.extend(store.users_where(UserKey::Email, email).await?),
+            // uid is the username, or the email where there is none.
+            Key::Uid(uid) => {
+                let named = store.users_where(UserKey::Username, uid).await?;
+                if named.len() >= USERS_WHERE_LIMIT {
+                    return Ok(None);
+                }
+                hits.extend(named);
+                hits.extend(store.users_where(UserKey::Email, uid).await?);
+            }
+        }
+        for u in hits {
+            if !found.iter().any(|f| f.id == u.id) {
+                found.push(u);
+            }
+        }
+    }
+    // The directory's order: by email.
+    found.sort_by(|a, b| a.email.cmp(&b.email));
+    Ok(Some(found))
 }
 
 /// The numbers of these owners, allocating the missing ones (stored at
@@ -420,7 +495,8 @@ pub async fn search(
     if !base.is_within(&engine.base) {
         return Err(LdapError::NoSuchObject);
     }
-    let entries = visible(engine, &conn.identity).await?;
+    let reach = reach::of_search(&engine.base, &base, &req.scope, &req.filter);
+    let entries = visible(engine, &conn.identity, &reach).await?;
     if !entries.iter().any(|e| e.parsed.same(&base)) {
         return Err(LdapError::NoSuchObject);
     }
@@ -509,7 +585,12 @@ pub async fn compare(
     if !dn.is_within(&engine.base) {
         return Err(LdapError::NoSuchObject);
     }
-    let entries = visible(engine, &conn.identity).await?;
+    let entries = visible(
+        engine,
+        &conn.identity,
+        &reach::of_compare(&engine.base, &dn),
+    )
+    .await?;
     let entry = entries
         .iter()
         .find(|e| e.parsed.same(&dn))

@@ -34,7 +34,7 @@ pub fn render(group: &ScimGroupRow, members: &[MemberRow], base: &str) -> Value 
     resource["meta"] = json!({
         "resourceType": "Group",
         "created": datetime(group.created_at),
-        "lastModified": datetime(group.created_at),
+        "lastModified": datetime(group.modified_at),
         "location": location(base, &group.id),
         "version": version,
     });

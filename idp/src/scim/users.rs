@@ -164,7 +164,7 @@ pub fn render(user: &User, groups: &[(String, String)], base: &str) -> Value {
     resource["meta"] = json!({
         "resourceType": "User",
         "created": datetime(user.created_at),
-        "lastModified": datetime(user.created_at),
+        "lastModified": datetime(user.modified_at),
         "location": location(base, &user.id),
         "version": version,
     });

@@ -66,7 +66,21 @@ impl Store {
         .bind(user_id)
         .execute(&self.pool)
         .await?;
-        Ok(res.rows_affected() > 0)
+        let added = res.rows_affected() > 0;
+        if added {
+            self.touch_group(group_id).await?;
+        }
+        Ok(added)
+    }
+
+    /// Marks the group as changed now (its members are part of it).
+    async fn touch_group(&self, group_id: &str) -> Result<()> {
+        sqlx::query("UPDATE groups SET modified_at = $1 WHERE id = $2")
+            .bind(crate::clock::now())
+            .bind(group_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<bool> {
@@ -75,7 +89,11 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        Ok(res.rows_affected() > 0)
+        let removed = res.rows_affected() > 0;
+        if removed {
+            self.touch_group(group_id).await?;
+        }
+        Ok(removed)
     }
 
     pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>> {

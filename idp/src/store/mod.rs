@@ -53,7 +53,7 @@ pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, Lookup, NewRefresh, RefreshRow, SigningKeyRow, Spend};
 pub use resets::ResetRow;
 pub use saml::{SamlCertRow, SamlRequestRow, SamlSessionRow};
-pub use scim::{MemberRow, ScimClientRow, ScimGroupRow, UserKey};
+pub use scim::{MemberRow, ScimClientRow, ScimGroupRow, USERS_WHERE_LIMIT, UserKey};
 pub use seed::DemoSeed;
 use users::unique_violation;
 pub use users::{NewUser, UserFilter};

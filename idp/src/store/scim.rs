@@ -26,6 +26,7 @@ pub struct ScimGroupRow {
     pub name: String,
     pub external_id: Option<String>,
     pub created_at: i64,
+    pub modified_at: i64,
 }
 
 /// A group member with what a SCIM `members[].display` needs.
@@ -37,7 +38,11 @@ pub struct MemberRow {
     pub last_name: String,
 }
 
-/// The user attributes a SCIM `eq` filter is answered on in SQL.
+/// The most users [`Store::users_where`] returns.
+pub const USERS_WHERE_LIMIT: usize = 100;
+
+/// The user attributes a SCIM `eq` filter or an LDAP lookup is answered on
+/// in SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserKey {
     /// `userName`, compared without regard to case.
@@ -130,7 +135,8 @@ impl Store {
     }
 
     /// The users whose `key` equals `value` (at most a handful: email and id
-    /// are unique, the others nearly so), by creation.
+    /// are unique, the others nearly so), by creation; at most
+    /// [`USERS_WHERE_LIMIT`].
     pub async fn users_where(&self, key: UserKey, value: &str) -> Result<Vec<User>> {
         let (cond, value) = match key {
             UserKey::Username => ("LOWER(username) = $1", value.to_lowercase()),
@@ -142,9 +148,9 @@ impl Store {
             concat!(
                 "SELECT ",
                 columns!(),
-                " FROM users WHERE {} ORDER BY created_at, id LIMIT 100"
+                " FROM users WHERE {} ORDER BY created_at, id LIMIT {}"
             ),
-            cond
+            cond, USERS_WHERE_LIMIT
         )))
         .bind(value)
         .fetch_all(&self.pool)
@@ -177,9 +183,10 @@ impl Store {
         user_id: &str,
         external_id: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE users SET external_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE users SET external_id = $1, modified_at = $3 WHERE id = $2")
             .bind(external_id)
             .bind(user_id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -201,7 +208,8 @@ impl Store {
 
     pub async fn scim_groups(&self) -> Result<Vec<ScimGroupRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, name, external_id, created_at FROM groups ORDER BY created_at, id",
+            "SELECT id, name, external_id, created_at, COALESCE(modified_at, created_at) AS modified_at \
+             FROM groups ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?)
@@ -209,7 +217,10 @@ impl Store {
 
     pub async fn scim_group(&self, id: &str) -> Result<Option<ScimGroupRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, external_id, created_at FROM groups WHERE id = $1")
+            sqlx::query_as(
+                "SELECT id, name, external_id, created_at, COALESCE(modified_at, created_at) AS modified_at \
+                 FROM groups WHERE id = $1",
+            )
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -229,9 +240,10 @@ impl Store {
 
     /// Renames the group; a taken name is [`Error::Conflict`].
     pub async fn rename_group(&self, id: &str, name: &str) -> Result<()> {
-        let res = sqlx::query("UPDATE groups SET name = $1 WHERE id = $2")
+        let res = sqlx::query("UPDATE groups SET name = $1, modified_at = $3 WHERE id = $2")
             .bind(name)
             .bind(id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await;
         match res {
@@ -241,9 +253,10 @@ impl Store {
     }
 
     pub async fn set_group_external_id(&self, id: &str, external_id: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE groups SET external_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE groups SET external_id = $1, modified_at = $3 WHERE id = $2")
             .bind(external_id)
             .bind(id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await?;
         Ok(())

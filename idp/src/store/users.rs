@@ -19,7 +19,8 @@ pub struct NewUser {
 macro_rules! user_columns {
     () => {
         "id, email, first_name, last_name, username, profile, password_hash, \
-         password_changed_at, failed_attempts, locked_reason, created_at, admin_role, external_id"
+         password_changed_at, failed_attempts, locked_reason, created_at, admin_role, external_id, \
+         modified_at"
     };
 }
 // One column list for every query that reads users whole (`user_from_row`).
@@ -28,6 +29,7 @@ pub(super) use user_columns;
 pub(super) fn user_from_row(row: &super::Row) -> Result<User> {
     let profile: String = row.try_get("profile")?;
     let locked: Option<String> = row.try_get("locked_reason")?;
+    let created_at: i64 = row.try_get("created_at")?;
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -40,7 +42,10 @@ pub(super) fn user_from_row(row: &super::Row) -> Result<User> {
         password_changed_at: row.try_get("password_changed_at")?,
         failed_attempts: row.try_get("failed_attempts")?,
         locked: locked.as_deref().and_then(LockReason::parse),
-        created_at: row.try_get("created_at")?,
+        created_at,
+        modified_at: row
+            .try_get::<Option<i64>, _>("modified_at")?
+            .unwrap_or(created_at),
         admin_role: row
             .try_get::<Option<String>, _>("admin_role")?
             .as_deref()
@@ -171,8 +176,8 @@ impl Store {
             username,
         );
         sqlx::query(
-            "UPDATE users SET first_name = $1, last_name = $2, username = $3, profile = $4, search = $5 \
-             WHERE id = $6",
+            "UPDATE users SET first_name = $1, last_name = $2, username = $3, profile = $4, search = $5, \
+             modified_at = $7 WHERE id = $6",
         )
         .bind(first_name)
         .bind(last_name)
@@ -180,6 +185,7 @@ impl Store {
         .bind(doc)
         .bind(search)
         .bind(id)
+        .bind(crate::clock::now())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -212,10 +218,11 @@ impl Store {
     /// not downgraded to a failed-attempts lock). Returns whether it changed.
     pub async fn lock_user(&self, id: &str, reason: LockReason) -> Result<bool> {
         let res = sqlx::query(
-            "UPDATE users SET locked_reason = $1 WHERE id = $2 AND locked_reason IS NULL",
+            "UPDATE users SET locked_reason = $1, modified_at = $3 WHERE id = $2 AND locked_reason IS NULL",
         )
         .bind(reason.as_str())
         .bind(id)
+        .bind(crate::clock::now())
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() > 0)
@@ -228,7 +235,7 @@ impl Store {
         let res = sqlx::query(
             "UPDATE users SET failed_attempts = 0, \
              password_changed_at = CASE WHEN locked_reason = 'expired' THEN $1 ELSE password_changed_at END, \
-             locked_reason = NULL WHERE id = $2",
+             locked_reason = NULL, modified_at = $1 WHERE id = $2",
         )
         .bind(now)
         .bind(id)
@@ -240,9 +247,10 @@ impl Store {
     /// Sets or clears the administrator role attribute. Returns whether the
     /// user exists.
     pub async fn set_admin_role(&self, id: &str, role: Option<crate::roles::Role>) -> Result<bool> {
-        let res = sqlx::query("UPDATE users SET admin_role = $1 WHERE id = $2")
+        let res = sqlx::query("UPDATE users SET admin_role = $1, modified_at = $3 WHERE id = $2")
             .bind(role.map(|r| r.as_str()))
             .bind(id)
+            .bind(crate::clock::now())
             .execute(&self.pool)
             .await?;
         Ok(res.rows_affected() > 0)
@@ -437,12 +445,14 @@ impl Store {
             return Ok(());
         };
         let search = search_text(email, &user.first_name, &user.last_name, &user.username);
-        let res = sqlx::query("UPDATE users SET email = $1, search = $2 WHERE id = $3")
-            .bind(email)
-            .bind(&search)
-            .bind(id)
-            .execute(&self.pool)
-            .await;
+        let res =
+            sqlx::query("UPDATE users SET email = $1, search = $2, modified_at = $4 WHERE id = $3")
+                .bind(email)
+                .bind(&search)
+                .bind(id)
+                .bind(crate::clock::now())
+                .execute(&self.pool)
+                .await;
         match res {
             Err(e) if unique_violation(&e) => {
                 Err(Error::Conflict(format!("a user with email {email}")))
