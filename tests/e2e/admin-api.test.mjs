@@ -147,6 +147,14 @@ describe('admin REST API', () => {
     assert.equal((await api('auditor', 'POST', '/oidc/clients/reporting/secret')).status, 403);
     const audit = await api('admin', 'GET', '/audit?event=admin.oidc.client.rotate_secret&actor=client:provisioner');
     assert.equal(audit.body.total, 1);
+    // The CLI rotates through the same core: its secret works, the API's stops.
+    const { stdout } = await server.adminOk('--json', 'clients', 'rotate-secret', 'reporting');
+    const third = JSON.parse(stdout).client_secret;
+    assert.ok((await client.clientCredentialsGrant(await discover(third), { scope: 'portcullis:audit' })).access_token);
+    await assert.rejects(
+      client.clientCredentialsGrant(await discover(second), { scope: 'portcullis:audit' }),
+      (e) => e.status === 401 || e.response?.status === 401,
+    );
   });
 
   test('no credential is 401 with a Bearer challenge; a bad body is a problem', async () => {
