@@ -2004,3 +2004,39 @@ async fn policies_show_their_status_and_reload_with_errors_per_file() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_configured_client_is_shown_read_only() {
+    let k = support::kit_with(|c| {
+        c.oidc.clients.push(
+            serde_json::from_value(serde_json::json!({
+                "client_id": "filed",
+                "grant_types": ["client_credentials"],
+                "client_secret_hash": format!("sha256:{}", "0".repeat(64)),
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let page = b.get("/admin/clients/filed").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("declared in the configuration file"));
+    assert!(!page.has("Save client") && !page.has("Rotate secret") && !page.has("Delete client"));
+    for path in ["/admin/clients/filed/secret", "/admin/clients/filed/delete"] {
+        for res in [b.get(path).await, b.post(path, &[]).await] {
+            assert_eq!(res.status, StatusCode::CONFLICT, "{path}");
+            assert!(res.has("configuration file"), "{path}");
+        }
+    }
+    let edit = b
+        .post("/admin/clients/filed", &[("grant_client_credentials", "1")])
+        .await;
+    assert_eq!(edit.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        edit.has("declared in the configuration file"),
+        "{}",
+        edit.body
+    );
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
+}

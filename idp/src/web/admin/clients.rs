@@ -439,12 +439,25 @@ pub async fn update(
     }
 }
 
+/// A stored client, for the confirmation pages: one from the configuration
+/// file is refused before anything is asked.
+async fn stored_view(portal: &Portal, id: &str) -> Result<admin::oidc::ClientView, AdminError> {
+    let client = admin::oidc::view(&portal.idp, id).await?;
+    if client.source == "config" {
+        return Err(AdminError::DeclaredInConfig {
+            entity: admin::Entity::OidcClient,
+            name: client.client_id,
+        });
+    }
+    Ok(client)
+}
+
 pub async fn rotate_confirm(
     State(portal): State<Portal>,
     me: Admin<ConfigureFresh>,
     Path(id): Path<String>,
 ) -> PortalResult {
-    let client = match admin::oidc::view(&portal.idp, &id).await {
+    let client = match stored_view(&portal, &id).await {
         Ok(c) => c,
         Err(e) => return Ok(failed(e)),
     };
@@ -499,7 +512,7 @@ pub async fn delete_confirm(
     me: Admin<ConfigureFresh>,
     Path(id): Path<String>,
 ) -> PortalResult {
-    let client = match admin::oidc::view(&portal.idp, &id).await {
+    let client = match stored_view(&portal, &id).await {
         Ok(c) => c,
         Err(e) => return Ok(failed(e)),
     };
