@@ -130,6 +130,11 @@ pub const ADMIN_CLIENTS: &str = "/admin/clients";
 pub const ADMIN_CLIENT: &str = "/admin/clients/{id}";
 pub const ADMIN_CLIENT_SECRET: &str = "/admin/clients/{id}/secret";
 pub const ADMIN_CLIENT_DELETE: &str = "/admin/clients/{id}/delete";
+pub const ADMIN_SAML: &str = "/admin/saml";
+/// The entity ID percent-encoded as one segment.
+pub const ADMIN_SAML_SP: &str = "/admin/saml/{entity}";
+pub const ADMIN_SAML_SP_DELETE: &str = "/admin/saml/{entity}/delete";
+pub const ADMIN_FEDERATION: &str = "/admin/federation";
 
 // The admin REST API: every route is below this prefix.
 pub const API_ADMIN_V1: &str = "/api/admin/v1";

@@ -127,6 +127,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/admin_client.html"),
         ),
         (
+            "admin_saml.html",
+            include_str!("../../templates/admin_saml.html"),
+        ),
+        (
+            "admin_saml_sp.html",
+            include_str!("../../templates/admin_saml_sp.html"),
+        ),
+        (
+            "admin_federation.html",
+            include_str!("../../templates/admin_federation.html"),
+        ),
+        (
             "_admin_pager.html",
             include_str!("../../templates/_admin_pager.html"),
         ),
@@ -222,6 +234,9 @@ mod tests {
             "admin_audit.html",
             "admin_clients.html",
             "admin_client.html",
+            "admin_saml.html",
+            "admin_saml_sp.html",
+            "admin_federation.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");
