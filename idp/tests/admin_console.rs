@@ -2015,16 +2015,6 @@ async fn wiki_view(k: &Kit) -> idp::admin::oidc::ClientView {
     idp::admin::oidc::view(&k.idp, "wiki").await.unwrap()
 }
 
-/// What a browser reads from an escaped attribute or text.
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 /// The version a page's form carries.
 fn version_of(page: &support::Page) -> String {
     unescape(between(&page.body, "name=\"version\" value=\"", "\"").unwrap())
