@@ -130,15 +130,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(app = %p.id, url = %p.base_url, "protecting");
     }
 
-    #[cfg(unix)]
-    tokio::spawn(reload_on_sighup(
-        idp.clone(),
-        config.clone(),
+    let reloader = Arc::new(Reloader {
+        idp: idp.clone(),
+        config: config.clone(),
         routes,
         sni,
-        whoami,
         metrics,
-    ));
+        state: tokio::sync::Mutex::new(ReloadState {
+            whoami,
+            status: served_status(&config),
+        }),
+    });
+    // The admin console and API reload through the same path as SIGHUP.
+    idp.policies.set(reloader.clone());
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(reloader));
 
     shutdown_signal().await;
     tracing::info!("shutting down: finishing open requests");
@@ -223,44 +229,149 @@ async fn build_routes(
     Ok(routes)
 }
 
-/// SIGHUP: read the policies again and swap them in without dropping a
-/// connection. A bad file keeps the running policies (and says why).
-#[cfg(unix)]
-async fn reload_on_sighup(
+/// Reloads the policy files, for SIGHUP and for the identity core's hook
+/// (the admin console and API): one reload at a time, and a bad file keeps
+/// the running policies.
+struct Reloader {
     idp: Arc<idp::Idp>,
     config: Config,
     routes: Arc<RouteTable>,
     sni: Option<Arc<tls::SniResolver>>,
-    mut whoami: Option<std::net::SocketAddr>,
     metrics: Arc<crate::metrics::Metrics>,
-) {
+    state: tokio::sync::Mutex<ReloadState>,
+}
+
+struct ReloadState {
+    whoami: Option<std::net::SocketAddr>,
+    status: idp::policy_hook::PolicyStatus,
+}
+
+impl Reloader {
+    async fn reload(&self) -> idp::policy_hook::PolicyStatus {
+        let mut state = self.state.lock().await;
+        let result = async {
+            let fresh = Config::load(&self.config.path)?;
+            let new_routes = build_routes(&fresh, &mut state.whoami, &self.metrics).await?;
+            bind_policy_applications(&self.idp, &fresh).await?;
+            let certs = match &self.sni {
+                Some(_) => Some(app_certs(&fresh)?),
+                None => None,
+            };
+            self.routes.replace(new_routes);
+            self.idp.handoffs.set_apps(gateway_apps(&fresh));
+            if let (Some(sni), Some(certs)) = (&self.sni, certs) {
+                sni.replace(certs);
+            }
+            anyhow::Ok(fresh)
+        }
+        .await;
+        let status = match result {
+            // Only the policies are reloaded; other settings need a restart.
+            Ok(fresh) => {
+                tracing::info!(applications = fresh.policies.len(), "policies reloaded");
+                served_status(&fresh)
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::error!(error = %why, "reload refused; the running policies stay");
+                refused_status(&self.config, &why, state.status.served)
+            }
+        };
+        state.status = status.clone();
+        status
+    }
+}
+
+#[async_trait::async_trait]
+impl idp::policy_hook::PolicyHook for Reloader {
+    async fn status(&self) -> idp::policy_hook::PolicyStatus {
+        self.state.lock().await.status.clone()
+    }
+
+    async fn reload(&self) -> idp::policy_hook::PolicyStatus {
+        Reloader::reload(self).await
+    }
+}
+
+/// The status of policies that loaded: every file valid and served.
+fn served_status(config: &Config) -> idp::policy_hook::PolicyStatus {
+    idp::policy_hook::PolicyStatus {
+        files: config
+            .policies
+            .iter()
+            .map(|p| idp::policy_hook::PolicyFile {
+                file: format!("{}.toml", p.id),
+                id: p.id.clone(),
+                error: None,
+            })
+            .collect(),
+        error: None,
+        applied: true,
+        served: config.policies.len(),
+        checked_at: idp::clock::now(),
+    }
+}
+
+/// The status of a refused reload: each file checked on its own, so the
+/// page names every bad one, not only the first; `why` stays when no single
+/// file explains it (two files protecting the same host and path, an
+/// unreadable folder, a bad configuration file).
+fn refused_status(config: &Config, why: &str, served: usize) -> idp::policy_hook::PolicyStatus {
+    let dir = &config.gateway.policies_dir;
+    let shorten = |s: String| s.replace(&format!("{}/", dir.display()), "");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let files: Vec<idp::policy_hook::PolicyFile> = files
+        .iter()
+        .map(|path| {
+            let error = match std::fs::read_to_string(path) {
+                Ok(text) => crate::policy::parse(path, &text, &config.server)
+                    .err()
+                    .map(|e| shorten(format!("{e:#}"))),
+                Err(e) => Some(format!("cannot read: {e}")),
+            };
+            idp::policy_hook::PolicyFile {
+                file: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                id: path
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                error,
+            }
+        })
+        .collect();
+    let error = files
+        .iter()
+        .all(|f| f.error.is_none())
+        .then(|| shorten(why.to_string()));
+    idp::policy_hook::PolicyStatus {
+        files,
+        error,
+        applied: false,
+        served,
+        checked_at: idp::clock::now(),
+    }
+}
+
+/// SIGHUP: read the policies again and swap them in without dropping a
+/// connection.
+#[cfg(unix)]
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        let result = async {
-            let fresh = Config::load(&config.path)?;
-            let new_routes = build_routes(&fresh, &mut whoami, &metrics).await?;
-            bind_policy_applications(&idp, &fresh).await?;
-            let certs = match &sni {
-                Some(_) => Some(app_certs(&fresh)?),
-                None => None,
-            };
-            routes.replace(new_routes);
-            idp.handoffs.set_apps(gateway_apps(&fresh));
-            if let (Some(sni), Some(certs)) = (&sni, certs) {
-                sni.replace(certs);
-            }
-            anyhow::Ok(fresh.policies.len())
-        }
-        .await;
-        match result {
-            // Only the policies are reloaded; other settings need a restart.
-            Ok(n) => tracing::info!(applications = n, "policies reloaded"),
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "reload refused; the running policies stay")
-            }
-        }
+        reloader.reload().await;
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Idp {
     /// The gateway's protected applications and its handshake codes, shared
     /// by the portal's handshake page and the proxy in the same process.
     pub handoffs: crate::handoff::Handoffs,
+    /// The binary's gateway policies, when it serves any.
+    pub policies: crate::policy_hook::Slot,
 }
 
 impl Idp {
@@ -97,6 +99,7 @@ impl Idp {
             mailer,
             federation,
             handoffs,
+            policies: crate::policy_hook::Slot::default(),
         }))
     }
 

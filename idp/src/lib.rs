@@ -27,6 +27,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod password;
 pub mod paths;
+pub mod policy_hook;
 pub mod redis_store;
 pub mod request_path;
 pub mod reset;

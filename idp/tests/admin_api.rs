@@ -628,7 +628,17 @@ fn every_route() -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"client_id": "c"})),
         ),
         (Method::GET, url("/oidc/clients/c"), None),
+        (
+            Method::PUT,
+            url("/oidc/clients/c"),
+            Some(json!({"grant_types": ["client_credentials"]})),
+        ),
+        (Method::PATCH, url("/oidc/clients/c"), Some(json!({}))),
+        (Method::POST, url("/oidc/clients/c/secret"), None),
         (Method::DELETE, url("/oidc/clients/c"), None),
+        (Method::DELETE, url("/applications/A"), None),
+        (Method::GET, url("/policies"), None),
+        (Method::POST, url("/policies/reload"), None),
         (Method::GET, url("/saml/sps"), None),
         (
             Method::POST,
@@ -1514,6 +1524,8 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         "/api/admin/v1/users/{email}/unlock",
         "/api/admin/v1/groups/{name}/members/{email}",
         "/api/admin/v1/oidc/clients",
+        "/api/admin/v1/oidc/clients/{client_id}/secret",
+        "/api/admin/v1/policies/reload",
         "/api/admin/v1/saml/sps/{entity_id}",
         "/api/admin/v1/federation",
         "/api/admin/v1/settings/{key}",
@@ -1807,4 +1819,302 @@ async fn federation_status_is_read_by_any_admin_role() {
     call(&k, Method::GET, &url("/federation"), &plain, None)
         .await
         .problem(403);
+}
+
+/// The token endpoint's answer to a client_credentials request.
+async fn cc_token(k: &Kit, id: &str, secret: &str) -> Answer {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    call_with(
+        k,
+        Method::POST,
+        "/oauth2/token",
+        None,
+        &[
+            (header::AUTHORIZATION, &format!("Basic {basic}")),
+            (header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+        ],
+        Some(Body::from("grant_type=client_credentials")),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn clients_are_edited_under_if_match_rotated_and_deleted() {
+    let k = kit().await;
+    let key = plain_admin_key(&k).await;
+    k.unassigned_application("Wiki").await;
+    let made = call(
+        &k,
+        Method::POST,
+        &url("/oidc/clients"),
+        &key,
+        Some(json!({
+            "client_id": "svc",
+            "redirect_uris": ["https://wiki.example.com/cb"],
+            "grant_types": ["authorization_code", "client_credentials"],
+            "application": "Wiki"
+        })),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(
+        made.header(header::LOCATION),
+        Some("/api/admin/v1/oidc/clients/svc")
+    );
+    let old = made.body["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(cc_token(&k, "svc", &old).await.status, 200);
+    let got = call(&k, Method::GET, &url("/oidc/clients/svc"), &key, None).await;
+    let etag = got.header(header::ETAG).unwrap().to_string();
+    assert_eq!(Some(etag.as_str()), made.header(header::ETAG));
+    assert_eq!(got.body["mfa_max_age"], Value::Null);
+
+    let patch = |body: Value, tag: Option<String>| {
+        let k = &k;
+        let key = key.clone();
+        async move {
+            let mut extra = vec![(header::CONTENT_TYPE, "application/json".to_string())];
+            if let Some(t) = tag {
+                extra.push((header::IF_MATCH, t));
+            }
+            let extra: Vec<(header::HeaderName, &str)> =
+                extra.iter().map(|(n, v)| (n.clone(), v.as_str())).collect();
+            call_with(
+                k,
+                Method::PATCH,
+                &url("/oidc/clients/svc"),
+                Some(&key),
+                &extra,
+                Some(Body::from(body.to_string())),
+            )
+            .await
+        }
+    };
+    // A refused edit names the field and changes nothing.
+    let bad = patch(
+        json!({"redirect_uris": ["https://wiki.example.com/cb", "http://wiki.example.com/cb"]}),
+        Some(etag.clone()),
+    )
+    .await;
+    assert_eq!(bad.problem(422)["field"], "redirect_uris");
+    let bad = patch(json!({"mfa_max_age": "soon"}), None).await;
+    assert_eq!(bad.problem(422)["field"], "mfa_max_age");
+    let same = call(&k, Method::GET, &url("/oidc/clients/svc"), &key, None).await;
+    assert_eq!(same.header(header::ETAG), Some(etag.as_str()));
+    assert_eq!(same.body, got.body);
+
+    let ok = patch(
+        json!({"require_mfa": true, "mfa_max_age": "10m", "backchannel_logout_uri": "https://wiki.example.com/bcl"}),
+        Some(etag.clone()),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["mfa_max_age"], "10m");
+    assert_eq!(
+        ok.body["redirect_uris"],
+        json!(["https://wiki.example.com/cb"]),
+        "kept"
+    );
+    let new_tag = ok.header(header::ETAG).unwrap().to_string();
+    assert_ne!(new_tag, etag);
+    // The old version is stale now.
+    patch(json!({"require_mfa": false}), Some(etag.clone()))
+        .await
+        .problem(412);
+    // PUT replaces the whole record: what it leaves out is cleared.
+    let put = call_with(
+        &k,
+        Method::PUT,
+        &url("/oidc/clients/svc"),
+        Some(&key),
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::IF_MATCH, &new_tag),
+        ],
+        Some(Body::from(
+            json!({"grant_types": ["client_credentials"], "scopes": ["portcullis:audit"]})
+                .to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(put.body["redirect_uris"], json!([]));
+    assert_eq!(put.body["require_mfa"], false);
+    assert_eq!(put.body["backchannel_logout_uri"], Value::Null);
+    let events: Vec<String> = k
+        .idp
+        .store
+        .recent_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| e == "admin.oidc.client.update")
+        .collect();
+    assert_eq!(events.len(), 2, "one row per accepted edit");
+
+    // Rotation: the new secret in the answer, the old one refused.
+    let rotated = call(
+        &k,
+        Method::POST,
+        &url("/oidc/clients/svc/secret"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new = rotated.body["client_secret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    let refused = cc_token(&k, "svc", &old).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert_eq!(refused.body["error"], "invalid_client");
+    let tok = cc_token(&k, "svc", &new).await;
+    assert_eq!(tok.status, 200, "{}", tok.text);
+    assert!(
+        !call(&k, Method::GET, &url("/oidc/clients/svc"), &key, None)
+            .await
+            .text
+            .contains(&new)
+    );
+
+    // An auditor reads and may not rotate; a public client has no secret.
+    let aud = key_for_role(&k, "aud@example.com", Some(Role::Auditor)).await;
+    assert_eq!(
+        call(&k, Method::GET, &url("/oidc/clients/svc"), &aud, None)
+            .await
+            .status,
+        200
+    );
+    call(
+        &k,
+        Method::POST,
+        &url("/oidc/clients/svc/secret"),
+        &aud,
+        None,
+    )
+    .await
+    .problem(403);
+    call(
+        &k,
+        Method::POST,
+        &url("/oidc/clients"),
+        &key,
+        Some(json!({"client_id": "spa", "public": true, "redirect_uris": ["https://wiki.example.com/cb"], "grant_types": ["authorization_code"], "application": "Wiki"})),
+    )
+    .await;
+    call(
+        &k,
+        Method::POST,
+        &url("/oidc/clients/spa/secret"),
+        &key,
+        None,
+    )
+    .await
+    .problem(422);
+
+    assert_eq!(
+        call(&k, Method::DELETE, &url("/oidc/clients/svc"), &key, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(cc_token(&k, "svc", &new).await.status, 401);
+    call(
+        &k,
+        Method::PATCH,
+        &url("/oidc/clients/svc"),
+        &key,
+        Some(json!({})),
+    )
+    .await
+    .problem(404);
+}
+
+#[tokio::test]
+async fn applications_delete_and_policies_reload() {
+    let k = kit().await;
+    let key = plain_admin_key(&k).await;
+    k.unassigned_application("Notes").await;
+    k.idp
+        .reconcile_policy_application(
+            "intranet",
+            "Intranet",
+            "",
+            "https://intranet.example.com/",
+            &idp::access::Audience::Everyone,
+        )
+        .await
+        .unwrap();
+    let refused = call(
+        &k,
+        Method::DELETE,
+        &url("/applications/Intranet"),
+        &key,
+        None,
+    )
+    .await;
+    assert!(
+        refused.problem(422)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("policies/intranet.toml")
+    );
+    assert_eq!(
+        call(&k, Method::DELETE, &url("/applications/Notes"), &key, None)
+            .await
+            .status,
+        204
+    );
+    call(&k, Method::GET, &url("/applications/Notes"), &key, None)
+        .await
+        .problem(404);
+
+    // Without a gateway in the process: nothing to show or reload.
+    call(&k, Method::GET, &url("/policies"), &key, None)
+        .await
+        .problem(404);
+    call(&k, Method::POST, &url("/policies/reload"), &key, None)
+        .await
+        .problem(422);
+    let hook = support::TestPolicies::register(&k);
+    let status = call(&k, Method::GET, &url("/policies"), &key, None).await;
+    assert_eq!(status.body["files"][0]["file"], "wiki.toml");
+    *hook.next.lock().unwrap() = Some(support::TestPolicies::status(
+        &[
+            ("blog.toml", Some("blog.toml: upstream: missing")),
+            ("wiki.toml", None),
+        ],
+        false,
+    ));
+    let r = call(&k, Method::POST, &url("/policies/reload"), &key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["applied"], false);
+    assert_eq!(r.body["files"][0]["error"], "blog.toml: upstream: missing");
+    assert_eq!(r.body["files"][1]["error"], Value::Null);
+    let r = call(&k, Method::POST, &url("/policies/reload"), &key, None).await;
+    assert_eq!(
+        r.body["applied"], false,
+        "the same status until the files change"
+    );
+    *hook.next.lock().unwrap() = Some(support::TestPolicies::status(&[("wiki.toml", None)], true));
+    let r = call(&k, Method::POST, &url("/policies/reload"), &key, None).await;
+    assert_eq!(r.body["applied"], true);
+    assert_eq!(
+        idp::admin::apps::show(&k.idp, "Wiki")
+            .await
+            .unwrap()
+            .policy
+            .as_deref(),
+        Some("wiki")
+    );
+    let outcomes: Vec<String> = k
+        .idp
+        .store
+        .recent_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "admin.policies.reload")
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(outcomes, ["success", "failure", "failure"]);
 }

@@ -89,6 +89,7 @@ fn concrete(path: &str) -> String {
     path.replace("{email}", "target%40example.com")
         .replace("{name}", "staff")
         .replace("{key}", "password.min_length")
+        .replace("{id}", "wiki")
         .replace("{entity}", WIKI_SP_PATH)
 }
 
@@ -1965,4 +1966,633 @@ metadata_file = "{}"
         saml.contains(" UTC</td><td>none</td><td>none</td><td>2036-11-20"),
         "{saml}"
     );
+}
+
+// ---- OIDC clients, deletes, policy reload ---------------------------------
+
+/// A stored confidential client `wiki` of the application Wiki, which
+/// signs people in and may also use client_credentials; its secret.
+async fn wiki_client(k: &Kit) -> String {
+    k.unassigned_application("Wiki").await;
+    let (_, secret) = idp::admin::oidc::add(
+        &k.idp,
+        &admin_actor(),
+        idp::admin::oidc::NewClient {
+            client_id: "wiki".into(),
+            redirect_uris: vec!["https://wiki.example.com/callback".into()],
+            grants: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "client_credentials".into(),
+            ],
+            application: Some("Wiki".into()),
+            alg: "RS256".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secret.unwrap()
+}
+
+/// The token endpoint's answer to a client_credentials request with this
+/// secret.
+async fn client_credentials(k: &Kit, id: &str, secret: &str) -> support::Page {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let mut b = k.browser();
+    b.send(
+        axum::http::Request::post("/oauth2/token")
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from("grant_type=client_credentials"))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn wiki_view(k: &Kit) -> idp::admin::oidc::ClientView {
+    idp::admin::oidc::view(&k.idp, "wiki").await.unwrap()
+}
+
+/// The version a page's form carries.
+fn version_of(page: &support::Page) -> String {
+    unescape(between(&page.body, "name=\"version\" value=\"", "\"").unwrap())
+}
+
+/// The edit form of the client's page as the page filled it in.
+fn form_of(page: &support::Page) -> Vec<(String, String)> {
+    let mut out = vec![("version".to_string(), version_of(page))];
+    out.push((
+        "redirect_uris".into(),
+        unescape(
+            between(
+                &page.body,
+                "name=\"redirect_uris\" rows=\"3\">",
+                "</textarea>",
+            )
+            .unwrap(),
+        ),
+    ));
+    for g in ["authorization_code", "refresh_token", "client_credentials"] {
+        out.push((format!("grant_{g}"), "1".into()));
+    }
+    out.push(("application".into(), "Wiki".into()));
+    out.push(("alg".into(), "RS256".into()));
+    out
+}
+
+fn with<'a>(form: &'a [(String, String)], set: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = form
+        .iter()
+        .filter(|(k, _)| !set.iter().any(|(s, _)| s == k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    out.extend_from_slice(set);
+    out
+}
+
+#[tokio::test]
+async fn a_clients_page_edits_every_field_and_marks_the_field_at_fault() {
+    let k = console_kit().await;
+    wiki_client(&k).await;
+    let before = wiki_view(&k).await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let list = b.get("/admin/clients").await;
+    assert!(
+        list.has("href=\"&#x2f;admin&#x2f;clients&#x2f;wiki\""),
+        "{}",
+        list.body
+    );
+    let page = b.get("/admin/clients/wiki").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("Rotate secret") && page.has("Delete client"));
+    let form = form_of(&page);
+
+    // Plain http to a public host: the core's one redirect URI rule refuses
+    // it, on the field, and nothing changes.
+    let bad = b
+        .post(
+            "/admin/clients/wiki",
+            &with(
+                &form,
+                &[(
+                    "redirect_uris",
+                    "https://wiki.example.com/callback\nhttp://wiki.example.com/cb",
+                )],
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(
+        bad.has("aria-invalid=\"true\" aria-describedby=\"redirect_uris-error\""),
+        "{}",
+        bad.body
+    );
+    let why = between(&bad.body, "id=\"redirect_uris-error\">", "</p>").unwrap();
+    assert!(why.contains("loopback"), "{why}");
+    assert!(
+        bad.has("http://wiki.example.com/cb"),
+        "the form keeps what was typed"
+    );
+    assert_eq!(wiki_view(&k).await, before);
+    for (field, value, at) in [
+        ("mfa_max_age", "soon", "mfa_max_age"),
+        (
+            "backchannel_logout_uri",
+            "ftp://wiki.example.com/",
+            "backchannel_logout_uri",
+        ),
+        (
+            "backchannel_logout_session_required",
+            "1",
+            "backchannel_logout_session_required",
+        ),
+    ] {
+        let bad = b
+            .post("/admin/clients/wiki", &with(&form, &[(field, value)]))
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(
+            bad.has(&format!("id=\"{at}-error\"")),
+            "{field}: {}",
+            bad.body
+        );
+    }
+    let no_grant: Vec<(&str, &str)> = with(&form, &[])
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("grant_"))
+        .collect();
+    let bad = b.post("/admin/clients/wiki", &no_grant).await;
+    assert!(bad.has("id=\"grant_types-error\""), "{}", bad.body);
+    assert_eq!(wiki_view(&k).await, before);
+    assert!(
+        !audit_by(&k, DEMO_EMAIL)
+            .await
+            .contains(&"admin.oidc.client.update".to_string())
+    );
+
+    let ok = b
+        .post(
+            "/admin/clients/wiki",
+            &with(
+                &form,
+                &[
+                    (
+                        "redirect_uris",
+                        "https://wiki.example.com/callback\nhttps://wiki.example.com/other",
+                    ),
+                    ("post_logout_redirect_uris", "https://wiki.example.com/bye"),
+                    ("require_mfa", "1"),
+                    ("mfa_max_age", "10m"),
+                    ("alg", "ES256"),
+                    ("backchannel_logout_uri", "https://wiki.example.com/bcl"),
+                    ("backchannel_logout_session_required", "1"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(
+        ok.location(),
+        Some("/admin/clients/wiki?done=saved"),
+        "{}",
+        ok.body
+    );
+    assert!(
+        b.get("/admin/clients/wiki?done=saved")
+            .await
+            .has("Client saved.")
+    );
+    let after = wiki_view(&k).await;
+    assert_eq!(
+        after.redirect_uris,
+        [
+            "https://wiki.example.com/callback",
+            "https://wiki.example.com/other"
+        ]
+    );
+    assert_eq!(
+        after.post_logout_redirect_uris,
+        ["https://wiki.example.com/bye"]
+    );
+    assert!(after.require_mfa && after.backchannel_logout_session_required);
+    assert_eq!(after.mfa_max_age.as_deref(), Some("10m"));
+    assert_eq!(after.id_token_signed_response_alg, "ES256");
+    assert_eq!(
+        after.backchannel_logout_uri.as_deref(),
+        Some("https://wiki.example.com/bcl")
+    );
+    let updates = audit_by(&k, DEMO_EMAIL)
+        .await
+        .into_iter()
+        .filter(|e| e == "admin.oidc.client.update")
+        .count();
+    assert_eq!(updates, 1);
+
+    // The first form is of the version before that save: refused, not
+    // undoing it.
+    let stale = b.post("/admin/clients/wiki", &with(&form, &[])).await;
+    assert_eq!(stale.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(stale.has("changed since it was read"), "{}", stale.body);
+    assert_eq!(wiki_view(&k).await, after);
+}
+
+#[tokio::test]
+async fn rotating_a_client_secret_is_confirmed_and_the_old_secret_stops_working() {
+    let k = console_kit().await;
+    let old = wiki_client(&k).await;
+    assert_eq!(
+        client_credentials(&k, "wiki", &old).await.status,
+        StatusCode::OK
+    );
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let confirm = b.get("/admin/clients/wiki/secret").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Rotate the secret of wiki?"));
+    assert!(confirm.has("stops working at once"));
+    assert_eq!(
+        client_credentials(&k, "wiki", &old).await.status,
+        StatusCode::OK,
+        "not before the POST"
+    );
+    let done = b.post("/admin/clients/wiki/secret", &[]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.headers["cache-control"], "no-store");
+    let new = between(&done.body, "<code id=\"client-secret\">", "</code>")
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        client_credentials(&k, "wiki", &new).await.status,
+        StatusCode::OK
+    );
+    let refused = client_credentials(&k, "wiki", &old).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    assert!(refused.has("invalid_client"));
+    // Shown once.
+    assert!(!b.get("/admin/clients/wiki").await.has(&new));
+    assert!(
+        audit_by(&k, DEMO_EMAIL)
+            .await
+            .contains(&"admin.oidc.client.rotate_secret".to_string())
+    );
+}
+
+#[tokio::test]
+async fn client_rotation_and_deletes_want_a_fresh_factor_and_change_nothing_without() {
+    let k = console_kit().await;
+    let secret = wiki_client(&k).await;
+    k.unassigned_application("Notes").await;
+    admin_with_totp(&k).await;
+    let mut b = as_user(&k, DEMO_EMAIL, Some(now() - 600)).await;
+    assert_eq!(b.get("/admin/clients/wiki").await.status, StatusCode::OK);
+    for path in [
+        "/admin/clients/wiki/secret",
+        "/admin/clients/wiki/delete",
+        "/admin/apps/Notes/delete",
+        "/admin/groups/staff/delete",
+    ] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            page.location()
+                .unwrap()
+                .starts_with("/login/step-up?return_to="),
+            "{path}"
+        );
+        let res = b.post(path, &[]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            res.location().unwrap().starts_with("/login/step-up?"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        client_credentials(&k, "wiki", &secret).await.status,
+        StatusCode::OK
+    );
+    assert!(idp::admin::apps::find(&k.idp, "Notes").await.is_ok());
+    assert!(idp::admin::groups::show(&k.idp, "staff").await.is_ok());
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
+}
+
+#[tokio::test]
+async fn client_forms_without_their_csrf_token_change_nothing() {
+    let k = console_kit().await;
+    let secret = wiki_client(&k).await;
+    let before = wiki_view(&k).await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    b.get("/admin/clients/wiki").await;
+    for (path, fields) in [
+        (
+            "/admin/clients/wiki",
+            vec![
+                ("redirect_uris", "https://evil.example.com/cb"),
+                ("grant_authorization_code", "1"),
+            ],
+        ),
+        ("/admin/clients/wiki/secret", vec![]),
+        ("/admin/clients/wiki/delete", vec![]),
+        ("/admin/policies/reload", vec![]),
+    ] {
+        let res = b.post_raw(path, &fields).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(res.has("This form has expired"), "{path}");
+    }
+    assert_eq!(wiki_view(&k).await, before);
+    assert_eq!(
+        client_credentials(&k, "wiki", &secret).await.status,
+        StatusCode::OK
+    );
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_client_is_confirmed_and_ends_its_tokens() {
+    let k = console_kit().await;
+    let secret = wiki_client(&k).await;
+    let token = client_credentials(&k, "wiki", &secret).await;
+    assert_eq!(token.status, StatusCode::OK);
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let confirm = b.get("/admin/clients/wiki/delete").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Delete wiki?") && confirm.has("refresh token"));
+    let done = b.post("/admin/clients/wiki/delete", &[]).await;
+    assert_eq!(done.location(), Some("/admin/clients?done=deleted"));
+    assert!(
+        b.get("/admin/clients?done=deleted")
+            .await
+            .has("Client deleted")
+    );
+    assert!(idp::admin::oidc::view(&k.idp, "wiki").await.is_err());
+    assert_eq!(
+        client_credentials(&k, "wiki", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        b.post("/admin/clients/wiki/delete", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // The auditor and the help desk see the page but no write on it.
+    wiki_client_again(&k).await;
+    for who in [AUDITOR, HELPDESK] {
+        let mut r = fresh(&k, who).await;
+        let page = r.get("/admin/clients/wiki").await;
+        if who == AUDITOR {
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(!page.has("Rotate secret") && !page.has("Save client"));
+        }
+        assert_eq!(
+            r.post("/admin/clients/wiki/delete", &[]).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+}
+
+async fn wiki_client_again(k: &Kit) {
+    idp::admin::oidc::add(
+        &k.idp,
+        &admin_actor(),
+        idp::admin::oidc::NewClient {
+            client_id: "wiki".into(),
+            grants: vec!["client_credentials".into()],
+            alg: "RS256".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn applications_are_deleted_after_confirmation_unless_a_policy_or_client_needs_them() {
+    let k = console_kit().await;
+    k.unassigned_application("Notes").await;
+    idp::admin::apps::assign(&k.idp, &admin_actor(), "Notes", "staff")
+        .await
+        .unwrap();
+    wiki_client(&k).await;
+    k.idp
+        .reconcile_policy_application(
+            "intranet",
+            "Intranet",
+            "",
+            "https://intranet.example.com/",
+            &idp::access::Audience::Everyone,
+        )
+        .await
+        .unwrap();
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+
+    // A policy's application: the page says why, and the delete is refused.
+    let page = b.get("/admin/apps/Intranet").await;
+    let why = between(&page.body, "id=\"not-deletable\">", "</p>").unwrap();
+    assert!(why.contains("intranet.toml"), "{why}");
+    assert!(!page.has("Delete application"));
+    for res in [
+        b.get("/admin/apps/Intranet/delete").await,
+        b.post("/admin/apps/Intranet/delete", &[]).await,
+    ] {
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.has("gateway policy"), "{}", res.body);
+    }
+    // One an OIDC client signs people in to.
+    let res = b.post("/admin/apps/Wiki/delete", &[]).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.has("wiki"), "{}", res.body);
+    assert!(idp::admin::apps::find(&k.idp, "Intranet").await.is_ok());
+    assert!(idp::admin::apps::find(&k.idp, "Wiki").await.is_ok());
+
+    let confirm = b.get("/admin/apps/Notes/delete").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.has("The members of staff no longer see it"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        idp::admin::apps::find(&k.idp, "Notes").await.is_ok(),
+        "not before the POST"
+    );
+    let done = b.post("/admin/apps/Notes/delete", &[]).await;
+    assert_eq!(done.location(), Some("/admin/apps?done=deleted"));
+    assert!(
+        b.get("/admin/apps?done=deleted")
+            .await
+            .has("Application deleted.")
+    );
+    assert!(idp::admin::apps::find(&k.idp, "Notes").await.is_err());
+    let groups = idp::admin::groups::show(&k.idp, "staff").await.unwrap();
+    assert!(groups.applications.is_empty());
+    let deletes = audit_by(&k, DEMO_EMAIL)
+        .await
+        .into_iter()
+        .filter(|e| e == "admin.app.delete")
+        .count();
+    assert_eq!(deletes, 1, "the refused ones are not recorded");
+}
+
+#[tokio::test]
+async fn groups_are_deleted_after_a_confirmation_that_says_what_members_lose() {
+    let k = console_kit().await;
+    k.unassigned_application("Notes").await;
+    idp::admin::apps::assign(&k.idp, &admin_actor(), "Notes", "staff")
+        .await
+        .unwrap();
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let group = b.get("/admin/groups/staff").await;
+    assert!(group.has("Delete group"));
+    let confirm = b.get("/admin/groups/staff/delete").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.has("Its 1 member loses access to the applications bound to it (Notes)"),
+        "{}",
+        confirm.body
+    );
+    let version = version_of(&confirm);
+    // A member added after the page was shown: the delete described is not
+    // the one that would happen.
+    idp::admin::groups::add_member(&k.idp, &admin_actor(), "staff", PLAIN)
+        .await
+        .unwrap();
+    let stale = b
+        .post("/admin/groups/staff/delete", &[("version", &version)])
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+    assert!(idp::admin::groups::show(&k.idp, "staff").await.is_ok());
+    let confirm = b.get("/admin/groups/staff/delete").await;
+    assert!(confirm.has("Its 2 members lose"));
+    let version = version_of(&confirm);
+    let done = b
+        .post("/admin/groups/staff/delete", &[("version", &version)])
+        .await;
+    assert_eq!(done.location(), Some("/admin/groups?done=deleted"));
+    assert!(
+        b.get("/admin/groups?done=deleted")
+            .await
+            .has("Group deleted.")
+    );
+    assert!(idp::admin::groups::show(&k.idp, "staff").await.is_err());
+    assert!(
+        k.idp.user_by_email(TARGET).await.is_ok(),
+        "the accounts stay"
+    );
+}
+
+#[tokio::test]
+async fn policies_show_their_status_and_reload_with_errors_per_file() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    // No gateway in this process: no section, and nothing to reload.
+    assert!(!b.get("/admin/apps").await.has("Gateway policies"));
+    assert_eq!(
+        b.get("/admin/policies/reload").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let hook = support::TestPolicies::register(&k);
+    let apps = b.get("/admin/apps").await;
+    assert!(
+        apps.has("Gateway policies") && apps.has("<code>wiki.toml</code>"),
+        "{}",
+        apps.body
+    );
+    assert!(apps.has("href=\"/admin/policies/reload\""));
+    let confirm = b.get("/admin/policies/reload").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has("Reload the gateway policies?"));
+
+    *hook.next.lock().unwrap() = Some(support::TestPolicies::status(
+        &[
+            ("blog.toml", Some("blog.toml: upstream: missing")),
+            ("shop.toml", Some("shop.toml: host: not a host name")),
+            ("wiki.toml", None),
+        ],
+        false,
+    ));
+    let refused = b.post("/admin/policies/reload", &[]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.has("Reload refused"));
+    assert!(refused.has("Invalid: blog.toml: upstream: missing"));
+    assert!(refused.has("Invalid: shop.toml: host: not a host name"));
+    assert!(
+        idp::admin::apps::find(&k.idp, "Wiki").await.is_err(),
+        "nothing was bound"
+    );
+    let row = &k.idp.store.recent_audit(1).await.unwrap()[0];
+    assert_eq!(row.event, "admin.policies.reload");
+    assert_eq!(row.outcome, "failure");
+    assert!(row.detail.contains("blog.toml"), "{}", row.detail);
+    // The page keeps saying so until a reload applies.
+    assert!(
+        b.get("/admin/apps")
+            .await
+            .has("the last reload was refused")
+    );
+
+    *hook.next.lock().unwrap() = Some(support::TestPolicies::status(&[("wiki.toml", None)], true));
+    let ok = b.post("/admin/policies/reload", &[]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.has("Policies reloaded: 1 served."), "{}", ok.body);
+    let wiki = idp::admin::apps::show(&k.idp, "Wiki").await.unwrap();
+    assert_eq!(wiki.policy.as_deref(), Some("wiki"));
+    assert_eq!(wiki.groups, ["staff"]);
+    let reloads = audit_by(&k, DEMO_EMAIL)
+        .await
+        .into_iter()
+        .filter(|e| e == "admin.policies.reload")
+        .count();
+    assert_eq!(reloads, 2, "one row for each reload, refused or not");
+    // The help desk may not reload.
+    let mut h = fresh(&k, HELPDESK).await;
+    assert_eq!(
+        h.post("/admin/policies/reload", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn a_configured_client_is_shown_read_only() {
+    let k = support::kit_with(|c| {
+        c.oidc.clients.push(
+            serde_json::from_value(serde_json::json!({
+                "client_id": "filed",
+                "grant_types": ["client_credentials"],
+                "client_secret_hash": format!("sha256:{}", "0".repeat(64)),
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let page = b.get("/admin/clients/filed").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("declared in the configuration file"));
+    assert!(!page.has("Save client") && !page.has("Rotate secret") && !page.has("Delete client"));
+    for path in ["/admin/clients/filed/secret", "/admin/clients/filed/delete"] {
+        for res in [b.get(path).await, b.post(path, &[]).await] {
+            assert_eq!(res.status, StatusCode::CONFLICT, "{path}");
+            assert!(res.has("configuration file"), "{path}");
+        }
+    }
+    let edit = b
+        .post("/admin/clients/filed", &[("grant_client_credentials", "1")])
+        .await;
+    assert_eq!(edit.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        edit.has("declared in the configuration file"),
+        "{}",
+        edit.body
+    );
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
 }

@@ -117,6 +117,46 @@ describe('admin REST API', () => {
     assert.match(denied.body.type, /^urn:portcullis:problem:forbidden$/);
   });
 
+  test('a client registered through the API, its secret rotated: only the new one gets a token', async () => {
+    const made = await api('admin', 'POST', '/oidc/clients', {
+      client_id: 'reporting', grant_types: ['client_credentials'], scopes: ['portcullis:audit'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const first = made.body.client_secret;
+    const discover = (secret) => client.discovery(new URL(server.url), 'reporting', secret, undefined, {
+      [client.customFetch]: fetchImpl,
+    });
+    const before = await client.clientCredentialsGrant(await discover(first), { scope: 'portcullis:audit' });
+    assert.ok(before.access_token);
+
+    const rotated = await api('admin', 'POST', '/oidc/clients/reporting/secret');
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+    const second = rotated.body.client_secret;
+    assert.notEqual(second, first);
+    const after = await client.clientCredentialsGrant(await discover(second), { scope: 'portcullis:audit' });
+    // The new token is a working API credential of the audit role.
+    const me = await request(server.port, 'GET', `${API}/me`, { headers: { authorization: `Bearer ${after.access_token}` } });
+    assert.equal(JSON.parse(me.body).role, 'auditor');
+    await assert.rejects(
+      client.clientCredentialsGrant(await discover(first), { scope: 'portcullis:audit' }),
+      // A 401 with a Basic challenge: the token endpoint no longer knows the old secret.
+      (e) => e.status === 401 || e.response?.status === 401,
+    );
+    // An auditor may read the client but not rotate it.
+    assert.equal((await api('auditor', 'GET', '/oidc/clients/reporting')).status, 200);
+    assert.equal((await api('auditor', 'POST', '/oidc/clients/reporting/secret')).status, 403);
+    const audit = await api('admin', 'GET', '/audit?event=admin.oidc.client.rotate_secret&actor=client:provisioner');
+    assert.equal(audit.body.total, 1);
+    // The CLI rotates through the same core: its secret works, the API's stops.
+    const { stdout } = await server.adminOk('--json', 'clients', 'rotate-secret', 'reporting');
+    const third = JSON.parse(stdout).client_secret;
+    assert.ok((await client.clientCredentialsGrant(await discover(third), { scope: 'portcullis:audit' })).access_token);
+    await assert.rejects(
+      client.clientCredentialsGrant(await discover(second), { scope: 'portcullis:audit' }),
+      (e) => e.status === 401 || e.response?.status === 401,
+    );
+  });
+
   test('no credential is 401 with a Bearer challenge; a bad body is a problem', async () => {
     const res = await request(server.port, 'GET', `${API}/users`);
     assert.equal(res.status, 401);

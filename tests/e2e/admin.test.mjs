@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { DEMO, Server, launchBrowser, newContext, screenshot } from './harness.mjs';
 
@@ -68,7 +70,11 @@ describe('admin console', () => {
   });
 
   test('every page family: happy path, a validation error, a role-denied case; axe everywhere', { timeout: TEST_TIMEOUT }, async () => {
-    const server = await Server.start('admin');
+    const server = await Server.start('admin', {
+      policies: {
+        whoami: 'name = "Whoami"\nhost = "whoami.localhost"\nupstreams = ["builtin:whoami"]\ngroups = ["Staff"]\n',
+      },
+    });
     const context = await newContext(browser);
     const plainContext = await newContext(browser);
     const page = await context.newPage();
@@ -174,9 +180,61 @@ describe('admin console', () => {
       await axe(page, 'clients-error');
       await page.getByLabel('Redirect URIs (one per line)').fill('https://payroll.example.com/callback');
       await clickAndLoad(page, page.getByRole('button', { name: 'Register client' }));
-      assert.match(await page.locator('#client-secret').innerText(), /^[A-Za-z0-9_-]{43}$/);
+      const firstSecret = (await page.locator('#client-secret').innerText()).trim();
+      assert.match(firstSecret, /^[A-Za-z0-9_-]{43}$/);
       await axe(page, 'clients-created');
       await shot(page, 'clients-created');
+
+      // The client's page: one bad redirect URI refused on its field, then saved; the secret rotated.
+      await visit(page, `${u}/clients/payroll`, 'Client payroll', 'client');
+      const redirects = page.getByLabel('Redirect URIs (one per line)', { exact: true });
+      await redirects.fill('https://payroll.example.com/callback\nhttp://payroll.example.com/cb');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Save client' }));
+      assert.equal(await redirects.getAttribute('aria-invalid'), 'true');
+      assert.match(await page.locator('#redirect_uris-error').innerText(), /http:\/\/payroll\.example\.com\/cb.*loopback/);
+      await axe(page, 'client-error');
+      await shot(page, 'client-error');
+      await redirects.fill('https://payroll.example.com/callback\nhttps://payroll.example.com/other');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Save client' }));
+      await page.getByText('Client saved.').waitFor();
+      assert.equal(await redirects.inputValue(), 'https://payroll.example.com/callback\nhttps://payroll.example.com/other');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Rotate secret' }));
+      await page.getByRole('heading', { name: 'Rotate the secret of payroll?' }).waitFor();
+      await axe(page, 'client-rotate-confirm');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Rotate secret' }));
+      const rotated = (await page.locator('#client-secret').innerText()).trim();
+      assert.match(rotated, /^[A-Za-z0-9_-]{43}$/);
+      assert.notEqual(rotated, firstSecret);
+      await axe(page, 'client-rotated');
+      await shot(page, 'client-rotated');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Delete client' }));
+      await page.getByRole('heading', { name: 'Delete payroll?' }).waitFor();
+      await axe(page, 'client-delete-confirm');
+      await shot(page, 'client-delete-confirm');
+
+      // Deletes of a group and an application are confirmed, saying what they do.
+      await visit(page, `${u}/groups/Sales/delete`, 'Delete the group Sales?', 'group-delete-confirm');
+      await page.getByText('the accounts stay').waitFor();
+      await visit(page, `${u}/apps/Whoami`, 'Whoami', 'app-policy');
+      await page.getByText('This application cannot be deleted here').waitFor();
+
+      // Gateway policies: a bad file refused on reload, named with its error; then a good reload.
+      await visit(page, `${u}/apps`, 'Applications', 'apps-policies');
+      await page.getByRole('row', { name: /whoami\.toml\s+Valid/ }).waitFor();
+      const broken = path.join(server.dir, 'policies', 'broken.toml');
+      await writeFile(broken, 'name = "Broken"\nhost = "broken.localhost"\n');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Reload policies' }));
+      await page.getByRole('heading', { name: 'Reload the gateway policies?' }).waitFor();
+      await axe(page, 'policies-reload-confirm');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Reload policies' }));
+      assert.match(await page.locator('#reload-result').innerText(), /Reload refused/);
+      assert.match(await page.getByRole('row', { name: /broken\.toml/ }).innerText(), /Invalid: .*upstreams/);
+      await axe(page, 'policies-refused');
+      await shot(page, 'policies-refused');
+      await rm(broken);
+      await clickAndLoad(page, page.getByRole('link', { name: 'Reload policies' }));
+      await clickAndLoad(page, page.getByRole('button', { name: 'Reload policies' }));
+      assert.match(await page.locator('#reload-result').innerText(), /Policies reloaded: 1 served/);
 
       // SAML service providers: metadata pasted and previewed, then registered; an ACS
       // URL refused beside its field.
@@ -242,7 +300,7 @@ describe('admin console', () => {
       await signIn(plain, server, PLAIN.email, PLAIN.password);
       assert.equal(pathOf(plain), '/apps');
       assert.equal(await plain.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
-      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/clients', '/settings', '/keys', '/audit',
+      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/clients', '/clients/payroll', '/settings', '/keys', '/audit',
         '/saml', '/saml/https%3A%2F%2Fwiki.example.com%2Fshibboleth', '/federation']) {
         const res = await plain.goto(`${u}${p}`);
         assert.equal(res.status(), 403, `/admin${p}`);

@@ -52,6 +52,9 @@ pub(super) enum ClientCommand {
     /// Removes a client added here (configured ones live in the file) and
     /// revokes every token issued to it.
     Remove { client_id: String },
+    /// Gives a confidential client added here a new secret, printed once;
+    /// the old one stops working at once.
+    RotateSecret { client_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +160,18 @@ pub(super) async fn clients(
                         })
                         .collect::<Vec<_>>()
                         .join("\n")
+                },
+            );
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let secret = oidc::rotate_secret(idp, actor, &client_id).await?;
+            out(
+                j,
+                json!({"client_id": client_id, "client_secret": secret}),
+                || {
+                    format!(
+                        "new secret for client {client_id}; the old one no longer works\nclient_secret: {secret}\n(shown once; only its hash is stored)"
+                    )
                 },
             );
         }

@@ -234,6 +234,59 @@ pub async fn unassign(idp: &Idp, actor: &Actor, app: &str, group: &str) -> Resul
     Ok(changed)
 }
 
+/// Why the application may not be deleted, if it may not (see [`delete`]).
+pub fn why_not_deletable(view: &AppView) -> Option<String> {
+    if let Some(policy) = &view.policy {
+        return Some(format!(
+            "{} is the application of the gateway policy policies/{policy}.toml: a reload or restart would make it again. Remove that file and reload the policies instead.",
+            view.app.name
+        ));
+    }
+    let users: Vec<&str> = view
+        .clients
+        .iter()
+        .chain(&view.sps)
+        .map(String::as_str)
+        .collect();
+    if !users.is_empty() {
+        return Some(format!(
+            "{} is how people sign in to {}: delete those or link them to another application first.",
+            view.app.name,
+            users.join(", ")
+        ));
+    }
+    None
+}
+
+/// Removes an application: its tile, its group bindings, people's
+/// favourites of it and its logo. Refused for an application a gateway
+/// policy owns (the next start or reload would make it again; remove the
+/// policy file) and for one an OIDC client or SAML SP signs people in to
+/// (they would stop working; remove or relink them first).
+pub async fn delete(idp: &Idp, actor: &Actor, name: &str) -> Result<()> {
+    let view = show(idp, name).await?;
+    if let Some(why) = why_not_deletable(&view) {
+        return Err(AdminError::invalid("application", why));
+    }
+    if !idp.store.delete_application(&view.app.id).await? {
+        return Err(AdminError::not_found(Entity::Application, name));
+    }
+    Record::new("admin.app.delete")
+        .subject(&view.app.name)
+        .detail(format!(
+            "{} (bound to {})",
+            view.app.name,
+            if view.groups.is_empty() {
+                "no group".to_string()
+            } else {
+                view.groups.join(", ")
+            }
+        ))
+        .write(idp, actor)
+        .await;
+    Ok(())
+}
+
 /// What an uploaded image is, from its first bytes: PNG or JPEG only, so
 /// no uploaded file can carry script (SVG could).
 fn image_type(bytes: &[u8]) -> Option<&'static str> {

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod ldap_accounts;
 pub mod lookup;
 pub mod oidc;
+pub mod policies;
 pub mod roles;
 pub mod saml;
 pub mod scim_clients;
@@ -309,6 +310,7 @@ struct Record<'a> {
     user: Option<&'a User>,
     subject: Option<&'a str>,
     detail: String,
+    outcome: Outcome,
 }
 
 impl<'a> Record<'a> {
@@ -318,7 +320,14 @@ impl<'a> Record<'a> {
             user: None,
             subject: None,
             detail: String::new(),
+            outcome: Outcome::Success,
         }
+    }
+    /// An action that ran but was refused in part (a policy reload that
+    /// kept the running policies): recorded as a failure.
+    fn failed(mut self) -> Self {
+        self.outcome = Outcome::Failure;
+        self
     }
     fn about(mut self, user: &'a User) -> Self {
         self.user = Some(user);
@@ -335,7 +344,7 @@ impl<'a> Record<'a> {
 
     async fn write(self, idp: &Idp, actor: &Actor) {
         let actor_name = actor.to_string();
-        let mut e = Event::new(self.event, Outcome::Success)
+        let mut e = Event::new(self.event, self.outcome)
             .ip(actor.source())
             .actor(&actor_name)
             .detail(self.detail);

@@ -319,6 +319,16 @@ impl Store {
         Ok(Some((everyone != 0, groups)))
     }
 
+    /// Removes the application (its group bindings, favourites and logo go
+    /// with it). False when there was no such application.
+    pub async fn delete_application(&self, id: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM applications WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
     /// The policy that owns an application's group binding, if any.
     pub async fn application_policy(&self, app_id: &str) -> Result<Option<String>> {
         Ok(

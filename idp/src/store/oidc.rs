@@ -260,6 +260,18 @@ impl Store {
         }
     }
 
+    /// Replaces a stored client's record (an edit or a new secret). False
+    /// when there is no such client.
+    pub async fn update_oidc_client(&self, client_id: &str, data: &str) -> Result<bool> {
+        let n = sqlx::query("UPDATE oidc_clients SET data = $1 WHERE client_id = $2")
+            .bind(data)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     pub async fn remove_oidc_client(&self, client_id: &str, now: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM oidc_clients WHERE client_id = $1")

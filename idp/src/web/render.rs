@@ -127,6 +127,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/admin_clients.html"),
         ),
         (
+            "admin_client.html",
+            include_str!("../../templates/admin_client.html"),
+        ),
+        (
             "admin_saml.html",
             include_str!("../../templates/admin_saml.html"),
         ),
@@ -233,6 +237,7 @@ mod tests {
             "admin_users.html",
             "admin_audit.html",
             "admin_clients.html",
+            "admin_client.html",
             "admin_saml.html",
             "admin_saml_sp.html",
             "admin_federation.html",

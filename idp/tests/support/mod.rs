@@ -331,3 +331,72 @@ impl Browser {
             .await
     }
 }
+
+/// What the binary registers as its policy hook, for suites without a
+/// gateway: the status is what a test set, and a reload answers with the
+/// next status a test queued, binding the policy application `Wiki`
+/// (policy `wiki`, group `staff`) through the core when it applies, as
+/// the gateway's reload does.
+pub struct TestPolicies {
+    pub idp: std::sync::Weak<Idp>,
+    pub current: std::sync::Mutex<idp::policy_hook::PolicyStatus>,
+    pub next: std::sync::Mutex<Option<idp::policy_hook::PolicyStatus>>,
+}
+
+impl TestPolicies {
+    /// Registers the hook on the kit's core, with `wiki.toml` valid.
+    pub fn register(k: &Kit) -> Arc<Self> {
+        let hook = Arc::new(Self {
+            idp: Arc::downgrade(&k.idp),
+            current: std::sync::Mutex::new(Self::status(&[("wiki.toml", None)], true)),
+            next: std::sync::Mutex::new(None),
+        });
+        k.idp.policies.set(hook.clone());
+        hook
+    }
+
+    /// A status of these files (name, error).
+    pub fn status(files: &[(&str, Option<&str>)], applied: bool) -> idp::policy_hook::PolicyStatus {
+        idp::policy_hook::PolicyStatus {
+            files: files
+                .iter()
+                .map(|(f, e)| idp::policy_hook::PolicyFile {
+                    file: f.to_string(),
+                    id: f.trim_end_matches(".toml").to_string(),
+                    error: e.map(str::to_string),
+                })
+                .collect(),
+            error: None,
+            applied,
+            served: 1,
+            checked_at: idp::clock::now(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl idp::policy_hook::PolicyHook for TestPolicies {
+    async fn status(&self) -> idp::policy_hook::PolicyStatus {
+        self.current.lock().unwrap().clone()
+    }
+
+    async fn reload(&self) -> idp::policy_hook::PolicyStatus {
+        let next = self.next.lock().unwrap().take();
+        let status = next.unwrap_or_else(|| self.current.lock().unwrap().clone());
+        if status.applied
+            && let Some(idp) = self.idp.upgrade()
+        {
+            idp.reconcile_policy_application(
+                "wiki",
+                "Wiki",
+                "",
+                "https://wiki.example.com/",
+                &idp::access::Audience::Groups(vec!["staff".into()]),
+            )
+            .await
+            .unwrap();
+        }
+        *self.current.lock().unwrap() = status.clone();
+        status
+    }
+}

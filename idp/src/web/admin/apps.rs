@@ -6,7 +6,8 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, Configure, Need, Read, failed, render, segment};
+use super::users::{Confirm, Empty};
+use super::{Admin, Configure, ConfigureFresh, Need, Read, failed, render, segment, when};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -41,6 +42,30 @@ pub struct NewAppForm {
     description: String,
 }
 
+/// The gateway's policy files as the apps page shows them.
+#[derive(Serialize)]
+struct Policies {
+    files: Vec<admin::policies::PolicyFile>,
+    error: Option<String>,
+    applied: bool,
+    ok: bool,
+    served: usize,
+    checked: String,
+}
+
+impl Policies {
+    fn of(s: admin::policies::PolicyStatus) -> Self {
+        Self {
+            ok: s.ok(),
+            checked: when(s.checked_at),
+            files: s.files,
+            error: s.error,
+            applied: s.applied,
+            served: s.served,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ListPage<'a> {
     apps: Vec<Row>,
@@ -48,6 +73,11 @@ struct ListPage<'a> {
     form: &'a NewAppForm,
     error: Option<String>,
     error_field: Option<String>,
+    /// None in a process that serves no gateway.
+    policies: Option<Policies>,
+    /// The answer to a reload just made.
+    reloaded: bool,
+    flash: Option<&'static str>,
 }
 
 async fn list_page<N: Need>(
@@ -56,6 +86,21 @@ async fn list_page<N: Need>(
     status: StatusCode,
     form: &NewAppForm,
     error: Option<AdminError>,
+) -> PortalResult {
+    let policies = admin::policies::status(&portal.idp).await;
+    apps_page(portal, me, status, form, error, policies, false, None).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apps_page<N: Need>(
+    portal: &Portal,
+    me: &Admin<N>,
+    status: StatusCode,
+    form: &NewAppForm,
+    error: Option<AdminError>,
+    policies: Option<admin::policies::PolicyStatus>,
+    reloaded: bool,
+    flash: Option<&'static str>,
 ) -> PortalResult {
     let apps = match admin::apps::list(&portal.idp).await {
         Ok(a) => a,
@@ -86,13 +131,35 @@ async fn list_page<N: Need>(
             form,
             error: error.map(|e| e.to_string()),
             error_field,
+            policies: policies.map(Policies::of),
+            reloaded,
+            flash,
         },
     )
     .await
 }
 
-pub async fn list(State(portal): State<Portal>, me: Admin<Read>) -> PortalResult {
-    list_page(&portal, &me, StatusCode::OK, &NewAppForm::default(), None).await
+pub async fn list(
+    State(portal): State<Portal>,
+    me: Admin<Read>,
+    Query(q): Query<Done>,
+) -> PortalResult {
+    let flash = match q.done.as_deref() {
+        Some("deleted") => Some("Application deleted."),
+        _ => None,
+    };
+    let policies = admin::policies::status(&portal.idp).await;
+    apps_page(
+        &portal,
+        &me,
+        StatusCode::OK,
+        &NewAppForm::default(),
+        None,
+        policies,
+        false,
+        flash,
+    )
+    .await
 }
 
 pub async fn create(
@@ -130,6 +197,8 @@ struct AppPage {
     clients: Vec<String>,
     sps: Vec<String>,
     can_configure: bool,
+    /// Why the console may not delete it, when it may not.
+    not_deletable: Option<String>,
     max_logo_kib: usize,
     flash: Option<&'static str>,
     error_at: Option<&'static str>,
@@ -157,6 +226,7 @@ async fn app_page<N: Need>(
         Some((at, e)) => (Some(at), Some(e.to_string())),
         None => (None, None),
     };
+    let not_deletable = admin::apps::why_not_deletable(&view);
     let a = view.app;
     render(
         portal,
@@ -182,6 +252,7 @@ async fn app_page<N: Need>(
             clients: view.clients,
             sps: view.sps,
             can_configure: me.role.allows(Permission::Configure),
+            not_deletable,
             max_logo_kib: admin::apps::MAX_LOGO_BYTES / 1024,
             name: a.name,
             flash,
@@ -326,4 +397,115 @@ pub async fn logo(
         }),
     };
     after(&portal, &me, &name, "logo", "logo", res).await
+}
+
+pub async fn delete_confirm(
+    State(portal): State<Portal>,
+    me: Admin<ConfigureFresh>,
+    Path(name): Path<String>,
+) -> PortalResult {
+    let view = match admin::apps::show(&portal.idp, &name).await {
+        Ok(v) => v,
+        Err(e) => return Ok(failed(e)),
+    };
+    if let Some(why) = admin::apps::why_not_deletable(&view) {
+        return Ok(failed(AdminError::invalid("application", why)));
+    }
+    let path = app_path(&view.app.name);
+    let groups = if view.groups.is_empty() {
+        "No group sees it now.".to_string()
+    } else {
+        format!(
+            "The members of {} no longer see it on their Applications page.",
+            view.groups.join(", ")
+        )
+    };
+    render(
+        &portal,
+        &me,
+        StatusCode::OK,
+        "admin_confirm.html",
+        "apps",
+        "Delete application",
+        Confirm {
+            heading: format!("Delete the application {}?", view.app.name),
+            message: format!(
+                "The tile, its group bindings, people's favourites of it and its logo are removed. {groups} This cannot be undone."
+            ),
+            action: format!("{path}/delete"),
+            button: "Delete application",
+            cancel: path,
+            fields: vec![],
+        },
+    )
+    .await
+}
+
+pub async fn delete(
+    State(portal): State<Portal>,
+    me: Admin<ConfigureFresh>,
+    Path(name): Path<String>,
+    Form(_): Form<Empty>,
+) -> PortalResult {
+    match admin::apps::delete(&portal.idp, &me.actor, &name).await {
+        Ok(()) => Ok(see_other("/admin/apps?done=deleted")),
+        Err(e) => Ok(failed(e)),
+    }
+}
+
+pub async fn reload_confirm(State(portal): State<Portal>, me: Admin<Configure>) -> PortalResult {
+    if portal.idp.policies.get().is_none() {
+        return Ok(failed(AdminError::Invalid {
+            field: None,
+            message: "this process serves no gateway policies, so there is nothing to reload"
+                .into(),
+        }));
+    }
+    render(
+        &portal,
+        &me,
+        StatusCode::OK,
+        "admin_confirm.html",
+        "apps",
+        "Reload gateway policies",
+        Confirm {
+            heading: "Reload the gateway policies?".into(),
+            message: "Every policy file is read and checked again. If all are valid, the gateway serves them at once, without dropping a connection, and their applications and groups are made to match them. If any is not, nothing changes and the page names each file at fault.".into(),
+            action: crate::paths::ADMIN_POLICIES_RELOAD.into(),
+            button: "Reload policies",
+            cancel: crate::paths::ADMIN_APPS.into(),
+            fields: vec![],
+        },
+    )
+    .await
+}
+
+/// POST /admin/policies/reload: answers with the applications page, its
+/// policies section showing how each file fared.
+pub async fn reload(
+    State(portal): State<Portal>,
+    me: Admin<Configure>,
+    Form(_): Form<Empty>,
+) -> PortalResult {
+    match admin::policies::reload(&portal.idp, &me.actor).await {
+        Ok(status) => {
+            let code = if status.applied {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            apps_page(
+                &portal,
+                &me,
+                code,
+                &NewAppForm::default(),
+                None,
+                Some(status),
+                true,
+                None,
+            )
+            .await
+        }
+        Err(e) => Ok(failed(e)),
+    }
 }

@@ -5,7 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, Need, Read, Write, failed, render, segment};
+use super::users::Confirm;
+use super::{Admin, Need, Read, Write, WriteFresh, failed, render, segment};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -27,6 +28,7 @@ struct ListPage {
     can_write: bool,
     name: String,
     error: Option<String>,
+    flash: Option<&'static str>,
 }
 
 async fn list_page<N: Need>(
@@ -35,6 +37,7 @@ async fn list_page<N: Need>(
     status: StatusCode,
     name: String,
     error: Option<AdminError>,
+    flash: Option<&'static str>,
 ) -> PortalResult {
     let groups = match admin::groups::list(&portal.idp).await {
         Ok(g) => g,
@@ -59,13 +62,22 @@ async fn list_page<N: Need>(
             can_write: me.role.allows(Permission::WriteDirectory),
             name,
             error: error.map(|e| e.to_string()),
+            flash,
         },
     )
     .await
 }
 
-pub async fn list(State(portal): State<Portal>, me: Admin<Read>) -> PortalResult {
-    list_page(&portal, &me, StatusCode::OK, String::new(), None).await
+pub async fn list(
+    State(portal): State<Portal>,
+    me: Admin<Read>,
+    Query(q): Query<Done>,
+) -> PortalResult {
+    let flash = match q.done.as_deref() {
+        Some("deleted") => Some("Group deleted."),
+        _ => None,
+    };
+    list_page(&portal, &me, StatusCode::OK, String::new(), None, flash).await
 }
 
 #[derive(Deserialize)]
@@ -88,6 +100,7 @@ pub async fn create(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 f.name,
                 Some(e),
+                None,
             )
             .await
         }
@@ -120,6 +133,9 @@ struct GroupPage {
     pager: super::Pager,
     applications: Vec<String>,
     can_write: bool,
+    /// Deleting asks for a fresh factor on its own page; the link shows
+    /// for every role that may write the directory.
+    can_delete: bool,
     flash: Option<String>,
     emails: String,
     error: Option<String>,
@@ -171,6 +187,7 @@ async fn group_page<N: Need>(
             applications: view.applications,
             name: view.name,
             can_write: me.role.allows(Permission::WriteDirectory),
+            can_delete: me.role.allows(Permission::WriteDirectory),
             flash,
             emails,
             error: error.map(|e| e.to_string()),
@@ -266,6 +283,70 @@ pub async fn members(
             )
             .await
         }
+        Err(e) => Ok(failed(e)),
+    }
+}
+
+pub async fn delete_confirm(
+    State(portal): State<Portal>,
+    me: Admin<WriteFresh>,
+    Path(name): Path<String>,
+) -> PortalResult {
+    let view = match admin::groups::show(&portal.idp, &name).await {
+        Ok(v) => v,
+        Err(e) => return Ok(failed(e)),
+    };
+    let path = group_path(&view.name);
+    let members = match view.members {
+        1 => "Its 1 member loses".to_string(),
+        n => format!("Its {n} members lose"),
+    };
+    let apps = if view.applications.is_empty() {
+        "It is bound to no application.".to_string()
+    } else {
+        format!(
+            "{members} access to the applications bound to it ({}) unless another of their groups is bound to them too. A gateway policy that names the group makes an empty one of the same name again at its next reload.",
+            view.applications.join(", ")
+        )
+    };
+    render(
+        &portal,
+        &me,
+        StatusCode::OK,
+        "admin_confirm.html",
+        "groups",
+        "Delete group",
+        Confirm {
+            heading: format!("Delete the group {}?", view.name),
+            message: format!(
+                "The group and its memberships are removed; the accounts stay. {apps} This cannot be undone."
+            ),
+            action: format!("{path}/delete"),
+            button: "Delete group",
+            cancel: path,
+            fields: vec![("version".into(), admin::groups::etag(&view))],
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    /// The version the confirmation page described: a group that changed
+    /// since (new members, new bindings) is not deleted unseen.
+    #[serde(default)]
+    version: String,
+}
+
+pub async fn delete(
+    State(portal): State<Portal>,
+    me: Admin<WriteFresh>,
+    Path(name): Path<String>,
+    Form(f): Form<DeleteForm>,
+) -> PortalResult {
+    let version = Some(f.version.as_str()).filter(|v| !v.is_empty());
+    match admin::groups::delete(&portal.idp, &me.actor, &name, version).await {
+        Ok(()) => Ok(see_other("/admin/groups?done=deleted")),
         Err(e) => Ok(failed(e)),
     }
 }

@@ -52,14 +52,26 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::ADMIN_GROUPS),
     ("GET", paths::ADMIN_GROUP),
     ("POST", paths::ADMIN_GROUP_MEMBERS),
+    ("GET", paths::ADMIN_GROUP_DELETE),
+    ("POST", paths::ADMIN_GROUP_DELETE),
     ("GET", paths::ADMIN_APPS),
     ("POST", paths::ADMIN_APPS),
     ("GET", paths::ADMIN_APP),
     ("POST", paths::ADMIN_APP),
     ("POST", paths::ADMIN_APP_GROUPS),
     ("POST", paths::ADMIN_APP_LOGO),
+    ("GET", paths::ADMIN_APP_DELETE),
+    ("POST", paths::ADMIN_APP_DELETE),
+    ("GET", paths::ADMIN_POLICIES_RELOAD),
+    ("POST", paths::ADMIN_POLICIES_RELOAD),
     ("GET", paths::ADMIN_CLIENTS),
     ("POST", paths::ADMIN_CLIENTS),
+    ("GET", paths::ADMIN_CLIENT),
+    ("POST", paths::ADMIN_CLIENT),
+    ("GET", paths::ADMIN_CLIENT_SECRET),
+    ("POST", paths::ADMIN_CLIENT_SECRET),
+    ("GET", paths::ADMIN_CLIENT_DELETE),
+    ("POST", paths::ADMIN_CLIENT_DELETE),
     ("GET", paths::ADMIN_SETTINGS),
     ("GET", paths::ADMIN_SETTINGS_KEY),
     ("POST", paths::ADMIN_SETTINGS_KEY),
@@ -126,13 +138,37 @@ pub fn routes() -> Router<Portal> {
             paths::ADMIN_GROUP_MEMBERS,
             axum::routing::post(groups::members),
         )
+        .route(
+            paths::ADMIN_GROUP_DELETE,
+            get(groups::delete_confirm).post(groups::delete),
+        )
         .route(paths::ADMIN_APPS, get(apps::list).post(apps::create))
         .route(paths::ADMIN_APP, get(apps::show).post(apps::update))
         .route(paths::ADMIN_APP_GROUPS, axum::routing::post(apps::groups))
         .route(paths::ADMIN_APP_LOGO, axum::routing::post(apps::logo))
         .route(
+            paths::ADMIN_APP_DELETE,
+            get(apps::delete_confirm).post(apps::delete),
+        )
+        .route(
+            paths::ADMIN_POLICIES_RELOAD,
+            get(apps::reload_confirm).post(apps::reload),
+        )
+        .route(
             paths::ADMIN_CLIENTS,
             get(clients::list).post(clients::create),
+        )
+        .route(
+            paths::ADMIN_CLIENT,
+            get(clients::show).post(clients::update),
+        )
+        .route(
+            paths::ADMIN_CLIENT_SECRET,
+            get(clients::rotate_confirm).post(clients::rotate),
+        )
+        .route(
+            paths::ADMIN_CLIENT_DELETE,
+            get(clients::delete_confirm).post(clients::delete),
         )
         .route(paths::ADMIN_SETTINGS, get(settings::list))
         .route(

@@ -6,7 +6,9 @@
 
 mod apps;
 mod audit;
+mod clients;
 mod groups;
+mod policies;
 pub mod problem;
 mod saml;
 mod settings;
@@ -68,6 +70,8 @@ fn api_router() -> (Router<Portal>, utoipa::openapi::OpenApi) {
         .merge(users::routes())
         .merge(groups::routes())
         .merge(apps::routes())
+        .merge(clients::routes())
+        .merge(policies::routes())
         .merge(saml::routes())
         .merge(settings::routes())
         .merge(audit::routes());
