@@ -185,6 +185,18 @@ mfa = { max_age = "5m" }`),
     assert.equal(JSON.parse(res.body).error, 'unauthenticated');
     const nav = await curl('plain.localhost', '/', ['-H', `Authorization: Bearer ${keys.main}`]);
     assert.equal(nav.status, 302, 'a navigation is sent to sign in');
+    // Signed in with the cookie, a key sent along still never reaches the upstream;
+    // someone else's credential passes as before.
+    await page.goto(`https://plain.localhost:${server.port}/`);
+    await page.waitForURL((u) => u.host === `plain.localhost:${server.port}`);
+    const fetched = (authorization) =>
+      page.evaluate(async (a) => (await fetch('/x', { headers: { Authorization: a } })).status, authorization);
+    assert.equal(await fetched(`Bearer ${keys.main}`), 200);
+    assert.equal(seen['x-portcullis-email'], DEMO.email);
+    assert.equal(seen.authorization, undefined);
+    assert.equal(seen['x-portcullis-credential'], undefined, 'a cookie is no key');
+    assert.equal(await fetched('Basic bWU6aHVudGVyMg=='), 200);
+    assert.equal(seen.authorization, 'Basic bWU6aHVudGVyMg==');
   });
 
   test('a revoked key stops within the cache TTL', async () => {

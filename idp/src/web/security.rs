@@ -102,7 +102,12 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             apps: k
                 .apps
                 .as_deref()
-                .map(|a| a.split_whitespace().map(app_name).collect::<Vec<_>>().join(", "))
+                .map(|a| {
+                    a.split_whitespace()
+                        .map(app_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default(),
             id: k.id,
             name: k.name,
