@@ -122,12 +122,14 @@ impl Idp {
         let id = self
             .store
             .add_api_key(
-                &user.id,
-                &name,
-                &prefix,
-                &hash,
-                Some(now + days * 86_400),
-                apps.as_deref(),
+                &crate::store::NewApiKey {
+                    user_id: &user.id,
+                    name: &name,
+                    prefix: &prefix,
+                    secret_hash: &hash,
+                    expires_at: Some(now + days * 86_400),
+                    apps: apps.as_deref(),
+                },
                 now,
             )
             .await?;

@@ -28,6 +28,18 @@ pub struct ApiKeyRow {
     pub apps: Option<String>,
 }
 
+/// A personal API key to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewApiKey<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub secret_hash: &'a str,
+    pub expires_at: Option<i64>,
+    /// Space-separated policy ids; None: every application.
+    pub apps: Option<&'a str>,
+}
+
 /// What the gateway needs to know of a key found by its hash, live or not
 /// (the caller says why not).
 #[derive(Debug, Clone, FromRow)]
@@ -95,29 +107,20 @@ impl Store {
         .await?)
     }
 
-    pub async fn add_api_key(
-        &self,
-        user_id: &str,
-        name: &str,
-        prefix: &str,
-        secret_hash: &str,
-        expires_at: Option<i64>,
-        apps: Option<&str>,
-        now: i64,
-    ) -> Result<String> {
+    pub async fn add_api_key(&self, key: &NewApiKey<'_>, now: i64) -> Result<String> {
         let id = new_id();
         sqlx::query(
             "INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, created_at, expires_at, apps) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
-        .bind(user_id)
-        .bind(name)
-        .bind(prefix)
-        .bind(secret_hash)
+        .bind(key.user_id)
+        .bind(key.name)
+        .bind(key.prefix)
+        .bind(key.secret_hash)
         .bind(now)
-        .bind(expires_at)
-        .bind(apps)
+        .bind(key.expires_at)
+        .bind(key.apps)
         .execute(&self.pool)
         .await?;
         Ok(id)
