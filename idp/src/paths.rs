@@ -124,6 +124,11 @@ pub const ADMIN_APP_LOGO: &str = "/admin/apps/{name}/logo";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 pub const ADMIN_AUDIT_EXPORT: &str = "/admin/audit/export";
 pub const ADMIN_CLIENTS: &str = "/admin/clients";
+pub const ADMIN_SAML: &str = "/admin/saml";
+/// The entity ID percent-encoded as one segment.
+pub const ADMIN_SAML_SP: &str = "/admin/saml/{entity}";
+pub const ADMIN_SAML_SP_DELETE: &str = "/admin/saml/{entity}/delete";
+pub const ADMIN_FEDERATION: &str = "/admin/federation";
 
 // The admin REST API: every route is below this prefix.
 pub const API_ADMIN_V1: &str = "/api/admin/v1";

@@ -629,14 +629,21 @@ fn every_route() -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::GET, url("/oidc/clients/c"), None),
         (Method::DELETE, url("/oidc/clients/c"), None),
-        (Method::GET, url("/saml/service-providers"), None),
+        (Method::GET, url("/saml/sps"), None),
         (
             Method::POST,
-            url("/saml/service-providers"),
+            url("/saml/sps"),
             Some(json!({"application": "A"})),
         ),
-        (Method::GET, url("/saml/service-providers/x"), None),
-        (Method::DELETE, url("/saml/service-providers/x"), None),
+        (Method::GET, url("/saml/sps/x"), None),
+        (Method::PATCH, url("/saml/sps/x"), Some(json!({}))),
+        (
+            Method::PUT,
+            url("/saml/sps/x"),
+            Some(json!({"acs": [], "application": "A"})),
+        ),
+        (Method::DELETE, url("/saml/sps/x"), None),
+        (Method::GET, url("/federation"), None),
         (Method::GET, url("/settings"), None),
         (
             Method::PUT,
@@ -1292,7 +1299,7 @@ async fn groups_apps_clients_sps_settings_keys_and_audit() {
     let sp = call(
         &k,
         Method::POST,
-        &url("/saml/service-providers"),
+        &url("/saml/sps"),
         &key,
         Some(json!({"entity_id": "https://sp.example.com/metadata",
             "acs": ["https://sp.example.com/acs"], "application": "Tickets"})),
@@ -1303,21 +1310,21 @@ async fn groups_apps_clients_sps_settings_keys_and_audit() {
     let got = call(
         &k,
         Method::GET,
-        &url(&format!("/saml/service-providers/{enc}")),
+        &url(&format!("/saml/sps/{enc}")),
         &key,
         None,
     )
     .await;
     assert_eq!(
-        got.body["acs_urls"],
-        json!(["https://sp.example.com/acs"]),
+        got.body["acs"],
+        json!([{"url": "https://sp.example.com/acs", "index": 0, "default": false}]),
         "{}",
         got.text
     );
     call(
         &k,
         Method::POST,
-        &url("/saml/service-providers"),
+        &url("/saml/sps"),
         &key,
         Some(json!({"application": "Tickets"})),
     )
@@ -1326,7 +1333,7 @@ async fn groups_apps_clients_sps_settings_keys_and_audit() {
     call(
         &k,
         Method::POST,
-        &url("/saml/service-providers"),
+        &url("/saml/sps"),
         &key,
         Some(json!({"metadata": "<not xml", "application": "Tickets"})),
     )
@@ -1507,7 +1514,8 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         "/api/admin/v1/users/{email}/unlock",
         "/api/admin/v1/groups/{name}/members/{email}",
         "/api/admin/v1/oidc/clients",
-        "/api/admin/v1/saml/service-providers/{entity_id}",
+        "/api/admin/v1/saml/sps/{entity_id}",
+        "/api/admin/v1/federation",
         "/api/admin/v1/settings/{key}",
         "/api/admin/v1/keys/saml/rotate",
         "/api/admin/v1/audit",
@@ -1532,4 +1540,271 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
             "{method} {templ}"
         );
     }
+}
+
+// ---- SAML service providers and federation status -------------------
+
+/// The SP metadata fixture the console tests register too.
+const WIKI_SP: &str = include_str!("fixtures/saml/sp-metadata.xml");
+const WIKI_SP_PATH: &str = "https%3A%2F%2Fwiki.example.com%2Fshibboleth";
+
+async fn post_xml(k: &Kit, path: &str, key: &str, xml: &str) -> Answer {
+    call_with(
+        k,
+        Method::POST,
+        path,
+        Some(key),
+        &[(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        Some(Body::from(xml.to_string())),
+    )
+    .await
+}
+
+async fn sp_count(k: &Kit) -> usize {
+    admin::saml::list(&k.idp).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn saml_sps_from_metadata_edited_with_if_match_and_removed() {
+    let k = kit().await;
+    let key = plain_admin_key(&k).await;
+    let sps = url("/saml/sps");
+
+    // The metadata itself as the body; the application in the query.
+    let no_app = post_xml(&k, &sps, &key, WIKI_SP).await;
+    assert_eq!(no_app.problem(422)["field"], "application");
+    let created = post_xml(&k, &format!("{sps}?application=Team%20Wiki"), &key, WIKI_SP).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let sp = &created.body;
+    assert_eq!(sp["entity_id"], "https://wiki.example.com/shibboleth");
+    assert_eq!(
+        sp["acs"],
+        json!([
+            {"url": "https://wiki.example.com/Shibboleth.sso/SAML2/POST", "index": 1, "default": true},
+            {"url": "https://wiki.example.com/Shibboleth.sso/SAML2/POST-alt", "index": 3, "default": false}
+        ])
+    );
+    assert_eq!(
+        sp["name_id_format"],
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    );
+    assert_eq!(sp["require_signed_requests"], true);
+    assert_eq!(sp["certificate"]["subject"], "CN=test-idp");
+    assert_eq!(sp["certificate"]["not_after"], 2_110_812_260);
+    assert_eq!(
+        sp["metadata_url"],
+        "/saml/metadata?sp=https%3A%2F%2Fwiki.example.com%2Fshibboleth"
+    );
+    assert_eq!(sp["source"], "store");
+    let tag = created.header(header::ETAG).unwrap().to_string();
+
+    // Twice: a conflict.
+    post_xml(&k, &format!("{sps}?application=Team%20Wiki"), &key, WIKI_SP)
+        .await
+        .problem(409);
+    // A DOCTYPE is refused by the SAML parser, and nothing is stored.
+    let evil = WIKI_SP
+        .replace(
+            "https://wiki.example.com/shibboleth",
+            "https://evil.example.com/sp",
+        )
+        .replacen(
+            "<md:EntityDescriptor",
+            "<!DOCTYPE x [<!ENTITY e \"boom\">]>\n<md:EntityDescriptor",
+            1,
+        );
+    let before = sp_count(&k).await;
+    let refused = post_xml(&k, &format!("{sps}?application=Team%20Wiki"), &key, &evil).await;
+    assert!(
+        refused.problem(422)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DTD"),
+        "{}",
+        refused.text
+    );
+    let refused = call(
+        &k,
+        Method::POST,
+        &sps,
+        &key,
+        Some(json!({"metadata": evil, "application": "Team Wiki"})),
+    )
+    .await;
+    refused.problem(422);
+    assert_eq!(sp_count(&k).await, before);
+
+    // Read, with its version.
+    let one = url(&format!("/saml/sps/{WIKI_SP_PATH}"));
+    let got = call(&k, Method::GET, &one, &key, None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header(header::ETAG), Some(tag.as_str()));
+
+    // An ACS URL the core refuses names the field; nothing changes.
+    let bad = call_with(
+        &k,
+        Method::PATCH,
+        &one,
+        Some(&key),
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::IF_MATCH, &tag),
+        ],
+        Some(Body::from(
+            json!({"acs": [{"url": "http://wiki.example.com/acs"}]}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(bad.problem(422)["field"], "sp.acs[0].url", "{}", bad.text);
+    // A good edit with the version read.
+    let patched = call_with(
+        &k,
+        Method::PATCH,
+        &one,
+        Some(&key),
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::IF_MATCH, &tag),
+        ],
+        Some(Body::from(
+            json!({
+                "sign": "assertion",
+                "attribute_map": [{"name": "urn:oid:2.5.4.10", "source": "profile.work_city"}],
+                "attribute_profile": "eduperson"
+            })
+            .to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.body["sign"], "assertion");
+    assert_eq!(patched.body["attribute_profile"], "eduperson");
+    assert_eq!(patched.body["acs"][0]["index"], 1, "kept");
+    let new_tag = patched.header(header::ETAG).unwrap().to_string();
+    assert_ne!(new_tag, tag);
+    // The version read before that edit is stale now.
+    let stale = call_with(
+        &k,
+        Method::PATCH,
+        &one,
+        Some(&key),
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::IF_MATCH, &tag),
+        ],
+        Some(Body::from(json!({"require_mfa": true}).to_string())),
+    )
+    .await;
+    stale.problem(412);
+    // PUT replaces: what it leaves out gets a new SP's defaults.
+    let put = call_with(
+        &k,
+        Method::PUT,
+        &one,
+        Some(&key),
+        &[(header::CONTENT_TYPE, "application/json"), (header::IF_MATCH, &new_tag)],
+        Some(Body::from(
+            json!({"acs": [{"url": "https://wiki.example.com/acs", "index": 0}], "application": "Team Wiki"})
+                .to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(put.body["sign"], "both");
+    assert_eq!(put.body["certificate"], Value::Null);
+    assert_eq!(put.body["attribute_map"], json!([]));
+    assert_eq!(
+        put.body["name_id_format"],
+        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+    );
+    let events: Vec<String> = k
+        .idp
+        .store
+        .recent_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| e.starts_with("admin.saml"))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            "admin.saml.sp.update",
+            "admin.saml.sp.update",
+            "admin.saml.sp.add"
+        ],
+        "one row per write, newest first"
+    );
+
+    // An auditor reads it but may not change or remove it.
+    let aud = key_for_role(&k, "aud@example.com", Some(Role::Auditor)).await;
+    assert_eq!(call(&k, Method::GET, &one, &aud, None).await.status, 200);
+    call(&k, Method::DELETE, &one, &aud, None)
+        .await
+        .problem(403);
+    call(
+        &k,
+        Method::PATCH,
+        &one,
+        &aud,
+        Some(json!({"require_mfa": true})),
+    )
+    .await
+    .problem(403);
+
+    // Removal: a stale version is refused, the current one removes it.
+    call_with(
+        &k,
+        Method::DELETE,
+        &one,
+        Some(&key),
+        &[(header::IF_MATCH, &tag)],
+        None,
+    )
+    .await
+    .problem(412);
+    assert_eq!(call(&k, Method::DELETE, &one, &key, None).await.status, 204);
+    call(&k, Method::GET, &one, &key, None).await.problem(404);
+}
+
+#[tokio::test]
+async fn federation_status_is_read_by_any_admin_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = WIKI_SP
+        .split_once("<ds:X509Certificate>")
+        .unwrap()
+        .1
+        .split_once("</ds:X509Certificate>")
+        .unwrap()
+        .0;
+    let md = dir.path().join("idp.xml");
+    std::fs::write(
+        &md,
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.saml.example/metadata"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.saml.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+        ),
+    )
+    .unwrap();
+    let fed: idp::federation::FederationConfig = toml::from_str(&format!(
+        "[[saml]]\nid = \"saml\"\nname = \"SAML Partner\"\ndomains = [\"saml.example\"]\nmetadata_file = \"{}\"\n",
+        md.display()
+    ))
+    .unwrap();
+    let k = support::kit_with(|c| c.federation = fed).await;
+    let aud = key_for_role(&k, "aud@example.com", Some(Role::Auditor)).await;
+    let a = call(&k, Method::GET, &url("/federation"), &aud, None).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let p = &a.body[0];
+    assert_eq!(p["id"], "saml");
+    assert_eq!(p["kind"], "saml");
+    assert_eq!(p["domains"], json!(["saml.example"]));
+    assert_eq!(p["issuer"], "https://idp.saml.example/metadata");
+    assert!(p["fetched_at"].as_i64().unwrap() > 0);
+    assert_eq!(p["error"], Value::Null);
+    assert_eq!(p["cert_not_after"], 2_110_812_260);
+    let plain = key_for_role(&k, "plain@example.com", None).await;
+    call(&k, Method::GET, &url("/federation"), &plain, None)
+        .await
+        .problem(403);
 }

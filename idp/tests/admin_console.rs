@@ -89,6 +89,7 @@ fn concrete(path: &str) -> String {
     path.replace("{email}", "target%40example.com")
         .replace("{name}", "staff")
         .replace("{key}", "password.min_length")
+        .replace("{entity}", WIKI_SP_PATH)
 }
 
 /// A form each POST route would accept from an administrator.
@@ -180,6 +181,8 @@ async fn an_auditor_reads_every_page_and_cannot_post_any_write() {
         "/admin/users",
         "/admin/settings",
         "/admin/keys",
+        "/admin/saml",
+        "/admin/federation",
     ] {
         let p = b.get(page).await;
         assert_eq!(p.status, StatusCode::OK, "{page}");
@@ -1398,5 +1401,568 @@ async fn oidc_clients_are_registered_with_the_secret_shown_once() {
         dup.has("already exists"),
         "{}",
         between(&dup.body, "id=\"client-error\">", "<").unwrap_or("")
+    );
+}
+
+// ---- SAML service providers and federation ------------------------------
+
+/// The SP metadata fixture the console and API tests register (a
+/// Shibboleth-shaped descriptor: two HTTP-POST ACS with indexes, one
+/// Artifact ACS, signed requests, a persistent NameID, a certificate).
+const WIKI_SP: &str = include_str!("fixtures/saml/sp-metadata.xml");
+const WIKI_SP_ID: &str = "https://wiki.example.com/shibboleth";
+const WIKI_SP_PATH: &str = "https%3A%2F%2Fwiki.example.com%2Fshibboleth";
+
+/// A `multipart/form-data` post of text fields and, when given, one file
+/// (field name, file name, bytes), with the browser's form token first
+/// unless `csrf` is false.
+async fn multipart(
+    b: &mut Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &str, &[u8])>,
+    csrf: bool,
+) -> support::Page {
+    let boundary = "----portcullis-test-boundary";
+    let mut body = Vec::new();
+    let token = b.csrf.clone().unwrap_or_default();
+    let mut all: Vec<(&str, &str)> = Vec::new();
+    if csrf {
+        all.push(("csrf", &token));
+    }
+    all.extend_from_slice(fields);
+    for (name, value) in all {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some((name, filename, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/xml\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    b.send(
+        axum::http::Request::post(path)
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(axum::body::Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn stored_sps(k: &Kit) -> Vec<String> {
+    idp::admin::saml::list(&k.idp)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s.entity_id)
+        .collect()
+}
+
+fn sp_page() -> String {
+    format!("/admin/saml/{WIKI_SP_PATH}")
+}
+
+#[tokio::test]
+async fn saml_sps_are_previewed_registered_from_pasted_metadata_and_shown() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let list = b.get("/admin/saml").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.has("No service provider yet."));
+
+    // The preview says what was read and stores nothing.
+    let fields = [
+        ("metadata", WIKI_SP),
+        ("application", "Team Wiki"),
+        ("sign", "both"),
+    ];
+    let mut preview_fields = fields.to_vec();
+    preview_fields.push(("step", "preview"));
+    let preview = multipart(&mut b, "/admin/saml", &preview_fields, None, true).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(preview.has("What the metadata says"));
+    assert!(preview.has(WIKI_SP_ID));
+    assert!(preview.has("[1] https://wiki.example.com/Shibboleth.sso/SAML2/POST (default)"));
+    let shown = between(&preview.body, "id=\"sp-preview\"", "</dl>").unwrap();
+    assert!(
+        !unescape(shown).contains("SAML2/Artifact"),
+        "only HTTP-POST consumers"
+    );
+    assert!(preview.has("CN=test-idp, expires 2036-11-20"));
+    assert!(stored_sps(&k).await.is_empty());
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
+
+    let mut save_fields = fields.to_vec();
+    save_fields.push(("step", "save"));
+    let saved = multipart(&mut b, "/admin/saml", &save_fields, None, true).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        saved.location(),
+        Some(format!("{}?done=created", sp_page()).as_str())
+    );
+    assert_eq!(stored_sps(&k).await, vec![WIKI_SP_ID.to_string()]);
+    assert_eq!(audit_by(&k, DEMO_EMAIL).await, vec!["admin.saml.sp.add"]);
+
+    let page = b.get(saved.location().unwrap()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("Service provider registered."));
+    for text in [
+        "<td>1</td><td>https://wiki.example.com/Shibboleth.sso/SAML2/POST</td><td>yes</td>",
+        "<td>3</td><td>https://wiki.example.com/Shibboleth.sso/SAML2/POST-alt</td><td></td>",
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        "CN=test-idp; expires 2036-11-20",
+        "https://wiki.example.com/Shibboleth.sso/SLO/Redirect",
+        "<dt>Signed AuthnRequests</dt><dd>required</dd>",
+        "the Response and the Assertion",
+        "href=\"/saml/metadata?sp=https%3A%2F%2Fwiki.example.com%2Fshibboleth\"",
+        // The basic attribute map every SP gets.
+        "<td>firstName</td><td>basic</td><td></td><td>first_name</td>",
+    ] {
+        assert!(unescape(&page.body).contains(text), "{text}");
+    }
+    assert!(
+        !between(&page.body, "id=\"sp-facts\"", "</section>")
+            .unwrap()
+            .contains("SAML2&#x2f;Artifact")
+    );
+    // The IdP metadata for this SP follows what it asked for.
+    let md = b.get(&format!("/saml/metadata?sp={WIKI_SP_PATH}")).await;
+    assert_eq!(md.status, StatusCode::OK);
+    assert!(md.has("WantAuthnRequestsSigned=\"true\""));
+    // The list names it; registering it twice is refused beside the form.
+    assert!(b.get("/admin/saml").await.has(WIKI_SP_ID));
+    let again = multipart(&mut b, "/admin/saml", &save_fields, None, true).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.has("already exists"));
+    assert!(
+        unescape(&again.body).contains("aria-invalid=\"true\" aria-describedby=\"sp-error\"><?xml")
+    );
+}
+
+#[tokio::test]
+async fn saml_sp_metadata_upload_works_and_a_doctype_is_refused_with_nothing_changed() {
+    let k = console_kit().await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    b.get("/admin/saml").await;
+    let fields = [
+        ("application", "Team Wiki"),
+        ("sign", "both"),
+        ("step", "save"),
+    ];
+    // The parser's own refusal: no DTD, whatever it declares.
+    let evil = WIKI_SP.replacen(
+        "<md:EntityDescriptor",
+        "<!DOCTYPE md:EntityDescriptor [<!ENTITY x \"boom\">]>\n<md:EntityDescriptor",
+        1,
+    );
+    let refused = multipart(
+        &mut b,
+        "/admin/saml",
+        &fields,
+        Some(("metadata_file", "sp.xml", evil.as_bytes())),
+        true,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.has("DTD"),
+        "{}",
+        between(&refused.body, "id=\"sp-error\">", "<").unwrap_or(&refused.body)
+    );
+    assert!(stored_sps(&k).await.is_empty());
+    assert!(audit_by(&k, DEMO_EMAIL).await.is_empty());
+    // Not an XML text at all.
+    let binary = multipart(
+        &mut b,
+        "/admin/saml",
+        &fields,
+        Some(("metadata_file", "sp.xml", &[0xff, 0xfe, 0x00, 0x01])),
+        true,
+    )
+    .await;
+    assert_eq!(binary.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(stored_sps(&k).await.is_empty());
+    // Without the form token: refused before anything is read.
+    let no_token = multipart(
+        &mut b,
+        "/admin/saml",
+        &fields,
+        Some(("metadata_file", "sp.xml", WIKI_SP.as_bytes())),
+        false,
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(no_token.has("This form has expired"));
+    assert!(stored_sps(&k).await.is_empty());
+    // The same file, well-formed, uploaded.
+    let ok = multipart(
+        &mut b,
+        "/admin/saml",
+        &fields,
+        Some(("metadata_file", "sp.xml", WIKI_SP.as_bytes())),
+        true,
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(stored_sps(&k).await, vec![WIKI_SP_ID.to_string()]);
+}
+
+async fn register_wiki_sp(k: &Kit) -> idp::saml::ServiceProviderConfig {
+    idp::admin::saml::import_metadata(
+        &k.idp,
+        &admin_actor(),
+        WIKI_SP,
+        idp::admin::saml::MetadataOptions {
+            application: "Team Wiki".into(),
+            sign: "both".into(),
+            require_mfa: false,
+            relay_state: None,
+            release: Default::default(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The edit form's fields as the detail page fills them in.
+fn edit_fields(page: &str) -> Vec<(String, String)> {
+    let text = |id: &str| {
+        let start = format!("id=\"{id}\"");
+        let at = page.find(&start).unwrap();
+        let rest = &page[at..];
+        let open = rest.find('>').unwrap() + 1;
+        let close = rest.find("</textarea>").unwrap();
+        unescape(&rest[open..close])
+    };
+    let value = |name: &str| {
+        between(
+            page,
+            &format!("name=\"{name}\" type=\"text\" value=\""),
+            "\"",
+        )
+        .or_else(|| {
+            between(
+                page,
+                &format!("name=\"{name}\" type=\"url\" value=\""),
+                "\"",
+            )
+        })
+        .or_else(|| between(page, &format!("name=\"{name}\" value=\""), "\""))
+        .map(unescape)
+        .unwrap_or_default()
+    };
+    vec![
+        ("version".into(), value("version")),
+        ("acs".into(), text("sp-acs")),
+        ("application".into(), "Team Wiki".into()),
+        (
+            "name_id_format".into(),
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
+        ),
+        ("name_id_source".into(), value("name_id_source")),
+        ("attributes".into(), text("sp-attrs")),
+        ("attribute_map".into(), text("sp-map")),
+        ("attribute_profile".into(), String::new()),
+        ("sign".into(), "both".into()),
+        ("require_signed_requests".into(), "1".into()),
+        ("certificate".into(), text("sp-cert")),
+        ("slo_url".into(), value("slo_url")),
+        (
+            "slo_binding".into(),
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect".into(),
+        ),
+        ("relay_state".into(), String::new()),
+    ]
+}
+
+/// What the page's markup escaping did, undone.
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn set(fields: &mut [(String, String)], name: &str, value: &str) {
+    fields.iter_mut().find(|(k, _)| k == name).unwrap().1 = value.into();
+}
+
+async fn post_owned(b: &mut Browser, path: &str, fields: &[(String, String)]) -> support::Page {
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    b.post(path, &borrowed).await
+}
+
+#[tokio::test]
+async fn saml_sps_are_edited_through_the_core_with_errors_on_the_fields() {
+    let k = console_kit().await;
+    register_wiki_sp(&k).await;
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let page = b.get(&sp_page()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let form = edit_fields(&page.body);
+    assert_eq!(
+        form.iter().find(|(k, _)| k == "acs").unwrap().1,
+        "1 https://wiki.example.com/Shibboleth.sso/SAML2/POST default\n3 https://wiki.example.com/Shibboleth.sso/SAML2/POST-alt"
+    );
+
+    // An ACS URL the core refuses: the message is beside the ACS field,
+    // what was typed is kept, and nothing is written.
+    let mut bad = form.clone();
+    set(&mut bad, "acs", "1 http://wiki.example.com/acs default");
+    let res = post_owned(&mut b, &sp_page(), &bad).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.has("sp.acs[0].url"),
+        "{}",
+        between(&res.body, "id=\"sp-error\">", "<").unwrap_or("")
+    );
+    assert!(unescape(&res.body).contains(
+        "aria-invalid=\"true\" aria-describedby=\"sp-error\">1 http://wiki.example.com/acs default</textarea>"
+    ));
+    let (sp, _) = idp::admin::saml::show(&k.idp, WIKI_SP_ID).await.unwrap();
+    assert_eq!(
+        sp.acs[0].url,
+        "https://wiki.example.com/Shibboleth.sso/SAML2/POST"
+    );
+    // A line that is not index, URL, default.
+    let mut garbled = form.clone();
+    set(
+        &mut garbled,
+        "acs",
+        "1 https://wiki.example.com/acs sometimes",
+    );
+    let res = post_owned(&mut b, &sp_page(), &garbled).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.has("line 1"));
+    // An attribute source that does not exist.
+    let mut bad_source = form.clone();
+    set(
+        &mut bad_source,
+        "attribute_map",
+        "urn:oid:2.5.4.10=shoe_size",
+    );
+    let res = post_owned(&mut b, &sp_page(), &bad_source).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.has("shoe_size"));
+    assert!(
+        !audit_by(&k, DEMO_EMAIL)
+            .await
+            .contains(&"admin.saml.sp.update".to_string())
+    );
+
+    // A good edit: attribute release, signing, an ACS more.
+    let mut good = form.clone();
+    set(
+        &mut good,
+        "acs",
+        "1 https://wiki.example.com/Shibboleth.sso/SAML2/POST\n3 https://wiki.example.com/Shibboleth.sso/SAML2/POST-alt default\n4 https://wiki.example.com/acs4",
+    );
+    set(
+        &mut good,
+        "attribute_map",
+        "urn:oid:2.5.4.10=profile.work_city\nurn:oid:0.9.2342.19200300.100.1.3=email",
+    );
+    set(&mut good, "attribute_profile", "eduperson");
+    set(&mut good, "sign", "assertion");
+    let res = post_owned(&mut b, &sp_page(), &good).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        between(&res.body, "id=\"sp-error\">", "<").unwrap_or("")
+    );
+    let (sp, _) = idp::admin::saml::show(&k.idp, WIKI_SP_ID).await.unwrap();
+    assert_eq!(sp.acs.len(), 3);
+    assert_eq!(sp.default_acs().unwrap().index, Some(3));
+    assert_eq!(sp.attribute_map.len(), 2);
+    assert_eq!(
+        sp.attribute_map[1].friendly_name.as_deref(),
+        Some("mail"),
+        "a standard OID gets its friendly name"
+    );
+    assert_eq!(sp.sign, idp::saml::config::SignWhat::Assertion);
+    assert!(sp.attribute_profile.is_some());
+    assert!(
+        sp.certificate.is_some() && sp.require_signed_requests,
+        "kept"
+    );
+    let events = audit_by(&k, DEMO_EMAIL).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "admin.saml.sp.update")
+            .count(),
+        1
+    );
+    let shown = b.get(res.location().unwrap()).await;
+    assert!(shown.has("Service provider saved."));
+    assert!(unescape(&shown.body).contains("<td>urn:oid:2.5.4.10</td><td>urn:oasis:names:tc:SAML:2.0:attrname-format:uri</td><td></td><td>profile.work_city</td>"));
+    assert!(shown.has("(eduPerson profile)"));
+    assert!(shown.has("<dd>the Assertion</dd>"));
+
+    // The form read before that edit is out of date now.
+    let res = post_owned(&mut b, &sp_page(), &form).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.has("changed since it was read"));
+    assert_eq!(
+        idp::admin::saml::show(&k.idp, WIKI_SP_ID)
+            .await
+            .unwrap()
+            .0
+            .acs
+            .len(),
+        3
+    );
+    // Without the form token: refused, unchanged.
+    let raw: Vec<(&str, &str)> = good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = b.post_raw(&sp_page(), &raw).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn saml_sp_removal_is_confirmed_with_a_fresh_second_factor() {
+    let k = console_kit().await;
+    register_wiki_sp(&k).await;
+    admin_with_totp(&k).await;
+    // Ten minutes: fresh enough to read it, not to remove it.
+    let mut b = as_user(&k, DEMO_EMAIL, Some(now() - 600)).await;
+    assert_eq!(b.get(&sp_page()).await.status, StatusCode::OK);
+    let confirm = b.get(&format!("{}/delete", sp_page())).await;
+    assert_eq!(confirm.status, StatusCode::SEE_OTHER);
+    assert!(
+        confirm
+            .location()
+            .unwrap()
+            .starts_with("/login/step-up?return_to=")
+    );
+    let res = b.post(&format!("{}/delete", sp_page()), &[]).await;
+    assert!(res.location().unwrap().starts_with("/login/step-up?"));
+    assert_eq!(stored_sps(&k).await, vec![WIKI_SP_ID.to_string()]);
+    // An auditor may read it but not remove it.
+    let mut auditor = fresh(&k, AUDITOR).await;
+    let read = auditor.get(&sp_page()).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert!(!read.has("Save service provider") && !read.has("Remove service provider"));
+    assert_eq!(
+        auditor
+            .post(&format!("{}/delete", sp_page()), &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // Fresh: the confirmation, then the removal.
+    let mut b = fresh(&k, DEMO_EMAIL).await;
+    let confirm = b.get(&format!("{}/delete", sp_page())).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.has(&format!("Remove {WIKI_SP_ID}?")));
+    let done = b.post(&format!("{}/delete", sp_page()), &[]).await;
+    assert_eq!(done.location(), Some("/admin/saml?done=deleted"));
+    assert!(stored_sps(&k).await.is_empty());
+    assert_eq!(audit_by(&k, DEMO_EMAIL).await, vec!["admin.saml.sp.remove"]);
+    assert_eq!(b.get(&sp_page()).await.status, StatusCode::NOT_FOUND);
+}
+
+/// Upstream IdP metadata with the same test certificate (CN=test-idp,
+/// valid until 2036-11-20).
+fn upstream_metadata() -> String {
+    let cert = between(WIKI_SP, "<ds:X509Certificate>", "</ds:X509Certificate>").unwrap();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.saml.example/metadata">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.saml.example/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#
+    )
+}
+
+#[tokio::test]
+async fn the_federation_page_shows_each_providers_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("idp.xml");
+    std::fs::write(&md, upstream_metadata()).unwrap();
+    let text = format!(
+        r#"
+[[oidc]]
+id = "partner"
+name = "Partner"
+domains = ["partner.example"]
+issuer = "http://127.0.0.1:1"
+client_id = "portcullis"
+client_secret = "0123456789abcdef"
+
+[[saml]]
+id = "saml"
+name = "SAML Partner"
+domains = ["saml.example", "saml2.example"]
+metadata_file = "{}"
+"#,
+        md.display()
+    );
+    let fed: idp::federation::FederationConfig = toml::from_str(&text).unwrap();
+    let k = support::kit_with(|c| c.federation = fed).await;
+    idp::admin::users::add(
+        &k.idp,
+        &admin_actor(),
+        NewUser {
+            email: AUDITOR.into(),
+            first_name: "Test".into(),
+            last_name: "Auditor".into(),
+            role: Some(Role::Auditor),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // A sign-in through the unreachable provider: refused, and its status
+    // says why.
+    let partner = k.idp.federation.get("partner").unwrap();
+    assert!(
+        k.idp
+            .start_federation(&partner, Some("ann@partner.example"), None)
+            .await
+            .is_err()
+    );
+    let mut b = fresh(&k, AUDITOR).await;
+    let page = b.get("/admin/federation").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = |id: &str| {
+        unescape(between(&page.body, &format!("<tr id=\"provider-{id}\">"), "</tr>").unwrap())
+    };
+    let oidc = row("partner");
+    assert!(oidc.contains("OpenID Connect"), "{oidc}");
+    assert!(oidc.contains("partner.example"));
+    assert!(oidc.contains("http://127.0.0.1:1/.well-known/openid-configuration"));
+    assert!(oidc.contains("<td>not yet</td>"), "{oidc}");
+    assert!(oidc.contains("could not be reached"), "{oidc}");
+    assert!(
+        oidc.matches("could not be reached").count() >= 2,
+        "the read and the sign-in: {oidc}"
+    );
+    let saml = row("saml");
+    assert!(saml.contains("SAML"));
+    assert!(saml.contains("saml.example, saml2.example"));
+    assert!(saml.contains("https://idp.saml.example/metadata"), "{saml}");
+    assert!(
+        saml.contains(" UTC</td><td>none</td><td>none</td><td>2036-11-20"),
+        "{saml}"
     );
 }

@@ -126,4 +126,35 @@ describe('admin REST API', () => {
     assert.equal(bad.status, 422);
     assert.equal(bad.body.field, 'email');
   });
+
+  test('an SP registered from its metadata through the API is what its IdP metadata answers for', async () => {
+    const xml = await readFile(new URL('../../idp/tests/fixtures/saml/sp-metadata.xml', import.meta.url), 'utf8');
+    const wiki = 'https%3A%2F%2Fwiki.example.com%2Fshibboleth';
+    const made = await api('admin', 'POST', '/saml/sps', { metadata: xml, application: 'Team Wiki' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(made.body.entity_id, 'https://wiki.example.com/shibboleth');
+    assert.equal(made.body.metadata_url, `/saml/metadata?sp=${wiki}`);
+    // A second SP, described by hand, that signs nothing.
+    const plain = await api('admin', 'POST', '/saml/sps', {
+      entity_id: 'https://plain.example.com/sp', acs: ['https://plain.example.com/acs'], application: 'Team Wiki',
+    });
+    assert.equal(plain.status, 201, JSON.stringify(plain.body));
+    // Each SP's IdP metadata says what applies to it: the wiki's metadata asks it to sign.
+    const wikiMd = await request(server.port, 'GET', made.body.metadata_url);
+    assert.equal(wikiMd.status, 200);
+    assert.match(wikiMd.body, /WantAuthnRequestsSigned="true"/);
+    const plainMd = await request(server.port, 'GET', plain.body.metadata_url);
+    assert.match(plainMd.body, /WantAuthnRequestsSigned="false"/);
+    // The CLI lists what the API registered; an auditor reads it and the federation status.
+    const listed = (await server.adminOk('saml-sps', 'list')).stdout;
+    assert.match(listed, /https:\/\/wiki\.example\.com\/shibboleth/);
+    const got = await api('auditor', 'GET', `/saml/sps/${wiki}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.certificate.subject, 'CN=test-idp');
+    const denied = await api('auditor', 'DELETE', `/saml/sps/${wiki}`);
+    assert.equal(denied.status, 403);
+    const fed = await api('auditor', 'GET', '/federation');
+    assert.equal(fed.status, 200);
+    assert.deepEqual(fed.body, []);
+  });
 });

@@ -13,6 +13,8 @@ const TEST_TIMEOUT = 240_000;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /** The smallest valid PNG: one transparent pixel. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+/** The SP metadata the Rust console and API tests register too. */
+const SP_METADATA = readFileSync(new URL('../../idp/tests/fixtures/saml/sp-metadata.xml', import.meta.url), 'utf8');
 const PLAIN = { email: 'plain@example.com', password: 'Quiet-Meadow-3189!' };
 let browser;
 
@@ -176,6 +178,40 @@ describe('admin console', () => {
       await axe(page, 'clients-created');
       await shot(page, 'clients-created');
 
+      // SAML service providers: metadata pasted and previewed, then registered; an ACS
+      // URL refused beside its field.
+      await visit(page, `${u}/saml`, 'SAML service providers', 'saml');
+      await page.getByLabel("Paste the SP's metadata (XML)").fill(SP_METADATA);
+      await page.getByLabel('Application (its groups decide who may sign in)').selectOption('Team Wiki');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Preview' }));
+      await page.locator('#sp-preview').getByText('https://wiki.example.com/shibboleth', { exact: true }).waitFor();
+      assert.match(await page.locator('#sp-preview').innerText(), /CN=test-idp, expires 2036-11-20/);
+      await axe(page, 'saml-preview');
+      await shot(page, 'saml-preview');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Register service provider' }));
+      await page.getByText('Service provider registered.').waitFor();
+      await page.getByRole('heading', { name: 'https://wiki.example.com/shibboleth', level: 1 }).waitFor();
+      assert.match(await page.locator('dl.facts').innerText(), /CN=test-idp; expires 2036-11-20/);
+      await page.getByRole('cell', { name: 'https://wiki.example.com/Shibboleth.sso/SAML2/POST-alt' }).waitFor();
+      await page.getByRole('link', { name: '/saml/metadata?sp=https%3A%2F%2Fwiki.example.com%2Fshibboleth' }).waitFor();
+      await axe(page, 'saml-sp');
+      await shot(page, 'saml-sp');
+      const acs = page.getByLabel(/^Assertion consumer services, one per line/);
+      await acs.fill('1 http://wiki.example.com/acs default');
+      await clickAndLoad(page, page.getByRole('button', { name: 'Save service provider' }));
+      assert.match(await page.getByRole('alert').innerText(), /acs\[0\]\.url/);
+      assert.equal(await acs.getAttribute('aria-invalid'), 'true');
+      await axe(page, 'saml-sp-error');
+      await shot(page, 'saml-sp-error');
+      await clickAndLoad(page, page.getByRole('link', { name: 'Remove service provider…' }));
+      await page.getByRole('heading', { name: 'Remove https://wiki.example.com/shibboleth?' }).waitFor();
+      await axe(page, 'saml-sp-remove-confirm');
+
+      // Federation providers: none in this configuration (their status is tested in
+      // idp/tests/admin_console.rs and admin_api.rs).
+      await visit(page, `${u}/federation`, 'Federation providers', 'federation');
+      await page.getByText('No upstream provider is configured.').waitFor();
+
       // The audit log, filtered to the lock above.
       await visit(page, `${u}/audit?event=admin.user.lock`, 'Audit log', 'audit');
       await page.getByText('left the company').waitFor();
@@ -206,7 +242,8 @@ describe('admin console', () => {
       await signIn(plain, server, PLAIN.email, PLAIN.password);
       assert.equal(pathOf(plain), '/apps');
       assert.equal(await plain.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
-      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/clients', '/settings', '/keys', '/audit']) {
+      for (const p of ['', '/users', '/users/new', '/users/demo%40example.com', '/groups', '/apps', '/clients', '/settings', '/keys', '/audit',
+        '/saml', '/saml/https%3A%2F%2Fwiki.example.com%2Fshibboleth', '/federation']) {
         const res = await plain.goto(`${u}${p}`);
         assert.equal(res.status(), 403, `/admin${p}`);
         await plain.getByRole('heading', { name: 'Not allowed' }).waitFor();

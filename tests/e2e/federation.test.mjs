@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Server, freePort, launchBrowser, newContext, screenshot } from './harness.mjs';
+import { Server, freePort, launchBrowser, newContext, request, screenshot } from './harness.mjs';
 import { OidcUpstream } from './oidc_upstream.mjs';
 import { Agent, oidcSignIn, samlSignIn, startSamlIdp } from './federation_agent.mjs';
 
@@ -224,6 +224,50 @@ logout_upstream = true
     const note = await open.follow('/login/federation/open-partner');
     assert.match(note.body, /Use a password instead/);
     assert.equal((await open.request('GET', '/login/password')).status, 200);
+  });
+
+  test('the admin API reports each provider as this instance saw it', async () => {
+    // A refused sign-in through the provider nobody answers for, and one the
+    // upstream provider itself refuses (its discovery document read first).
+    const down = await oidcSignIn(server, 'hal@down.test');
+    assert.equal(down.res.status, 502);
+    op.next({ sub: 'sub-zed', email: 'zed@partner.test', deny: true });
+    const denied = await oidcSignIn(server, 'zed@partner.test');
+    assertFailurePage(denied.res, 'Partner OIDC');
+    const { stdout } = await server.adminOk(
+      '--json', 'clients', 'add', '--client-id', 'fed-audit', '--grant', 'client_credentials', '--scope', 'portcullis:audit',
+    );
+    const basic = Buffer.from(`fed-audit:${JSON.parse(stdout).client_secret}`).toString('base64');
+    const tok = await request(server.port, 'POST', '/oauth2/token', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },
+      body: 'grant_type=client_credentials&scope=portcullis%3Aaudit',
+    });
+    assert.equal(tok.status, 200, tok.body);
+    const res = await request(server.port, 'GET', '/api/admin/v1/federation', {
+      headers: { authorization: `Bearer ${JSON.parse(tok.body).access_token}` },
+    });
+    assert.equal(res.status, 200, res.body);
+    const by = Object.fromEntries(JSON.parse(res.body).map((p) => [p.id, p]));
+    assert.deepEqual(Object.keys(by).sort(), ['down', 'mfa-partner', 'open-partner', 'partner', 'saml-partner']);
+    // The OIDC provider's discovery document was read (at start-up the provider
+    // may not have answered yet: then that error is kept, older than the read).
+    assert.equal(by.partner.kind, 'oidc');
+    assert.equal(by.partner.issuer, op.issuer);
+    assert.deepEqual(by.partner.domains, ['partner.test']);
+    assert.ok(by.partner.fetched_at > 0, JSON.stringify(by.partner));
+    assert.ok((by.partner.error_at ?? 0) <= by.partner.fetched_at, JSON.stringify(by.partner));
+    assert.match(by.partner.signin_failure, /answered with an error/);
+    // The one nobody answers for: never read, the reason, and the refused sign-in.
+    assert.equal(by.down.fetched_at, null);
+    assert.match(by.down.error, /could not be reached/);
+    assert.match(by.down.signin_failure, /could not be reached/);
+    // pysaml2's metadata, read from its URL: its entity ID and certificate expiry.
+    const saml = by['saml-partner'];
+    assert.equal(saml.kind, 'saml');
+    assert.equal(saml.metadata, `${idp.url}/metadata`);
+    assert.ok(saml.fetched_at > 0, JSON.stringify(saml));
+    assert.ok(saml.issuer, JSON.stringify(saml));
+    assert.ok(saml.cert_not_after > Date.now() / 1000, JSON.stringify(saml));
   });
 
   test('failures show a page naming the provider and create no user', async () => {

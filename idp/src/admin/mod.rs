@@ -11,6 +11,7 @@ pub mod apps;
 pub mod audit;
 pub mod caller;
 pub mod dashboard;
+pub mod federation;
 pub mod groups;
 pub mod keys;
 pub mod ldap_accounts;

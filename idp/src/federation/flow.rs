@@ -75,6 +75,9 @@ impl Idp {
         ip: Option<&str>,
         subject: Option<&str>,
     ) {
+        if let Some(p) = self.federation.get(&provider.id) {
+            p.status().signin_failed(clock::now(), err.to_string());
+        }
         audit::record(
             &self.store,
             clock::now(),

@@ -7,6 +7,7 @@
 //! - [`oidc`]: code flow with PKCE, state and nonce, ID token validation;
 //! - [`saml`]: AuthnRequests, Response/Assertion validation, replay cache,
 //!   metadata from a file or a refreshed URL;
+//! - [`status`]: what each provider last did (metadata reads, failures);
 //! - [`provision`]: from a verified upstream identity to a local account
 //!   (link by subject, link by verified email, or just-in-time creation),
 //!   group mapping and the MFA decision.
@@ -19,6 +20,7 @@ pub mod oidc;
 pub mod provision;
 pub mod routing;
 pub mod saml;
+pub mod status;
 
 use std::sync::Arc;
 

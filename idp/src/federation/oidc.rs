@@ -44,6 +44,7 @@ pub struct OidcProvider {
     cfg: OidcProviderConfig,
     redirect_uri: String,
     discovered: RwLock<Option<Discovered>>,
+    pub status: super::status::Tracker,
 }
 
 fn unreachable(e: impl std::fmt::Display) -> FederationError {
@@ -58,6 +59,7 @@ impl OidcProvider {
             redirect_uri: format!("{base}/login/federation/{}/callback", cfg.id),
             cfg,
             discovered: RwLock::new(None),
+            status: Default::default(),
         }
     }
 
@@ -71,8 +73,23 @@ impl OidcProvider {
         &self.redirect_uri
     }
 
-    /// Reads the discovery document and the JWKS now.
+    /// The issuer as configured.
+    pub fn issuer(&self) -> &str {
+        &self.cfg.issuer
+    }
+
+    /// Reads the discovery document and the JWKS now, and notes the outcome
+    /// in [`Self::status`].
     pub async fn refresh(&self, http: &Http) -> Result<(), FederationError> {
+        let res = self.fetch(http).await;
+        match &res {
+            Ok(()) => self.status.fetched(clock::now()),
+            Err(e) => self.status.fetch_failed(clock::now(), e.to_string()),
+        }
+        res
+    }
+
+    async fn fetch(&self, http: &Http) -> Result<(), FederationError> {
         let issuer = IssuerUrl::new(self.cfg.issuer.clone())
             .map_err(|e| FederationError::Invalid(format!("issuer: {e}")))?;
         // The crate checks that the document names the same issuer.

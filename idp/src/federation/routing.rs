@@ -21,6 +21,13 @@ impl Provider {
             Self::Saml(p) => &p.common,
         }
     }
+
+    pub fn status(&self) -> &super::status::Tracker {
+        match self {
+            Self::Oidc(p) => &p.status,
+            Self::Saml(p) => &p.status,
+        }
+    }
 }
 
 /// Every configured provider, with the HTTP client they share.
@@ -55,6 +62,11 @@ impl Federation {
 
     pub fn is_empty(&self) -> bool {
         self.providers.is_empty()
+    }
+
+    /// Every provider, in configuration order (OIDC, then SAML).
+    pub fn providers(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        self.providers.iter()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Provider>> {

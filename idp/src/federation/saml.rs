@@ -55,6 +55,7 @@ pub struct SamlProvider {
     pub sp_entity_id: String,
     pub acs_url: String,
     metadata: RwLock<Option<EntityDescriptor>>,
+    pub status: super::status::Tracker,
 }
 
 /// Parses IdP metadata and refuses what would make validation unsafe: no
@@ -95,6 +96,11 @@ impl SamlProvider {
             }
             None => None,
         };
+        let status = super::status::Tracker::default();
+        if let Some(md) = &metadata {
+            let (entity_id, expiry) = super::status::metadata_facts(md);
+            status.fetched_metadata(clock::now(), entity_id, expiry);
+        }
         Ok(Self {
             common: cfg.common(),
             sp_entity_id: cfg
@@ -104,15 +110,34 @@ impl SamlProvider {
             acs_url: format!("{base}/login/federation/{}/acs", cfg.id),
             cfg,
             metadata: RwLock::new(metadata),
+            status,
         })
     }
 
+    /// Where the metadata comes from: its URL, or its file.
+    pub fn metadata_source(&self) -> String {
+        match (&self.cfg.metadata_url, &self.cfg.metadata_file) {
+            (Some(u), _) => u.clone(),
+            (None, Some(f)) => f.display().to_string(),
+            (None, None) => String::new(),
+        }
+    }
+
     /// Fetches the metadata URL again (a file is read once, at start-up).
-    /// A failed fetch keeps the metadata already loaded.
+    /// A failed fetch keeps the metadata already loaded. The outcome is
+    /// noted in [`Self::status`].
     pub async fn refresh(&self, http: &Http) -> Result<(), FederationError> {
         let Some(url) = &self.cfg.metadata_url else {
             return Ok(());
         };
+        let res = self.fetch(http, url).await;
+        if let Err(e) = &res {
+            self.status.fetch_failed(clock::now(), e.to_string());
+        }
+        res
+    }
+
+    async fn fetch(&self, http: &Http, url: &str) -> Result<(), FederationError> {
         let res = http
             .get(url)
             .send()
@@ -125,7 +150,10 @@ impl SamlProvider {
             .await
             .map_err(|e| FederationError::Unreachable(e.to_string()))?;
         let md = parse_metadata(&xml).map_err(FederationError::Invalid)?;
+        let (entity_id, expiry) = super::status::metadata_facts(&md);
         *self.metadata.write().await = Some(md);
+        self.status
+            .fetched_metadata(clock::now(), entity_id, expiry);
         Ok(())
     }
 

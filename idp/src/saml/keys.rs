@@ -260,3 +260,33 @@ pub fn der_to_pem(der: &[u8]) -> Option<String> {
     let cert = X509::from_der(der).ok()?;
     String::from_utf8(cert.to_pem().ok()?).ok()
 }
+
+/// What an administrator wants to know about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertFacts {
+    /// The subject's distinguished name, e.g. `CN=sp.example.com`.
+    pub subject: String,
+    /// NotAfter, in unix seconds.
+    pub not_after: i64,
+}
+
+/// The subject and expiry of a DER certificate.
+pub fn certificate_facts(der: &[u8]) -> Option<CertFacts> {
+    let cert = X509::from_der(der).ok()?;
+    let subject = cert
+        .subject_name()
+        .entries()
+        .filter_map(|e| {
+            let key = e.object().nid().short_name().ok()?;
+            let value = e.data().to_string().ok()?;
+            Some(format!("{key}={value}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+    let d = epoch.diff(cert.not_after()).ok()?;
+    Some(CertFacts {
+        subject,
+        not_after: i64::from(d.days) * 86_400 + i64::from(d.secs),
+    })
+}

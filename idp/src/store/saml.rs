@@ -142,6 +142,19 @@ impl Store {
         }
     }
 
+    /// Replaces a stored SP's definition; false when none has this entity ID.
+    pub async fn update_saml_sp(&self, entity_id: &str, data: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE saml_sps SET data = $1 WHERE entity_id = $2")
+                .bind(data)
+                .bind(entity_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
     /// Removes a stored SP and ends the SAML sessions made with it.
     pub async fn remove_saml_sp(&self, entity_id: &str, now: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;

@@ -123,6 +123,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/admin_clients.html"),
         ),
         (
+            "admin_saml.html",
+            include_str!("../../templates/admin_saml.html"),
+        ),
+        (
+            "admin_saml_sp.html",
+            include_str!("../../templates/admin_saml_sp.html"),
+        ),
+        (
+            "admin_federation.html",
+            include_str!("../../templates/admin_federation.html"),
+        ),
+        (
             "_admin_pager.html",
             include_str!("../../templates/_admin_pager.html"),
         ),
@@ -217,6 +229,9 @@ mod tests {
             "admin_users.html",
             "admin_audit.html",
             "admin_clients.html",
+            "admin_saml.html",
+            "admin_saml_sp.html",
+            "admin_federation.html",
         ] {
             if let Err(e) = super::TEMPLATES.get_template(name) {
                 panic!("{name}: {e}");

@@ -10,6 +10,7 @@ mod groups;
 mod guard;
 mod home;
 mod keys;
+mod saml;
 mod settings;
 mod users;
 
@@ -67,6 +68,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", paths::ADMIN_KEYS),
     ("GET", paths::ADMIN_KEYS_ROTATE),
     ("POST", paths::ADMIN_KEYS_ROTATE),
+    ("GET", paths::ADMIN_SAML),
+    ("POST", paths::ADMIN_SAML),
+    ("GET", paths::ADMIN_SAML_SP),
+    ("POST", paths::ADMIN_SAML_SP),
+    ("GET", paths::ADMIN_SAML_SP_DELETE),
+    ("POST", paths::ADMIN_SAML_SP_DELETE),
+    ("GET", paths::ADMIN_FEDERATION),
 ];
 
 /// The console's routes; the portal router puts them inside its CSRF and
@@ -138,6 +146,13 @@ pub fn routes() -> Router<Portal> {
             paths::ADMIN_KEYS_ROTATE,
             get(keys::rotate_confirm).post(keys::rotate),
         )
+        .route(paths::ADMIN_SAML, get(saml::list).post(saml::create))
+        .route(paths::ADMIN_SAML_SP, get(saml::show).post(saml::update))
+        .route(
+            paths::ADMIN_SAML_SP_DELETE,
+            get(saml::delete_confirm).post(saml::delete),
+        )
+        .route(paths::ADMIN_FEDERATION, get(saml::federation))
 }
 
 /// The console's sections, for its navigation.
@@ -147,6 +162,8 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("groups", paths::ADMIN_GROUPS, "Groups"),
     ("apps", paths::ADMIN_APPS, "Applications"),
     ("clients", paths::ADMIN_CLIENTS, "OIDC clients"),
+    ("saml", paths::ADMIN_SAML, "SAML service providers"),
+    ("federation", paths::ADMIN_FEDERATION, "Federation"),
     ("settings", paths::ADMIN_SETTINGS, "Settings"),
     ("keys", paths::ADMIN_KEYS, "Keys"),
     ("audit", paths::ADMIN_AUDIT, "Audit log"),

@@ -8,6 +8,7 @@ mod apps;
 mod audit;
 mod groups;
 pub mod problem;
+mod saml;
 mod settings;
 mod users;
 
@@ -42,7 +43,7 @@ const MAX_BEARER: usize = 8 * 1024;
 #[openapi(
     info(
         title = "Portcullis admin API",
-        description = "Administration of users, groups, applications, OIDC clients, SAML service providers, settings, keys and the audit log. Authenticate with `Authorization: Bearer` and either an access token from the token endpoint (client_credentials grant, scope portcullis:admin, portcullis:helpdesk or portcullis:audit) or an administrator's personal API key. Errors are RFC 9457 problem details."
+        description = "Administration of users, groups, applications, OIDC clients, SAML service providers, federation providers (status), settings, keys and the audit log. Authenticate with `Authorization: Bearer` and either an access token from the token endpoint (client_credentials grant, scope portcullis:admin, portcullis:helpdesk or portcullis:audit) or an administrator's personal API key. Errors are RFC 9457 problem details."
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
@@ -67,6 +68,7 @@ fn api_router() -> (Router<Portal>, utoipa::openapi::OpenApi) {
         .merge(users::routes())
         .merge(groups::routes())
         .merge(apps::routes())
+        .merge(saml::routes())
         .merge(settings::routes())
         .merge(audit::routes());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
