@@ -1,6 +1,7 @@
 //! The password's life after sign-in: expiry, the policy with history, and
 //! the user's own change (which ends every session).
 
+use crate::account::notice::SecurityChange;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::credentials::check_policy;
@@ -120,6 +121,8 @@ impl Idp {
                 .detail(format!("{ended} sessions ended")),
         )
         .await;
+        self.mail_security_change(user, SecurityChange::PasswordChanged, ip)
+            .await;
         Ok(())
     }
 }

@@ -187,6 +187,23 @@ impl Store for RedisStore {
         .map_err(unavailable)
     }
 
+    async fn replace(&self, key: &SessionKey, session: &Session) -> Result<()> {
+        // XX and KEEPTTL as in `touch`: never a session back from the dead,
+        // and the absolute expiry stays.
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.session_key(key))
+            .arg(to_json(session)?)
+            .arg("XX")
+            .arg("KEEPTTL");
+        retry_once(|| {
+            let mut c = self.conn.clone();
+            let cmd = &cmd;
+            async move { cmd.query_async::<()>(&mut c).await }
+        })
+        .await
+        .map_err(unavailable)
+    }
+
     async fn remove(&self, key: &SessionKey) -> Result<()> {
         let mut c = self.conn.clone();
         let existing = self.get(key).await.ok().flatten();

@@ -72,7 +72,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 impl Idp {
-    fn portal_link(&self, path: &str) -> String {
+    pub(crate) fn portal_link(&self, path: &str) -> String {
         self.config
             .public_url
             .join(path)
@@ -82,7 +82,7 @@ impl Idp {
             })
     }
 
-    async fn mail_user(
+    pub(crate) async fn mail_user(
         &self,
         user: &User,
         kind: &'static str,

@@ -227,6 +227,87 @@
     });
   }
 
+  // ---------- Password fields: show what was typed, on request ----------
+  // Without this file every password field stays a password field. The
+  // button's name stays "Show password"; aria-pressed says whether it is shown.
+
+  function setupPasswordReveal() {
+    document.querySelectorAll('input[type="password"]').forEach(function (input) {
+      if (!input.id || input.hasAttribute("data-no-reveal")) return;
+      var wrap = document.createElement("div");
+      wrap.className = "reveal-wrap";
+      input.parentNode.insertBefore(wrap, input);
+      wrap.appendChild(input);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-secondary btn-small reveal";
+      button.setAttribute("aria-controls", input.id);
+      button.setAttribute("aria-pressed", "false");
+      button.setAttribute("data-reveal", "");
+      button.innerHTML = 'Show<span class="visually-hidden"> password</span>';
+      wrap.appendChild(button);
+      button.addEventListener("click", function () {
+        var show = input.type === "password";
+        input.type = show ? "text" : "password";
+        button.setAttribute("aria-pressed", show ? "true" : "false");
+        input.focus();
+      });
+      // What is sent, and what a password manager sees, is a password field.
+      if (input.form) {
+        input.form.addEventListener("submit", function () {
+          input.type = "password";
+          button.setAttribute("aria-pressed", "false");
+        });
+      }
+    });
+  }
+
+  // ---------- New-password fields: tick the policy's rules as the user types ----------
+  // The rules and their words come from the server, which still judges the
+  // password; this only shows progress. Kept in step with check_policy.
+
+  var RULE_TESTS = {
+    min: function (v, arg) { return Array.from(v).length >= Number(arg); },
+    upper: function (v) { return /\p{Lu}/u.test(v); },
+    lower: function (v) { return /\p{Ll}/u.test(v); },
+    digit: function (v) { return /[0-9]/.test(v); },
+    special: function (v) { return /[^\p{L}\p{N}\s]/u.test(v); },
+    identity: function (v, arg) {
+      if (v === "") return false;
+      var lower = v.toLowerCase();
+      return arg.split("\n").filter(Boolean).every(function (id) { return lower.indexOf(id) === -1; });
+    }
+  };
+
+  function setupPasswordRules() {
+    document.querySelectorAll("ul[data-password-rules]").forEach(function (list) {
+      var input = document.getElementById(list.getAttribute("data-password-rules"));
+      if (!input) return;
+      var confirm = document.getElementById(list.getAttribute("data-match") || "");
+      var matchItem = list.querySelector('li[data-rule="match"]');
+      if (matchItem && confirm) matchItem.hidden = false;
+      function mark(item, met) {
+        item.classList.toggle("met", met);
+        var state = item.querySelector("[data-rule-state]");
+        if (state) state.textContent = met ? " (done)" : " (not yet)";
+      }
+      function update() {
+        var value = input.value;
+        list.querySelectorAll("li[data-rule]").forEach(function (item) {
+          var kind = item.getAttribute("data-rule");
+          if (kind === "match") {
+            mark(item, !!confirm && value !== "" && confirm.value === value);
+          } else if (RULE_TESTS[kind]) {
+            mark(item, RULE_TESTS[kind](value, item.getAttribute("data-value") || ""));
+          }
+        });
+      }
+      input.addEventListener("input", update);
+      if (confirm) confirm.addEventListener("input", update);
+      update();
+    });
+  }
+
   // ---------- After a form: the result or error is where the person looks ----------
   // The form's action carries the section as a fragment, so the browser scrolls there
   // without this file; this also moves focus, so screen readers announce it.
@@ -243,6 +324,8 @@
     setupAppSearch();
     setupFavorites();
     setupCopy();
+    setupPasswordReveal();
+    setupPasswordRules();
     // After the browser has scrolled to the action's fragment, which would
     // otherwise take the focus back to the page.
     if (document.readyState === "complete") {

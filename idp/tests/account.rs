@@ -535,3 +535,49 @@ async fn pages_need_a_session() {
     let p = b.post("/profile", PROFILE_FORM).await;
     assert_eq!(p.location(), Some("/login"));
 }
+
+/// The checklist beside "New password" is the policy, rendered by the
+/// server with what the page's script needs to tick each rule; the user's
+/// own identifiers are the only ones given. The server still judges.
+#[tokio::test]
+async fn the_password_checklist_is_the_policy_and_the_server_still_judges() {
+    let k = kit().await;
+    k.set("password.min_length", "14").await;
+    let mut b = k.signed_in().await;
+    let page = b.get("/security").await;
+    assert!(
+        page.body
+            .contains(r#"data-password-rules="pw-new" data-match="pw-confirm""#)
+    );
+    assert!(
+        page.body
+            .contains(r#"<li data-rule="min" data-value="14">At least 14 characters"#)
+    );
+    for kind in ["upper", "lower", "digit", "special", "identity"] {
+        assert!(
+            page.body.contains(&format!("data-rule=\"{kind}\"")),
+            "{kind}"
+        );
+    }
+    let user = k.demo_user().await;
+    let ids = page
+        .body
+        .split(r#"data-rule="identity" data-value=""#)
+        .nth(1)
+        .unwrap();
+    let ids = &ids[..ids.find('"').unwrap()];
+    assert!(ids.contains(&user.username.to_lowercase()), "{ids}");
+    // What the script would tick is not what decides: a short password is refused.
+    let res = b
+        .post(
+            "/security/password",
+            &[
+                ("current_password", support::DEMO_PASSWORD),
+                ("new_password", "Short-1!aB"),
+                ("confirm_password", "Short-1!aB"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.has("Use at least 14 characters."));
+}

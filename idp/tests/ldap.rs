@@ -824,3 +824,56 @@ async fn a_search_that_names_a_user_answers_what_a_full_read_answers() {
         "not another user's keys"
     );
 }
+
+/// The first searches after start-up arrive together (a NAS listing
+/// everyone); they give out each POSIX number once and agree on them.
+#[tokio::test]
+async fn concurrent_first_searches_agree_on_posix_numbers() {
+    let d = directory(|_| {}).await;
+    for i in 0..30 {
+        idp::admin::users::add(
+            &d.k.idp,
+            &support::admin_actor(),
+            idp::admin::users::NewUser {
+                email: format!("crew{i}@example.com"),
+                first_name: "Crew".into(),
+                last_name: format!("Member{i}"),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let (dn, key) = d.service("nas", "users").await;
+    let mut searches = Vec::new();
+    for _ in 0..6 {
+        let mut ldap = d.bind(&dn, &key).await.unwrap();
+        searches.push(tokio::spawn(async move {
+            let found = search(
+                &mut ldap,
+                BASE,
+                "(objectClass=posixAccount)",
+                &["uidNumber"],
+            )
+            .await
+            .unwrap();
+            let mut numbers: Vec<(String, String)> = found
+                .iter()
+                .map(|e| (e.dn.clone(), attr(e, "uidNumber")[0].to_string()))
+                .collect();
+            numbers.sort();
+            numbers
+        }));
+    }
+    let mut answers = Vec::new();
+    for s in searches {
+        answers.push(s.await.unwrap());
+    }
+    assert_eq!(answers[0].len(), 32, "30 crew, demo and bob");
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "every search saw the same numbers"
+    );
+    let distinct: HashSet<&String> = answers[0].iter().map(|(_, n)| n).collect();
+    assert_eq!(distinct.len(), answers[0].len(), "no number given twice");
+}

@@ -73,6 +73,8 @@ fn session(user: &str, now: i64) -> Session {
         expires_at: now + 3600,
         last_seen: now,
         source_ip: None,
+        device: None,
+        apps: Vec::new(),
     }
 }
 
@@ -327,4 +329,45 @@ async fn a_sign_out_while_redis_is_away_is_queued_and_applied_when_it_answers() 
         0,
         "applied once"
     );
+}
+
+/// The browser and the applications a session opened are kept with it in
+/// Redis, seen by every instance, and annotating an ended session never
+/// brings it back.
+#[tokio::test]
+async fn annotations_are_shared_and_never_resurrect_a_session() {
+    let Some(redis) = start_redis(free_port()).await else {
+        eprintln!("redis-server not available: skipping");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let a: Arc<dyn Store> = Arc::new(RedisStore::connect(&url, "test:").await.unwrap());
+    let b = RedisStore::connect(&url, "test:").await.unwrap();
+    let sessions = Sessions::new(a, &SessionConfig::default());
+    let now = idp::clock::now();
+    let (token, _) = sessions
+        .create("u1", vec!["pwd".into()], None, now)
+        .await
+        .unwrap();
+    let key = SessionKey::of_token(&token);
+    sessions
+        .describe(
+            &key,
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        )
+        .await
+        .unwrap();
+    sessions.link_app(&key, "wiki", now + 3600).await.unwrap();
+    sessions.link_app(&key, "wiki", now + 3600).await.unwrap();
+    let seen = b.get(&key).await.unwrap().unwrap();
+    assert_eq!(seen.device.as_deref(), Some("Firefox on Linux"));
+    assert_eq!(
+        seen.apps,
+        vec!["wiki".to_string()],
+        "once, however often opened"
+    );
+
+    b.remove(&key).await.unwrap();
+    b.replace(&key, &seen).await.unwrap();
+    assert_eq!(b.get(&key).await.unwrap(), None, "replace never resurrects");
 }

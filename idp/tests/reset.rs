@@ -752,3 +752,24 @@ async fn several_methods_give_the_chooser_and_a_recovery_code_works() {
         .await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The reset form lists the policy as a checklist the page's script ticks,
+/// and its new-password field is described by it.
+#[tokio::test]
+async fn the_reset_form_shows_the_password_checklist() {
+    let k = kit().await;
+    let mut b = k.browser();
+    let token = reset_token(&k, &mut b).await;
+    let page = b.get(&format!("/password/reset/new?token={token}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(r#"aria-describedby="password-policy""#));
+    assert!(
+        page.body
+            .contains(r#"data-password-rules="reset-password" data-match="reset-confirm""#)
+    );
+    assert!(page.has("At least 12 characters"));
+    assert!(
+        page.body.contains(r#"<li data-rule="match" hidden>"#),
+        "shown by the script only"
+    );
+}

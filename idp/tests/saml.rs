@@ -261,13 +261,16 @@ async fn metadata_publishes_entity_certificate_endpoints_and_rotation_overlap() 
         page.body.find(&old).unwrap() < page.body.find(&next).unwrap(),
         "signer first"
     );
-    // Every instance switches at the same stored instant.
-    let switch = idp::clock::now() + delay.as_secs() as i64;
-    assert_eq!(keys.signer_at(switch - 2).unwrap().cert_b64(), old);
-    assert_eq!(keys.signer_at(switch + 1).unwrap().cert_b64(), next);
+    // Every instance switches at the same stored instant: read it back
+    // rather than recompute it from a clock that moved on since the
+    // rotation (by seconds, on a busy machine).
     let listed = idp::admin::keys::list(&k.idp).await.unwrap();
     let row = listed.iter().find(|r| r.kid == standby).unwrap();
-    assert_eq!(row.state(idp::clock::now()), "standby");
+    let switch = row.activates_at.expect("a standby has its switch instant");
+    assert!(switch >= row.created_at + delay.as_secs() as i64);
+    assert_eq!(keys.signer_at(switch - 1).unwrap().cert_b64(), old);
+    assert_eq!(keys.signer_at(switch).unwrap().cert_b64(), next);
+    assert_eq!(row.state(switch - 1), "standby");
     assert_eq!(row.state(switch + 1), "signing");
 
     // An emergency rotation signs at once and supersedes the standby.

@@ -1,10 +1,12 @@
-//! The user's own account (self-service): profile, SSH keys and personal API
-//! keys. Each write is validated here and audited once, with the user as
+//! The user's own account (self-service): profile, SSH keys, personal API
+//! keys and their sessions. Each write is validated here and audited once, with the user as
 //! the actor; the portal's pages only parse the form and show the outcome.
 //! An administrator's writes to the same data go through [`crate::admin`].
 
 pub mod api_keys;
+pub mod notice;
 pub mod profile;
+pub mod sessions;
 pub mod ssh_keys;
 
 /// Why the account refused a change. The message is for the person who

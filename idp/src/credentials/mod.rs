@@ -5,4 +5,4 @@ mod hasher;
 mod policy;
 
 pub use hasher::Hasher;
-pub use policy::{check_policy, policy_rules};
+pub use policy::{ChecklistRule, check_policy, policy_checklist, policy_rules};

@@ -1,25 +1,69 @@
 use crate::settings::PasswordPolicy;
 
-/// The rules as people read them, for the Security page.
-pub fn policy_rules(p: &PasswordPolicy) -> Vec<String> {
-    let mut rules = vec![format!("At least {} characters", p.min_length)];
-    if p.require_upper {
-        rules.push("An upper-case letter".into());
+/// One rule of the policy for the live checklist beside a new-password
+/// field: the words, and what the page's script needs to tick it as the
+/// user types. The script only helps; [`check_policy`] stays the judge.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChecklistRule {
+    pub text: String,
+    /// `min`, `upper`, `lower`, `digit`, `special`, `identity`, or
+    /// `history` (which only the server can check, so it is never ticked).
+    pub kind: &'static str,
+    /// `min`: the length; `identity`: the lower-cased identifiers a
+    /// password must not contain, one per line.
+    pub value: String,
+}
+
+/// The rules as people read them, each with how to check it, in the order
+/// [`check_policy`] reports them. `identifiers` are the user's own (their
+/// username and email name), which the page may show back to them.
+pub fn policy_checklist(p: &PasswordPolicy, identifiers: &[&str]) -> Vec<ChecklistRule> {
+    let rule = |text: String, kind, value: String| ChecklistRule { text, kind, value };
+    let mut rules = vec![rule(
+        format!("At least {} characters", p.min_length),
+        "min",
+        p.min_length.to_string(),
+    )];
+    for (on, text, kind) in [
+        (p.require_upper, "An upper-case letter", "upper"),
+        (p.require_lower, "A lower-case letter", "lower"),
+        (p.require_digit, "A digit", "digit"),
+        (
+            p.require_special,
+            "A special character such as ! # % or *",
+            "special",
+        ),
+    ] {
+        if on {
+            rules.push(rule(text.into(), kind, String::new()));
+        }
     }
-    if p.require_lower {
-        rules.push("A lower-case letter".into());
-    }
-    if p.require_digit {
-        rules.push("A digit".into());
-    }
-    if p.require_special {
-        rules.push("A special character such as ! # % or *".into());
-    }
-    rules.push("Does not contain your username or email name".into());
+    let ids: Vec<String> = identifiers
+        .iter()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|id| id.chars().count() >= 3)
+        .collect();
+    rules.push(rule(
+        "Does not contain your username or email name".into(),
+        "identity",
+        ids.join("\n"),
+    ));
     if p.history > 0 {
-        rules.push(format!("Not one of your last {} passwords", p.history));
+        rules.push(rule(
+            format!("Not one of your last {} passwords", p.history),
+            "history",
+            String::new(),
+        ));
     }
     rules
+}
+
+/// The rules as people read them, for the Security page.
+pub fn policy_rules(p: &PasswordPolicy) -> Vec<String> {
+    policy_checklist(p, &[])
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
 }
 
 /// Every rule the password breaks (history is checked by the caller, which

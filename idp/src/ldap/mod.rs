@@ -249,14 +249,26 @@ fn err(e: &LdapError) -> LdapResult {
 pub struct Engine {
     pub idp: Arc<Idp>,
     pub base: Dn,
+    /// Held while POSIX numbers are given out: the first searches after
+    /// start-up, arriving together, would otherwise each allocate the same
+    /// thousands of owners.
+    posix_allocation: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Engine {
+    pub(crate) async fn posix_allocation(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.posix_allocation.lock().await
+    }
+
     /// Over the core's `[ldap]` section (validated at start-up).
     pub fn new(idp: Arc<Idp>) -> Result<Self, crate::config::ConfigError> {
         let base = Dn::parse(&idp.config.ldap.base_dn)
             .map_err(|e| crate::config::ConfigError::new("ldap.base_dn", e.to_string()))?;
-        Ok(Self { idp, base })
+        Ok(Self {
+            idp,
+            base,
+            posix_allocation: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     pub fn config(&self) -> &LdapConfig {

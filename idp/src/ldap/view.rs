@@ -305,7 +305,16 @@ async fn posix_numbers<'a>(
 ) -> Result<HashMap<String, i64>, LdapError> {
     let store = &engine.idp.store;
     let mut known: HashMap<String, i64> = store.posix_ids(kind).await?.into_iter().collect();
-    for owner in owners {
+    let missing: Vec<&str> = owners.filter(|o| !known.contains_key(*o)).collect();
+    if missing.is_empty() {
+        return Ok(known);
+    }
+    // One allocator at a time on this instance; whoever waited reads what
+    // the one before gave out. Other instances race through the store's
+    // unique key (`allocate_posix_id`).
+    let _one = engine.posix_allocation().await;
+    known = store.posix_ids(kind).await?.into_iter().collect();
+    for owner in missing {
         if !known.contains_key(owner) {
             let n = store.allocate_posix_id(kind, owner, FIRST_POSIX_ID).await?;
             known.insert(owner.to_string(), n);

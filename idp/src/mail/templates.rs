@@ -26,6 +26,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/mail/reset_done.html"),
         ),
         (
+            "security_change.txt",
+            include_str!("../../templates/mail/security_change.txt"),
+        ),
+        (
+            "security_change.html",
+            include_str!("../../templates/mail/security_change.html"),
+        ),
+        (
             "expiry.txt",
             include_str!("../../templates/mail/expiry.txt"),
         ),
@@ -61,10 +69,10 @@ pub fn render(name: &str, ctx: impl Serialize) -> Result<(String, String), MailE
 mod tests {
     #[test]
     fn every_mail_template_renders() {
-        for name in ["reset", "reset_done", "expiry"] {
+        for name in ["reset", "reset_done", "expiry", "security_change"] {
             let r = super::render(
                 name,
-                minijinja::context! { name => "A <b>", link => "https://x/?t=1&u=2", days => 3, minutes => 60, portal => "https://x/" },
+                minijinja::context! { name => "A <b>", link => "https://x/?t=1&u=2", days => 3, minutes => 60, portal => "https://x/", what => "x", when => "y", address => "z" },
             );
             let (text, html) = match r {
                 Ok(v) => v,

@@ -6,6 +6,7 @@ pub mod recovery;
 pub mod totp;
 pub mod webauthn;
 
+use crate::account::notice::SecurityChange;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::config::MfaPolicy;
@@ -215,6 +216,10 @@ impl Idp {
             Event::new("mfa.totp.enrol", Outcome::Failure).detail("wrong confirmation code")
         };
         audit::record(&self.store, now, e.about(user).ip(ip)).await;
+        if ok {
+            self.mail_security_change(user, SecurityChange::TotpAdded, ip)
+                .await;
+        }
         Ok(ok)
     }
 
@@ -397,6 +402,8 @@ impl Idp {
                 .ip(ip),
         )
         .await;
+        self.mail_security_change(user, SecurityChange::TotpRemoved, ip)
+            .await;
         Ok(true)
     }
 

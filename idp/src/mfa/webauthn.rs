@@ -14,6 +14,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use super::Check;
+use crate::account::notice::SecurityChange;
 use crate::audit::{self, Event, Outcome};
 use crate::clock;
 use crate::crypto;
@@ -241,6 +242,8 @@ impl Idp {
                 .detail(format!("key {name:?}")),
         )
         .await;
+        self.mail_security_change(user, SecurityChange::KeyAdded(name.to_string()), ip)
+            .await;
         Ok(())
     }
 
@@ -281,6 +284,8 @@ impl Idp {
                 .detail(format!("key {name:?}")),
         )
         .await;
+        self.mail_security_change(user, SecurityChange::KeyRemoved(name), ip)
+            .await;
         Ok(Removal::Removed)
     }
 

@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, broadcast};
 
+pub mod device;
 pub mod end;
 pub mod resume;
+pub mod view;
 
 use crate::config::SessionConfig;
 use crate::crypto;
@@ -86,6 +88,15 @@ pub struct Session {
     pub expires_at: i64,
     pub last_seen: i64,
     pub source_ip: Option<String>,
+    /// The browser and system the session began in ("Firefox on Linux",
+    /// [`device::describe`]), for the user's list of sessions. Sessions
+    /// stored before the field existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The gateway applications this session opened (policy ids), in the
+    /// order first opened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }
 
 impl Session {
@@ -103,6 +114,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records activity; stores may persist it lazily.
     async fn touch(&self, key: &SessionKey, now: i64) -> Result<()>;
     async fn remove(&self, key: &SessionKey) -> Result<()>;
+    /// Stores `session` under `key` only if a session is stored there now:
+    /// an annotation (device, applications opened) never brings back a
+    /// session that ended meanwhile.
+    async fn replace(&self, key: &SessionKey, session: &Session) -> Result<()>;
     /// Ends every session of the user; returns how many ended.
     async fn revoke_user(&self, user_id: &str) -> Result<usize>;
     /// The user's sessions, for the admin console; expired ones may be
@@ -151,6 +166,9 @@ struct Entry {
     /// The amr values joined by [`AMR_SEPARATOR`].
     amr: Box<str>,
     source_ip: Option<Box<str>>,
+    device: Option<Box<str>>,
+    /// The applications opened, joined by [`AMR_SEPARATOR`].
+    apps: Box<str>,
     created_at: i64,
     auth_time: i64,
     mfa_at: Option<i64>,
@@ -166,6 +184,8 @@ impl Entry {
             user_id: s.user_id.as_str().into(),
             amr: s.amr.join(AMR_SEPARATOR).into_boxed_str(),
             source_ip: s.source_ip.as_deref().map(Into::into),
+            device: s.device.as_deref().map(Into::into),
+            apps: s.apps.join(AMR_SEPARATOR).into_boxed_str(),
             created_at: s.created_at,
             auth_time: s.auth_time,
             mfa_at: s.mfa_at,
@@ -190,6 +210,13 @@ impl Entry {
             expires_at: self.expires_at,
             last_seen: self.last_seen,
             source_ip: self.source_ip.as_deref().map(str::to_string),
+            device: self.device.as_deref().map(str::to_string),
+            apps: self
+                .apps
+                .split(AMR_SEPARATOR)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
         }
     }
 }
@@ -197,6 +224,10 @@ impl Entry {
 /// Joins amr values in an [`Entry`]: a control character, because values
 /// relayed from an upstream provider are not ours to restrict.
 const AMR_SEPARATOR: &str = "\u{1f}";
+
+/// Applications one session records at most: a list for a person to read,
+/// not an access log.
+const MAX_APPS: usize = 50;
 
 /// Activity is written back at most this often per session, to keep page
 /// views from turning into database writes.
@@ -273,6 +304,23 @@ impl Store for EmbeddedStore {
             self.persist(key, &s).await?;
         }
         Ok(())
+    }
+
+    async fn replace(&self, key: &SessionKey, session: &Session) -> Result<()> {
+        let Some(raw) = raw_key(key) else {
+            return Ok(());
+        };
+        {
+            let mut map = self.map.write().await;
+            let Some(entry) = map.get_mut(&raw) else {
+                return Ok(());
+            };
+            // Activity recorded since the caller read the session stays.
+            let last_seen = entry.last_seen.max(session.last_seen);
+            *entry = Entry::new(session);
+            entry.last_seen = last_seen;
+        }
+        self.persist(key, session).await
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<()> {
@@ -401,6 +449,8 @@ impl Sessions {
             expires_at: now + self.lifetime_secs,
             last_seen: now,
             source_ip,
+            device: None,
+            apps: Vec::new(),
         };
         self.store
             .insert(&SessionKey::of_token(&token), &session)
@@ -465,7 +515,32 @@ impl Sessions {
         self.store
             .insert_link(&SessionKey::of_token(&token), &link)
             .await?;
+        self.record_app(session, app).await?;
         Ok(token)
+    }
+
+    /// Notes that `session` opened `app`, for the user's list of sessions:
+    /// a write the first time only, so the silent handshakes that follow
+    /// cost nothing.
+    async fn record_app(&self, key: &SessionKey, app: &str) -> Result<()> {
+        let Some(mut session) = self.store.get(key).await? else {
+            return Ok(());
+        };
+        if session.apps.iter().any(|a| a == app) || session.apps.len() >= MAX_APPS {
+            return Ok(());
+        }
+        session.apps.push(app.to_string());
+        self.store.replace(key, &session).await
+    }
+
+    /// Records the browser a new session began in ([`device::describe`] of
+    /// its `User-Agent`): once, when the sign-in completes.
+    pub async fn describe(&self, key: &SessionKey, user_agent: &str) -> Result<()> {
+        let Some(mut session) = self.store.get(key).await? else {
+            return Ok(());
+        };
+        session.device = Some(device::describe(user_agent));
+        self.store.replace(key, &session).await
     }
 
     /// The link behind an application-host cookie value, while it lasts.
@@ -647,6 +722,30 @@ mod tests {
         assert_eq!(s.store.get(&not_hex).await.unwrap(), None);
         s.store.touch(&not_hex, 1002).await.unwrap();
         s.store.remove(&not_hex).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_browser_and_applications_survive_a_restart() {
+        let (db, s, uid) = setup().await;
+        let (token, _) = s.create(&uid, vec![], None, 1000).await.unwrap();
+        let key = SessionKey::of_token(&token);
+        s.describe(
+            &key,
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1",
+        )
+        .await
+        .unwrap();
+        for app in ["wiki", "grafana", "wiki"] {
+            s.link_app(&key, app, i64::MAX).await.unwrap();
+        }
+        let fresh = EmbeddedStore::load(db, 1001).await.unwrap();
+        let got = fresh.get(&key).await.unwrap().unwrap();
+        assert_eq!(got.device.as_deref(), Some("Safari on iPhone"));
+        assert_eq!(got.apps, vec!["wiki".to_string(), "grafana".to_string()]);
+        // An ended session is not brought back by a late annotation.
+        s.end(&key).await.unwrap();
+        s.describe(&key, "curl/8").await.unwrap();
+        assert!(s.store.get(&key).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -49,6 +49,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The user's own newest sign-in attempts: every `signin*` and
+    /// `federation.signin` row about them, and the second factors they got
+    /// wrong, newest first. Rows only about an email typed (an unknown
+    /// account) are not theirs and are left out.
+    pub async fn sign_in_audit(&self, user_id: &str, limit: i64) -> Result<Vec<AuditRow>> {
+        Ok(sqlx::query_as(
+            "SELECT at, event, user_id, subject, source_ip, actor, outcome, detail FROM audit \
+             WHERE user_id = $1 AND (event = 'signin' OR event LIKE 'signin.%' \
+             OR event = 'federation.signin' \
+             OR (event LIKE 'mfa.%.verify' AND outcome = 'failure')) \
+             ORDER BY at DESC, seq DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 /// Which audit rows a query finds; every condition given must hold.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

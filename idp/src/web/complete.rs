@@ -30,10 +30,12 @@ pub(super) async fn session_response(
             end_previous_session(portal, headers).await?;
             Ok(Ok(signed_in_response(
                 portal,
+                headers,
                 &token,
                 return_to,
                 expires_in_days.is_some(),
-            )))
+            )
+            .await))
         }
         SignIn::SecondFactor {
             user,
@@ -73,12 +75,24 @@ pub(super) async fn end_previous_session(portal: &Portal, headers: &HeaderMap) -
 
 /// The answer that completes a sign-in: the session cookie, a new CSRF
 /// secret, and the way on (through the expiry notice when it is due).
-pub(super) fn signed_in_response(
+/// Every way of signing in ends here, so this is where the new session
+/// learns which browser it is in, for the user's list of sessions.
+pub(super) async fn signed_in_response(
     portal: &Portal,
+    headers: &HeaderMap,
     token: &str,
     return_to: Option<String>,
     notice: bool,
 ) -> Response {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let key = crate::session::SessionKey::of_token(token);
+    if let Err(e) = portal.idp.sessions.describe(&key, user_agent).await {
+        // Only the list of sessions misses it; the sign-in stands.
+        tracing::warn!(error = %e, "could not record the new session's browser");
+    }
     let target = return_to.unwrap_or_else(|| "/apps".to_string());
     let to = if notice {
         let q = url::form_urlencoded::Serializer::new(String::new())

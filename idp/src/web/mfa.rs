@@ -124,7 +124,9 @@ pub(super) async fn finish(
         portal.idp.sessions.end(&old).await?;
     }
     let notice = portal.idp.expiry_notice(user).await?.is_some();
-    let mut res = super::complete::signed_in_response(portal, &token, p.return_to.clone(), notice);
+    let mut res =
+        super::complete::signed_in_response(portal, headers, &token, p.return_to.clone(), notice)
+            .await;
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     Ok(res)

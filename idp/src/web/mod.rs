@@ -151,6 +151,11 @@ pub fn router(idp: Arc<Idp>) -> Router {
             paths::SECURITY_API_KEYS_ID_REVOKE,
             post(security::revoke_api_key),
         )
+        .route(paths::SECURITY_SESSIONS_ID_END, post(security::end_session))
+        .route(
+            paths::SECURITY_SESSIONS_END_OTHERS,
+            post(security::end_other_sessions),
+        )
         .route(
             paths::STATIC_PORTAL_CSS,
             get(|| asset("text/css; charset=utf-8", render::CSS)),

@@ -43,6 +43,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/_code_field.html"),
         ),
         (
+            "_password_rules.html",
+            include_str!("../../templates/_password_rules.html"),
+        ),
+        (
             "mfa_code.html",
             include_str!("../../templates/mfa_code.html"),
         ),

@@ -16,6 +16,7 @@ use super::cookies::Name;
 use super::render::{message, page};
 use super::{ClientIp, CsrfToken, Form, Portal, PortalResult};
 use crate::clock;
+use crate::credentials::policy_checklist;
 use crate::crypto;
 use crate::directory::User;
 use crate::mfa::{Check, Method};
@@ -175,15 +176,19 @@ fn proof_ok(portal: &Portal, token: &str, proof: &str) -> bool {
             .verify_mac(PROOF_PURPOSE, data.as_bytes(), &tag)
 }
 
-fn password_page(
+async fn password_page(
+    portal: &Portal,
     csrf: &CsrfToken,
     status: StatusCode,
     token: &str,
     proof: &str,
     user: &User,
     errors: &[String],
-) -> Response {
-    page(
+) -> PortalResult<Response> {
+    let settings = portal.idp.settings().await?;
+    let local = user.email.split('@').next().unwrap_or("");
+    let rules = policy_checklist(&settings.password, &[&user.username, local]);
+    Ok(page(
         status,
         "reset_password.html",
         context! {
@@ -193,8 +198,9 @@ fn password_page(
             proof => proof,
             email => user.email,
             errors => errors,
+            password_rules => rules,
         },
-    )
+    ))
 }
 
 fn code_page(
@@ -253,14 +259,7 @@ pub async fn link(
     }
     let all = portal.idp.factors(&user.id).await?.methods();
     if all.is_empty() {
-        return Ok(password_page(
-            &csrf,
-            StatusCode::OK,
-            &q.token,
-            "",
-            &user,
-            &[],
-        ));
+        return password_page(&portal, &csrf, StatusCode::OK, &q.token, "", &user, &[]).await;
     }
     let methods = code_methods(&all);
     let chosen = method_of(&q.method).filter(|m| methods.contains(m));
@@ -339,14 +338,8 @@ pub async fn mfa_submit(
     {
         Check::Ok(_) => {
             let p = proof(&portal, &form.token, clock::now() + PROOF_SECS);
-            return Ok(password_page(
-                &csrf,
-                StatusCode::OK,
-                &form.token,
-                &p,
-                &user,
-                &[],
-            ));
+            return password_page(&portal, &csrf, StatusCode::OK, &form.token, &p, &user, &[])
+                .await;
         }
         Check::Locked => {
             return Ok(message(
@@ -448,12 +441,14 @@ pub async fn password_submit(
     let Some(user) = portal.idp.reset_target(&form.token).await? else {
         return Ok(invalid_link());
     };
-    Ok(password_page(
+    password_page(
+        &portal,
         &csrf,
         StatusCode::UNPROCESSABLE_ENTITY,
         &form.token,
         &form.proof,
         &user,
         &errors,
-    ))
+    )
+    .await
 }

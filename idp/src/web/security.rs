@@ -9,7 +9,7 @@ use super::render::page;
 use super::{ClientIp, CsrfToken, Form, Portal, PortalError, PortalResult, SignedIn, see_other};
 use crate::account::AccountError;
 use crate::clock;
-use crate::credentials::policy_rules;
+use crate::credentials::{policy_checklist, policy_rules};
 use crate::directory::User;
 use crate::password::PasswordChangeError;
 
@@ -35,6 +35,71 @@ struct SshKeyView {
     algorithm: String,
     fingerprint: String,
     created: String,
+}
+
+/// A row of "Your sessions and devices".
+#[derive(Serialize)]
+struct SessionRow {
+    id: String,
+    device: String,
+    /// Only the address: we ship no GeoIP database, so no place is shown.
+    address: String,
+    first_seen: String,
+    last_seen: String,
+    current: bool,
+    applications: Vec<String>,
+}
+
+/// A row of "Recent sign-in activity".
+#[derive(Serialize)]
+struct AttemptRow {
+    at: String,
+    success: bool,
+    method: String,
+    note: Option<String>,
+    address: String,
+}
+
+async fn session_rows(portal: &Portal, me: &SignedIn) -> PortalResult<Vec<SessionRow>> {
+    Ok(portal
+        .idp
+        .own_sessions(&me.user, &me.session)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.view.id,
+            device: s
+                .view
+                .device
+                .unwrap_or_else(|| "Unknown browser".to_string()),
+            address: s.view.source_ip.unwrap_or_else(|| "Unknown".to_string()),
+            first_seen: clock::date_time(s.view.created_at),
+            last_seen: clock::date_time(s.view.last_seen),
+            current: s.current,
+            applications: s
+                .view
+                .applications
+                .into_iter()
+                .chain(s.view.relying_parties)
+                .collect(),
+        })
+        .collect())
+}
+
+async fn attempt_rows(portal: &Portal, me: &User) -> PortalResult<Vec<AttemptRow>> {
+    Ok(portal
+        .idp
+        .sign_in_activity(me)
+        .await?
+        .into_iter()
+        .map(|a| AttemptRow {
+            at: clock::date_time(a.at),
+            success: a.success,
+            method: a.method,
+            note: a.note,
+            address: a.source_ip.unwrap_or_else(|| "Unknown".to_string()),
+        })
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -69,7 +134,13 @@ async fn federated_provider(portal: &Portal, me: &User) -> PortalResult<Option<S
     }))
 }
 
-async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> PortalResult {
+async fn render(
+    portal: &Portal,
+    signed_in: &SignedIn,
+    csrf: &CsrfToken,
+    fb: Feedback,
+) -> PortalResult {
+    let me = &signed_in.user;
     let settings = portal.idp.settings().await?;
     let ssh: Vec<SshKeyView> = portal
         .idp
@@ -131,6 +202,10 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             title => "Security",
             flash => fb.flash,
             policy_rules => policy_rules(&settings.password),
+            password_rules => policy_checklist(
+                &settings.password,
+                &[&me.username, me.email.split('@').next().unwrap_or("")],
+            ),
             password_errors => fb.password_errors,
             password_expires_in_days => portal.idp.password_expires_in_days(me).await?,
             ssh_keys => ssh,
@@ -149,6 +224,8 @@ async fn render(portal: &Portal, me: &User, csrf: &CsrfToken, fb: Feedback) -> P
             recovery_left => factors.recovery_left,
             mfa_error => fb.mfa_error,
             new_recovery_codes => fb.new_recovery_codes,
+            sessions => session_rows(portal, signed_in).await?,
+            activity => attempt_rows(portal, me).await?,
             ..minijinja::Value::from_serialize(&chrome)
         },
     );
@@ -183,11 +260,13 @@ pub async fn show(
         Some("totp-removed") => Some("Authenticator app removed."),
         Some("key-added") => Some("Security key added."),
         Some("key-removed") => Some("Security key removed."),
+        Some("session-ended") => Some("That session was signed out."),
+        Some("sessions-ended") => Some("Every other session was signed out."),
         _ => None,
     };
     render(
         &portal,
-        &me.user,
+        &me,
         &csrf,
         Feedback {
             flash,
@@ -217,7 +296,7 @@ pub async fn change_password(
     if federated_provider(&portal, &me.user).await?.is_some() {
         return render(
             &portal,
-            &me.user,
+            &me,
             &csrf,
             Feedback {
                 status: Some(StatusCode::FORBIDDEN),
@@ -256,7 +335,7 @@ pub async fn change_password(
     };
     render(
         &portal,
-        &me.user,
+        &me,
         &csrf,
         Feedback {
             status: Some(StatusCode::BAD_REQUEST),
@@ -299,7 +378,7 @@ pub async fn add_ssh_key(
     };
     render(
         &portal,
-        &me.user,
+        &me,
         &csrf,
         Feedback {
             status: Some(StatusCode::BAD_REQUEST),
@@ -468,7 +547,7 @@ pub async fn create_api_key(
         },
         Err(AccountError::Internal(e)) => return Err(e.into()),
     };
-    render(&portal, &me.user, &csrf, fb).await
+    render(&portal, &me, &csrf, fb).await
 }
 
 pub async fn revoke_api_key(
@@ -539,7 +618,7 @@ pub async fn remove_totp(
     }
     render(
         &portal,
-        &me.user,
+        &me,
         &csrf,
         Feedback {
             status: Some(StatusCode::BAD_REQUEST),
@@ -562,7 +641,7 @@ pub async fn recovery_codes(
     if !portal.idp.factors(&me.user.id).await?.any() {
         return render(
             &portal,
-            &me.user,
+            &me,
             &csrf,
             Feedback {
                 status: Some(StatusCode::BAD_REQUEST),
@@ -578,7 +657,7 @@ pub async fn recovery_codes(
         .await?;
     render(
         &portal,
-        &me.user,
+        &me,
         &csrf,
         Feedback {
             flash: Some("New recovery codes created. Earlier codes no longer work."),
@@ -587,4 +666,83 @@ pub async fn recovery_codes(
         },
     )
     .await
+}
+
+/// "Sign out" on one of the user's other sessions: a confirmation first,
+/// then the core ends it everywhere. The current session and sessions that
+/// are not this user's are not found.
+pub async fn end_session(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> PortalResult {
+    if !form.confirmed() {
+        let sessions = portal.idp.own_sessions(&me.user, &me.session).await?;
+        let Some(s) = sessions.iter().find(|s| s.view.id == id && !s.current) else {
+            return Err(PortalError::NotFound);
+        };
+        let device = s.view.device.as_deref().unwrap_or("Unknown browser");
+        let from = s.view.source_ip.as_deref().unwrap_or("an unknown address");
+        return confirm_page(
+            &portal,
+            &me.user,
+            &csrf,
+            Confirm {
+                heading: "Sign out this session?".into(),
+                text: format!(
+                    "{device} from {from}, last seen {}, will be signed out, and so will the applications it opened.",
+                    clock::date_time(s.view.last_seen)
+                ),
+                button: "Sign out session",
+                action: format!("/security/sessions/{id}/end"),
+                back: "/security#sessions",
+                proof: false,
+                error: None,
+            },
+        )
+        .await;
+    }
+    if !portal
+        .idp
+        .end_own_session(&me.user, &me.session, &id, ip.as_deref())
+        .await?
+    {
+        return Err(PortalError::NotFound);
+    }
+    Ok(see_other("/security?done=session-ended#sessions"))
+}
+
+/// "Sign out of all other sessions", after a confirmation.
+pub async fn end_other_sessions(
+    State(portal): State<Portal>,
+    me: SignedIn,
+    ip: ClientIp,
+    axum::Extension(csrf): axum::Extension<CsrfToken>,
+    Form(form): Form<ConfirmForm>,
+) -> PortalResult {
+    if !form.confirmed() {
+        return confirm_page(
+            &portal,
+            &me.user,
+            &csrf,
+            Confirm {
+                heading: "Sign out of all other sessions?".into(),
+                text: "Every browser and device signed in as you, except this one, will be signed out, and so will the applications they opened.".into(),
+                button: "Sign out other sessions",
+                action: "/security/sessions/end-others".into(),
+                back: "/security#sessions",
+                proof: false,
+                error: None,
+            },
+        )
+        .await;
+    }
+    portal
+        .idp
+        .end_other_sessions(&me.user, &me.session, ip.as_deref())
+        .await?;
+    Ok(see_other("/security?done=sessions-ended#sessions"))
 }

@@ -245,7 +245,8 @@ pub async fn passkey_finish(
         .complete_sign_in(&user, amr, now, ip.as_deref())
         .await?;
     let notice = portal.idp.expiry_notice(&user).await?.is_some();
-    let mut res = super::complete::signed_in_response(&portal, &token, return_to, notice);
+    let mut res =
+        super::complete::signed_in_response(&portal, &headers, &token, return_to, notice).await;
     res.headers_mut()
         .append(header::SET_COOKIE, portal.cookies.clear(Name::Mfa));
     Ok(as_json_redirect(res))

@@ -99,6 +99,7 @@ impl Kit {
             cookies: HashMap::new(),
             csrf: None,
             from: None,
+            user_agent: None,
         }
     }
 
@@ -117,6 +118,7 @@ impl Kit {
             cookies: HashMap::new(),
             csrf: None,
             from: None,
+            user_agent: None,
         }
     }
 
@@ -221,6 +223,8 @@ pub struct Browser {
     /// The client address the portal sees (as a listener's `ConnectInfo`);
     /// none by default.
     pub from: Option<std::net::SocketAddr>,
+    /// The `User-Agent` header sent; none by default.
+    pub user_agent: Option<String>,
 }
 
 pub fn csrf_in(body: &str) -> Option<String> {
@@ -235,6 +239,11 @@ impl Browser {
         let (mut parts, body) = req.into_parts();
         if let Some(from) = self.from {
             parts.extensions.insert(axum::extract::ConnectInfo(from));
+        }
+        if let Some(ua) = &self.user_agent {
+            parts
+                .headers
+                .insert(header::USER_AGENT, ua.parse().unwrap());
         }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self
