@@ -36,7 +36,9 @@ build_packages=(build-essential pkg-config cmake libclang-dev libssl-dev libxml2
 # built from source against the system libxml2/libxmlsec1 (see tests/requirements.txt).
 # ldap-utils: ldapsearch/ldapwhoami drive the LDAP interface (tests/e2e/ldap.test.mjs); apache2-bin:
 # the same suite protects a page with mod_authnz_ldap (the binary and modules only, no service).
-test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql libxslt1-dev python3-dev ldap-utils apache2-bin)
+# curl: the script's HTTP client in tests/e2e/gateway-api-keys.test.mjs (sqlite3 there
+# moves a key's expiry into the past).
+test_packages=(chromium chromium-driver redis-server redis-tools xmlsec1 wrk hyperfine oathtool nginx-light sqlite3 openssl postgresql libxslt1-dev python3-dev ldap-utils apache2-bin curl)
 
 # Run a command as root: directly when we are root, else through sudo.
 as_root() {

@@ -21,6 +21,7 @@ pub const OUTCOMES: &[&str] = &[
     "no_app",
     "bad_path",
     "bad_framing",
+    "bad_key",
 ];
 
 /// Latency bucket bounds in seconds.

@@ -56,6 +56,19 @@ struct FilePolicy {
     path_case: Option<String>,
     #[serde(default)]
     path_parameters: bool,
+    api: Option<FileApi>,
+}
+
+/// `api = { api_keys = true }`: machine access. `bearer` and `dpop` are
+/// named so a policy asking for them fails at start-up instead of being
+/// silently weaker than it reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApi {
+    #[serde(default)]
+    api_keys: bool,
+    bearer: Option<bool>,
+    dpop: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +213,16 @@ pub struct Policy {
     pub path_case: PathCase,
     /// What the application allows in paths beyond the safe default.
     pub path_options: PathOptions,
+    /// Machine access the application accepts besides the cookie.
+    pub api: ApiAccess,
+}
+
+/// `api`: which credentials other than the browser cookie a policy accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiAccess {
+    /// Personal API keys (`Authorization: Bearer pcl_...`, or Basic with the
+    /// key as password).
+    pub api_keys: bool,
 }
 
 /// Second-factor methods a policy may name (RFC 8176 `amr` values).
@@ -603,6 +626,26 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
     {
         return Err(err("session.idle", "must be between 1m and 24h".into()));
     }
+    let api = match &f.api {
+        None => ApiAccess::default(),
+        Some(a) => {
+            if a.bearer == Some(true) {
+                return Err(err(
+                    "api.bearer",
+                    "is not supported yet: only api_keys = true is (remove bearer)".into(),
+                ));
+            }
+            if a.dpop.is_some() {
+                return Err(err(
+                    "api.dpop",
+                    "is not supported yet: only api_keys = true is (remove dpop)".into(),
+                ));
+            }
+            ApiAccess {
+                api_keys: a.api_keys,
+            }
+        }
+    };
     let scheme = if server.plain_http { "http" } else { "https" };
     let origin = match server.public_url.port() {
         Some(port) => format!("{scheme}://{host}:{port}"),
@@ -639,6 +682,7 @@ pub fn parse(file: &Path, text: &str, server: &ServerConfig) -> anyhow::Result<P
         path_options: PathOptions {
             parameters: f.path_parameters,
         },
+        api,
     })
 }
 
@@ -958,6 +1002,39 @@ paths = [
             })
         );
         assert_eq!(p.upstream_idle_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn api_keys_are_opt_in_and_the_rest_is_refused_by_name() {
+        let base = "host = \"w.localhost\"\nupstreams = [\"a:1\"]\neveryone = true\n";
+        assert!(!parse_ok(base).api.api_keys);
+        assert!(
+            parse_ok(&format!("{base}api = {{ api_keys = true }}"))
+                .api
+                .api_keys
+        );
+        assert!(
+            !parse_ok(&format!("{base}api = {{ bearer = false }}"))
+                .api
+                .api_keys
+        );
+        for (extra, key) in [
+            ("api = { api_keys = true, bearer = true }", "api.bearer"),
+            ("api = { dpop = \"required\" }", "api.dpop"),
+            ("api = { api_key = true }", "api_key"),
+        ] {
+            let e = parse(
+                Path::new("/p/wiki.toml"),
+                &format!("{base}{extra}"),
+                &server(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("/p/wiki.toml") && e.contains(key),
+                "{extra}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -454,6 +454,9 @@ async fn bind_policy_applications(idp: &idp::Idp, config: &Config) -> anyhow::Re
         )
         .await
         .with_context(|| format!("policy {}: name: {:?}", p.id, p.name))?;
+        idp.set_policy_api_keys(&p.id, p.api.api_keys)
+            .await
+            .with_context(|| format!("policy {}: api", p.id))?;
     }
     Ok(())
 }

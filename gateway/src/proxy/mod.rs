@@ -8,6 +8,7 @@ mod assertion;
 pub mod cache;
 pub mod framing;
 pub mod headers;
+pub mod keys;
 mod pages;
 mod portal;
 mod route;
@@ -37,6 +38,7 @@ const H_USER: http::HeaderName = http::HeaderName::from_static("x-portcullis-use
 const H_EMAIL: http::HeaderName = http::HeaderName::from_static("x-portcullis-email");
 const H_GROUPS: http::HeaderName = http::HeaderName::from_static("x-portcullis-groups");
 const H_ASSERTION: http::HeaderName = http::HeaderName::from_static("x-portcullis-assertion");
+const H_CREDENTIAL: http::HeaderName = http::HeaderName::from_static("x-portcullis-credential");
 
 /// Names of the cookies the gateway sets for one application on its host.
 #[derive(Debug, Clone)]
@@ -87,6 +89,7 @@ pub struct Gateway {
     portal_origin: String,
     routes: Arc<RouteTable>,
     sessions: Arc<EdgeSessions>,
+    keys: Arc<keys::ApiKeys>,
     scheme: &'static str,
 }
 
@@ -97,6 +100,8 @@ pub struct Ctx {
     identity: Option<Arc<Identity>>,
     /// The signed `X-Portcullis-Assertion` for an allowed request.
     assertion: Option<http::HeaderValue>,
+    /// `X-Portcullis-Credential` when an API key admitted the request.
+    credential: Option<http::HeaderValue>,
     outcome: &'static str,
 }
 
@@ -119,6 +124,8 @@ impl Gateway {
         ));
         sessions.follow_revocations();
         sessions.sweep_expired();
+        let keys = Arc::new(keys::ApiKeys::new(idp.clone(), cache_ttl, cache_entries));
+        keys.follow();
         Self {
             idp: idp.clone(),
             metrics: metrics.clone(),
@@ -126,6 +133,7 @@ impl Gateway {
             portal_origin: idp.config.public_url.origin().ascii_serialization(),
             routes,
             sessions,
+            keys,
             scheme: if secure { "https" } else { "http" },
         }
     }
@@ -155,6 +163,18 @@ impl Gateway {
         if access == Access::Public {
             ctx.outcome = "public";
             return Ok(false);
+        }
+        if route.policy.api.api_keys {
+            match keys::presented(&req.headers) {
+                keys::Presented::Nothing => {}
+                keys::Presented::Key(secret) => {
+                    return self.enforce_key(session, ctx, route, access, &secret).await;
+                }
+                keys::Presented::Malformed => {
+                    ctx.outcome = "bad_key";
+                    return pages::invalid_token(session).await;
+                }
+            }
         }
         let json = !is_navigation(&req.headers);
         // Only the redirects below need it: the allowed path stays free of copies.
@@ -232,6 +252,67 @@ impl Gateway {
             .get(&link, &identity, &route.policy.base_url, idp::clock::now())
             .await;
         ctx.identity = Some(identity);
+        Ok(false)
+    }
+
+    /// A request carrying a personal API key, on a policy that accepts
+    /// them: the key instead of a cookie, then the same access decision. A
+    /// script gets JSON whatever it asked for.
+    async fn enforce_key(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: Arc<Route>,
+        access: Access,
+        secret: &str,
+    ) -> Result<bool> {
+        let entry = match self.keys.identify(secret).await {
+            keys::Found::Live(entry) => entry,
+            keys::Found::Refused => {
+                ctx.outcome = "bad_key";
+                return pages::invalid_token(session).await;
+            }
+            keys::Found::Unavailable | keys::Found::Busy => {
+                ctx.outcome = "unavailable";
+                return self.unavailable(session, true).await;
+            }
+        };
+        let decision = if entry.allows(&route.policy.id) {
+            access::decide(
+                &route.policy.audience,
+                &entry.identity.groups,
+                route.policy.required_proof(access),
+                entry.identity.mfa_at,
+                &entry.identity.amr,
+                idp::clock::now(),
+            )
+        } else {
+            Decision::NotAssigned
+        };
+        match decision {
+            Decision::NotAssigned => {
+                ctx.outcome = "denied";
+                return pages::json(session, 403, "forbidden", "").await;
+            }
+            Decision::SecondFactorDue => {
+                ctx.outcome = "step_up";
+                return pages::json(session, 403, "mfa_required", "").await;
+            }
+            _ => {}
+        }
+        ctx.outcome = "allowed";
+        ctx.assertion = self
+            .sessions
+            .assertions
+            .get(
+                &entry.identity.session,
+                &entry.identity,
+                &route.policy.base_url,
+                idp::clock::now(),
+            )
+            .await;
+        ctx.credential = Some(entry.credential.clone());
+        ctx.identity = Some(entry.identity.clone());
         Ok(false)
     }
 
@@ -514,6 +595,7 @@ impl ProxyHttp for Gateway {
             route: None,
             identity: None,
             assertion: None,
+            credential: None,
             outcome: "",
         }
     }
@@ -608,6 +690,14 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         headers::strip_owned(upstream);
+        // The client's credential was for us: an upstream never sees it (on
+        // a policy without API keys, only our own keys are taken out).
+        if upstream.headers.contains_key(header::AUTHORIZATION)
+            && (ctx.route.as_ref().is_some_and(|r| r.policy.api.api_keys)
+                || keys::carries_key(&upstream.headers))
+        {
+            upstream.remove_header(&header::AUTHORIZATION);
+        }
         if upstream.headers.contains_key(header::COOKIE) {
             match strip_our_cookies(&upstream.headers) {
                 Some(rest) => {
@@ -640,6 +730,9 @@ impl ProxyHttp for Gateway {
             && wanted.assertion
         {
             upstream.insert_header(H_ASSERTION, assertion)?;
+        }
+        if let Some(credential) = ctx.credential.take() {
+            upstream.insert_header(H_CREDENTIAL, credential)?;
         }
         if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
             let ip = addr.ip().to_string();

@@ -71,6 +71,24 @@ pub async fn json(session: &mut Session, status: u16, code: &str, login: &str) -
     .await
 }
 
+/// 401 for an API key that admits nobody (unknown, revoked, expired, its
+/// owner locked or gone), as RFC 6750 words it.
+pub async fn invalid_token(session: &mut Session) -> Result<bool> {
+    send(
+        session,
+        401,
+        &[
+            ("Content-Type", "application/json"),
+            (
+                "WWW-Authenticate",
+                "Bearer realm=\"portcullis\", error=\"invalid_token\"",
+            ),
+        ],
+        Bytes::from_static(br#"{"error":"invalid_token"}"#),
+    )
+    .await
+}
+
 /// The page for a user whose groups do not include the application's.
 pub async fn forbidden(session: &mut Session, app: &str, portal_origin: &str) -> Result<bool> {
     message(

@@ -23,6 +23,34 @@ pub struct ApiKeyRow {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The policy ids the key is limited to, space-separated; None: every
+    /// application that accepts API keys.
+    pub apps: Option<String>,
+}
+
+/// A personal API key to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewApiKey<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub secret_hash: &'a str,
+    pub expires_at: Option<i64>,
+    /// Space-separated policy ids; None: every application.
+    pub apps: Option<&'a str>,
+}
+
+/// What the gateway needs to know of a key found by its hash, live or not
+/// (the caller says why not).
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyGrantRow {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub apps: Option<String>,
 }
 
 impl Store {
@@ -79,27 +107,20 @@ impl Store {
         .await?)
     }
 
-    pub async fn add_api_key(
-        &self,
-        user_id: &str,
-        name: &str,
-        prefix: &str,
-        secret_hash: &str,
-        expires_at: Option<i64>,
-        now: i64,
-    ) -> Result<String> {
+    pub async fn add_api_key(&self, key: &NewApiKey<'_>, now: i64) -> Result<String> {
         let id = new_id();
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, created_at, expires_at, apps) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
-        .bind(user_id)
-        .bind(name)
-        .bind(prefix)
-        .bind(secret_hash)
+        .bind(key.user_id)
+        .bind(key.name)
+        .bind(key.prefix)
+        .bind(key.secret_hash)
         .bind(now)
-        .bind(expires_at)
+        .bind(key.expires_at)
+        .bind(key.apps)
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -108,7 +129,7 @@ impl Store {
     /// The user's keys that are not revoked, newest first.
     pub async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at FROM api_keys \
+            "SELECT id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at, apps FROM api_keys \
              WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
         )
         .bind(user_id)
@@ -133,11 +154,60 @@ impl Store {
         Ok(sqlx::query_as(
             "UPDATE api_keys SET last_used_at = $1 WHERE secret_hash = $2 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $1) \
-             RETURNING id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at",
+             RETURNING id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at, apps",
         )
         .bind(now)
         .bind(secret_hash)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// The key with this hash, whatever its state: one indexed read, no write.
+    pub async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKeyGrantRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, created_at, expires_at, last_used_at, revoked_at, apps \
+             FROM api_keys WHERE secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records a key's last use (never moving it back).
+    pub async fn record_api_key_use(&self, key_id: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $1)",
+        )
+        .bind(at)
+        .bind(key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The applications behind a gateway policy that accepts API keys and
+    /// that the user may open: (policy id, name), by name.
+    pub async fn api_key_applications(&self, user_id: &str) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT a.policy_id, a.name FROM applications a \
+             WHERE a.api_keys = 1 AND a.policy_id IS NOT NULL AND (a.everyone = 1 OR EXISTS ( \
+               SELECT 1 FROM application_groups ag JOIN group_members m ON m.group_id = ag.group_id \
+               WHERE ag.application_id = a.id AND m.user_id = $1)) \
+             ORDER BY a.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Whether the policy's application accepts API keys (the policy says so).
+    pub async fn set_application_api_keys(&self, policy_id: &str, on: bool) -> Result<()> {
+        sqlx::query("UPDATE applications SET api_keys = $1 WHERE policy_id = $2")
+            .bind(i64::from(on))
+            .bind(policy_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -47,7 +47,7 @@ pub use apps::{NewApplication, PolicyApplication};
 pub use audit::{AuditFilter, AuditRow};
 pub use backchannel::{GrantsOf, LogoutRow, NewLogout, RevokedGrant};
 pub use federation::{FederatedLink, RequestState, RequestUse};
-pub use keys::{ApiKeyRow, SshKeyRow};
+pub use keys::{ApiKeyGrantRow, ApiKeyRow, NewApiKey, SshKeyRow};
 pub use ldap::{LdapAccountRow, Membership, PosixKind};
 pub use mfa::{TotpRow, WebauthnRow};
 pub use oidc::{CodeRow, GrantRow, Lookup, NewRefresh, RefreshRow, SigningKeyRow, Spend};

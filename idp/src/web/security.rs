@@ -110,6 +110,14 @@ struct ApiKeyView {
     created: String,
     expires: String,
     last_used: String,
+    /// The applications the key is limited to, by name; empty: all.
+    apps: String,
+}
+
+#[derive(Serialize)]
+struct ApiAppView {
+    id: String,
+    name: String,
 }
 
 /// The provider a federated user signs in with: such users have no local
@@ -148,6 +156,13 @@ async fn render(
             created: clock::date(k.created_at),
         })
         .collect();
+    let api_apps = portal.idp.api_key_applications(me).await?;
+    let app_name = |id: &str| {
+        api_apps
+            .iter()
+            .find(|(p, _)| p == id)
+            .map_or(id.to_string(), |(_, n)| n.clone())
+    };
     let api: Vec<ApiKeyView> = portal
         .idp
         .store
@@ -155,6 +170,16 @@ async fn render(
         .await?
         .into_iter()
         .map(|k| ApiKeyView {
+            apps: k
+                .apps
+                .as_deref()
+                .map(|a| {
+                    a.split_whitespace()
+                        .map(app_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
             id: k.id,
             name: k.name,
             prefix: format!("{}…", k.prefix),
@@ -162,6 +187,10 @@ async fn render(
             expires: k.expires_at.map(clock::date).unwrap_or_default(),
             last_used: k.last_used_at.map(clock::date).unwrap_or_default(),
         })
+        .collect();
+    let api_apps: Vec<ApiAppView> = api_apps
+        .into_iter()
+        .map(|(id, name)| ApiAppView { id, name })
         .collect();
     let chrome = portal.chrome(me, csrf, "security").await?;
     let factors = portal.idp.factors(&me.id).await?;
@@ -184,6 +213,7 @@ async fn render(
             ssh_name => fb.ssh_name,
             ssh_public_key => fb.ssh_public_key,
             api_keys => api,
+            api_apps => api_apps,
             new_api_key => fb.new_api_key,
             api_error => fb.api_error,
             federated => federated_provider(portal, me).await?,
@@ -473,6 +503,9 @@ pub struct ApiKeyForm {
     name: String,
     #[serde(default)]
     expires_days: String,
+    /// The "Applications" checkboxes, `app.<policy id>`; none ticked: all.
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 pub async fn create_api_key(
@@ -484,9 +517,22 @@ pub async fn create_api_key(
 ) -> PortalResult {
     // Anything but a number is no lifetime, which the core refuses.
     let days = form.expires_days.trim().parse().unwrap_or(0);
+    let apps: Vec<String> = form
+        .rest
+        .keys()
+        .filter_map(|k| k.strip_prefix("app."))
+        .map(str::to_string)
+        .collect();
     let fb = match portal
         .idp
-        .create_api_key(&me.user, &form.name, days, ip.as_deref(), clock::now())
+        .create_scoped_api_key(
+            &me.user,
+            &form.name,
+            days,
+            Some(apps),
+            ip.as_deref(),
+            clock::now(),
+        )
         .await
     {
         Ok(key) => Feedback {
