@@ -4,7 +4,7 @@
 #   ./dev.sh run    install build deps, build the release binary and serve config.example.toml
 #   ./dev.sh test   install test deps, build once, then run the Rust tests (the idp
 #                   suites on SQLite and on PostgreSQL) and the end-to-end browser
-#                   suite (tests/e2e) in parallel
+#                   suite (tests/e2e) in parallel, then the bounded fuzz pass
 #   ./dev.sh lint   rustfmt check, the layout rules (scripts/layout-rules.sh) and clippy
 #                   with warnings as errors
 #   ./dev.sh fuzz   build the fuzz targets (fuzz/, the parsers in wire/) and run each for
@@ -90,6 +90,11 @@ cmd_test() {
         echo "FAILED: rust tests exit $rust_rc, end-to-end tests exit $e2e_rc" >&2
         exit 1
     fi
+
+    # Last, alone on the cores: the bounded fuzz pass over every CI target
+    # (fuzz/README.md, "In CI"). FUZZ_SECONDS=0 only builds them.
+    echo "===== fuzz: scripts/fuzz-smoke.sh ====="
+    cmd_fuzz
 }
 
 [[ $# -ge 1 ]] || usage

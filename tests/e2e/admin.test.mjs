@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { DEMO, Server, launchBrowser, newContext, screenshot } from './harness.mjs';
+import { DEMO, Server, launchBrowser, newContext, request, screenshot } from './harness.mjs';
 
 const TEST_TIMEOUT = 240_000;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -133,6 +133,28 @@ describe('admin console', () => {
       // The users list: a search, then an over-long one refused.
       await visit(page, `${u}/users?text=ann`, 'Users', 'users');
       await page.getByRole('link', { name: 'ann@example.com' }).waitFor();
+
+      // A user created through the admin API is what the console lists and shows.
+      const machine = JSON.parse((await server.adminOk(
+        '--json', 'clients', 'add', '--client-id', 'hr-sync', '--grant', 'client_credentials', '--scope', 'portcullis:admin',
+      )).stdout);
+      const granted = await request(server.port, 'POST', '/oauth2/token', {
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`hr-sync:${machine.client_secret}`).toString('base64')}`,
+        },
+        body: 'grant_type=client_credentials&scope=portcullis%3Aadmin',
+      });
+      assert.equal(granted.status, 200, granted.body);
+      const made = await request(server.port, 'POST', '/api/admin/v1/users', {
+        headers: { authorization: `Bearer ${JSON.parse(granted.body).access_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'api.made@example.com', first_name: 'Ada', last_name: 'Made', groups: [] }),
+      });
+      assert.equal(made.status, 201, made.body);
+      await visit(page, `${u}/users?text=api.made`, 'Users', 'users-api-made');
+      await clickAndLoad(page, page.getByRole('link', { name: 'api.made@example.com' }));
+      await page.getByRole('heading', { name: 'Ada Made', level: 1 }).waitFor();
+      await visit(page, `${u}/users?text=ann`, 'Users', 'users');
       await page.getByLabel('Name, email or username').fill('x'.repeat(201));
       await clickAndLoad(page, page.getByRole('button', { name: 'Search' }));
       assert.match(await page.getByRole('alert').innerText(), /at most 200 characters/);
