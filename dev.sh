@@ -36,6 +36,12 @@ cmd_lint() {
     cargo fmt --all -- --check
     bash scripts/layout-rules.sh
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    # fuzz/ is its own workspace with its own lock file: a dependency added to
+    # idp or the gateway must reach it too, or the fuzz pass fails at --locked.
+    (cd fuzz && cargo metadata --locked --offline --format-version 1 >/dev/null) || {
+        echo "lint: fuzz/Cargo.lock is out of date: run (cd fuzz && cargo update --workspace) and commit it" >&2
+        exit 1
+    }
 }
 
 cmd_fuzz() {
