@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::users::{Confirm, Empty};
-use super::{Admin, Configure, ConfigureFresh, Need, Read, failed, render, segment, when};
+use super::{
+    Admin, Configure, ConfigureFresh, Need, Read, confirm_page, failed, render, segment, when,
+};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -420,11 +422,9 @@ pub async fn delete_confirm(
             view.groups.join(", ")
         )
     };
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "apps",
         "Delete application",
         Confirm {
@@ -461,11 +461,9 @@ pub async fn reload_confirm(State(portal): State<Portal>, me: Admin<Configure>) 
                 .into(),
         }));
     }
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "apps",
         "Reload gateway policies",
         Confirm {

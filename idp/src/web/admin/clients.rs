@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::users::{Confirm, Empty};
-use super::{Admin, Configure, ConfigureFresh, Need, Read, failed, render, segment};
+use super::{Admin, Configure, ConfigureFresh, Need, Read, confirm_page, failed, render, segment};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -462,11 +462,9 @@ pub async fn rotate_confirm(
         Err(e) => return Ok(failed(e)),
     };
     let path = client_path(&client.client_id);
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "clients",
         "Rotate client secret",
         Confirm {
@@ -517,11 +515,9 @@ pub async fn delete_confirm(
         Err(e) => return Ok(failed(e)),
     };
     let path = client_path(&client.client_id);
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "clients",
         "Delete client",
         Confirm {

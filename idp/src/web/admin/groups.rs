@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::users::Confirm;
-use super::{Admin, Need, Read, Write, WriteFresh, failed, render, segment};
+use super::{Admin, Need, Read, Write, WriteFresh, confirm_page, failed, render, segment};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -309,11 +309,9 @@ pub async fn delete_confirm(
             view.applications.join(", ")
         )
     };
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "groups",
         "Delete group",
         Confirm {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::users::Confirm;
-use super::{Admin, ConfigureFresh, Read, failed, render, when};
+use super::{Admin, ConfigureFresh, Read, confirm_page, failed, render, when};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -113,11 +113,9 @@ pub async fn rotate_confirm(
             "Assertions are signed with a new certificate at once. The old one stays in the metadata for the overlap period; service providers that pinned it need the new one.",
         )
     };
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "keys",
         "Rotate keys",
         Confirm {

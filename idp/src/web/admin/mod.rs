@@ -226,6 +226,27 @@ struct Layout<C: Serialize> {
 
 /// Renders a console page: the portal's layout, the console's navigation
 /// with `section` current, and the page's own context.
+/// The page every destructive action shows first: what will happen, and a
+/// form that carries the action on (`users::Confirm`).
+async fn confirm_page<N: Need>(
+    portal: &Portal,
+    admin: &Admin<N>,
+    section: &'static str,
+    title: &str,
+    confirm: users::Confirm,
+) -> Result<Response, PortalError> {
+    render(
+        portal,
+        admin,
+        StatusCode::OK,
+        "admin_confirm.html",
+        section,
+        title,
+        confirm,
+    )
+    .await
+}
+
 async fn render<N: Need, C: Serialize>(
     portal: &Portal,
     admin: &Admin<N>,

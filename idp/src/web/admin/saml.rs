@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::users::Confirm;
-use super::{Admin, Configure, ConfigureFresh, Need, Read, failed, render, segment, when};
+use super::{
+    Admin, Configure, ConfigureFresh, Need, Read, confirm_page, failed, render, segment, when,
+};
 use crate::admin::saml::{MetadataOptions, Release, SpEdit};
 use crate::admin::{self, AdminError};
 use crate::paths;
@@ -698,11 +700,9 @@ pub async fn delete_confirm(
         Err(e) => return Ok(failed(e)),
     };
     let path = sp_path(&sp.entity_id);
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "saml",
         "Remove service provider",
         Confirm {

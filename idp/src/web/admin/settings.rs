@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::users::Confirm;
-use super::{Admin, Configure, Need, Read, failed, render};
+use super::{Admin, Configure, Need, Read, confirm_page, failed, render};
 use crate::admin::{self, AdminError};
 use crate::roles::Permission;
 use crate::web::{Form, Portal, PortalResult, see_other};
@@ -120,11 +120,9 @@ pub async fn confirm(
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "settings",
         "Change a setting",
         Confirm {

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, Need, Read, Support, Write, WriteFresh, failed, render, segment, when};
+use super::{
+    Admin, Need, Read, Support, Write, WriteFresh, confirm_page, failed, render, segment, when,
+};
 use crate::admin::{self, AdminError};
 use crate::directory::LockReason;
 use crate::roles::{Permission, Role};
@@ -688,11 +690,9 @@ pub async fn reset_mfa_confirm(
         Err(e) => return Ok(failed(e)),
     };
     let path = user_path(&user.email);
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "users",
         "Reset second factors",
         Confirm {
@@ -729,11 +729,9 @@ pub async fn delete_confirm(
         Err(e) => return Ok(failed(e)),
     };
     let path = user_path(&user.email);
-    render(
+    confirm_page(
         &portal,
         &me,
-        StatusCode::OK,
-        "admin_confirm.html",
         "users",
         "Delete user",
         Confirm {
